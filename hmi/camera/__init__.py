@@ -1,0 +1,1 @@
+"""Frame sources: the Basler pylon adapter (also the emulated demo camera) and folder/video replay."""

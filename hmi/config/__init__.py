@@ -1,0 +1,1 @@
+"""Station and recipe configuration: pydantic schemas, TOML files, --set overrides."""

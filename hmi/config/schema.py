@@ -1,0 +1,156 @@
+"""One declaration per option (type, default, range, description), validated in one place."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown keys are refused, values validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+
+class RoiConfig(Section):
+    """Camera-side frame ROI in sensor pixels; width/height 0 means full sensor."""
+
+    x: int = Field(0, ge=0, description="left edge")
+    y: int = Field(0, ge=0, description="top edge")
+    width: int = Field(0, ge=0, description="width, 0 = full sensor")
+    height: int = Field(0, ge=0, description="height, 0 = full sensor")
+
+
+class CameraConfig(Section):
+    """Which camera feeds the station and how it is triggered."""
+
+    kind: Literal["emulated", "pylon", "replay"] = Field(
+        "emulated", description="emulated = pylon camera emulation replaying demo images; pylon = a real Basler; replay = folder or video")
+    serial: str = Field("", description="Basler serial number; empty = first camera found")
+    replay_path: str = Field("", description="folder of images or a video file (kind=replay); empty = the demo images")
+    trigger: Literal["free_run", "software", "hardware"] = Field("software", description="how exposures start")
+    rate_hz: float = Field(0.0, ge=0.0, le=1000.0, description="software trigger rate; 0 = as fast as the station is ready")
+    exposure_us: float = Field(5000.0, gt=0, le=10_000_000, description="exposure time in microseconds")
+    gain_db: float = Field(0.0, ge=0, le=48, description="analogue gain in dB")
+    grab_timeout_ms: int = Field(1000, ge=10, le=60_000, description="how long to wait for a buffer")
+    reconnect_s: float = Field(1.0, gt=0, le=60, description="first reconnect delay after the camera is lost (doubles to 10 s)")
+    roi: RoiConfig = Field(default_factory=RoiConfig)
+
+
+class InferenceConfig(Section):
+    """How the model is run."""
+
+    provider: Literal["auto", "tensorrt", "cuda", "cpu"] = Field(
+        "auto", description="auto = TensorRT, then CUDA, then CPU, whichever is available")
+    threads: int = Field(0, ge=0, le=64, description="CPU threads for the model; 0 = all cores")
+    engine_cache: str = Field("", description="TensorRT engine cache folder; empty = DATA_DIR/engines")
+    warmup_runs: int = Field(3, ge=0, le=100, description="runs on a blank frame after loading")
+
+
+class PipelineConfig(Section):
+    """Queue sizes and deadlines, created in one place by the composition root."""
+
+    frame_queue: int = Field(4, ge=1, le=256, description="frames waiting for the model")
+    result_queue: int = Field(256, ge=1, le=100_000, description="verdicts waiting for each output (PLC, store)")
+    deadline_ms: int = Field(2000, ge=10, le=600_000, description="a part not judged within this after capture is NOT_INSPECTED")
+    max_in_flight: int = Field(2, ge=1, le=64, description="software trigger waits while this many parts are being judged")
+
+
+class PlcConfig(Section):
+    """The Siemens S7 link (DESIGN.md, PLC interface)."""
+
+    mode: Literal["simulated", "s7", "off"] = Field(
+        "simulated", description="simulated = python-snap7 server on loopback; s7 = a real PLC; off = no PLC (warning shown)")
+    host: str = Field("127.0.0.1", description="PLC IP address")
+    port: int = Field(102, ge=1, le=65535, description="ISO-on-TCP port (102 on a real PLC)")
+    rack: int = Field(0, ge=0, le=7)
+    slot: int = Field(1, ge=0, le=31)
+    db: int = Field(100, ge=1, le=65535, description="data block number of the vision interface")
+    heartbeat_ms: int = Field(250, ge=50, le=10_000, description="vision heartbeat period")
+    plc_silent_ms: int = Field(1000, ge=100, le=60_000, description="alarm when the PLC heartbeat has not changed for this long")
+    delivery_deadline_ms: int = Field(500, ge=10, le=60_000, description="a result not written by then counts as not delivered (rejected)")
+    hold_lane: bool = Field(False, description="the line has a hold lane for HOLD parts (else HOLD parts are rejected)")
+    reconnect_max_s: float = Field(5.0, gt=0, le=300, description="longest wait between reconnect attempts")
+
+
+class StoreConfig(Section):
+    """Records database and image store under the data directory."""
+
+    ok_image_sample: int = Field(50, ge=0, le=1_000_000, description="keep every N-th OK image; 0 = none")
+    image_quota_mb: int = Field(2048, ge=1, description="disk space for part images")
+    low_disk_mb: int = Field(500, ge=1, description="alarm when free disk space falls under this")
+
+
+class StationSection(Section):
+    """Identity and operating mode of this station."""
+
+    name: str = Field("Station 1", min_length=1, max_length=64)
+    line: str = Field("Line 1", min_length=1, max_length=64)
+    mode: Literal["production", "setup"] = Field(
+        "production", description="production = every frame is a part; setup = free-run, newest frame wins")
+    recipe: str = Field("demo", min_length=1, description="active recipe name (file recipes/NAME.toml)")
+
+
+class StationConfig(Section):
+    """The whole station file (station.toml)."""
+
+    station: StationSection = Field(default_factory=StationSection)
+    camera: CameraConfig = Field(default_factory=CameraConfig)
+    inference: InferenceConfig = Field(default_factory=InferenceConfig)
+    pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
+    plc: PlcConfig = Field(default_factory=PlcConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+
+
+class RecipeModel(Section):
+    """The model a recipe uses, named by folder and pinned by the ONNX file's SHA-256."""
+
+    name: str = Field(..., min_length=1, description="model folder name under models/")
+    sha256: str = Field("", pattern=r"^([0-9a-f]{64})?$", description="expected SHA-256 of model.onnx; empty = accept and record")
+
+
+class RecipeThresholds(Section):
+    """The recipe's threshold set (see hmi.decision.policy.ThresholdSet)."""
+
+    version: int = Field(1, ge=1)
+    score: float = Field(..., description="score at or above which a part is a defect")
+    hold_below: float = Field(0.0, ge=0)
+    hold_above: float = Field(0.0, ge=0)
+    min_defect_area_px: int = Field(0, ge=0)
+
+
+class InspectionRoi(Section):
+    """Region of interest: only pixels inside count; rectangles and polygons in frame pixels."""
+
+    rectangles: list[tuple[int, int, int, int]] = Field(default_factory=list, description="x, y, width, height")
+    polygons: list[list[tuple[int, int]]] = Field(default_factory=list, description="lists of x, y points")
+
+
+class HoldPolicy(Section):
+    """What happens to a HOLD part nobody reviews in time."""
+
+    timeout_s: int = Field(300, ge=5, le=86_400)
+    default: Literal["OK", "NG"] = "NG"
+
+
+class Recipe(Section):
+    """A product recipe (recipes/NAME.toml)."""
+
+    name: str = Field(..., min_length=1, max_length=64)
+    description: str = ""
+    model: RecipeModel
+    thresholds: RecipeThresholds
+    roi: InspectionRoi = Field(default_factory=InspectionRoi)
+    exposure_us: float | None = Field(None, gt=0, description="camera exposure for this product; empty = station default")
+    gain_db: float | None = Field(None, ge=0, le=48)
+    defect_types: list[str] = Field(default_factory=lambda: ["scratch", "dent", "crack", "contamination", "missing material"])
+    hold: HoldPolicy = Field(default_factory=HoldPolicy)
+    plc_recipe_number: int = Field(0, ge=0, le=255)
+    reject_rate_limit: float = Field(0.2, ge=0, le=1, description="alarm when the share of rejects over the last 100 parts exceeds this")
+
+    @model_validator(mode="after")
+    def _defect_types_unique(self) -> "Recipe":
+        if len(set(self.defect_types)) != len(self.defect_types):
+            raise ValueError("defect_types has a name twice")
+        return self

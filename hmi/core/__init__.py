@@ -1,0 +1,1 @@
+"""Packet types, verdicts and operator-facing errors shared by every stage."""

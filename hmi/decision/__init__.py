@@ -1,0 +1,1 @@
+"""Pure verdict policy: scores + threshold set -> verdict and reason."""

@@ -1,0 +1,1 @@
+"""Model packages, inference backends (the only onnxruntime import), pre/post-processing, teach."""
