@@ -1,0 +1,1 @@
+"""Workers, bounded queues, supervisor and per-stage metrics."""
