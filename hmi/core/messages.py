@@ -1,0 +1,41 @@
+"""Messages that follow a part after its verdict: PLC delivery reports and operator reviews."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+
+from hmi.core.verdict import Verdict
+
+
+class DeliveryStatus(str, Enum):
+    """What became of a verdict on its way to the PLC."""
+
+    DELIVERED = "delivered"          # slot and header written before the deadline
+    LATE = "late"                    # written, but after the delivery deadline (PLC will have rejected)
+    NOT_DELIVERED = "not_delivered"  # link down or write failed; the PLC rejects the part by itself
+    PLC_OFF = "plc_off"              # station runs without a PLC (plc.mode = off)
+
+
+@dataclass(frozen=True)
+class PlcDelivery:
+    """Report from the PLC thread to the store: when (or whether) a part's verdict reached the PLC."""
+
+    seq: int
+    status: DeliveryStatus
+    delivered_at: datetime | None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class OperatorReview:
+    """An operator's final verdict on a part (usually a HOLD), flowing to the store and the PLC."""
+
+    seq: int
+    verdict: Verdict
+    user: str
+    reviewed_at: datetime
+    defect_type: str | None = None
+    note: str = ""
+    automatic: bool = False  # True when the HOLD timed out and the recipe's default was applied
