@@ -104,3 +104,7 @@ class NewestSlot(Generic[T]):
         """Items replaced before anyone took them (drops in setup mode)."""
         with self._lock:
             return self._overwritten
+
+    def take_nowait(self) -> T | None:
+        """The newest item, or None at once."""
+        return self.take(0.0)

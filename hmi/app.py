@@ -1,0 +1,181 @@
+"""Composition root: reads the config, creates every queue and worker, starts and stops them in order."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hmi.camera.capture import CaptureWorker
+from hmi.camera.source import FrameSource, TriggerMode
+from hmi.config.loader import load_recipe
+from hmi.config.paths import shipped_models_dir
+from hmi.config.schema import Recipe, StationConfig
+from hmi.core.alarms import AlarmBoard
+from hmi.core.errors import ModelError, StationError
+from hmi.core.part import Part
+from hmi.decision.policy import ThresholdSet
+from hmi.inference.inspector import Inspector
+from hmi.inference.package import ModelPackage
+from hmi.inference.worker import ActiveSetup, InspectionWorker, JudgingSetup
+from hmi.pipeline.metrics import StageMetrics, StageSnapshot
+from hmi.pipeline.outlet import VerdictCounts, VerdictOutlet
+from hmi.pipeline.queues import BoundedQueue, NewestSlot
+from hmi.pipeline.supervisor import Supervisor, WorkerHealth
+
+log = logging.getLogger(__name__)
+
+
+def find_model(name: str, data_dir: Path) -> Path:
+    """Folder of the model called `name`: the station's own models first, then the shipped ones."""
+    for root in (data_dir / "models", shipped_models_dir()):
+        if (root / name).is_dir():
+            return root / name
+    raise ModelError(f"model '{name}' not found in {data_dir / 'models'} or {shipped_models_dir()}",
+                     "teach it with 'hmi teach' or correct the recipe's model name")
+
+
+def thresholds_of(recipe: Recipe) -> ThresholdSet:
+    """The recipe's threshold set as the decision policy takes it."""
+    t = recipe.thresholds
+    return ThresholdSet(t.version, t.score, t.hold_below, t.hold_above, t.min_defect_area_px)
+
+
+def load_inspector(cfg: StationConfig, data_dir: Path, recipe: Recipe) -> Inspector:
+    """Load and warm up the recipe's model with its ROI; raises ModelError in plain words."""
+    package = ModelPackage.load(find_model(recipe.model.name, data_dir), recipe.model.sha256)
+    cache = Path(cfg.inference.engine_cache) if cfg.inference.engine_cache else data_dir / "engines"
+    inspector = Inspector(package, provider=cfg.inference.provider, threads=cfg.inference.threads,
+                          engine_cache=cache, roi_rectangles=[tuple(r) for r in recipe.roi.rectangles],
+                          roi_polygons=[[tuple(p) for p in poly] for poly in recipe.roi.polygons])
+    inspector.warm_up(cfg.inference.warmup_runs)
+    return inspector
+
+
+@dataclass(frozen=True)
+class StationStatus:
+    """Everything the status line and the screens show about the running station."""
+
+    counts: VerdictCounts
+    verdicts: StageSnapshot
+    capture: StageSnapshot
+    inference: StageSnapshot
+    workers: list[WorkerHealth]
+    backend: str
+    recipe: str
+    alarms: list = field(default_factory=list)
+
+
+class Station:
+    """The running station: camera -> inference -> decision -> outputs, built from one config.
+
+    `records` and `plc` are the downstream stages (store writer, PLC signaller); without them the
+    station is the bare judging core (used by `hmi bench` for its baseline and by `hmi inspect`).
+    """
+
+    def __init__(self, cfg: StationConfig, data_dir: Path, *, source: FrameSource,
+                 max_parts: int = 0, next_seq=None, require_model: bool = True,
+                 downstream: "Downstream | None" = None) -> None:
+        self.cfg = cfg
+        self.data_dir = data_dir
+        self.alarms = AlarmBoard()
+        self.recipe = load_recipe(data_dir, cfg.station.recipe)
+        try:
+            inspector: Inspector | None = load_inspector(cfg, data_dir, self.recipe)
+            problem = ""
+        except ModelError as exc:
+            if require_model:
+                raise
+            inspector, problem = None, str(exc)
+        self.active = ActiveSetup(JudgingSetup(self.recipe.name, thresholds_of(self.recipe), inspector, problem))
+
+        production = cfg.station.mode == "production"
+        trigger = TriggerMode(cfg.camera.trigger) if production else TriggerMode.FREE_RUN
+        p = cfg.pipeline
+        # Every queue of the judging core is created here, and only here.
+        self.frames: BoundedQueue[Part] | NewestSlot[Part] = (
+            BoundedQueue("frames", p.frame_queue) if production else NewestSlot("frames"))
+        self.newest: NewestSlot[Part] = NewestSlot("screen")
+        self.records_in: BoundedQueue[Part] | None = BoundedQueue("records", p.result_queue) if (production and downstream) else None
+        self.capture_metrics = StageMetrics("capture")
+        self.inference_metrics = StageMetrics("inference")
+        self.verdict_metrics = StageMetrics("verdicts")
+        self.outlet = VerdictOutlet(self.verdict_metrics, self.newest, self.records_in, self.alarms)
+        credits = threading.Semaphore(p.max_in_flight) if trigger is TriggerMode.SOFTWARE else None
+        counter = itertools.count(1)
+        self.supervisor = Supervisor(self.alarms)
+        self.downstream = downstream
+        if downstream is not None and self.records_in is not None:
+            downstream.attach(self)
+        self.inference = self.supervisor.add(InspectionWorker(
+            self.frames, self.active, self.outlet, self.alarms, self.inference_metrics,
+            deadline_s=p.deadline_ms / 1000.0, credits=credits))
+        self.capture = self.supervisor.add(CaptureWorker(
+            source, self.frames, self.outlet, next_seq or (lambda: next(counter)), lambda: self.active.get().recipe,
+            self.alarms, self.capture_metrics, trigger=trigger, production=production, credits=credits,
+            rate_hz=cfg.camera.rate_hz, grab_timeout_s=cfg.camera.grab_timeout_ms / 1000.0,
+            reconnect_s=cfg.camera.reconnect_s, max_parts=max_parts))
+        self._started = False
+
+    @property
+    def backend(self) -> str:
+        """Inference backend in use, or 'none' without a model."""
+        ins = self.active.get().inspector
+        return ins.backend if ins else "none"
+
+    def start(self) -> None:
+        """Start downstream stages first, then inference, then the camera."""
+        if self.downstream is not None:
+            self.downstream.start()
+        self.supervisor.start()
+        self._started = True
+
+    def stop(self) -> None:
+        """Stop the camera first, let inference finish its queue, then the downstream stages drain."""
+        if not self._started:
+            return
+        self.supervisor.stop()
+        if self.downstream is not None:
+            self.downstream.stop()
+        self._started = False
+
+    def wait_done(self, timeout_s: float | None = None) -> bool:
+        """Wait until `max_parts` parts were captured and judged; True when done."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while not self.capture.done.is_set():
+            if self.supervisor.failed():
+                return False
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+        while self.outlet.counts().total < self.capture.parts:
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def status(self) -> StationStatus:
+        """A consistent picture of the station for the status line and screens."""
+        return StationStatus(self.outlet.counts(), self.verdict_metrics.snapshot(), self.capture_metrics.snapshot(),
+                             self.inference_metrics.snapshot(), self.supervisor.health(), self.backend,
+                             self.active.get().recipe, self.alarms.snapshot())
+
+
+class Downstream:
+    """The stages after the verdict (records, PLC); attached by `attach`, started before the core."""
+
+    def attach(self, station: Station) -> None:
+        """Take the station's records queue and alarm board."""
+        raise NotImplementedError
+
+    def start(self) -> None:
+        """Start the downstream workers."""
+
+    def stop(self) -> None:
+        """Drain and stop the downstream workers."""
+
+
+__all__ = ["Station", "StationStatus", "Downstream", "find_model", "load_inspector", "thresholds_of", "StationError"]

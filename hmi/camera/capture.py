@@ -1,0 +1,185 @@
+"""The capture thread: owns the frame source, numbers every part, and never lets one vanish."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable
+
+from hmi.camera.source import FrameSource, Grab, TriggerMode
+from hmi.core.alarms import AlarmBoard, Priority
+from hmi.core.errors import CameraError, CameraLost
+from hmi.core.part import Decision, Part, utc_now
+from hmi.core.verdict import Verdict
+from hmi.pipeline.metrics import StageMetrics
+from hmi.pipeline.outlet import VerdictOutlet
+from hmi.pipeline.queues import BoundedQueue, NewestSlot
+from hmi.pipeline.worker import Worker
+
+log = logging.getLogger(__name__)
+
+CAMERA_ALARM = "CAMERA_LOST"
+
+
+class CaptureWorker(Worker):
+    """Grabs frames and turns each into a numbered Part for the inference thread.
+
+    Production mode: every frame is a part. A part whose frame failed, or that finds the
+    inference queue full, or that is triggered while the camera is lost, is decided
+    NOT_INSPECTED right here and published, so it is rejected and recorded, never dropped.
+    In software-trigger mode the next trigger waits for a free slot among `max_in_flight`
+    parts (the `credits` semaphore), like a line whose PLC advances a part when the station is
+    ready. Setup mode: free-run, the newest frame replaces an unread one (drops counted).
+    """
+
+    role = "capture"
+
+    def __init__(self, source: FrameSource, frames: BoundedQueue[Part] | NewestSlot[Part], outlet: VerdictOutlet,
+                 next_seq: Callable[[], int], recipe_name: Callable[[], str], alarms: AlarmBoard,
+                 metrics: StageMetrics, *, trigger: TriggerMode, production: bool,
+                 credits: threading.Semaphore | None = None, rate_hz: float = 0.0, grab_timeout_s: float = 1.0,
+                 reconnect_s: float = 1.0, max_parts: int = 0) -> None:
+        super().__init__()
+        self.source = source
+        self.frames = frames
+        self.outlet = outlet
+        self.next_seq = next_seq
+        self.recipe_name = recipe_name
+        self.alarms = alarms
+        self.metrics = metrics
+        self.trigger = trigger
+        self.production = production
+        self.credits = credits if trigger is TriggerMode.SOFTWARE else None
+        self.period = 1.0 / rate_hz if rate_hz > 0 else 0.0
+        self.grab_timeout_s = grab_timeout_s
+        self.reconnect_s = reconnect_s
+        self.max_parts = max_parts
+        self.parts = 0
+        self.done = threading.Event()
+        self._next_trigger = 0.0
+        self._lost_since: float | None = None
+        self._retry_at = 0.0
+        self._retry_delay = reconnect_s
+
+    def setup(self) -> None:
+        """Open the source; a camera that cannot be opened raises the camera alarm and is retried."""
+        try:
+            self.source.open()
+        except CameraError as exc:
+            self._mark_lost(exc)
+
+    def teardown(self) -> None:
+        """Close the source."""
+        self.source.close()
+
+    # --- one step ----------------------------------------------------------------------------
+    def loop_once(self) -> None:
+        """Trigger (when ready), grab, and hand on one part."""
+        if self.max_parts and self.parts >= self.max_parts:
+            self.done.set()
+            self.wait(0.05)
+            return
+        if self.credits is not None and not self.credits.acquire(timeout=0.1):
+            return
+        if self.period:
+            delay = self._next_trigger - time.monotonic()
+            if delay > 0 and self.wait(delay):
+                self._release()
+                return
+            self._next_trigger = max(self._next_trigger + self.period, time.monotonic())
+        if self._lost_since is not None:
+            self._while_lost()
+            return
+        try:
+            grab = self.source.grab(self.grab_timeout_s)
+        except CameraLost as exc:
+            self._mark_lost(exc)
+            self._while_lost(reconnect=False)
+            return
+        except CameraError as exc:
+            self._reject_unjudged(str(exc))
+            return
+        if grab is None:
+            if self.trigger is TriggerMode.SOFTWARE:
+                self._reject_unjudged(f"camera gave no frame within {self.grab_timeout_s * 1000:.0f} ms of the trigger")
+            else:
+                self._release()
+            return
+        self._hand_on(grab)
+
+    # --- helpers -----------------------------------------------------------------------------
+    def _new_part(self, grab: Grab | None, error: str | None) -> Part:
+        self.parts += 1
+        if grab is not None:
+            return Part(seq=self.next_seq(), captured_at=grab.captured_at, captured_mono=grab.captured_mono,
+                        camera=grab.settings, recipe=self.recipe_name(), image=grab.image, capture_error=error)
+        return Part(seq=self.next_seq(), captured_at=utc_now(), captured_mono=time.monotonic(),
+                    camera=self._settings_or_blank(), recipe=self.recipe_name(), capture_error=error)
+
+    def _settings_or_blank(self):
+        from hmi.core.part import CameraSettings
+
+        try:
+            return self.source.settings()
+        except Exception:  # noqa: BLE001 - a lost camera cannot report its settings
+            return CameraSettings(source=self.source.name, exposure_us=0.0, gain_db=0.0)
+
+    def _hand_on(self, grab: Grab) -> None:
+        self.metrics.record()
+        if grab.error is not None:
+            self._publish_unjudged(self._new_part(grab, grab.error), grab.error)
+            return
+        part = self._new_part(grab, None)
+        if isinstance(self.frames, NewestSlot):
+            self.frames.put(part)
+            self._release()
+            return
+        if not self.frames.offer(part):
+            self.metrics.drop()
+            self._publish_unjudged(part, "inspection queue full: the model is not keeping up with the line")
+
+    def _reject_unjudged(self, reason: str) -> None:
+        """A triggered part with no usable frame: NOT_INSPECTED, published at once."""
+        self._publish_unjudged(self._new_part(None, reason), reason)
+
+    def _publish_unjudged(self, part: Part, reason: str) -> None:
+        if self.production:
+            now = time.monotonic()
+            decision = Decision(Verdict.NOT_INSPECTED, reason, 0, utc_now(), now)
+            self.outlet.publish(part.decided(decision))
+        self._release()
+
+    def _release(self) -> None:
+        if self.credits is not None:
+            self.credits.release()
+
+    def _mark_lost(self, exc: Exception) -> None:
+        if self._lost_since is None:
+            self._lost_since = time.monotonic()
+            self._retry_delay = self.reconnect_s
+            self._retry_at = self._lost_since + self._retry_delay
+            self.alarms.raise_(CAMERA_ALARM, f"{exc} — parts are rejected as NOT INSPECTED until it is back",
+                               Priority.HIGH)
+            log.warning("camera lost: %s", exc)
+
+    def _while_lost(self, reconnect: bool = True) -> None:
+        """While the camera is gone: try to reconnect on a backoff; each triggered part is NOT_INSPECTED."""
+        now = time.monotonic()
+        if reconnect and now >= self._retry_at:
+            if self.source.reconnect():
+                log.info("camera back after %.1f s", now - (self._lost_since or now))
+                self._lost_since = None
+                self.alarms.clear(CAMERA_ALARM)
+                self._release()
+                return
+            self._retry_delay = min(self._retry_delay * 2, 10.0)
+            self._retry_at = now + self._retry_delay
+        if self.trigger is TriggerMode.SOFTWARE and self.production:
+            self._reject_unjudged("camera lost: no image taken")
+            # without a line rate, pace the unjudged parts so the records are not flooded
+            if not self.period:
+                self.wait(0.1)
+        else:
+            self._release()
+            self.wait(0.1)

@@ -1,0 +1,250 @@
+"""Command line: hmi run | inspect | teach | bench (and the station's other tools)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from hmi import __version__
+from hmi.config.paths import default_data_dir
+from hmi.core.errors import StationError
+
+log = logging.getLogger("hmi")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", type=Path, default=None,
+                   help="where the station keeps config, records and images (default: the platform's data directory)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a station setting, e.g. --set camera.gain_db=3 (repeatable)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full command-line grammar."""
+    parser = argparse.ArgumentParser(prog="hmi", description="Machine-vision inspection station")
+    parser.add_argument("--version", action="version", version=f"hmi {__version__}")
+    _common(parser)
+    sub = parser.add_subparsers(dest="command")
+
+    run = sub.add_parser("run", help="run the station (the touchscreen when a display is available)")
+    _common(run)
+    run.add_argument("--headless", action="store_true", help="no screens: print a live status line")
+    run.add_argument("--max-parts", type=int, default=0, help="stop after this many parts")
+
+    ins = sub.add_parser("inspect", help="judge image files with a model and write a CSV")
+    _common(ins)
+    ins.add_argument("paths", nargs="+", type=Path, help="image files or folders")
+    ins.add_argument("--model", type=Path, required=True, help="model folder (manifest.json + model.onnx)")
+    ins.add_argument("--csv", type=Path, required=True, help="output CSV file")
+
+    teach = sub.add_parser("teach", help="build an anomaly model from images of good parts")
+    _common(teach)
+    teach.add_argument("--good", type=Path, required=True, help="folder of good-part images")
+    teach.add_argument("--out", type=Path, required=True, help="model folder to create")
+    teach.add_argument("--name", default="", help="model name (default: the folder name)")
+    teach.add_argument("--input-size", type=int, default=256, help="model input size in pixels")
+    teach.add_argument("--coreset", type=float, default=0.01, help="share of patch features kept in the memory bank")
+
+    bench = sub.add_parser("bench", help="measure the pipeline against the model alone")
+    _common(bench)
+    bench.add_argument("--frames", type=int, default=300, help="parts to run through the pipeline")
+    bench.add_argument("--json", type=Path, default=None, help="write the figures to this JSON file")
+    return parser
+
+
+def _data_dir(args: argparse.Namespace) -> Path:
+    return (args.data_dir or default_data_dir()).expanduser().resolve()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `hmi` console script; every StationError ends in one plain message."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=os.environ.get("HMI_LOG", "WARNING"),
+                        format="%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s")
+    command = args.command or "run"
+    if args.command is None:
+        args.headless, args.max_parts = False, 0
+    try:
+        if command == "run":
+            return cmd_run(args)
+        if command == "inspect":
+            return cmd_inspect(args)
+        if command == "teach":
+            return cmd_teach(args)
+        if command == "bench":
+            return cmd_bench(args)
+    except StationError as exc:
+        print(f"hmi: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    parser.error(f"unknown command {command}")
+    return 2
+
+
+def display_available() -> bool:
+    """True when a window can be shown (X11/Wayland, or a Qt platform chosen explicitly)."""
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("QT_QPA_PLATFORM")
+                or sys.platform in ("win32", "darwin"))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the live station headless with a status line (the touchscreen arrives with the UI package)."""
+    from hmi.camera.factory import open_source
+    from hmi.config.loader import load_station
+    from hmi.demo.dataset import demo_frames_dir
+    from hmi.app import Station
+
+    data_dir = _data_dir(args)
+    cfg = load_station(data_dir, args.overrides)
+    if not args.headless:
+        print("hmi: no display found; running headless with a status line", file=sys.stderr)
+    station = Station(cfg, data_dir, source=open_source(cfg.camera, demo_frames_dir()), max_parts=args.max_parts)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    station.start()
+    tty = sys.stdout.isatty()
+    try:
+        last = 0.0
+        while not stop.is_set():
+            if args.max_parts and station.capture.done.is_set():
+                station.wait_done(timeout_s=10)
+                break
+            if station.supervisor.failed():
+                break
+            now = time.monotonic()
+            if now - last >= (0.5 if tty else 2.0):
+                last = now
+                print(status_line(station), end="\r" if tty else "\n", flush=True)
+            stop.wait(0.05)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        station.stop()
+    print(status_line(station), flush=True)
+    failed = station.supervisor.failed()
+    for h in failed:
+        print(f"hmi: {h.role}: {h.error}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def status_line(station) -> str:
+    """One line: parts/s, latency, counts per verdict, and the most urgent alarm."""
+    st = station.status()
+    c = st.counts
+    alarm = next((a for a in st.alarms if a.active), None)
+    lat = st.verdicts
+    text = (f"{st.recipe} | {lat.fps:5.1f} parts/s | latency p50 {lat.latency_p50_ms:6.1f} ms p99 {lat.latency_p99_ms:6.1f} ms | "
+            f"OK {c.ok} NG {c.ng} HOLD {c.hold} NOT_INSPECTED {c.not_inspected} | yield {c.yield_pct:5.1f}% | {st.backend}")
+    if alarm:
+        text += f" | ALARM {alarm.code}: {alarm.message}"
+    return text
+
+
+def _image_paths(paths: list[Path]) -> list[Path]:
+    exts = {".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff"}
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            out.extend(sorted(q for q in p.rglob("*") if q.suffix.lower() in exts))
+        else:
+            out.append(p)
+    return out
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    """Batch-judge images: one CSV row per image (path, score, verdict, reason, regions, latency_ms)."""
+    import csv
+    import json
+
+    from hmi.config.loader import load_station
+    from hmi.core.errors import ImageError
+    from hmi.decision.policy import ThresholdSet, decide
+    from hmi.inference.inspector import Inspector, read_image
+    from hmi.inference.package import ModelPackage
+
+    data_dir = _data_dir(args)
+    cfg = load_station(data_dir, args.overrides)
+    package = ModelPackage.load(args.model)
+    t = package.manifest.thresholds
+    thresholds = ThresholdSet(0, t.score, t.hold_below, t.hold_above, t.min_defect_area_px)
+    inspector = Inspector(package, provider=cfg.inference.provider, threads=cfg.inference.threads,
+                          engine_cache=data_dir / "engines")
+    inspector.warm_up(cfg.inference.warmup_runs)
+    paths = _image_paths(args.paths)
+    if not paths:
+        raise StationError("no image files found in " + ", ".join(map(str, args.paths)), "check the paths")
+    args.csv.parent.mkdir(parents=True, exist_ok=True)
+    counts: dict[str, int] = {}
+    unreadable = 0
+    with args.csv.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["path", "score", "verdict", "reason", "regions", "latency_ms", "backend", "model_sha256"])
+        for p in paths:
+            t0 = time.perf_counter()
+            try:
+                ins = inspector.inspect(read_image(p))
+            except ImageError as exc:
+                unreadable += 1
+                verdict, reason = decide(None, thresholds, failure=str(exc))
+                w.writerow([str(p), "", verdict.name, reason, "[]", f"{(time.perf_counter() - t0) * 1000:.2f}",
+                            inspector.backend, package.sha256])
+                print(f"hmi: {exc}", file=sys.stderr)
+                counts[verdict.name] = counts.get(verdict.name, 0) + 1
+                continue
+            verdict, reason = decide(ins, thresholds)
+            regions = [{"x": r.x, "y": r.y, "w": r.w, "h": r.h, "area_px": r.area_px,
+                        "peak": round(r.peak_score, 4), "label": r.label} for r in ins.regions]
+            w.writerow([str(p), f"{ins.score:.6f}", verdict.name, reason, json.dumps(regions),
+                        f"{(time.perf_counter() - t0) * 1000:.2f}", ins.backend, package.sha256])
+            counts[verdict.name] = counts.get(verdict.name, 0) + 1
+    summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+    print(f"{len(paths)} images judged with '{package.manifest.name}' on {inspector.backend}: {summary}; CSV: {args.csv}")
+    if unreadable:
+        print(f"{unreadable} images could not be read and are NOT_INSPECTED in the CSV", file=sys.stderr)
+    return 0
+
+
+def cmd_teach(args: argparse.Namespace) -> int:
+    """Teach an anomaly model from good images, with a progress line."""
+    from hmi.inference.teach import teach
+
+    good = args.good
+    if not good.is_dir():
+        raise StationError(f"folder {good} does not exist", "give the folder of good-part images with --good")
+    paths = _image_paths([good])
+    tty = sys.stderr.isatty()
+    last = [0.0, ""]
+
+    def progress(stage: str, fraction: float) -> None:
+        now = time.monotonic()
+        if stage != last[1] or now - last[0] > (0.2 if tty else 5.0) or fraction >= 1.0:
+            last[0], last[1] = now, stage
+            print(f"  {stage}: {fraction * 100:5.1f}%", end="\r" if tty else "\n", file=sys.stderr, flush=True)
+
+    report = teach(paths, args.out, name=args.name or args.out.name, input_size=args.input_size,
+                   coreset_ratio=args.coreset, progress=progress)
+    if tty:
+        print(file=sys.stderr)
+    print(report.summary())
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Full pipeline vs model alone on the same frames; prints and writes the figures."""
+    from hmi.bench import run_bench
+
+    result = run_bench(_data_dir(args), args.overrides, frames=args.frames)
+    text = result.to_text()
+    print(text)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(result.to_json(), encoding="utf-8")
+    return 0

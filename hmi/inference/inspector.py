@@ -1,0 +1,114 @@
+"""Run a model package on frames: pre-process, one ONNX Runtime call, anomaly map and regions."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from hmi.core.errors import ImageError, ModelError
+from hmi.core.part import Inspection
+from hmi.inference.backend import Session
+from hmi.inference.package import ModelPackage
+from hmi.inference.processing import check_frame, find_regions, map_to_frame, roi_mask, to_model_input
+
+
+class Inspector:
+    """A loaded anomaly model with its ROI: `inspect(frame)` gives score, map and regions.
+
+    Owned by the inference thread. Normalisation lives inside the ONNX graph, so Python only
+    resizes and masks, and the CLI, the station and the teach validation score identically.
+    """
+
+    def __init__(self, package: ModelPackage, *, provider: str = "auto", threads: int = 0,
+                 engine_cache: Path | None = None,
+                 roi_rectangles: list[tuple[int, int, int, int]] | None = None,
+                 roi_polygons: list[list[tuple[int, int]]] | None = None,
+                 min_region_px: int = 4) -> None:
+        m = package.manifest
+        if m.kind != "anomaly":
+            raise ModelError(f"model '{m.name}' is of kind '{m.kind}', which this station version cannot run",
+                             "use an anomaly model made by 'hmi teach'")
+        if "score" not in m.outputs or "anomaly_map" not in m.outputs:
+            raise ModelError(f"model '{m.name}' manifest does not name its score and anomaly_map outputs",
+                             "rebuild the package with 'hmi teach'")
+        self.package = package
+        self.session = Session(package.onnx_path, provider=provider, threads=threads,
+                               engine_cache=engine_cache, model_sha256=package.sha256)
+        missing = {m.outputs["score"], m.outputs["anomaly_map"]} - set(self.session.output_names)
+        if missing or m.input.name not in self.session.input_names:
+            raise ModelError(f"model '{m.name}': the ONNX graph lacks {sorted(missing) or [m.input.name]}",
+                             "the manifest does not match the ONNX file; rebuild the package")
+        self._outputs = [m.outputs["score"], m.outputs["anomaly_map"]]
+        self._rects = list(roi_rectangles or [])
+        self._polys = list(roi_polygons or [])
+        self._masks: dict[tuple[int, int], np.ndarray | None] = {}
+        self.min_region_px = min_region_px
+        self.region_threshold = m.region_threshold if m.region_threshold is not None else m.thresholds.score
+
+    @property
+    def backend(self) -> str:
+        """Execution provider actually in use ('cpu', 'cuda', 'tensorrt-fp16')."""
+        return self.session.info.label
+
+    def _mask_for(self, shape: tuple[int, int]) -> np.ndarray | None:
+        if shape not in self._masks:
+            self._masks[shape] = roi_mask(shape, self._rects, self._polys)
+        return self._masks[shape]
+
+    def warm_up(self, runs: int = 3) -> None:
+        """Run the model on blank frames so the first part is not slowed by lazy initialisation."""
+        spec = self.package.manifest.input
+        blank = np.full((spec.height, spec.width), 128, np.uint8)
+        for _ in range(runs):
+            self.inspect(blank)
+
+    def run_model(self, frame: np.ndarray) -> tuple[float, np.ndarray]:
+        """Raw (score, anomaly map at model resolution) for one frame, without ROI or regions."""
+        x = to_model_input(frame, self.package.manifest.input)
+        out = self.session.run({self.package.manifest.input.name: x}, self._outputs)
+        score = np.asarray(out[self._outputs[0]], np.float32).reshape(-1)
+        amap = np.asarray(out[self._outputs[1]], np.float32)
+        if score.size < 1 or amap.ndim < 2:
+            raise ModelError(f"model '{self.package.manifest.name}' returned outputs of unexpected shape "
+                             f"{score.shape}, {amap.shape}", "rebuild the package with 'hmi teach'")
+        while amap.ndim > 2:
+            amap = amap[0]
+        return float(score[0]), amap
+
+    def inspect(self, frame: np.ndarray) -> Inspection:
+        """Score a frame; regions are where the upsampled map reaches the region threshold inside the ROI."""
+        t0 = time.perf_counter()
+        frame = check_frame(frame)
+        score, amap = self.run_model(frame)
+        h, w = frame.shape[:2]
+        mask = self._mask_for((h, w))
+        full = map_to_frame(amap, (h, w))
+        if mask is not None:
+            full = np.where(mask > 0, full, 0.0).astype(np.float32)
+            score = float(full.max())  # only what lies inside the ROI counts
+        regions = find_regions(full, self.region_threshold, mask, self.min_region_px)
+        m = self.package.manifest
+        return Inspection(score=score, regions=regions, backend=self.backend, model_name=m.name,
+                          model_sha256=m.sha256, infer_ms=(time.perf_counter() - t0) * 1000.0,
+                          anomaly_map=amap)
+
+
+def read_image(path: Path) -> np.ndarray:
+    """Read an image file as uint8 (grey or RGB) or raise ImageError in plain words."""
+    import cv2
+
+    cv2.setLogLevel(0)  # our own message replaces OpenCV's decoder warnings
+
+    data = np.fromfile(str(path), dtype=np.uint8) if Path(path).exists() else None
+    if data is None:
+        raise ImageError(f"image {path} does not exist", "check the path")
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if img is None:
+        raise ImageError(f"image {path} cannot be read (corrupt or not an image)", "replace the file; it was skipped")
+    if img.dtype != np.uint8:
+        img = cv2.convertScaleAbs(img, alpha=255.0 / max(float(img.max()), 1.0))
+    if img.ndim == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB if img.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+    return check_frame(img)

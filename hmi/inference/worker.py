@@ -1,0 +1,141 @@
+"""The inference thread: judge each part against the active model and threshold set, within its deadline."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from hmi.core.alarms import AlarmBoard, Priority
+from hmi.core.errors import StationError
+from hmi.core.part import Decision, Part, utc_now
+from hmi.core.verdict import Verdict
+from hmi.decision.policy import ThresholdSet, decide
+from hmi.inference.inspector import Inspector
+from hmi.pipeline.metrics import StageMetrics
+from hmi.pipeline.outlet import VerdictOutlet
+from hmi.pipeline.queues import BoundedQueue, NewestSlot
+from hmi.pipeline.worker import Worker
+
+log = logging.getLogger(__name__)
+
+MODEL_ALARM = "MODEL"
+
+
+@dataclass(frozen=True)
+class JudgingSetup:
+    """What parts are judged by right now: recipe, model and threshold set (swapped as a whole)."""
+
+    recipe: str
+    thresholds: ThresholdSet
+    inspector: Inspector | None
+    problem: str = ""  # why there is no inspector, in plain words
+
+
+class ActiveSetup:
+    """Holder of the current JudgingSetup; the app swaps it on changeover or a threshold change."""
+
+    def __init__(self, setup: JudgingSetup) -> None:
+        self._setup = setup
+        self._lock = threading.Lock()
+
+    def get(self) -> JudgingSetup:
+        """The setup in force (read once per part)."""
+        with self._lock:
+            return self._setup
+
+    def set(self, setup: JudgingSetup) -> None:
+        """Put a new setup in force from the next part on."""
+        with self._lock:
+            self._setup = setup
+
+
+class InspectionWorker(Worker):
+    """Takes parts from the frame queue, runs the model, decides, and publishes every part.
+
+    A part that waited past its deadline, or whose inspection failed, is NOT_INSPECTED with the
+    reason; consecutive model failures raise the model alarm.
+    """
+
+    role = "inference"
+
+    def __init__(self, frames: BoundedQueue[Part] | NewestSlot[Part], active: ActiveSetup, outlet: VerdictOutlet,
+                 alarms: AlarmBoard, metrics: StageMetrics, *, deadline_s: float,
+                 credits: threading.Semaphore | None = None) -> None:
+        super().__init__()
+        self.frames = frames
+        self.active = active
+        self.outlet = outlet
+        self.alarms = alarms
+        self.metrics = metrics
+        self.deadline_s = deadline_s
+        self.credits = credits
+        self._failures = 0
+
+    def setup(self) -> None:
+        """Raise the model alarm at once when the station starts without a usable model."""
+        s = self.active.get()
+        if s.inspector is None:
+            self.alarms.raise_(MODEL_ALARM, s.problem or "no model loaded — parts are rejected as NOT INSPECTED",
+                               Priority.HIGH)
+
+    def loop_once(self) -> None:
+        """Judge one part (or return after a short wait when none is queued)."""
+        part = self.frames.take(0.1)
+        if part is None:
+            return
+        try:
+            self.outlet.publish(self.judge(part))
+        finally:
+            if self.credits is not None:
+                self.credits.release()
+
+    def teardown(self) -> None:
+        """Judge what is still queued at shutdown, so no captured part goes unrecorded."""
+        while (part := self.frames.take_nowait()) is not None:
+            self.outlet.publish(self.judge(part))
+            if self.credits is not None:
+                self.credits.release()
+
+    def judge(self, part: Part) -> Part:
+        """The part with its inspection (when it ran) and decision under the setup in force."""
+        setup = self.active.get()
+        waited = time.monotonic() - part.captured_mono
+        verdict: Verdict
+        if setup.inspector is None:
+            verdict, reason = Verdict.NOT_INSPECTED, setup.problem or "no model loaded"
+        elif waited > self.deadline_s:
+            self.metrics.drop()
+            verdict, reason = Verdict.NOT_INSPECTED, f"waited {waited * 1000:.0f} ms, past the {self.deadline_s * 1000:.0f} ms deadline"
+        else:
+            t0 = time.monotonic()
+            try:
+                inspection = setup.inspector.inspect(part.image)
+            except StationError as exc:
+                self._failed(str(exc))
+                verdict, reason = Verdict.NOT_INSPECTED, str(exc)
+            except Exception as exc:  # noqa: BLE001 - any model failure is a NOT_INSPECTED part, plus an alarm
+                log.exception("inspection of part %s failed", part.seq)
+                self._failed(f"model failed on part {part.seq}: {type(exc).__name__}: {exc}")
+                verdict, reason = Verdict.NOT_INSPECTED, f"model error: {type(exc).__name__}"
+            else:
+                self._succeeded()
+                part = part.inspected(inspection)
+                verdict, reason = decide(inspection, setup.thresholds)
+                self.metrics.record(time.monotonic() - t0)
+                total = time.monotonic() - part.captured_mono
+                if total > self.deadline_s:
+                    verdict, reason = Verdict.NOT_INSPECTED, f"judged after {total * 1000:.0f} ms, past the deadline"
+        return part.decided(Decision(verdict, reason, setup.thresholds.version, utc_now(), time.monotonic()))
+
+    def _failed(self, text: str) -> None:
+        self._failures += 1
+        if self._failures >= 3:
+            self.alarms.raise_(MODEL_ALARM, f"{text} — parts are rejected as NOT INSPECTED; check the model and recipe",
+                               Priority.HIGH)
+
+    def _succeeded(self) -> None:
+        if self._failures:
+            self._failures = 0
+            self.alarms.clear(MODEL_ALARM)

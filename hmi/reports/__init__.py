@@ -1,0 +1,1 @@
+"""Shift queries and CSV/PDF export; no Qt widgets."""

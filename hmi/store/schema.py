@@ -1,0 +1,126 @@
+"""The records schema as numbered migrations; docs/database.md describes every column."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema step: SQL run in a single transaction that also sets PRAGMA user_version to `version`."""
+
+    version: int
+    description: str
+    sql: str
+
+
+_V1 = """
+CREATE TABLE inspections (
+    seq               INTEGER PRIMARY KEY,
+    part_id           TEXT,
+    lot_id            TEXT,
+    captured_at       TEXT    NOT NULL,
+    captured_mono     REAL    NOT NULL,
+    decided_at        TEXT,
+    recipe            TEXT    NOT NULL,
+    model_name        TEXT,
+    model_sha256      TEXT,
+    threshold_version INTEGER,
+    backend           TEXT,
+    camera_source     TEXT,
+    exposure_us       REAL,
+    gain_db           REAL,
+    score             REAL,
+    infer_ms          REAL,
+    auto_verdict      TEXT    NOT NULL CHECK (auto_verdict IN ('OK', 'NG', 'HOLD', 'NOT_INSPECTED')),
+    verdict           TEXT    NOT NULL CHECK (verdict IN ('OK', 'NG', 'HOLD', 'NOT_INSPECTED')),
+    reason            TEXT    NOT NULL DEFAULT '',
+    latency_ms        REAL,
+    reviewed_by       TEXT,
+    reviewed_at       TEXT,
+    review_note       TEXT,
+    defect_type       TEXT,
+    plc_status        TEXT    NOT NULL DEFAULT 'pending'
+                      CHECK (plc_status IN ('pending', 'delivered', 'late', 'not_delivered', 'plc_off')),
+    plc_delivered_at  TEXT,
+    plc_detail        TEXT,
+    image_path        TEXT,
+    heatmap_path      TEXT
+);
+-- Report queries filter on a time range, optionally by recipe or verdict; the trailing verdict
+-- column lets counts by verdict be answered from the index alone (6 million rows stay fast).
+CREATE INDEX inspections_time ON inspections (captured_at, verdict);
+CREATE INDEX inspections_recipe_time ON inspections (recipe, captured_at, verdict);
+CREATE INDEX inspections_verdict_time ON inspections (verdict, captured_at);
+
+CREATE TABLE regions (
+    seq        INTEGER NOT NULL REFERENCES inspections (seq) ON DELETE CASCADE,
+    idx        INTEGER NOT NULL,
+    x          INTEGER NOT NULL,
+    y          INTEGER NOT NULL,
+    w          INTEGER NOT NULL,
+    h          INTEGER NOT NULL,
+    area_px    INTEGER NOT NULL,
+    peak_score REAL,
+    label      TEXT    NOT NULL,
+    confidence REAL,
+    PRIMARY KEY (seq, idx)
+) WITHOUT ROWID;
+
+CREATE TABLE audit (
+    id        INTEGER PRIMARY KEY,
+    at        TEXT NOT NULL,
+    user      TEXT NOT NULL,
+    action    TEXT NOT NULL,
+    subject   TEXT NOT NULL DEFAULT '',
+    old_value TEXT,
+    new_value TEXT,
+    reason    TEXT NOT NULL DEFAULT '',
+    prev_hash TEXT NOT NULL,
+    hash      TEXT NOT NULL
+);
+CREATE INDEX audit_at ON audit (at);
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+BEGIN
+    SELECT RAISE(ABORT, 'the audit trail is append-only: its rows cannot be changed');
+END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+BEGIN
+    SELECT RAISE(ABORT, 'the audit trail is append-only: its rows cannot be deleted');
+END;
+
+CREATE TABLE users (
+    name          TEXT    PRIMARY KEY COLLATE NOCASE,
+    role          TEXT    NOT NULL CHECK (role IN ('operator', 'technician', 'quality', 'admin')),
+    secret_hash   TEXT    NOT NULL,
+    active        INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+    failed_logins INTEGER NOT NULL DEFAULT 0,
+    locked_until  TEXT,
+    created_at    TEXT    NOT NULL,
+    created_by    TEXT    NOT NULL,
+    changed_at    TEXT,
+    last_login_at TEXT
+);
+
+CREATE TABLE threshold_sets (
+    recipe     TEXT    NOT NULL,
+    version    INTEGER NOT NULL,
+    "values"   TEXT    NOT NULL,
+    created_by TEXT    NOT NULL,
+    created_at TEXT    NOT NULL,
+    reason     TEXT    NOT NULL,
+    PRIMARY KEY (recipe, version)
+);
+
+CREATE TABLE part_sequence (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    high_water  INTEGER NOT NULL,
+    reserved_at TEXT    NOT NULL
+);
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "inspections, regions, audit trail, users, threshold sets, part sequence", _V1),
+)
+
+SCHEMA_VERSION = MIGRATIONS[-1].version

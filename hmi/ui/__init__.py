@@ -1,0 +1,1 @@
+"""The touchscreen: the only package that imports PySide6 and pyqtgraph."""
