@@ -21,6 +21,9 @@ from hmi.decision.policy import ThresholdSet
 from hmi.inference.inspector import Inspector
 from hmi.inference.package import ModelPackage
 from hmi.inference.worker import ActiveSetup, InspectionWorker, JudgingSetup
+from hmi.core.messages import OperatorReview
+from hmi.core.verdict import Verdict
+from hmi.pipeline.holds import HoldQueue, HoldTimer
 from hmi.pipeline.metrics import StageMetrics, StageSnapshot
 from hmi.pipeline.outlet import VerdictCounts, VerdictOutlet
 from hmi.pipeline.queues import BoundedQueue, NewestSlot
@@ -104,12 +107,18 @@ class Station:
         self.inference_metrics = StageMetrics("inference")
         self.verdict_metrics = StageMetrics("verdicts")
         self.outlet = VerdictOutlet(self.verdict_metrics, self.newest, self.records_in, self.alarms)
+        # Operators' verdicts on HOLD parts flow down this queue to the records and the PLC.
+        self.reviews: BoundedQueue[OperatorReview] = BoundedQueue("reviews", 1000)
+        self.holds = HoldQueue(self.reviews, self.recipe.hold.timeout_s, Verdict[self.recipe.hold.default])
+        if production:
+            self.outlet.subscribe(lambda part: self.holds.add(part) if part.verdict is Verdict.HOLD else None)
         credits = threading.Semaphore(p.max_in_flight) if trigger is TriggerMode.SOFTWARE else None
         counter = itertools.count(1)
         self.supervisor = Supervisor(self.alarms)
         self.downstream = downstream
         if downstream is not None and self.records_in is not None:
             downstream.attach(self)
+        self.supervisor.add(HoldTimer(self.holds))
         self.inference = self.supervisor.add(InspectionWorker(
             self.frames, self.active, self.outlet, self.alarms, self.inference_metrics,
             deadline_s=p.deadline_ms / 1000.0, credits=credits))

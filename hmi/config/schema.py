@@ -82,6 +82,16 @@ class StoreConfig(Section):
     low_disk_mb: int = Field(500, ge=1, description="alarm when free disk space falls under this")
 
 
+class UiConfig(Section):
+    """The touchscreen."""
+
+    panel_dpi: float = Field(96.0, ge=50, le=600, description="pixels per inch of the panel; touch targets are sized from it")
+    min_touch_mm: float = Field(15.0, ge=9, le=40, description="smallest touch target edge in millimetres")
+    refresh_hz: float = Field(25.0, ge=5, le=120, description="how often the live view pulls the newest part")
+    idle_lock_s: int = Field(300, ge=30, le=86_400, description="lock the screen after this long without a touch")
+    fullscreen: bool = Field(False, description="kiosk mode")
+
+
 class StationSection(Section):
     """Identity and operating mode of this station."""
 
@@ -101,6 +111,7 @@ class StationConfig(Section):
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
     plc: PlcConfig = Field(default_factory=PlcConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
+    ui: UiConfig = Field(default_factory=UiConfig)
 
 
 class RecipeModel(Section):

@@ -1,0 +1,95 @@
+"""HOLD parts waiting for an operator's verdict, with the recipe's time limit and default."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from hmi.core.messages import OperatorReview
+from hmi.core.part import Part, utc_now
+from hmi.core.verdict import Verdict
+from hmi.pipeline.queues import BoundedQueue
+from hmi.pipeline.worker import Worker
+
+
+@dataclass(frozen=True)
+class PendingHold:
+    """A held part and when its review time runs out (monotonic seconds)."""
+
+    part: Part
+    due_mono: float
+
+
+class HoldQueue:
+    """Every HOLD part until someone decides it or its time runs out; decisions go to `reviews`.
+
+    The screens read `pending()`; an operator's decision and a timeout both leave as an
+    OperatorReview on the queue the composition root hands down (to the records and the PLC).
+    """
+
+    def __init__(self, reviews: BoundedQueue[OperatorReview], timeout_s: float, default: Verdict,
+                 capacity: int = 1000) -> None:
+        self.reviews = reviews
+        self.timeout_s = timeout_s
+        self.default = default
+        self.capacity = capacity
+        self._lock = threading.Lock()
+        self._pending: OrderedDict[int, PendingHold] = OrderedDict()
+
+    def add(self, part: Part) -> None:
+        """Put a HOLD part in the queue (oldest first); beyond capacity the oldest gets the default now."""
+        with self._lock:
+            self._pending[part.seq] = PendingHold(part, time.monotonic() + self.timeout_s)
+            overflow = len(self._pending) > self.capacity
+        if overflow:
+            self.expire(force_oldest=True)
+
+    def pending(self) -> list[PendingHold]:
+        """Held parts, oldest first."""
+        with self._lock:
+            return list(self._pending.values())
+
+    def decide(self, seq: int, verdict: Verdict, user: str, defect_type: str | None = None, note: str = "") -> OperatorReview:
+        """An operator's verdict on a held part; raises KeyError when it is no longer pending."""
+        if verdict not in (Verdict.OK, Verdict.NG):
+            raise ValueError("a review decides OK or NG")
+        with self._lock:
+            self._pending.pop(seq)
+        review = OperatorReview(seq, verdict, user, utc_now(), defect_type, note)
+        self.reviews.put(review, timeout=1.0)
+        return review
+
+    def expire(self, force_oldest: bool = False) -> list[OperatorReview]:
+        """Apply the recipe's default to parts whose review time ran out; returns what was decided."""
+        now = time.monotonic()
+        with self._lock:
+            due = [seq for seq, p in self._pending.items() if p.due_mono <= now]
+            if force_oldest and not due and self._pending:
+                due = [next(iter(self._pending))]
+            for seq in due:
+                del self._pending[seq]
+        out = []
+        for seq in due:
+            review = OperatorReview(seq, self.default, "system", utc_now(), None,
+                                    f"not reviewed within {self.timeout_s:.0f} s: recipe default {self.default.name} applied",
+                                    automatic=True)
+            self.reviews.put(review, timeout=1.0)
+            out.append(review)
+        return out
+
+
+class HoldTimer(Worker):
+    """Applies the HOLD default when review time runs out; wakes twice a second."""
+
+    role = "holds"
+
+    def __init__(self, holds: HoldQueue) -> None:
+        super().__init__()
+        self.holds = holds
+
+    def loop_once(self) -> None:
+        """Expire overdue holds, then sleep."""
+        self.holds.expire()
+        self.wait(0.5)
