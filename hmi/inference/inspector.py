@@ -99,7 +99,7 @@ def read_image(path: Path) -> np.ndarray:
     """Read an image file as uint8 (grey or RGB) or raise ImageError in plain words."""
     import cv2
 
-    cv2.setLogLevel(0)  # our own message replaces OpenCV's decoder warnings
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # our message replaces its warnings
 
     data = np.fromfile(str(path), dtype=np.uint8) if Path(path).exists() else None
     if data is None:
