@@ -28,9 +28,9 @@ class CameraConfig(Section):
     kind: Literal["emulated", "pylon", "replay"] = Field(
         "emulated", description="emulated = pylon camera emulation replaying demo images; pylon = a real Basler; replay = folder or video")
     serial: str = Field("", description="Basler serial number; empty = first camera found")
-    replay_path: str = Field("", description="folder of images or a video file (kind=replay); empty = the demo images")
+    replay_path: str = Field("", description="folder of images or a video file (kind=replay), or a folder of same-size images for kind=emulated; empty = the demo images")
     trigger: Literal["free_run", "software", "hardware"] = Field("software", description="how exposures start")
-    rate_hz: float = Field(0.0, ge=0.0, le=1000.0, description="software trigger rate; 0 = as fast as the station is ready")
+    rate_hz: float = Field(0.0, ge=0.0, le=1000.0, description="software trigger rate (paced by the capture thread) or free-run frame rate; 0 = as fast as the station is ready")
     exposure_us: float = Field(5000.0, gt=0, le=10_000_000, description="exposure time in microseconds")
     gain_db: float = Field(0.0, ge=0, le=48, description="analogue gain in dB")
     grab_timeout_ms: int = Field(1000, ge=10, le=60_000, description="how long to wait for a buffer")
