@@ -19,10 +19,11 @@ DB_SIZE = 80
 
 # Vision header (bytes 0-7).
 VISION_HEARTBEAT = 0     # INT
-STATION_STATE = 2        # BYTE (byte 3 is padding, always 0)
+STATION_STATE = 2        # BYTE
+LINK_TEST_BYTE = 3       # padding; only the link test writes it (a scratch byte the PLC ignores)
 NEWEST_SEQ = 4           # DINT
 HEADER_SIZE = 8
-BEAT_SIZE = 4            # heartbeat + state + pad: written together in one request
+BEAT_SIZE = 3            # heartbeat + state: written together in one request
 
 # Result ring (bytes 8-71).
 SLOT_BASE = 8
@@ -46,7 +47,7 @@ SEQ_MODULUS = 2**31
 HEARTBEAT_MODULUS = 2**15
 
 _SLOT = struct.Struct(">iBBh")
-_BEAT = struct.Struct(">hBx")
+_BEAT = struct.Struct(">hB")
 _SEQ = struct.Struct(">i")
 _HEADER = struct.Struct(">hBxi")
 _PLC = struct.Struct(">hiBB")
@@ -139,7 +140,7 @@ class VisionHeader:
 
 
 def encode_beat(heartbeat: int, state: StationState) -> bytes:
-    """Bytes 0-3 (heartbeat INT, state BYTE, pad), written together every heartbeat."""
+    """Bytes 0-2 (heartbeat INT, state BYTE), written together every heartbeat; byte 3 is left alone."""
     return _BEAT.pack(heartbeat, int(state))
 
 
@@ -200,13 +201,15 @@ def part_defect_code(part: Part, codes: Mapping[str, int]) -> int:
 
 
 def slot_for_part(part: Part, hold_lane: bool, codes: Mapping[str, int], force_reject: bool = False) -> ResultSlot:
-    """The result slot for a decided part; `force_reject` sets the reject bit whatever the verdict."""
-    if part.verdict is None:
-        raise ValueError(f"part {part.seq} has no verdict yet; only decided parts go to the PLC")
-    flags = slot_flags(part.verdict, hold_lane)
+    """The result slot for a decided part; `force_reject` sets the reject bit whatever the verdict.
+
+    A part that somehow arrives without a verdict is written as NOT_INSPECTED (a reject), never skipped.
+    """
+    verdict = part.verdict if part.verdict is not None else Verdict.NOT_INSPECTED
+    flags = slot_flags(verdict, hold_lane)
     if force_reject:
         flags = (flags & ~SlotFlag.HOLD_LANE) | SlotFlag.REJECT
-    return ResultSlot(part.seq, part.verdict, flags, part_defect_code(part, codes))
+    return ResultSlot(part.seq, verdict, flags, part_defect_code(part, codes))
 
 
 def slot_for_review(review: OperatorReview, codes: Mapping[str, int]) -> ResultSlot:
