@@ -22,6 +22,7 @@ from hmi.inference.inspector import Inspector
 from hmi.inference.package import ModelPackage
 from hmi.inference.worker import ActiveSetup, InspectionWorker, JudgingSetup
 from hmi.core.messages import OperatorReview
+from hmi.downstream import RecordsAndPlc
 from hmi.core.verdict import Verdict
 from hmi.pipeline.holds import HoldQueue, HoldTimer
 from hmi.pipeline.metrics import StageMetrics, StageSnapshot
@@ -81,7 +82,7 @@ class Station:
 
     def __init__(self, cfg: StationConfig, data_dir: Path, *, source: FrameSource,
                  max_parts: int = 0, next_seq=None, require_model: bool = True,
-                 downstream: "Downstream | None" = None) -> None:
+                 downstream: RecordsAndPlc | None = None) -> None:
         self.cfg = cfg
         self.data_dir = data_dir
         self.alarms = AlarmBoard()
@@ -114,10 +115,13 @@ class Station:
             self.outlet.subscribe(lambda part: self.holds.add(part) if part.verdict is Verdict.HOLD else None)
         credits = threading.Semaphore(p.max_in_flight) if trigger is TriggerMode.SOFTWARE else None
         counter = itertools.count(1)
+        if next_seq is None and downstream is not None:
+            next_seq = downstream.sequence.next
         self.supervisor = Supervisor(self.alarms)
-        self.downstream = downstream
-        if downstream is not None and self.records_in is not None:
-            downstream.attach(self)
+        # Setup mode records nothing and signals nothing: no downstream stages.
+        self.downstream = downstream if self.records_in is not None else None
+        if self.downstream is not None:
+            self.downstream.attach(self)
         self.supervisor.add(HoldTimer(self.holds))
         self.inference = self.supervisor.add(InspectionWorker(
             self.frames, self.active, self.outlet, self.alarms, self.inference_metrics,
@@ -166,25 +170,30 @@ class Station:
             time.sleep(0.01)
         return True
 
+    @property
+    def users(self):
+        """The user directory (None when the station runs without records)."""
+        return self.downstream.users if self.downstream else None
+
+    def audit(self, user: str, action: str, subject: str = "", old=None, new=None, reason: str = "") -> None:
+        """Append to the audit trail through the store thread."""
+        if self.downstream is None:
+            log.warning("audit without records: %s %s %s", user, action, subject)
+            return
+        self.downstream.audit(user, action, subject, old, new, reason)
+
+    def plc_status(self):
+        """The PLC link's state, or None without a PLC stage."""
+        return self.downstream.plc.status() if self.downstream else None
+
     def status(self) -> StationStatus:
         """A consistent picture of the station for the status line and screens."""
+        workers = self.supervisor.health()
+        if self.downstream is not None:
+            workers += [WorkerHealth(w.role, w.state, w.error_text()) for w in self.downstream.workers()]
         return StationStatus(self.outlet.counts(), self.verdict_metrics.snapshot(), self.capture_metrics.snapshot(),
-                             self.inference_metrics.snapshot(), self.supervisor.health(), self.backend,
+                             self.inference_metrics.snapshot(), workers, self.backend,
                              self.active.get().recipe, self.alarms.snapshot())
 
 
-class Downstream:
-    """The stages after the verdict (records, PLC); attached by `attach`, started before the core."""
-
-    def attach(self, station: Station) -> None:
-        """Take the station's records queue and alarm board."""
-        raise NotImplementedError
-
-    def start(self) -> None:
-        """Start the downstream workers."""
-
-    def stop(self) -> None:
-        """Drain and stop the downstream workers."""
-
-
-__all__ = ["Station", "StationStatus", "Downstream", "find_model", "load_inspector", "thresholds_of", "StationError"]
+__all__ = ["Station", "StationStatus", "find_model", "load_inspector", "thresholds_of", "StationError"]

@@ -51,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     teach.add_argument("--input-size", type=int, default=256, help="model input size in pixels")
     teach.add_argument("--coreset", type=float, default=0.01, help="share of patch features kept in the memory bank")
 
+    ev = sub.add_parser("evaluate", help="image AUROC and reject rates of an 'hmi inspect' CSV against ground truth")
+    _common(ev)
+    ev.add_argument("--csv", type=Path, required=True, help="CSV written by 'hmi inspect'")
+    ev.add_argument("--truth", type=Path, required=True, help="ground_truth.csv (file,label) of the images")
+
     bench = sub.add_parser("bench", help="measure the pipeline against the model alone")
     _common(bench)
     bench.add_argument("--frames", type=int, default=300, help="parts to run through the pipeline")
@@ -80,6 +85,11 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_teach(args)
         if command == "bench":
             return cmd_bench(args)
+        if command == "evaluate":
+            from hmi.inference.evaluation import evaluate
+
+            print(evaluate(args.csv, args.truth).text())
+            return 0
     except StationError as exc:
         print(f"hmi: {exc}", file=sys.stderr)
         return 2
@@ -106,7 +116,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = load_station(data_dir, args.overrides)
     if not args.headless:
         print("hmi: no display found; running headless with a status line", file=sys.stderr)
-    station = Station(cfg, data_dir, source=open_source(cfg.camera, demo_frames_dir()), max_parts=args.max_parts)
+    from hmi.downstream import RecordsAndPlc
+
+    station = Station(cfg, data_dir, source=open_source(cfg.camera, demo_frames_dir()), max_parts=args.max_parts,
+                      downstream=RecordsAndPlc(cfg, data_dir))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     station.start()
@@ -225,7 +238,7 @@ def cmd_teach(args: argparse.Namespace) -> int:
 
     def progress(stage: str, fraction: float) -> None:
         now = time.monotonic()
-        if stage != last[1] or now - last[0] > (0.2 if tty else 5.0) or fraction >= 1.0:
+        if now - last[0] > (0.2 if tty else 3.0) or fraction >= 1.0:
             last[0], last[1] = now, stage
             print(f"  {stage}: {fraction * 100:5.1f}%", end="\r" if tty else "\n", file=sys.stderr, flush=True)
 

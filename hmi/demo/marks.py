@@ -98,8 +98,9 @@ def soft_blob(
         sigma = radius_px * rng.uniform(0.45, 0.9)
         weight = rng.uniform(0.6, 1.0)
         field += weight * np.exp(-((xs - centre[0] - ox) ** 2 + (ys - centre[1] - oy) ** 2) / (2 * sigma**2))
-    level = 0.45 * field.max()
-    # Slope of the field at the threshold sets how soft the stain's edge is.
+    level = 0.45 * float(field.max())
+    # The field's slope where it crosses the threshold turns "edge_px" into field units.
     gy, gx = np.gradient(field)
-    slope = float(np.median(np.hypot(gx, gy)[np.abs(field - level) < 0.1 * level + 1e-6])) if lobes else 1.0
-    return np.clip((field - level) / (max(slope, 1e-4) * edge_px) + 0.5, 0.0, 1.0)
+    band = np.abs(field - level) < 0.1 * level
+    slope = float(np.median(np.hypot(gx, gy)[band])) if band.any() else level / radius_px
+    return np.clip((field - level) / np.float32(max(slope, 1e-6) * edge_px) + 0.5, 0.0, 1.0).astype(np.float32)

@@ -35,6 +35,7 @@ _HOLE_STEP = 2.0 * math.pi / _HOLES
 _HOLE_PHASE = _HOLE_STEP / 2.0  # holes sit between the keyway and its neighbours
 
 _LUT_STEPS = 4  # radial look-up resolution: samples per pixel
+_MASK_MIN_CHANGE = 4.0  # grey levels: a defect pixel differs from the good part by more (noise sigma ~1)
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,13 +85,21 @@ def render_part(seed: int, defect: str | None = None, size: int = 384, *, severi
         raise ValueError(f"unknown defect type {defect!r}; expected one of {', '.join(DEFECT_TYPES)}")
     if size < 64:
         raise ValueError(f"demo frames must be at least 64 pixels wide, got {size}")
+    if seed < 0:
+        raise ValueError(f"seeds are non-negative integers, got {seed}")
     pose, look, rng = _draw(seed, size)
     scene = _Scene(pose, look, size, rng)
     mask = np.zeros((size, size), np.uint8)
     if defect is not None:
         drng = np.random.default_rng([seed, 1 + DEFECT_TYPES.index(defect)])
         level = float(np.clip(severity, 0.0, 1.0)) if severity is not None else float(drng.beta(2.0, 1.2))
-        _DEFECTS[defect](scene, drng, level, mask)
+        good_shade, good_solid = scene.shade.copy(), scene.solid
+        rows, cols = _DEFECTS[defect](scene, drng, level)
+        before = scene.exposure(rows, cols, good_shade[rows, cols], good_solid[rows, cols], np.float32(0.0))
+        after = scene.exposure(rows, cols)
+        # The mask is where the defect visibly changed the frame, not where it was aimed.
+        changed = (np.abs(after - before) > _MASK_MIN_CHANGE).astype(np.uint8)
+        mask[rows, cols] = 255 * cv2.morphologyEx(changed, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
     image = scene.expose(rng)
     return DemoImage(image=image, mask=mask, defect=defect, seed=seed)
 
@@ -130,14 +139,18 @@ def _grids(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 @lru_cache(maxsize=4)
 def _belt_texture(size: int) -> np.ndarray:
-    """Rubber conveyor belt grain: fine speckle plus faint streaks along the travel direction."""
+    """Rubber conveyor belt grain, twice the frame wide: fine speckle plus streaks along the travel direction."""
     rng = np.random.default_rng(20240601)
-    speckle = cv2.GaussianBlur(rng.normal(0.0, 1.0, (size, size)).astype(np.float32), (0, 0), 0.8)
-    streaks = cv2.blur(rng.normal(0.0, 1.0, (size, size)).astype(np.float32), (41, 1))
-    blotch = cv2.GaussianBlur(rng.normal(0.0, 1.0, (size, size)).astype(np.float32), (0, 0), 9.0)
-    tex = 2.2 * speckle / speckle.std() + 1.2 * streaks / streaks.std() + 2.5 * blotch / blotch.std()
+    shape = (size, 2 * size)
+    speckle = cv2.GaussianBlur(rng.normal(0.0, 1.0, shape).astype(np.float32), (0, 0), 0.8)
+    streaks = cv2.blur(rng.normal(0.0, 1.0, shape).astype(np.float32), (41, 1))
+    blotch = cv2.GaussianBlur(rng.normal(0.0, 1.0, shape).astype(np.float32), (0, 0), 9.0)
+    tex = 0.8 * speckle / speckle.std() + 0.7 * streaks / streaks.std() + 2.5 * blotch / blotch.std()
     tex.flags.writeable = False
     return tex
+
+
+_ALL = slice(None)
 
 
 def _smoothstep(x: np.ndarray) -> np.ndarray:
@@ -181,15 +194,16 @@ class _Scene:
         self.hy = (self.dy + np.float32(self.pose.cy)) - centres[k, 1]
         self.hd = cv2.magnitude(self.hx, self.hy)
 
-    def _bore_depth(self) -> np.ndarray:
+    def _bore_depth(self, rows: slice, cols: slice) -> np.ndarray:
         """Signed distance into the bore and keyway (positive inside the opening), pixels."""
         R = self.pose.radius
-        c, s = math.cos(self.pose.rotation), math.sin(self.pose.rotation)
-        u = self.dx * np.float32(c) + self.dy * np.float32(s)
-        v = np.abs(self.dy * np.float32(c) - self.dx * np.float32(s))
+        dx, dy = self.dx[rows, cols], self.dy[rows, cols]
+        c, s = np.float32(math.cos(self.pose.rotation)), np.float32(math.sin(self.pose.rotation))
+        u = dx * c + dy * s
+        v = np.abs(dy * c - dx * s)
         key = np.minimum(np.float32(_KEY_HALF_WIDTH * R) - v, np.float32(_KEY_DEPTH * R) - u)
         key = np.minimum(key, u)
-        return np.maximum(np.float32(_BORE * R) - self.r, key)
+        return np.maximum(np.float32(_BORE * R) - self.r[rows, cols], key)
 
     # -- surface ----------------------------------------------------------------------------
 
@@ -205,33 +219,35 @@ class _Scene:
         bowtie = np.exp(-(across * across) * np.float32(1.0 / 0.045))
         return ring[idx] + chamfer[idx] * facing + spec[idx] * bowtie
 
-    def _holes_into(self, shade: np.ndarray) -> None:
-        """Shade the bolt-hole chamfers (tilted inwards: bright on the side away from the lamp)."""
+    def _holes_into(self, shade: np.ndarray, rows: slice = _ALL, cols: slice = _ALL) -> None:
+        """Shade the bolt-hole chamfers in a window (tilted inwards: bright on the side away from the lamp)."""
         R = self.pose.radius
         rh, rc = _HOLE * R, (_HOLE + _HOLE_CHAMFER) * R
         lx, ly = self.look.light
-        near = self.hd < rc + 2.0
-        hd = self.hd[near]
-        tilt = -(self.hx[near] * lx + self.hy[near] * ly) / (hd + 1e-3)
+        hd_all = self.hd[rows, cols]
+        near = (hd_all < rc + 2.0) & self.hole_present[self.hole_k[rows, cols]]
+        hd = hd_all[near]
+        tilt = -(self.hx[rows, cols][near] * lx + self.hy[rows, cols][near] * ly) / (hd + 1e-3)
         band = np.clip(rc - hd + 0.5, 0.0, 1.0) * np.clip(hd - rh + 0.5, 0.0, 1.0)
-        present = self.hole_present[self.hole_k[near]]
         level = np.float32(self.look.face_level * 0.86) + 38.0 * tilt
-        shade[near] = np.where(present & (band > 0), shade[near] * (1 - band) + level * band, shade[near])
+        view = shade[rows, cols]
+        view[near] += band * (level - view[near])
 
-    def fill_hole(self, k: int) -> None:
-        """Leave bolt hole `k` undrilled: the face continues over it."""
+    def fill_hole(self, k: int, rows: slice, cols: slice) -> None:
+        """Leave bolt hole `k` (lying inside the window) undrilled: the turned face continues over it."""
         self.hole_present[k] = False
-        self.shade = self._turned.copy()
-        self._holes_into(self.shade)
-        self.solid = self._solid()
+        self.shade[rows, cols] = self._turned[rows, cols]
+        self._holes_into(self.shade, rows, cols)
+        self.solid = self.solid.copy()  # the good part's coverage stays as it was
+        self.solid[rows, cols] = self._solid(rows, cols)
 
-    def _solid(self) -> np.ndarray:
+    def _solid(self, rows: slice = _ALL, cols: slice = _ALL) -> np.ndarray:
         """Fraction of each pixel covered by metal as drawn (anti-aliased edges), before chipping."""
         R = self.pose.radius
-        solid = _smoothstep(R - self.r)
-        solid *= 1.0 - _smoothstep(self._bore_depth())
-        holes = _smoothstep(_HOLE * R - self.hd) * self.hole_present[self.hole_k]
-        solid *= 1.0 - holes
+        r, hd = self.r[rows, cols], self.hd[rows, cols]
+        solid = _smoothstep(R - r)
+        solid *= 1.0 - _smoothstep(self._bore_depth(rows, cols))
+        solid *= 1.0 - _smoothstep(_HOLE * R - hd) * self.hole_present[self.hole_k[rows, cols]]
         return solid
 
     def on_face(self, x: float, y: float, margin: float) -> bool:
@@ -264,28 +280,43 @@ class _Scene:
 
     # -- exposure ---------------------------------------------------------------------------
 
-    def expose(self, rng: np.random.Generator) -> np.ndarray:
-        """Composite part and belt, apply lighting, add sensor noise, quantise to Mono8."""
+    def exposure(
+        self,
+        rows: slice = _ALL,
+        cols: slice = _ALL,
+        shade: np.ndarray | None = None,
+        solid: np.ndarray | None = None,
+        removed: np.ndarray | np.float32 | None = None,
+    ) -> np.ndarray:
+        """Noise-free grey levels in a window: part composited on the lit belt, lens and lamp applied.
+
+        `shade`, `solid` and `removed` replace the scene's own (window-sized) to expose another state.
+        """
         size, look, R = self.size, self.look, self.pose.radius
-        xs, ys, vignette = _grids(size)
-        belt = np.roll(_belt_texture(size), look.belt_shift, axis=1) + np.float32(look.belt_level)
+        shade = self.shade[rows, cols] if shade is None else shade
+        solid = self.solid[rows, cols] if solid is None else solid
+        removed = self.removed[rows, cols] if removed is None else removed
+        xs, ys, vignette = (g[rows, cols] for g in _grids(size))
+        dx, dy, r = self.dx[rows, cols], self.dy[rows, cols], self.r[rows, cols]
+        belt = _belt_texture(size)[:, look.belt_shift : look.belt_shift + size][rows, cols] + np.float32(look.belt_level)
         # Soft shadow of the part, cast away from the lamp.
         lx, ly = look.light
         off = 0.035 * R
-        sdx = self.dx + np.float32(lx * off)
-        sdy = self.dy + np.float32(ly * off)
-        shadow = np.clip((R + 0.03 * R - cv2.magnitude(sdx, sdy)) / (0.09 * R) + 0.5, 0.0, 1.0)
-        belt *= 1.0 - 0.5 * shadow
+        shadow_r = cv2.magnitude(dx + np.float32(lx * off), dy + np.float32(ly * off))
+        belt *= 1.0 - 0.5 * np.clip((1.03 * R - shadow_r) / (0.09 * R) + 0.5, 0.0, 1.0)
         # Looking down a through-hole: the belt below lies in the part's own shadow.
-        cover = self.solid * (1.0 - self.removed)
-        opening = _smoothstep(R - self.r) - self.solid
-        belt *= 1.0 - 0.45 * opening
-        img = belt + cover * (self.shade - belt)
+        belt *= 1.0 - 0.45 * (_smoothstep(R - r) - solid)
+        img = belt + solid * (1.0 - removed) * (shade - belt)
         gx, gy = look.gradient
-        light = vignette * np.float32(look.gain) * (1.0 + np.float32(gx) * (xs / size - 0.5) + np.float32(gy) * (ys / size - 0.5))
-        img *= light
-        # Shot noise grows with signal; read noise sets the floor.
-        sigma = np.sqrt(np.float32(0.8) + np.float32(0.012) * np.maximum(img, 0.0))
+        tilt = 1.0 + np.float32(gx) * (xs / size - 0.5) + np.float32(gy) * (ys / size - 0.5)
+        img *= vignette * np.float32(look.gain) * tilt
+        return img
+
+    def expose(self, rng: np.random.Generator) -> np.ndarray:
+        """The whole frame as the sensor delivers it: exposure plus shot and read noise, Mono8."""
+        img = self.exposure()
+        # Shot noise grows with signal; read noise sets the floor (about 1 grey level on the part).
+        sigma = np.sqrt(np.float32(0.3) + np.float32(0.004) * np.maximum(img, 0.0))
         img += rng.standard_normal(img.shape, dtype=np.float32) * sigma
         return np.ascontiguousarray(np.clip(img + 0.5, 0.0, 255.0).astype(np.uint8))
 
@@ -306,7 +337,7 @@ def _radial_luts(R: float, face: float, rng: np.random.Generator) -> tuple[np.nd
     chatter = (chatter / (chatter.std() + 1e-6)).astype(np.float32)
     bands = np.convolve(rng.normal(0, 1, n + 8), np.ones(9) / 9, mode="valid")[:n]
     bands = (bands / (bands.std() + 1e-6)).astype(np.float32)
-    ring += 2.2 * marks_fine + 4.0 * chatter + 2.5 * bands
+    ring += 1.5 * marks_fine + 4.0 * chatter + 2.5 * bands
     chamfer = np.zeros(n, np.float32)
     spec = np.zeros(n, np.float32)
     face_zone = ((f > _BORE + _BORE_CHAMFER) & (f < 1 - _OUTER_CHAMFER)).astype(np.float32)
@@ -326,6 +357,9 @@ def _radial_luts(R: float, face: float, rng: np.random.Generator) -> tuple[np.nd
 
 
 # -- defects ----------------------------------------------------------------------------------
+# Each defect changes the scene and returns the window it touched; render_part derives the mask.
+
+Window = tuple[slice, slice]
 
 
 def _roi(scene: _Scene, x: float, y: float, half: float) -> tuple[slice, slice, float, float]:
@@ -337,61 +371,58 @@ def _roi(scene: _Scene, x: float, y: float, half: float) -> tuple[slice, slice, 
     return slice(y0, y1), slice(x0, x1), x - x0, y - y0
 
 
-def _mark_mask(mask: np.ndarray, rows: slice, cols: slice, region: np.ndarray, scene: _Scene) -> None:
-    on_part = scene.solid[rows, cols] > 0.5
-    mask[rows, cols] = np.where(region & on_part, 255, mask[rows, cols])
+def _window_grid(rows: slice, cols: slice) -> tuple[np.ndarray, np.ndarray]:
+    return np.mgrid[0 : rows.stop - rows.start, 0 : cols.stop - cols.start].astype(np.float32)
 
 
-def _scratch(scene: _Scene, rng: np.random.Generator, level: float, mask: np.ndarray) -> None:
-    """A tool or handling scratch: a thin, slightly bent line catching the light."""
+def _scratch(scene: _Scene, rng: np.random.Generator, level: float) -> Window:
+    """A tool or handling scratch: a thin, slightly bent line catching the light beside its dark groove."""
     R = scene.pose.radius
-    length = R * rng.uniform(0.25, 0.7) * (0.55 + 0.45 * level)
+    length = R * rng.uniform(0.3, 0.75) * (0.6 + 0.4 * level)
     x, y = scene.face_point(rng, 4.0)
     heading = rng.uniform(0, 2 * math.pi)
     start = (x - 0.5 * length * math.cos(heading), y - 0.5 * length * math.sin(heading))
-    rows, cols, ox, oy = _roi(scene, x, y, 0.5 * length + 8)
+    rows, cols, _, _ = _roi(scene, x, y, 0.5 * length + 8)
     pts = marks.bent_line(rng, (start[0] - cols.start, start[1] - rows.start), heading, length, bend=0.25)
     canvas = np.zeros((rows.stop - rows.start, cols.stop - cols.start), np.float32)
     weights = 0.3 + 0.7 * marks.smooth_profile(rng, len(pts) - 1, 3.0)
-    thickness = 2 if level > 0.6 and rng.random() < 0.4 else 1
-    marks.stroke(canvas, pts, thickness, weights)
-    bright = rng.random() < 0.7
-    amp = (30.0 + 70.0 * level) * (1.0 if bright else -0.75)
-    # The groove beside the bright burr stays dark.
-    shadow = np.zeros_like(canvas)
-    marks.stroke(shadow, pts - np.array(scene.look.light) * 1.2, 1, weights)
-    delta = amp * canvas - 0.35 * abs(amp) * shadow * (1 - canvas)
-    scene.shade[rows, cols] += delta
-    _mark_mask(mask, rows, cols, cv2.dilate((np.abs(delta) > 3.0).astype(np.uint8), None) > 0, scene)
+    marks.stroke(canvas, pts, 2 if level > 0.35 else 1, weights)
+    groove = np.zeros_like(canvas)
+    marks.stroke(groove, pts - np.array(scene.look.light) * 1.2, 1, weights)
+    shade = scene.shade[rows, cols]
+    if rng.random() < 0.7:  # the burr catches the lamp
+        amp = 38.0 + 52.0 * level
+        shade += amp * canvas - 0.35 * amp * groove * (1 - canvas)
+    else:  # a dull scuff: darkens whatever it crosses by a share
+        shade *= 1.0 - (0.28 + 0.3 * level) * np.maximum(canvas, 0.4 * groove)
+    return rows, cols
 
 
-def _dent(scene: _Scene, rng: np.random.Generator, level: float, mask: np.ndarray) -> None:
+def _dent(scene: _Scene, rng: np.random.Generator, level: float) -> Window:
     """An impact dent: a shallow crater lit from one side, with a raised rim."""
     R = scene.pose.radius
     rad = R * rng.uniform(0.03, 0.065) * (0.6 + 0.4 * level)
     x, y = scene.face_point(rng, rad * 1.6)
-    rows, cols, ox, oy = _roi(scene, x, y, rad * 2.5)
-    h, w = rows.stop - rows.start, cols.stop - cols.start
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    rows, cols, ox, oy = _roi(scene, x, y, rad * 2.6)
+    ys, xs = _window_grid(rows, cols)
     px, py = (xs - ox) / rad, (ys - oy) / rad
     d2 = px * px + py * py
     bowl = np.exp(-d2)
     lx, ly = scene.look.light
+    toward = px * lx + py * ly
     # Crater wall slope along the light: the far wall faces the lamp, the near wall is in shade.
-    facing = -(px * lx + py * ly) * bowl * 2.0
     dist = np.sqrt(d2)
-    rim = np.exp(-((dist - 1.3) ** 2) / 0.04) * (0.5 + 0.5 * (px * lx + py * ly) / (dist + 1e-3))
+    rim = np.exp(-((dist - 1.3) ** 2) / 0.04) * (0.5 + 0.5 * toward / (dist + 1e-3))
     amp = 25.0 + 50.0 * level
-    delta = amp * (0.9 * facing - 0.55 * bowl + 0.35 * rim)
-    scene.shade[rows, cols] += delta
-    _mark_mask(mask, rows, cols, d2 < 1.45**2, scene)
+    scene.shade[rows, cols] += amp * (-1.8 * toward * bowl - 0.55 * bowl + 0.35 * rim)
+    return rows, cols
 
 
-def _crack(scene: _Scene, rng: np.random.Generator, level: float, mask: np.ndarray) -> None:
+def _crack(scene: _Scene, rng: np.random.Generator, level: float) -> Window:
     """A fatigue crack running in from the rim or out from a bolt hole: dark, thin, jagged."""
     R = scene.pose.radius
     cx, cy = scene.pose.cx, scene.pose.cy
-    length = R * rng.uniform(0.12, 0.3) * (0.55 + 0.45 * level)
+    length = R * rng.uniform(0.2, 0.38) * (0.6 + 0.4 * level)
     if rng.random() < 0.55:
         a = rng.uniform(0, 2 * math.pi)
         start = (cx + (R - 1.0) * math.cos(a), cy + (R - 1.0) * math.sin(a))
@@ -399,35 +430,32 @@ def _crack(scene: _Scene, rng: np.random.Generator, level: float, mask: np.ndarr
     else:
         k = int(rng.integers(0, _HOLES))
         hx, hy = scene.hole_centre(k)
-        a = math.atan2(hy - cy, hx - cx) + rng.choice([-1, 1]) * rng.uniform(0.0, 1.2)
-        rh = _HOLE * R
-        start = (hx + rh * math.cos(a), hy + rh * math.sin(a))
+        a = math.atan2(hy - cy, hx - cx) + rng.choice([-1, 1]) * rng.uniform(0.0, 0.6)
+        start = (hx + _HOLE * R * math.cos(a), hy + _HOLE * R * math.sin(a))
         heading = a + rng.normal(0, 0.25)
     rows, cols, ox, oy = _roi(scene, start[0], start[1], length + 8)
     canvas = np.zeros((rows.stop - rows.start, cols.stop - cols.start), np.float32)
     path = marks.jagged_path(rng, (ox, oy), heading, length, step_px=2.5, zigzag=0.6, bend=0.35)
     n = len(path) - 1
-    taper = np.linspace(1.0, 0.4, n)  # the crack closes towards its tip
-    marks.stroke(canvas, path[: max(2, n // 6)], 2, None)
-    marks.stroke(canvas, path, 1, taper)
+    marks.stroke(canvas, path, 1, np.linspace(1.0, 0.45, n))  # the crack closes towards its tip
     if rng.random() < 0.5:
         j = int(rng.integers(n // 3, max(n // 3 + 1, n - 2)))
         turn = rng.choice([-1, 1]) * rng.uniform(0.4, 0.9)
         branch = marks.jagged_path(rng, tuple(path[j]), heading + turn, length * rng.uniform(0.2, 0.4), 2.5, 0.6, 0.3)
         marks.stroke(canvas, branch, 1, np.linspace(0.8, 0.3, len(branch) - 1))
-    amp = 55.0 + 75.0 * level
-    delta = -amp * canvas
-    scene.shade[rows, cols] += delta
-    _mark_mask(mask, rows, cols, cv2.dilate((canvas > 0.08).astype(np.uint8), None) > 0, scene)
+    amp = 65.0 + 70.0 * level
+    # The open crack also shades the metal right beside it.
+    scene.shade[rows, cols] -= amp * (canvas + 0.3 * cv2.GaussianBlur(canvas, (0, 0), 1.2))
+    return rows, cols
 
 
-def _contamination(scene: _Scene, rng: np.random.Generator, level: float, mask: np.ndarray) -> None:
-    """Oil or coolant stain, or a few dark particles: darkening that does not follow the turning marks."""
+def _contamination(scene: _Scene, rng: np.random.Generator, level: float) -> Window:
+    """An oil or coolant stain, or a few dark particles: darkening that ignores the turning marks."""
     R = scene.pose.radius
     if rng.random() < 0.65:
         rad = R * rng.uniform(0.04, 0.1) * (0.6 + 0.4 * level)
         x, y = scene.face_point(rng, rad * 0.6)
-        rows, cols, ox, oy = _roi(scene, x, y, rad * 3.0)
+        rows, cols, ox, oy = _roi(scene, x, y, rad * 4.0)
         shape = (rows.stop - rows.start, cols.stop - cols.start)
         cov = marks.soft_blob(rng, shape, (ox, oy), rad, int(rng.integers(2, 6)), edge_px=2.0)
         # Oil dries unevenly, with a darker tide line at its edge.
@@ -438,39 +466,33 @@ def _contamination(scene: _Scene, rng: np.random.Generator, level: float, mask: 
     else:
         rad = R * 0.05
         x, y = scene.face_point(rng, rad)
-        rows, cols, ox, oy = _roi(scene, x, y, rad * 2.5)
-        shape = (rows.stop - rows.start, cols.stop - cols.start)
-        ys, xs = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float32)
-        cov = np.zeros(shape, np.float32)
+        rows, cols, ox, oy = _roi(scene, x, y, rad * 3.0)
+        ys, xs = _window_grid(rows, cols)
+        cov = np.zeros(xs.shape, np.float32)
         for _ in range(int(rng.integers(1, 5))):
             px, py = ox + rng.normal(0, rad * 0.6), oy + rng.normal(0, rad * 0.6)
             pr = rng.uniform(1.3, 3.0) * (0.7 + 0.5 * level)
             cov = np.maximum(cov, np.clip(pr - np.hypot(xs - px, ys - py) + 0.5, 0.0, 1.0))
         dark = (0.45 + 0.4 * level) * cov
     scene.shade[rows, cols] *= 1.0 - dark
-    _mark_mask(mask, rows, cols, dark > 0.06, scene)
+    return rows, cols
 
 
-def _missing_material(scene: _Scene, rng: np.random.Generator, level: float, mask: np.ndarray) -> None:
-    """A chipped rim or an undrilled bolt hole."""
+def _missing_material(scene: _Scene, rng: np.random.Generator, level: float) -> Window:
+    """A chipped rim, or a bolt hole that was never drilled."""
     R = scene.pose.radius
     if rng.random() < 0.3:
         k = int(rng.integers(0, _HOLES))
         hx, hy = scene.hole_centre(k)
-        scene.fill_hole(k)
-        rows, cols, ox, oy = _roi(scene, hx, hy, (_HOLE + _HOLE_CHAMFER) * R + 2)
-        h, w = rows.stop - rows.start, cols.stop - cols.start
-        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-        region = np.hypot(xs - ox, ys - oy) < (_HOLE + _HOLE_CHAMFER) * R + 1.0
-        _mark_mask(mask, rows, cols, region, scene)
-        return
+        rows, cols, _, _ = _roi(scene, hx, hy, (_HOLE + _HOLE_CHAMFER) * R + 4)
+        scene.fill_hole(k, rows, cols)
+        return rows, cols
     rad = R * rng.uniform(0.045, 0.11) * (0.55 + 0.45 * level)
     a = rng.uniform(0, 2 * math.pi)
     x = scene.pose.cx + (R + rad * 0.25) * math.cos(a)
     y = scene.pose.cy + (R + rad * 0.25) * math.sin(a)
     rows, cols, ox, oy = _roi(scene, x, y, rad * 2.0)
-    h, w = rows.stop - rows.start, cols.stop - cols.start
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    ys, xs = _window_grid(rows, cols)
     px, py = xs - ox, ys - oy
     ang = np.arctan2(py, px)
     # Conchoidal fracture: a bite whose outline wanders around its mean radius.
@@ -479,15 +501,13 @@ def _missing_material(scene: _Scene, rng: np.random.Generator, level: float, mas
     wobble = sum(lobes[i] * np.sin((i + 2) * ang + phases[i]) for i in range(4)) * 0.07
     edge = rad * (1.0 + wobble) - np.hypot(px, py)
     bite = np.clip(edge + 0.5, 0.0, 1.0).astype(np.float32)
-    on_part = scene.r[rows, cols] < R
     scene.removed[rows, cols] = np.maximum(scene.removed[rows, cols], bite)
     lx, ly = scene.look.light
-    # The fracture face just inside the bite catches the lamp unevenly.
+    # The fracture face just outside the bite catches the lamp unevenly.
     lip = np.clip(1.0 - np.abs(edge + 1.5) / 1.5, 0.0, 1.0)
     tilt = -(px * lx + py * ly) / (np.hypot(px, py) + 1e-3)
     scene.shade[rows, cols] += lip * (30.0 * tilt - 10.0)
-    region = (bite > 0.5) & on_part
-    mask[rows, cols] = np.where(region, 255, mask[rows, cols])
+    return rows, cols
 
 
 _DEFECTS = {

@@ -39,7 +39,7 @@ FEATURES_OUTPUT = "features"
 MAP_OUTPUT = "anomaly_map"
 SCORE_OUTPUT = "score"
 PATCH_STRIDE = 8
-DEFAULT_BLUR_SIGMA = 1.0  # in map cells (one cell = 8 input pixels)
+DEFAULT_BLUR_SIGMA = 0.5  # in map cells (one cell = 8 input pixels): a 3x3 kernel
 _PREFIX = "backbone/"
 
 
@@ -219,6 +219,7 @@ def scoring_graph(backbone: onnx.ModelProto, input_size: int, bank: np.ndarray,
                         g.const("nn/one", np.array(1.0, np.float32))], "nn/with_one", mode="constant")
     cross = g.op("MatMul", [ones, g.const("nn/bank", np.ascontiguousarray(bank_aug))], "nn/cross")
     nearest = g.op("ReduceMin", [cross], "nn/nearest", axes=[2], keepdims=0)
+    # Not Mul + MatMul(ones): ONNX Runtime 1.31's optimiser fuses that with the Transpose wrongly.
     norm = g.op("ReduceSumSquare", [feats], "nn/norm", axes=[2], keepdims=0)
     sq = g.op("Add", [nearest, norm], "nn/squared")
     sq = g.op("Relu", [sq], "nn/clamped")  # rounding can dip a hair below zero

@@ -32,6 +32,7 @@ class HoldQueue:
     def __init__(self, reviews: BoundedQueue[OperatorReview], timeout_s: float, default: Verdict,
                  capacity: int = 1000) -> None:
         self.reviews = reviews
+        self._listeners: list = []
         self.timeout_s = timeout_s
         self.default = default
         self.capacity = capacity
@@ -58,8 +59,17 @@ class HoldQueue:
         with self._lock:
             self._pending.pop(seq)
         review = OperatorReview(seq, verdict, user, utc_now(), defect_type, note)
-        self.reviews.put(review, timeout=1.0)
+        self._send(review)
         return review
+
+    def subscribe(self, listener) -> None:
+        """Also hand every review to `listener` (e.g. the PLC's hold-lane queue)."""
+        self._listeners.append(listener)
+
+    def _send(self, review: OperatorReview) -> None:
+        self.reviews.put(review, timeout=1.0)
+        for fn in self._listeners:
+            fn(review)
 
     def expire(self, force_oldest: bool = False) -> list[OperatorReview]:
         """Apply the recipe's default to parts whose review time ran out; returns what was decided."""
@@ -75,7 +85,7 @@ class HoldQueue:
             review = OperatorReview(seq, self.default, "system", utc_now(), None,
                                     f"not reviewed within {self.timeout_s:.0f} s: recipe default {self.default.name} applied",
                                     automatic=True)
-            self.reviews.put(review, timeout=1.0)
+            self._send(review)
             out.append(review)
         return out
 

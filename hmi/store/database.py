@@ -70,8 +70,11 @@ def _check_header(path: Path) -> None:
 
 
 def _probe(path: Path) -> tuple[int, list[str]]:
-    """Schema version and table names, read through a read-only connection so nothing is written."""
-    uri = f"{path.resolve().as_uri()}?mode=ro"
+    """Schema version and table names, read so that nothing is written, not even -wal/-shm side files."""
+    # Without a -wal file the main file holds everything: open it as immutable (no locks, no side files).
+    # With one, a read-only connection reads through the WAL, which may hold a newer schema version.
+    wal = path.with_name(path.name + "-wal")
+    uri = f"{path.resolve().as_uri()}?{'mode=ro' if wal.exists() else 'immutable=1'}"
     try:
         with closing(sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000)) as conn:
             version = schema_version(conn)

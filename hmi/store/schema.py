@@ -14,6 +14,18 @@ class Migration:
     sql: str
 
 
+# The triggers that make the audit table append-only; `audit.verify` checks they are still in place.
+AUDIT_TRIGGERS = {
+    "audit_no_update": """CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+BEGIN
+    SELECT RAISE(ABORT, 'the audit trail is append-only: its rows cannot be changed');
+END""",
+    "audit_no_delete": """CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+BEGIN
+    SELECT RAISE(ABORT, 'the audit trail is append-only: its rows cannot be deleted');
+END""",
+}
+
 _V1 = """
 CREATE TABLE inspections (
     seq               INTEGER PRIMARY KEY,
@@ -80,14 +92,8 @@ CREATE TABLE audit (
     hash      TEXT NOT NULL
 );
 CREATE INDEX audit_at ON audit (at);
-CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
-BEGIN
-    SELECT RAISE(ABORT, 'the audit trail is append-only: its rows cannot be changed');
-END;
-CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
-BEGIN
-    SELECT RAISE(ABORT, 'the audit trail is append-only: its rows cannot be deleted');
-END;
+{AUDIT_NO_UPDATE};
+{AUDIT_NO_DELETE};
 
 CREATE TABLE users (
     name          TEXT    PRIMARY KEY COLLATE NOCASE,
@@ -119,8 +125,18 @@ CREATE TABLE part_sequence (
 );
 """
 
+_V1 = _V1.replace("{AUDIT_NO_UPDATE}", AUDIT_TRIGGERS["audit_no_update"]).replace(
+    "{AUDIT_NO_DELETE}", AUDIT_TRIGGERS["audit_no_delete"])
+
+# A part's history (its reviews and overrides) is looked up by the audit subject 'part <seq>'.
+_V2 = """
+CREATE INDEX audit_subject ON audit (subject, id);
+"""
+
+# Append only: a released step is never edited, a change is a new step.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "inspections, regions, audit trail, users, threshold sets, part sequence", _V1),
+    Migration(2, "audit entries found by subject", _V2),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -1,0 +1,80 @@
+"""Reading the good-part images a model is taught from: decoded, converted and resized as the station does."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import cv2
+import numpy as np
+
+from hmi.core.errors import ImageError
+from hmi.inference.package import InputSpec
+from hmi.inference.processing import to_model_input
+
+
+@dataclass
+class GoodImages:
+    """Images ready for the model (uint8 [N, S, S, 3] RGB), the files they came from, and what was skipped."""
+
+    pixels: np.ndarray
+    paths: list[Path]
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+    data_sha256: str = ""
+
+
+def decode(data: bytes) -> np.ndarray | str:
+    """An image file's bytes as uint8 grey or RGB, or the reason it cannot be used."""
+    if not data:
+        return "empty file"
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        return "not a readable image (corrupt or unknown format)"
+    if img.dtype != np.uint8:
+        return f"pixel type {img.dtype}; the station inspects 8-bit images"
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    if img.ndim == 3 and img.shape[2] in (3, 4):
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB if img.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+    elif img.ndim != 2:
+        return f"unexpected image shape {img.shape}"
+    return img
+
+
+def read_good_images(paths: Sequence[Path], input_size: int,
+                     tick: Callable[[int, int], None] | None = None) -> GoodImages:
+    """Read every file; unusable ones are listed with the reason, the rest resized exactly as at inspection.
+
+    The SHA-256 covers the bytes of the files used, in the (sorted) order they were read, each preceded by its
+    length, so the same folder of images always gives the same hash.
+    """
+    spec = InputSpec(width=input_size, height=input_size, channels=3, layout="NHWC", dtype="uint8", color="RGB")
+    digest = hashlib.sha256()
+    used: list[Path] = []
+    arrays: list[np.ndarray] = []
+    skipped: list[tuple[Path, str]] = []
+    ordered = sorted((Path(p) for p in paths), key=lambda p: str(p))
+    for i, path in enumerate(ordered):
+        if tick is not None:
+            tick(i, len(ordered))
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            skipped.append((path, f"cannot be opened ({exc.strerror or exc})"))
+            continue
+        img = decode(data)
+        if isinstance(img, str):
+            skipped.append((path, img))
+            continue
+        try:
+            arrays.append(to_model_input(img, spec)[0])
+        except ImageError as exc:
+            skipped.append((path, exc.what))
+            continue
+        digest.update(len(data).to_bytes(8, "little"))
+        digest.update(data)
+        used.append(path)
+    pixels = np.stack(arrays) if arrays else np.zeros((0, input_size, input_size, 3), np.uint8)
+    return GoodImages(pixels, used, skipped, digest.hexdigest())

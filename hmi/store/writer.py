@@ -1,0 +1,402 @@
+"""The store thread: owns the records write connection; commits each part before the PLC sees its verdict."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+
+from hmi.config.schema import StoreConfig
+from hmi.core.alarms import AlarmBoard, Priority
+from hmi.core.errors import StoreError
+from hmi.core.messages import DeliveryStatus, OperatorReview, PlcDelivery
+from hmi.core.part import Part
+from hmi.core.verdict import Verdict
+from hmi.pipeline.metrics import StageMetrics
+from hmi.pipeline.queues import BoundedQueue
+from hmi.pipeline.worker import Worker
+from hmi.store.audit import AuditAction, AuditRequest, append_entry, part_subject
+from hmi.store.database import iso_utc, open_database, transaction
+from hmi.store.images import ImagePaths
+
+log = logging.getLogger(__name__)
+
+STORE_WRITE = "STORE_WRITE"
+_POLL_S = 0.05
+_SHUTDOWN_FLUSH_S = 5.0
+# SQLite primary result codes after which the connection is reopened: IOERR, CORRUPT, CANTOPEN, NOTADB.
+_REOPEN_AFTER = {10, 11, 14, 26}
+
+_INSERT_PART = (
+    "INSERT INTO inspections (seq, part_id, lot_id, captured_at, captured_mono, decided_at, recipe, model_name, "
+    "model_sha256, threshold_version, backend, camera_source, exposure_us, gain_db, score, infer_ms, auto_verdict, "
+    "verdict, reason, latency_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_INSERT_REGION = ("INSERT INTO regions (seq, idx, x, y, w, h, area_px, peak_score, label, confidence) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+def _num(value: float | None) -> float | None:
+    """A plain float for SQLite (NumPy scalars do not bind); NaN becomes NULL."""
+    if value is None:
+        return None
+    value = float(value)
+    return None if value != value else value
+
+
+def inspection_row(part: Part) -> tuple:
+    """The `inspections` row for a decided part, as bound by the INSERT (final verdict = automatic verdict)."""
+    insp, dec = part.inspection, part.decision
+    auto = dec.verdict.name if dec else Verdict.NOT_INSPECTED.name
+    reason = dec.reason if dec else (part.capture_error or "no verdict was reached")
+    return (
+        int(part.seq), part.part_id, part.lot_id, iso_utc(part.captured_at), float(part.captured_mono),
+        iso_utc(dec.decided_at) if dec else None, part.recipe,
+        insp.model_name if insp else None, insp.model_sha256 if insp else None,
+        int(dec.threshold_version) if dec else None, insp.backend if insp else None,
+        part.camera.source, _num(part.camera.exposure_us), _num(part.camera.gain_db),
+        _num(insp.score) if insp else None, _num(insp.infer_ms) if insp else None,
+        auto, auto, reason, _num(part.latency_ms),
+    )
+
+
+def region_rows(part: Part) -> list[tuple]:
+    """The part's `regions` rows, numbered in the order the model listed them."""
+    if part.inspection is None:
+        return []
+    return [(int(part.seq), i, int(r.x), int(r.y), int(r.w), int(r.h), int(r.area_px), _num(r.peak_score),
+             r.label, _num(r.confidence)) for i, r in enumerate(part.inspection.regions)]
+
+
+@dataclass
+class _PartOp:
+    """A part waiting to be committed; `part` is dropped once forwarded so a backlog holds no images."""
+
+    seq: int
+    row: tuple
+    regions: list[tuple]
+    part: Part | None
+    decided_mono: float | None = None
+    forwarded: bool = False
+
+
+_Op = _PartOp | PlcDelivery | OperatorReview | ImagePaths | AuditRequest
+
+
+@dataclass
+class _Outcome:
+    """What one transaction did besides its writes: updates to retry after their part, ops refused."""
+
+    deferred: list[_Op] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
+
+
+class RecordWriter(Worker):
+    """Writes decided parts, PLC deliveries, operator reviews, image paths and audit entries to SQLite.
+
+    Whatever is waiting is written in one transaction; parts go on to `committed` (the PLC thread)
+    and to the image writer only after COMMIT. When the database refuses (disk full, I/O error) the
+    STORE_WRITE alarm is raised, verdicts keep flowing to the PLC uncommitted, and up to
+    `backlog_limit` waiting writes are kept in memory and retried every `retry_s` seconds.
+    """
+
+    role = "store"
+
+    def __init__(self, db_path: Path, parts: BoundedQueue[Part], committed: BoundedQueue[Part],
+                 alarms: AlarmBoard, config: StoreConfig, *,
+                 deliveries: BoundedQueue[PlcDelivery] | None = None,
+                 reviews: BoundedQueue[OperatorReview] | None = None,
+                 audits: BoundedQueue[AuditRequest] | None = None,
+                 images: BoundedQueue[Part] | None = None,
+                 image_paths: BoundedQueue[ImagePaths] | None = None,
+                 max_batch: int = 1000, backlog_limit: int = 50_000, retry_s: float = 1.0) -> None:
+        super().__init__()
+        self.db_path = Path(db_path)
+        self.parts, self.committed, self.alarms, self.config = parts, committed, alarms, config
+        self._updates: list[BoundedQueue] = [q for q in (deliveries, reviews, image_paths, audits) if q is not None]
+        self.images = images
+        self.max_batch = max_batch
+        self.backlog_limit = backlog_limit
+        self.retry_s = retry_s
+        self.metrics = StageMetrics("store")                # per part: verdict decided -> committed
+        self.commit_metrics = StageMetrics("store commit")  # per transaction: BEGIN -> COMMIT
+        self._conn: sqlite3.Connection | None = None
+        self._backlog: deque[_Op] = deque()
+        self._backlog_seqs: set[int] = set()
+        self._failing_since: float | None = None
+        self._retry_at = 0.0
+        self._last_error = ""
+        self._ok_seen = 0
+        self.lost = 0  # writes dropped because the backlog was full: gone from the records
+
+    # --- worker life cycle -------------------------------------------------------------------
+    def setup(self) -> None:
+        """Open the write connection (migrating the schema if needed)."""
+        self._conn = self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        return open_database(self.db_path)
+
+    def loop_once(self) -> None:
+        """Gather what is waiting, write it in one transaction, then pass the parts on."""
+        fresh = self._gather(_POLL_S)
+        self._write(fresh)
+
+    def teardown(self) -> None:
+        """Write whatever is still queued, then close; unsaved writes are reported in the log."""
+        try:
+            deadline = time.monotonic() + _SHUTDOWN_FLUSH_S
+            while time.monotonic() < deadline:
+                fresh = self._gather(0.0)
+                if not fresh:
+                    break
+                self._write(fresh, force_retry=True)
+            while self._backlog and time.monotonic() < deadline:
+                waiting = len(self._backlog)
+                self._write([], force_retry=True)
+                if len(self._backlog) >= waiting:
+                    break
+            if self._backlog:
+                log.error("records: %d writes could not be saved before shutdown (%s)",
+                          len(self._backlog), self._last_error)
+        finally:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    # --- state for the screens ---------------------------------------------------------------
+    @property
+    def backlog(self) -> int:
+        """Writes waiting in memory because the database refused them."""
+        return len(self._backlog)
+
+    # --- gathering ---------------------------------------------------------------------------
+    def _gather(self, timeout: float) -> list[_Op]:
+        ops: list[_Op] = []
+        first = self.parts.take(timeout) if timeout > 0 else self.parts.take_nowait()
+        while first is not None:
+            try:
+                ops.append(self._part_op(first))
+            except Exception as exc:  # noqa: BLE001 - a malformed part must not stop the verdicts behind it
+                self._unrecordable(first, exc)
+            if len(ops) >= self.max_batch:
+                break
+            first = self.parts.take_nowait()
+        for q in self._updates:
+            for _ in range(self.max_batch):
+                item = q.take_nowait()
+                if item is None:
+                    break
+                if isinstance(item, AuditRequest) and not _valid_audit(item):
+                    continue
+                ops.append(item)
+        return ops
+
+    def _unrecordable(self, part: Part, exc: Exception) -> None:
+        """Pass on a part whose record cannot even be built, and say so."""
+        log.error("records: part %s cannot be recorded: %r", getattr(part, "seq", "?"), exc, exc_info=exc)
+        if not self.committed.offer(part):
+            self.metrics.drop()
+        self.alarms.raise_(STORE_WRITE, f"Part {getattr(part, 'seq', '?')} could not be recorded ({exc}) — call "
+                                        "service; verdicts still go to the PLC", Priority.MEDIUM)
+        self.alarms.clear(STORE_WRITE)  # a one-off: stays listed until acknowledged
+
+    @staticmethod
+    def _part_op(part: Part) -> _PartOp:
+        dec = part.decision
+        return _PartOp(int(part.seq), inspection_row(part), region_rows(part), part,
+                       dec.decided_mono if dec else None)
+
+    # --- writing -----------------------------------------------------------------------------
+    def _write(self, fresh: list[_Op], force_retry: bool = False) -> None:
+        if not fresh and not self._backlog:
+            return
+        now = time.monotonic()
+        if self._failing_since is not None and now < self._retry_at and not force_retry:
+            self._keep(fresh)  # still failing: the PLC gets its verdicts now, the rows wait
+            return
+        chunk = list(islice(self._backlog, self.max_batch))
+        started = time.perf_counter()
+        try:
+            with transaction(self._connection()) as conn:
+                outcome = _Outcome()
+                self._apply(conn, chunk, outcome)
+                self._apply(conn, fresh, outcome)
+        except (sqlite3.Error, StoreError) as exc:
+            self._failed(exc, fresh)
+            return
+        self.commit_metrics.record(time.perf_counter() - started)
+        for _ in chunk:
+            op = self._backlog.popleft()
+            if isinstance(op, _PartOp):
+                self._backlog_seqs.discard(op.seq)
+        for op in outcome.deferred:
+            self._backlog.append(op)
+        self._pass_on(fresh)
+        self._recovered(outcome.rejected)
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:  # dropped after an error that may have left it unusable
+            self._conn = self._connect()
+        return self._conn
+
+    def _apply(self, conn: sqlite3.Connection, ops: list[_Op], outcome: _Outcome) -> None:
+        for op in ops:
+            if isinstance(op, _PartOp):
+                self._insert_part(conn, op, outcome)
+            elif isinstance(op, PlcDelivery):
+                cur = conn.execute("UPDATE inspections SET plc_status = ?, plc_delivered_at = ?, plc_detail = ? "
+                                   "WHERE seq = ?", (DeliveryStatus(op.status).value, iso_utc(op.delivered_at),
+                                                     op.detail or None, int(op.seq)))
+                if cur.rowcount == 0:
+                    self._unmatched(op, outcome, "a PLC delivery report")
+            elif isinstance(op, OperatorReview):
+                self._review(conn, op, outcome)
+            elif isinstance(op, ImagePaths):
+                cur = conn.execute("UPDATE inspections SET image_path = ?, heatmap_path = ? WHERE seq = ?",
+                                   (op.image_path, op.heatmap_path, int(op.seq)))
+                if cur.rowcount == 0:
+                    self._unmatched(op, outcome, "image paths", quiet=True)
+            else:
+                append_entry(conn, op)
+
+    @staticmethod
+    def _insert_part(conn: sqlite3.Connection, op: _PartOp, outcome: _Outcome) -> None:
+        conn.execute("SAVEPOINT part")
+        try:
+            conn.execute(_INSERT_PART, op.row)
+            if op.regions:
+                conn.executemany(_INSERT_REGION, op.regions)
+        except sqlite3.IntegrityError as exc:
+            # A record the database refuses on its own (e.g. a sequence number recorded twice) must not
+            # hold up every other part; it is dropped with an alarm, its verdict still went to the PLC.
+            conn.execute("ROLLBACK TO part")
+            outcome.rejected.append(f"part {op.seq} was refused by the database ({exc})")
+        conn.execute("RELEASE part")
+
+    def _review(self, conn: sqlite3.Connection, review: OperatorReview, outcome: _Outcome) -> None:
+        row = conn.execute("SELECT verdict, auto_verdict FROM inspections WHERE seq = ?", (int(review.seq),)).fetchone()
+        if row is None and self._unmatched(review, outcome, "an operator review"):
+            return
+        new = Verdict(review.verdict).name
+        if row is not None:
+            conn.execute("UPDATE inspections SET verdict = ?, reviewed_by = ?, reviewed_at = ?, defect_type = ?, "
+                         "review_note = ? WHERE seq = ?", (new, review.user, iso_utc(review.reviewed_at),
+                                                          review.defect_type, review.note or None, int(review.seq)))
+        old, auto = (row[0], row[1]) if row is not None else (None, None)
+        action = AuditAction.OVERRIDE if auto not in (None, "HOLD", new) else AuditAction.REVIEW
+        reason = review.note or ("HOLD not reviewed in time: the recipe's default verdict was applied"
+                                 if review.automatic else "")
+        append_entry(conn, AuditRequest(review.user, action, part_subject(review.seq), old, new, reason,
+                                        review.reviewed_at))
+
+    def _unmatched(self, op: _Op, outcome: _Outcome, what: str, quiet: bool = False) -> bool:
+        """An update whose part is not (yet) recorded: retry it after the part when that waits in memory.
+
+        Returns True when the update was deferred, False when it is for a part never seen (logged).
+        """
+        if op.seq in self._backlog_seqs:
+            outcome.deferred.append(op)
+            return True
+        log.log(logging.DEBUG if quiet else logging.WARNING,
+                "records: %s for part %s arrived, but that part is not recorded", what, op.seq)
+        return False
+
+    # --- after the transaction ---------------------------------------------------------------
+    def _pass_on(self, ops: list[_Op]) -> None:
+        now = time.monotonic()
+        for op in ops:
+            if isinstance(op, _PartOp) and not op.forwarded:
+                self._forward(op, now)
+
+    def _forward(self, op: _PartOp, now: float) -> None:
+        part = op.part
+        op.forwarded, op.part = True, None
+        if part is None:
+            return
+        if not self.committed.offer(part):
+            # The PLC thread is behind: this verdict will not reach the PLC, which rejects the part
+            # by itself; say so in the record rather than leave it 'pending'.
+            self.metrics.drop()
+            log.warning("records: verdict of part %s not passed to the PLC thread (queue full)", op.seq)
+            self._backlog.append(PlcDelivery(op.seq, DeliveryStatus.NOT_DELIVERED, None,
+                                             "verdict queue to the PLC was full"))
+        else:
+            self.metrics.record(now - op.decided_mono if op.decided_mono is not None else None)
+        if self.images is not None and self._wants_images(part):
+            if not self.images.offer(part):
+                log.debug("records: images of part %s skipped (image writer busy)", op.seq)
+
+    def _wants_images(self, part: Part) -> bool:
+        """NG, HOLD and NOT_INSPECTED parts always; every N-th OK part (StoreConfig.ok_image_sample)."""
+        if part.image is None:
+            return False
+        if part.verdict is not Verdict.OK:
+            return True
+        every = self.config.ok_image_sample
+        if every <= 0:
+            return False
+        self._ok_seen += 1
+        return (self._ok_seen - 1) % every == 0
+
+    def _keep(self, fresh: list[_Op]) -> None:
+        """Pass parts on uncommitted and keep their writes in memory, within the backlog limit."""
+        self._pass_on(fresh)
+        for op in fresh:
+            self._backlog.append(op)
+            if isinstance(op, _PartOp):
+                self._backlog_seqs.add(op.seq)
+        while len(self._backlog) > self.backlog_limit:
+            dropped = self._backlog.popleft()
+            self.lost += 1
+            if isinstance(dropped, _PartOp):
+                self._backlog_seqs.discard(dropped.seq)
+
+    def _failed(self, exc: sqlite3.Error | StoreError, fresh: list[_Op]) -> None:
+        now = time.monotonic()
+        self._last_error = str(exc)
+        if self._failing_since is None:
+            self._failing_since = now
+            log.error("records: database write failed: %s", exc)
+        code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+        if code in _REOPEN_AFTER and self._conn is not None:
+            # After an I/O error the connection may be unusable; open a fresh one for the retry.
+            try:
+                self._conn.close()
+            except sqlite3.Error:
+                pass
+            self._conn = None
+        self._keep(fresh)
+        self._retry_at = now + self.retry_s
+        lost = f"; {self.lost} writes already lost" if self.lost else ""
+        self.alarms.raise_(STORE_WRITE, (
+            f"Records cannot be written to the database ({exc}): {len(self._backlog)} writes are waiting in "
+            f"memory{lost} — free disk space or call service; verdicts still go to the PLC"), Priority.HIGH)
+
+    def _recovered(self, rejected: list[str]) -> None:
+        if self._failing_since is not None and not self._backlog_seqs:
+            log.info("records: database writes work again after %.1f s", time.monotonic() - self._failing_since)
+            self._failing_since = None
+            self.alarms.clear(STORE_WRITE)
+        if rejected:
+            for text in rejected:
+                log.error("records: %s", text)
+            self.alarms.raise_(STORE_WRITE, f"Some records were refused: {'; '.join(rejected[:3])} — call service; "
+                                            "verdicts still go to the PLC", Priority.MEDIUM)
+            if self._failing_since is None:
+                self.alarms.clear(STORE_WRITE)  # a one-off: stays listed until acknowledged
+
+
+def _valid_audit(request: AuditRequest) -> bool:
+    try:
+        AuditAction(request.action)
+    except ValueError:
+        log.error("records: audit request with unknown action %r dropped", request.action)
+        return False
+    if not request.user:
+        log.error("records: audit request without a user dropped (%s)", request.action)
+        return False
+    return True
