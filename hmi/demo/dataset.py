@@ -79,7 +79,8 @@ def write_dataset(out_dir: Path, good: int, defective: int, seed: int = 0, size:
 def write_demo_frames(out_dir: Path | None = None) -> Path:
     """Write the 48 demo frames (384x384 Mono8, 1 in 7 defective, every type and two subtle ones).
 
-    Defaults to the shipped folder, resources/demo/frames. Returns the folder.
+    Defaults to the shipped folder, resources/demo/frames. Returns the folder. The ground truth goes
+    beside the folder (`demo_truth_file`), not into it: the pylon emulator replays every file it finds.
     """
     out_dir = Path(out_dir) if out_dir is not None else demo_frames_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -91,9 +92,15 @@ def write_demo_frames(out_dir: Path | None = None) -> Path:
         demo = render_part(part_seed, defect, DEMO_FRAME_SIZE, severity=severity)
         name = f"frame_{i:03d}.png"
         write_png(out_dir / name, demo.image)
-        rows.append(GroundTruthRow(name, "good" if defect is None else "defect", defect or ""))
-    write_ground_truth(out_dir / "ground_truth.csv", rows)
+        rows.append(GroundTruthRow(f"{out_dir.name}/{name}", "good" if defect is None else "defect", defect or ""))
+    write_ground_truth(demo_truth_file(out_dir), rows)
     return out_dir
+
+
+def demo_truth_file(frames_dir: Path | None = None) -> Path:
+    """ground_truth.csv of the demo frames; it lies beside the frames folder, names relative to its own folder."""
+    frames_dir = Path(frames_dir) if frames_dir is not None else demo_frames_dir()
+    return frames_dir.parent / "ground_truth.csv"
 
 
 def read_ground_truth(path: Path) -> list[GroundTruthRow]:
