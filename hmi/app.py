@@ -130,7 +130,7 @@ class Station:
             source, self.frames, self.outlet, next_seq or (lambda: next(counter)), lambda: self.active.get().recipe,
             self.alarms, self.capture_metrics, trigger=trigger, production=production, credits=credits,
             rate_hz=cfg.camera.rate_hz, grab_timeout_s=cfg.camera.grab_timeout_ms / 1000.0,
-            reconnect_s=cfg.camera.reconnect_s, max_parts=max_parts))
+            reconnect_s=cfg.camera.reconnect_s, max_parts=max_parts, model_free_at=self.inference.expected_free_at))
         self._started = False
 
     @property

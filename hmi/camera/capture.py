@@ -39,7 +39,8 @@ class CaptureWorker(Worker):
                  next_seq: Callable[[], int], recipe_name: Callable[[], str], alarms: AlarmBoard,
                  metrics: StageMetrics, *, trigger: TriggerMode, production: bool,
                  credits: threading.Semaphore | None = None, rate_hz: float = 0.0, grab_timeout_s: float = 1.0,
-                 reconnect_s: float = 1.0, max_parts: int = 0) -> None:
+                 reconnect_s: float = 1.0, max_parts: int = 0,
+                 model_free_at: Callable[[], float] | None = None) -> None:
         super().__init__()
         self.source = source
         self.frames = frames
@@ -55,6 +56,8 @@ class CaptureWorker(Worker):
         self.grab_timeout_s = grab_timeout_s
         self.reconnect_s = reconnect_s
         self.max_parts = max_parts
+        self.model_free_at = model_free_at
+        self._grab_s = 0.0  # moving average of trigger-to-frame time
         self.parts = 0
         self.done = threading.Event()
         self._next_trigger = 0.0
@@ -91,6 +94,14 @@ class CaptureWorker(Worker):
         if self._lost_since is not None:
             self._while_lost()
             return
+        if self.credits is not None and not self.period and self.model_free_at is not None:
+            # As fast as the station is ready: time the exposure so the frame lands as the model frees up,
+            # rather than waiting in the queue (latency) or after the model idles (throughput).
+            delay = self.model_free_at() - self._grab_s - time.monotonic()
+            if delay > 0 and self.wait(delay):
+                self._release()
+                return
+        t0 = time.monotonic()
         try:
             grab = self.source.grab(self.grab_timeout_s)
         except CameraLost as exc:
@@ -100,6 +111,9 @@ class CaptureWorker(Worker):
         except CameraError as exc:
             self._reject_unjudged(str(exc))
             return
+        if grab is not None and grab.error is None:
+            took = time.monotonic() - t0
+            self._grab_s = took if self._grab_s == 0.0 else 0.9 * self._grab_s + 0.1 * took
         if grab is None:
             if self.trigger is TriggerMode.SOFTWARE:
                 self._reject_unjudged(f"camera gave no frame within {self.grab_timeout_s * 1000:.0f} ms of the trigger")

@@ -72,6 +72,14 @@ class InspectionWorker(Worker):
         self.deadline_s = deadline_s
         self.credits = credits
         self._failures = 0
+        self._busy_since: float | None = None
+        self._judge_s = 0.0  # moving average of one part's judging time
+
+    def expected_free_at(self) -> float:
+        """Monotonic time at which the part being judged should be done (now when idle)."""
+        since = self._busy_since
+        now = time.monotonic()
+        return max(now, since + self._judge_s) if since is not None else now
 
     def setup(self) -> None:
         """Raise the model alarm at once when the station starts without a usable model."""
@@ -85,9 +93,13 @@ class InspectionWorker(Worker):
         part = self.frames.take(0.1)
         if part is None:
             return
+        t0 = self._busy_since = time.monotonic()
         try:
             self.outlet.publish(self.judge(part))
         finally:
+            took = time.monotonic() - t0
+            self._judge_s = took if self._judge_s == 0.0 else 0.9 * self._judge_s + 0.1 * took
+            self._busy_since = None
             if self.credits is not None:
                 self.credits.release()
 

@@ -236,7 +236,7 @@ class UserDirectory:
                                      (name,)).fetchone()
         if row is None:
             self._verify(self._dummy(), secret)  # same time as a real user, so names cannot be probed
-            self._audit(name or "(empty)", AuditAction.LOGIN_FAILED, "unknown user")
+            self._audit(name[:2 * MAX_NAME_LEN] or "(empty)", AuditAction.LOGIN_FAILED, "unknown user")
             raise _wrong()
         user, digest = _user(row[:5]), row[5]
         if user.locked_until is not None and user.locked_until > now:

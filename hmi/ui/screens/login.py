@@ -1,0 +1,149 @@
+"""Login: tap your name, type your PIN on the on-screen keypad, Log in."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QButtonGroup, QGridLayout, QHBoxLayout, QScrollArea, QVBoxLayout, QWidget
+
+from hmi.store.users import User
+from hmi.ui import theme
+from hmi.ui.touch import TouchSize, button
+from hmi.ui.widgets import label, panel
+
+MAX_PIN = 12
+
+
+class LoginScreen(QWidget):
+    """Emits `login_requested(name, pin)`; the window authenticates in the background and reports back."""
+
+    login_requested = Signal(str, str)
+
+    def __init__(self, touch: TouchSize, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.touch = touch
+        self.pin = ""
+        self.name = ""
+        self.user_group = QButtonGroup(self)
+        self.user_group.setExclusive(True)
+        self.user_buttons: dict[str, object] = {}
+        self.users_box = QWidget()
+        self.users_grid = QGridLayout(self.users_box)
+        self.users_grid.setContentsMargins(0, 0, 0, 0)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.users_box)
+        self.users_note = label("Loading the user list…", "dim", wrap=True)
+        users_panel, users_col = panel("1. Tap your name")
+        users_col.addWidget(self.users_note)
+        users_col.addWidget(scroll, 1)
+
+        self.pin_display = label("", "title")
+        self.pin_display.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.pin_display.setMinimumHeight(touch.px)
+        self.pin_display.setStyleSheet(f"background: #EFEFEF; border: 2px solid {theme.BORDER}; letter-spacing: 6px;")
+        self.feedback = label("", wrap=True)
+        keypad = QGridLayout()
+        keypad.setSpacing(8)
+        self.keys: dict[str, object] = {}
+        layout = [("1", 0, 0), ("2", 0, 1), ("3", 0, 2), ("4", 1, 0), ("5", 1, 1), ("6", 1, 2),
+                  ("7", 2, 0), ("8", 2, 1), ("9", 2, 2), ("Clear", 3, 0), ("0", 3, 1), ("⌫ Delete", 3, 2)]
+        for text, r, c in layout:
+            b = button(text, touch, wide=1.6, tall=1.4, name="primary" if text.isdigit() else "")
+            b.clicked.connect(lambda _=False, t=text: self._key(t))
+            keypad.addWidget(b, r, c)
+            self.keys[text] = b
+        self.enter = button("Log in", touch, tall=1.4, name="primary")
+        self.enter.clicked.connect(self._submit)
+        pin_panel, pin_col = panel("2. Type your PIN")
+        pin_col.addWidget(self.pin_display)
+        pin_col.addLayout(keypad)
+        pin_col.addWidget(self.enter)
+        pin_col.addWidget(self.feedback)
+        pin_col.addStretch(1)
+
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(users_panel, 3)
+        row.addWidget(pin_panel, 2)
+        self._show_pin()
+
+    # --- users -------------------------------------------------------------------------------
+    def show_users(self, users: list[User], needs_first_admin: bool) -> None:
+        """Fill the name buttons (active users only)."""
+        for b in list(self.user_buttons.values()):
+            self.user_group.removeButton(b)
+            b.deleteLater()
+        self.user_buttons = {}
+        active = [u for u in users if u.active]
+        if needs_first_admin:
+            self.users_note.setText("This station has no admin yet, so nobody can log in. The integrator creates the "
+                                    "first admin when commissioning the station (user management).")
+        elif not active:
+            self.users_note.setText("No active users. Ask an admin to add or re-enable users.")
+        else:
+            self.users_note.setText("")
+        self.users_note.setVisible(bool(self.users_note.text()))
+        columns = 3
+        for i, user in enumerate(active):
+            b = button(f"{user.name}\n{user.role.value}", self.touch, checkable=True, tall=1.4)
+            b.clicked.connect(lambda _=False, n=user.name: self.choose(n))
+            self.user_group.addButton(b)
+            self.users_grid.addWidget(b, i // columns, i % columns)
+            self.user_buttons[user.name] = b
+        self.users_grid.setRowStretch(len(active) // columns + 1, 1)
+        if self.name in self.user_buttons:
+            self.user_buttons[self.name].setChecked(True)
+
+    def show_users_failed(self, text: str) -> None:
+        """Say why the user list could not be read."""
+        self.users_note.setText(text)
+        self.users_note.show()
+
+    def choose(self, name: str) -> None:
+        """Pick the user who is logging in."""
+        self.name = name
+        button_ = self.user_buttons.get(name)
+        if button_ is not None and not button_.isChecked():
+            button_.setChecked(True)
+        self.feedback.setText("")
+
+    # --- PIN ---------------------------------------------------------------------------------
+    def _key(self, key: str) -> None:
+        if key == "Clear":
+            self.pin = ""
+        elif key.endswith("Delete"):
+            self.pin = self.pin[:-1]
+        elif len(self.pin) < MAX_PIN:
+            self.pin += key
+        self.feedback.setText("")
+        self._show_pin()
+
+    def _show_pin(self) -> None:
+        self.pin_display.setText("●" * len(self.pin) if self.pin else "PIN")
+
+    def _submit(self) -> None:
+        if not self.name:
+            self.show_failure("Tap your name first", "then type your PIN and tap Log in")
+            return
+        if not self.pin:
+            self.show_failure("Type your PIN on the keypad", "then tap Log in")
+            return
+        self.enter.setEnabled(False)
+        self.feedback.setText("Checking…")
+        self.login_requested.emit(self.name, self.pin)
+
+    def show_failure(self, what: str, todo: str) -> None:
+        """Say in plain words why the login did not work; the PIN is cleared."""
+        self.enter.setEnabled(True)
+        self.pin = ""
+        self._show_pin()
+        self.feedback.setStyleSheet(f"color: {theme.REJECT_RED}; font-weight: 600;")
+        self.feedback.setText(f"✖ {what}. {todo[:1].upper() + todo[1:]}." if todo else f"✖ {what}.")
+
+    def reset(self) -> None:
+        """Forget the PIN and the choice (after a login, or when the screen is left)."""
+        self.enter.setEnabled(True)
+        self.pin = ""
+        self.feedback.setText("")
+        self.feedback.setStyleSheet("")
+        self._show_pin()

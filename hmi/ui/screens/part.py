@@ -1,0 +1,156 @@
+"""A part's detail: image and heatmap side by side, regions, score, and the fields of its record."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QHBoxLayout, QHeaderView, QSizePolicy, QVBoxLayout, QWidget
+
+from hmi.config.schema import InspectionRoi
+from hmi.core.part import Part
+from hmi.store.audit import AuditEntry
+from hmi.store.queries import PartRecord
+from hmi.ui.part_view import HeatScale, PartImageView
+from hmi.ui.symbols import VerdictBadge
+from hmi.ui.theme import Fonts
+from hmi.ui.touch import TouchSize, button
+from hmi.ui.widgets import fill_table, label, panel, read_only_table
+
+
+def _t(moment) -> str:
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment else "—"
+
+
+def _n(value, fmt: str = "{:.3f}") -> str:
+    return "—" if value is None else fmt.format(value)
+
+
+def part_fields(part: Part) -> list[tuple[str, str]]:
+    """What the station knows of a part in memory (before or without its stored record)."""
+    insp, dec = part.inspection, part.decision
+    return [
+        ("Sequence", str(part.seq)),
+        ("Part / lot", f"{part.part_id or '—'} / {part.lot_id or '—'}"),
+        ("Captured", _t(part.captured_at)),
+        ("Recipe", part.recipe),
+        ("Automatic verdict", dec.verdict.label if dec else "—"),
+        ("Reason", dec.reason if dec else (part.capture_error or "—")),
+        ("Score", _n(insp.score if insp else None)),
+        ("Threshold set", f"version {dec.threshold_version}" if dec else "—"),
+        ("Model", f"{insp.model_name} ({insp.model_sha256[:12]})" if insp else "—"),
+        ("Backend", insp.backend if insp else "—"),
+        ("Camera", f"{part.camera.source}, exposure {part.camera.exposure_us:.0f} µs, gain {part.camera.gain_db:.1f} dB"),
+        ("Inference", _n(insp.infer_ms if insp else None, "{:.1f} ms")),
+        ("Capture to verdict", _n(part.latency_ms, "{:.1f} ms")),
+    ]
+
+
+def record_fields(record: PartRecord) -> list[tuple[str, str]]:
+    """The stored record's fields that only the records hold: final verdict, review, PLC delivery, images."""
+    return [
+        ("Final verdict", record.verdict.label + (" (overridden)" if record.overridden else "")),
+        ("Reviewed by", f"{record.reviewed_by} at {_t(record.reviewed_at)}" if record.reviewed_by else "—"),
+        ("Defect type", record.defect_type or "—"),
+        ("Review note", record.review_note or "—"),
+        ("PLC delivery", f"{record.plc_status}" + (f" at {_t(record.plc_delivered_at)}" if record.plc_delivered_at else "")
+         + (f" ({record.plc_detail})" if record.plc_detail else "")),
+        ("Image on disk", record.image_path or "not kept"),
+    ]
+
+
+def history_lines(entries: list[AuditEntry]) -> str:
+    """The part's audit history, one line per entry."""
+    if not entries:
+        return "No review or override recorded."
+    return "\n".join(f"{e.at[:19].replace('T', ' ')} UTC  {e.user}: {e.action} {e.old_value or ''} → {e.new_value or ''}"
+                     + (f" ({e.reason})" if e.reason else "") for e in entries)
+
+
+class PartScreen(QWidget):
+    """Detail of one part; `back_requested` returns to where the person came from."""
+
+    back_requested = Signal()
+
+    def __init__(self, touch: TouchSize, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        fonts = Fonts.for_touch(touch.px)
+        self.part: Part | None = None
+        self.record: PartRecord | None = None
+        self.back = button("◀ Back", touch, wide=2.5)
+        self.back.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+        self.back.clicked.connect(self.back_requested)
+        self.title = label("No part chosen", "title")
+        self.image_view = PartImageView()
+        self.image_view.set_overlays(heatmap=False, defects=False, roi=False)
+        self.heat_view = PartImageView()
+        self.scale = HeatScale(font_px=fonts.small)
+        self.badge = VerdictBadge(symbol_px=int(touch.px * 1.3), font_px=int(fonts.verdict * 0.6))
+        self.fields = read_only_table(["Field", "Value"], fonts.small)
+        self.fields.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        self.regions = read_only_table(["#", "Area px²", "Peak", "x, y", "w × h"], fonts.small)
+        self.history = label("", "dim", wrap=True)
+        self.record_note = label("", "dim", wrap=True)
+
+        head = QHBoxLayout()
+        head.addWidget(self.back)
+        head.addWidget(self.title, 1)
+        pictures_panel, pictures = panel()
+        titles = QHBoxLayout()
+        titles.addWidget(label("Image", "title"), 1)
+        titles.addWidget(label("Heatmap and regions", "title"), 1)
+        pictures.addLayout(titles)
+        views = QHBoxLayout()
+        views.addWidget(self.image_view, 1)
+        views.addWidget(self.heat_view, 1)
+        views.addWidget(self.scale)
+        pictures.addLayout(views, 1)
+        pictures.addWidget(label("Regions", "title"))
+        pictures.addWidget(self.regions)
+        self.regions.setMaximumHeight(touch.px * 3)
+
+        info_panel, info = panel()
+        info.addWidget(self.badge)
+        info.addWidget(self.fields, 1)
+        info.addWidget(self.record_note)
+        info.addWidget(label("History", "title"))
+        info.addWidget(self.history)
+
+        body = QHBoxLayout()
+        body.addWidget(pictures_panel, 3)
+        body.addWidget(info_panel, 2)
+        col = QVBoxLayout(self)
+        col.setContentsMargins(0, 0, 0, 0)
+        col.addLayout(head)
+        col.addLayout(body, 1)
+
+    def show_part(self, part: Part, region_threshold: float, roi: InspectionRoi | None) -> None:
+        """Show a part from memory at once; `show_record` adds the stored fields when they arrive."""
+        self.part, self.record = part, None
+        self.title.setText(f"Part {part.seq}")
+        self.badge.set_verdict(part.verdict)
+        self.scale.set_threshold(region_threshold)
+        self.image_view.show_part(part, region_threshold, roi)
+        self.heat_view.show_part(part, region_threshold, roi)
+        fill_table(self.fields, part_fields(part))
+        regions = part.inspection.regions if part.inspection is not None else ()
+        fill_table(self.regions, [(str(i + 1), str(r.area_px), f"{r.peak_score:.3f}", f"{r.x}, {r.y}", f"{r.w} × {r.h}")
+                             for i, r in enumerate(regions)])
+        self.record_note.setText("Reading the stored record…")
+        self.history.setText("")
+
+    def show_record(self, seq: int, record: PartRecord | None, history: list[AuditEntry]) -> None:
+        """Add the stored record's fields and the part's audit history (ignored if another part is shown)."""
+        if self.part is None or self.part.seq != seq:
+            return
+        self.record = record
+        if record is None:
+            self.record_note.setText("Not in the records yet (it is written within a second of the verdict); "
+                                     "open the part again to see its final verdict.")
+        else:
+            self.record_note.setText("")
+            fill_table(self.fields, part_fields(self.part) + record_fields(record))
+            self.badge.set_verdict(record.verdict)
+        self.history.setText(history_lines(history))
+
+    def show_record_missing(self, text: str) -> None:
+        """Say why the stored record cannot be shown."""
+        self.record_note.setText(text)

@@ -1,0 +1,55 @@
+"""Setup (technicians and admins): the setup in force, read from the station; operators are kept out by the window."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QHBoxLayout, QWidget
+
+from hmi.config.schema import Recipe, StationConfig
+from hmi.ui.widgets import fill_table, label, panel, read_only_table
+
+
+def setup_fields(cfg: StationConfig, recipe: Recipe, setup, backend: str) -> list[tuple[str, str]]:
+    """The settings a technician checks before changing any: recipe, model, thresholds, camera, PLC, holds."""
+    t = setup.thresholds
+    roi = recipe.roi
+    ins = setup.inspector
+    return [
+        ("Recipe", f"{recipe.name} — {recipe.description}" if recipe.description else recipe.name),
+        ("Model", f"{recipe.model.name}" + (f" ({ins.package.sha256[:12]})" if ins is not None else
+                                            f" — NOT LOADED: {setup.problem}")),
+        ("Inference backend", backend),
+        ("Threshold set", f"version {t.version}: defect from score {t.score:.3f}, "
+                          f"HOLD band {t.hold_low:.3f} – {t.ng_from:.3f}, min area {t.min_defect_area_px} px"),
+        ("Region threshold", f"{ins.region_threshold:.3f}" if ins is not None else "—"),
+        ("Inspection area", f"{len(roi.rectangles)} rectangles, {len(roi.polygons)} polygons"
+                            if (roi.rectangles or roi.polygons) else "whole frame"),
+        ("Defect types", ", ".join(recipe.defect_types)),
+        ("HOLD review", f"within {recipe.hold.timeout_s} s, else {recipe.hold.default}"),
+        ("Reject-rate alarm", f"above {recipe.reject_rate_limit * 100:.0f} % of the last 100 parts"),
+        ("Camera", f"{cfg.camera.kind}, trigger {cfg.camera.trigger}, exposure {recipe.exposure_us or cfg.camera.exposure_us:.0f} µs, "
+                   f"gain {recipe.gain_db if recipe.gain_db is not None else cfg.camera.gain_db:.1f} dB"),
+        ("PLC", f"{cfg.plc.mode}, {cfg.plc.host}:{cfg.plc.port}, DB {cfg.plc.db}, "
+                f"hold lane {'yes' if cfg.plc.hold_lane else 'no'}"),
+        ("Station mode", cfg.station.mode),
+        ("Touch panel", f"{cfg.ui.panel_dpi:.0f} dpi, targets ≥ {cfg.ui.min_touch_mm:.0f} mm, "
+                        f"auto-lock after {cfg.ui.idle_lock_s} s"),
+    ]
+
+
+class SetupScreen(QWidget):
+    """The setup in force, for technicians; changes go through the technician tools, signed and audited."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.table = read_only_table(["Setting", "In force"])
+        box, col = panel("Setup in force")
+        col.addWidget(label("What the station judges by right now. Changing thresholds, camera, inspection area or "
+                            "recipe needs a technician's signature and is written to the audit trail.", "dim", wrap=True))
+        col.addWidget(self.table, 1)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(box)
+
+    def show_setup(self, fields: list[tuple[str, str]]) -> None:
+        """Fill the table."""
+        fill_table(self.table, fields)

@@ -1,0 +1,101 @@
+"""Small building blocks shared by the screens: panels, titled columns, numpy frames as pixmaps."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import (QAbstractItemView, QFrame, QHeaderView, QLabel, QPushButton, QSizePolicy, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
+
+from hmi.ui.imaging import display_frame
+from hmi.ui.touch import TouchSize, sized
+
+
+def panel(title: str = "", parent: QWidget | None = None) -> tuple[QFrame, QVBoxLayout]:
+    """A framed grey panel with an optional title; returns the frame and its layout."""
+    frame = QFrame(parent)
+    frame.setObjectName("panel")
+    layout = QVBoxLayout(frame)
+    layout.setContentsMargins(10, 8, 10, 8)
+    layout.setSpacing(6)
+    if title:
+        label = QLabel(title)
+        label.setObjectName("title")
+        layout.addWidget(label)
+    return frame, layout
+
+
+def label(text: str = "", name: str = "", wrap: bool = False) -> QLabel:
+    """A label with a style name (title, dim, figure) and optional word wrap."""
+    lab = QLabel(text)
+    if name:
+        lab.setObjectName(name)
+    lab.setWordWrap(wrap)
+    return lab
+
+
+def frame_pixmap(image: np.ndarray) -> QPixmap:
+    """A uint8 Mono8 or RGB frame as a pixmap (copied, so the array may go)."""
+    img = display_frame(image)
+    h, w = img.shape[:2]
+    if img.ndim == 2:
+        q = QImage(img.data, w, h, img.strides[0], QImage.Format.Format_Grayscale8)
+    else:
+        q = QImage(img.data, w, h, img.strides[0], QImage.Format.Format_RGB888)
+    return QPixmap.fromImage(q.copy())
+
+
+class ElidedButton(QPushButton):
+    """A touch button whose lines are elided to its width instead of widening it (alarm texts can be long)."""
+
+    def __init__(self, touch: TouchSize, *, tall: float = 1.0, checkable: bool = False,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        sized(self, touch, tall=tall)
+        self.setCheckable(checkable)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.setStyleSheet("text-align: left;")
+        self.full_text = ""
+
+    def set_full_text(self, text: str) -> None:
+        """Show `text`, each line elided to the button's width."""
+        if text != self.full_text:
+            self.full_text = text
+            self._elide()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        """Re-elide for the new width."""
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        room = max(40, self.width() - self.iconSize().width() - 48)
+        fm = self.fontMetrics()
+        self.setText("\n".join(fm.elidedText(line, Qt.TextElideMode.ElideRight, room)
+                               for line in self.full_text.split("\n")))
+
+
+def read_only_table(columns: list[str], font_px: int = 0) -> QTableWidget:
+    """A table to read, not to touch: no selection, no editing, no focus (so it is no touch target)."""
+    table = QTableWidget(0, len(columns))
+    if font_px:
+        table.setStyleSheet(f"QTableWidget, QHeaderView::section {{ font-size: {font_px}px; }}")
+    table.setHorizontalHeaderLabels(columns)
+    table.verticalHeader().hide()
+    table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+    table.setWordWrap(True)
+    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+    table.horizontalHeader().setSectionsClickable(False)
+    return table
+
+
+def fill_table(table: QTableWidget, rows: list[tuple[str, ...]]) -> None:
+    """Replace the table's rows with `rows` of text."""
+    table.setRowCount(len(rows))
+    for r, values in enumerate(rows):
+        for c, value in enumerate(values):
+            table.setItem(r, c, QTableWidgetItem(value))
+    table.resizeRowsToContents()

@@ -1,0 +1,92 @@
+"""The live view: newest part only, on pyqtgraph's fast path, with overlays that mean what the scale says."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from PySide6.QtCore import Qt
+
+from hmi.core.verdict import Verdict
+from hmi.ui import imaging, theme
+from hmi.ui.strip import part_tile
+from hmi.ui.symbols import verdict_rgba
+
+
+def test_ui_heatmap_scale_puts_the_threshold_in_the_middle():
+    lut = imaging.heat_lut()
+    assert lut.shape == (256, 4) and lut.dtype == np.uint8
+    assert lut[0, 3] == 0                                   # no score: transparent
+    assert tuple(lut[127, :3]) == imaging.BELOW_RGB and lut[127, 3] <= 120
+    assert tuple(lut[128, :3]) == imaging.ABOVE_RGB and lut[128, 3] >= 170
+    amap = np.array([[0.0, 0.1], [0.2, 0.4]], np.float32)
+    idx = imaging.heat_index(amap, 0.2, (2, 2))
+    assert idx.flags.c_contiguous and idx.dtype == np.uint8
+    assert idx.tolist() == [[0, 64], [128, 255]]             # threshold 0.2 -> 128, twice it -> top
+    assert imaging.score_at_index(128, 0.2) == 0.2
+    big = imaging.heat_index(np.zeros((32, 32), np.float32), 0.2, (2048, 2448))
+    assert big.shape == (643, imaging.MAX_OVERLAY_EDGE)          # capped, aspect kept (2048 x 2448 frame)
+
+
+def test_ui_strip_tile_marks_the_verdict_by_symbol_and_rejects_by_a_red_frame(station_factory):
+    station = station_factory(["ng", "ok"], rate_hz=30.0)
+    station.start()
+    for _ in range(200):
+        recent = station.outlet.recent()
+        if {p.verdict for p in recent} >= {Verdict.OK, Verdict.NG}:
+            break
+        time.sleep(0.02)
+    ng = next(p for p in recent if p.verdict is Verdict.NG)
+    ok = next(p for p in recent if p.verdict is Verdict.OK)
+    ng_tile, ok_tile = part_tile(ng, 90), part_tile(ok, 90)
+    mark = int(90 * 0.42)
+    red = np.array(theme.rgb(theme.REJECT_RED), np.uint8)
+    assert (ng_tile[-2, 45] == red).all() and not (ok_tile[-2, 45] == red).all()
+    assert not np.array_equal(ng_tile[:mark, :mark], ok_tile[:mark, :mark])  # a different symbol in the corner
+    assert verdict_rgba(Verdict.NG, mark).shape == (mark, mark, 4)
+
+
+def test_ui_live_view_draws_only_the_newest_part(qtbot, station_factory, open_window):
+    station = station_factory(["ok", "ng", "hold"], rate_hz=60.0)
+    station.start()
+    window = open_window(station)
+    draws = []
+    window.live.draw_listeners.append(lambda version, part, now: draws.append((version, station.newest.peek()[0])))
+    qtbot.wait(1500)
+    assert len(draws) >= 5
+    versions = [v for v, _ in draws]
+    assert versions == sorted(set(versions))               # each drawn once, in order
+    newest_now = station.newest.peek()[0]
+    assert len(draws) < newest_now                          # parts came faster than the screen: skipped, not queued
+    assert all(newest - drawn <= 3 for drawn, newest in draws)  # what was drawn was the newest at the tick
+    item = window.live.view.image_item
+    assert item.image.dtype == np.uint8 and item.image.flags.c_contiguous
+    assert tuple(item.levels) == imaging.LEVELS and item.lut.shape == (256, 3)
+
+
+def test_ui_overlays_follow_the_toggles_and_name_the_defect_area(qtbot, station_factory, open_window):
+    station = station_factory(["ng"], rate_hz=20.0)
+    station.start()
+    window = open_window(station)
+    live = window.live
+    qtbot.waitUntil(lambda: live.drawn_version > 0, timeout=5000)
+    part = live.view.drawn_part
+    assert part.verdict is Verdict.NG and part.inspection.regions
+    region = part.inspection.regions[0]
+    assert live.view.heat_item.isVisible() and live.scale.isVisible()
+    assert not live.view.contours.path().isEmpty()
+    assert live.view.labels[0].toPlainText() == f"{region.area_px} px²"
+    assert "≥ 0.3 = defect" in live.scale.caption()
+    assert not live.view.roi_outline.path().isEmpty()
+
+    for toggle in (live.toggle_heatmap, live.toggle_defects, live.toggle_roi):
+        qtbot.mouseClick(toggle, Qt.MouseButton.LeftButton)
+        assert toggle.text().endswith("OFF")
+    assert not live.view.heat_item.isVisible() and not live.scale.isVisible()
+    assert live.view.contours.path().isEmpty() and not live.view.labels[0].isVisible()
+    assert live.view.roi_outline.path().isEmpty()
+
+    qtbot.waitUntil(lambda: live.strip.buttons[0].isEnabled(), timeout=5000)
+    qtbot.mouseClick(live.strip.buttons[0], Qt.MouseButton.LeftButton)
+    assert window.current == "part"
+    assert window.part.title.text() == f"Part {live.strip.parts[0].seq}"
