@@ -56,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--csv", type=Path, required=True, help="CSV written by 'hmi inspect'")
     ev.add_argument("--truth", type=Path, required=True, help="ground_truth.csv (file,label) of the images")
 
+    from hmi.admin_cli import add_parsers
+
+    add_parsers(sub, _common)
+
     bench = sub.add_parser("bench", help="measure the pipeline against the model alone")
     _common(bench)
     bench.add_argument("--frames", type=int, default=300, help="parts to run through the pipeline")
@@ -85,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_teach(args)
         if command == "bench":
             return cmd_bench(args)
+        if command in ("plc", "audit", "db", "users"):
+            from hmi.admin_cli import run
+
+            return run(command, args, _data_dir(args))
         if command == "evaluate":
             from hmi.inference.evaluation import evaluate
 

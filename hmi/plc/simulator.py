@@ -12,6 +12,7 @@ Run on its own for tests against a PLC that is not the station's own:
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import struct
@@ -20,6 +21,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 
 from snap7.error import S7ConnectionError
@@ -175,6 +177,26 @@ class SimulatedPlc:
         with self._lock:
             return list(self._writes)
 
+    def record(self) -> dict:
+        """What the PLC saw, as plain data: results taken, the ring slots now, and header-after-slot violations."""
+        slots = [self.read_slot(k) for k in range(layout.SLOT_COUNT)]
+        slot_written: set[int] = set()
+        header_before_slot: list[int] = []
+        for w in self.writes():
+            if w.start <= 4 and w.start + w.size >= 8:  # the header's newest-seq DINT (bytes 4..7)
+                seq = int.from_bytes(w.data[4 - w.start:8 - w.start], "big", signed=True)
+                if seq and seq not in slot_written:
+                    header_before_slot.append(seq)
+            elif w.start >= layout.SLOT_BASE and w.size >= 4:
+                slot_written.add(int.from_bytes(w.data[:4], "big", signed=True))
+        return {
+            "results": [{"seq": r.seq, "verdict": r.verdict.name, "flags": int(r.flags)} for r in self.results()],
+            "slots": [None if s is None else {"seq": s.seq, "verdict": s.verdict.name, "flags": int(s.flags)}
+                      for s in slots],
+            "header_before_slot": header_before_slot,
+            "writes": len(self.writes()),
+        }
+
     def counts(self) -> dict[str, int]:
         """Totals since start: results and rejects taken, hold-lane releases taken."""
         with self._lock:
@@ -248,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True, help="TCP port to listen on (0 = any free port)")
     parser.add_argument("--db", type=int, default=100, help="interface DB number (default 100)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--record", type=Path, default=None,
+                        help="on stop, write what the PLC saw (results, ring slots, write order) to this JSON file")
     args = parser.parse_args(argv)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -266,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     span = f" (seq {seqs[0]}..{seqs[-1]})" if seqs else ""
     print(f"received {counts['results']} results{span}, {len(seqs)} distinct, {counts['rejects']} rejects, "
           f"{counts['releases']} releases", flush=True)
+    if args.record is not None:
+        args.record.write_text(json.dumps(plc.record()), encoding="utf-8")
     return 0
 
 

@@ -1,0 +1,190 @@
+"""The integrator's and admin's commands: PLC link test, audit verify, database check and backup, users."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sqlite3
+import sys
+import time
+from pathlib import Path
+
+from hmi.config.loader import load_station
+from hmi.core.errors import StationError, StoreError
+
+
+def add_parsers(sub: argparse._SubParsersAction, common) -> None:
+    """Register `plc`, `audit`, `db` and `users` sub-commands."""
+    plc = sub.add_parser("plc", help="PLC link tools")
+    common(plc)
+    plc_sub = plc.add_subparsers(dest="plc_command", required=True)
+    t = plc_sub.add_parser("test", help="connect, write a pattern, read it back, print the round trip")
+    common(t)
+
+    audit = sub.add_parser("audit", help="audit trail tools")
+    common(audit)
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    v = audit_sub.add_parser("verify", help="check the audit trail's hash chain; names any row changed behind the station's back")
+    common(v)
+    v.add_argument("--anchor", default="", help="ID:HASH of a row noted earlier (catches cut-off newest rows)")
+
+    db = sub.add_parser("db", help="records database tools")
+    common(db)
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    c = db_sub.add_parser("check", help="PRAGMA integrity_check and foreign keys")
+    common(c)
+    b = db_sub.add_parser("backup", help="copy the database through SQLite's backup API (safe while the line runs)")
+    common(b)
+    b.add_argument("out", type=Path, help="backup file to write")
+
+    users = sub.add_parser("users", help="list, add, disable or reset users")
+    common(users)
+    u_sub = users.add_subparsers(dest="users_command")
+    common(u_sub.add_parser("list", help="list users"))
+    add = u_sub.add_parser("add", help="add a user (the first one must be an admin)")
+    common(add)
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=["operator", "technician", "quality", "admin"])
+    add.add_argument("--admin", default="", help="admin who authorises this (not needed for the first admin)")
+    dis = u_sub.add_parser("disable", help="stop a user from logging in")
+    common(dis)
+    dis.add_argument("name")
+    dis.add_argument("--admin", required=True)
+    dis.add_argument("--reason", default="")
+    res = u_sub.add_parser("reset", help="set a new PIN/password, unlock and re-enable a user")
+    common(res)
+    res.add_argument("name")
+    res.add_argument("--admin", required=True)
+    res.add_argument("--reason", default="")
+
+
+def _secret(prompt: str, confirm: bool) -> str:
+    """Read a PIN/password: hidden at a terminal, one line from standard input otherwise."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass(prompt)
+    if confirm and getpass.getpass("again: ") != first:
+        raise StationError("the two entries differ", "run the command again")
+    return first
+
+
+def run(command: str, args: argparse.Namespace, data_dir: Path) -> int:
+    """Carry out one of the commands registered by `add_parsers`."""
+    if command == "plc":
+        return _plc_test(args, data_dir)
+    from hmi.store.database import database_path
+
+    db = database_path(data_dir)
+    if command == "audit":
+        from hmi.store.audit import verify
+
+        _need(db)
+        anchor = None
+        if args.anchor:
+            ident, _, digest = args.anchor.partition(":")
+            anchor = (int(ident), digest)
+        report = verify(db, anchor)
+        print(report.text())
+        return 0 if report.ok else 1
+    if command == "db":
+        _need(db)
+        if args.db_command == "check":
+            from hmi.store.queries import integrity_check
+
+            result = integrity_check(db)
+            print(result)
+            return 0 if result == "ok" else 1
+        return _backup(db, args.out)
+    if command == "users":
+        return _users(args, db)
+    raise StationError(f"unknown command {command}")
+
+
+def _need(db: Path) -> None:
+    if not db.exists():
+        raise StoreError(f"no records database at {db}", "check --data-dir; the station creates it on its first run")
+
+
+def _plc_test(args: argparse.Namespace, data_dir: Path) -> int:
+    from hmi.plc.factory import simulated_link, start_simulated_plc
+    from hmi.plc.linktest import link_test
+
+    cfg = load_station(data_dir, args.overrides).plc
+    if cfg.mode == "off":
+        print("PLC signalling is switched off (plc.mode = off): nothing to test")
+        return 1
+    if cfg.mode == "simulated":
+        plc = start_simulated_plc(cfg)
+        try:
+            result = link_test(simulated_link(cfg, plc))
+        finally:
+            plc.stop()
+        print("simulated PLC (python-snap7 server on loopback): " + result.summary())
+    else:
+        result = link_test(cfg)
+        print(result.summary())
+    return 0 if result.ok else 1
+
+
+def _backup(db: Path, out: Path) -> int:
+    """Online backup: pages are copied in steps so the writer is never held up for long."""
+    from hmi.store.database import open_readonly
+
+    out = out.expanduser().resolve()
+    if out.exists():
+        raise StoreError(f"{out} already exists", "choose a new file name; backups are never overwritten")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    src = open_readonly(db)
+    tmp = out.with_name(out.name + ".partial")
+    try:
+        dst = sqlite3.connect(tmp)
+        try:
+            src.backup(dst, pages=256, sleep=0.005)
+            ok = dst.execute("PRAGMA integrity_check").fetchone()[0]
+            parts = dst.execute("SELECT count(*) FROM inspections").fetchone()[0]
+        finally:
+            dst.close()
+    except sqlite3.Error as exc:
+        tmp.unlink(missing_ok=True)
+        raise StoreError(f"backup to {out} failed: {exc}", "check free space at the destination and try again") from None
+    finally:
+        src.close()
+    if ok != "ok":
+        tmp.unlink(missing_ok=True)
+        raise StoreError(f"backup copy failed its integrity check ({ok})", "try again; if it repeats, check the disk")
+    tmp.replace(out)
+    print(f"backup of {parts} parts written to {out} in {time.monotonic() - t0:.1f} s (integrity ok). "
+          f"To restore: stop the station and copy it to {db} (remove {db.name}-wal and {db.name}-shm first).")
+    return 0
+
+
+def _users(args: argparse.Namespace, db: Path) -> int:
+    from hmi.store.users import UserDirectory
+
+    directory = UserDirectory(db)
+    try:
+        sub = args.users_command or "list"
+        if sub == "list":
+            users = directory.list()
+            if not users:
+                print("no users yet: create the admin with 'hmi users add NAME --role admin'")
+            for u in users:
+                state = "active" if u.active else "disabled"
+                print(f"{u.name:<20} {u.role.value:<11} {state}")
+            return 0
+        by = None
+        if getattr(args, "admin", ""):
+            by = directory.authenticate(args.admin, _secret(f"PIN/password of {args.admin}: ", False))
+        if sub == "add":
+            user = directory.add(args.name, args.role, _secret(f"new PIN/password for {args.name}: ", True), by)
+            print(f"added {user.name} ({user.role.value})")
+        elif sub == "disable":
+            directory.disable(args.name, by, args.reason)
+            print(f"{args.name} disabled")
+        elif sub == "reset":
+            directory.reset(args.name, _secret(f"new PIN/password for {args.name}: ", True), by, args.reason)
+            print(f"{args.name} reset and enabled")
+        return 0
+    finally:
+        directory.close()
