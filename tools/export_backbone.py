@@ -347,8 +347,9 @@ python tools/export_backbone.py   # rewrites the ONNX file and this README
 python tools/export_backbone.py --check
 ```
 
-A new export may differ in bytes (exporter version) and so in hash; models taught with the old file
-keep working, because each model package carries its own copy of the backbone.
+The graph is written node by node (batch norm folded into the convolutions), so a re-run with the same
+torch and onnx versions gives the same bytes and hash. Models already taught keep working whatever happens
+to this file: each model package carries its own copy of the backbone.
 """
     (path.parent / "README.md").write_text(text, encoding="utf-8")
     print(f"wrote {path.parent / 'README.md'} (SHA-256 {digest})")
