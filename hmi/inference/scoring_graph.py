@@ -123,7 +123,7 @@ def _merge_backbone(g: _Graph, backbone: onnx.ModelProto, x: str) -> tuple[str, 
     """Copy the backbone's nodes and weights in under a prefix, fed by tensor `x`; returns its two outputs."""
     opsets = {o.domain: o.version for o in backbone.opset_import}
     if opsets.get("", OPSET) > OPSET or set(opsets) - {"", "ai.onnx"}:
-        raise ModelError(f"the backbone uses operator sets {opsets}, newer than the {OPSET} the station writes",
+        raise ModelError(f"the backbone uses operator sets {opsets}; the station writes models for opset {OPSET}",
                          "reinstall the station software")
     source = backbone.graph.input[0].name
 
@@ -215,9 +215,9 @@ def scoring_graph(backbone: onnx.ModelProto, input_size: int, bank: np.ndarray,
     # min_j |a - b_j|^2 = |a|^2 + min_j (|b_j|^2 - 2 a.b_j); the bracket is one MatMul of [a, 1] with
     # [-2 b_j ; |b_j|^2], so no [patches x bank] sized addition is needed.
     bank_aug = np.concatenate([-2.0 * bank.T, (bank.astype(np.float64) ** 2).sum(1)[None].astype(np.float32)], 0)
-    ones = g.op("Pad", [feats, g.const("nn/pad", np.array([0, 0, 0, 0, 0, 1], np.int64)),
-                        g.const("nn/one", np.array(1.0, np.float32))], "nn/with_one", mode="constant")
-    cross = g.op("MatMul", [ones, g.const("nn/bank", np.ascontiguousarray(bank_aug))], "nn/cross")
+    with_one = g.op("Pad", [feats, g.const("nn/pad", np.array([0, 0, 0, 0, 0, 1], np.int64)),
+                            g.const("nn/one", np.array(1.0, np.float32))], "nn/with_one", mode="constant")
+    cross = g.op("MatMul", [with_one, g.const("nn/bank", np.ascontiguousarray(bank_aug))], "nn/cross")
     nearest = g.op("ReduceMin", [cross], "nn/nearest", axes=[2], keepdims=0)
     # Not Mul + MatMul(ones): ONNX Runtime 1.31's optimiser fuses that with the Transpose wrongly.
     norm = g.op("ReduceSumSquare", [feats], "nn/norm", axes=[2], keepdims=0)

@@ -13,6 +13,7 @@ import numpy as np
 from PySide6.QtCore import QEventLoop, Qt, QTimer
 
 from hmi.core.part import Part
+from hmi.ui.port import StationPort
 from hmi.ui.shell import SCREENSHOT_SIZE, application
 from hmi.ui.window import StationWindow
 
@@ -24,7 +25,7 @@ def _pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
-def measure_ui(station, seconds: float) -> dict:
+def measure_ui(station: StationPort, seconds: float) -> dict:
     """Run the live screen for `seconds` (after a 1 s warm-up) on a running station; return the figures.
 
     The caller starts the station (at full speed: no trigger rate) before and stops it after.

@@ -13,6 +13,7 @@ from hmi.inference.worker import MODEL_ALARM
 from hmi.pipeline.worker import WorkerState
 
 PLC_OFF = "PLC_OFF"  # raised by the PLC signaller when signalling is switched off (plc.mode = off)
+_LIGHTING_PREFIX = "LIGHTING"  # lighting drift: the camera works, its pictures are changing
 _PLC_PREFIX = "PLC_"
 _DISK_PREFIXES = ("DISK", "STORE", "RECORDS", "IMAGE")
 
@@ -72,6 +73,8 @@ def station_health(status, has_model: bool) -> list[Health]:
 
     if CAMERA_ALARM in alarms or _failed(workers, "capture"):
         out.append(Health("Camera", Level.FAULT, "LOST"))
+    elif any(c.startswith(_LIGHTING_PREFIX) for c in alarms):
+        out.append(Health("Camera", Level.WARN, "LIGHT DRIFT"))
     else:
         fps = status.capture.fps
         out.append(Health("Camera", Level.OK, f"OK {fps:.0f}/s" if fps >= 1 else "OK"))

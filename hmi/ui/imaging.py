@@ -1,8 +1,9 @@
 """Pixels for the screens (NumPy and OpenCV only): grey LUT, heatmap index image and its colours, thumbnails.
 
 The heatmap scale is fixed per threshold: 0 at the bottom, the region threshold exactly in the
-middle (index 128), twice the threshold at the top. Below the threshold the overlay is a faint
-blue ramp (normal variation); at or above it, red (a defect region).
+middle (index 128), twice the threshold at the top. Up to 0.8 x the threshold the overlay is
+transparent (normal variation), then a faint blue ramp (close to the threshold); at or above the
+threshold, red (a defect region).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 LEVELS = (0, 255)
 THRESHOLD_INDEX = 128
 HEAT_SCALE_TOP = 2.0  # the top of the colour scale, in multiples of the threshold
+NEAR_FROM = 0.8       # scores under this share of the threshold are not coloured at all
 MAX_OVERLAY_EDGE = 768  # the heatmap is upsampled to at most this many pixels a side, then stretched
 
 BELOW_RGB = (40, 110, 215)
@@ -31,8 +33,10 @@ def heat_lut() -> np.ndarray:
     idx = np.arange(256)
     below = idx < THRESHOLD_INDEX
     lut[below, :3] = BELOW_RGB
-    # Transparent under half the threshold, so a good part's image stays readable.
-    ramp = np.clip((idx[below] - THRESHOLD_INDEX / 2) / (THRESHOLD_INDEX / 2), 0.0, 1.0)
+    # Transparent under NEAR_FROM x the threshold, so a good part's surface stays readable; then a faint
+    # blue that deepens towards the threshold (close to a defect, not one).
+    start = THRESHOLD_INDEX * NEAR_FROM
+    ramp = np.clip((idx[below] - start) / (THRESHOLD_INDEX - start), 0.0, 1.0)
     lut[below, 3] = (ramp * 120).astype(np.uint8)
     lut[~below, :3] = ABOVE_RGB
     lut[~below, 3] = np.linspace(170, 220, int((~below).sum())).astype(np.uint8)

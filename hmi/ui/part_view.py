@@ -104,7 +104,8 @@ class PartImageView(pg.GraphicsView):
         return QSize(640, 480)
 
     # --- what is shown -----------------------------------------------------------------------
-    def set_overlays(self, *, heatmap: bool | None = None, defects: bool | None = None, roi: bool | None = None) -> None:
+    def set_overlays(self, *, heatmap: bool | None = None, defects: bool | None = None,
+                     roi: bool | None = None) -> None:
         """Switch overlays on or off and redraw the current part."""
         if heatmap is not None:
             self.show_heatmap = heatmap

@@ -23,42 +23,46 @@ from hmi.store.users import User
 class NewestPart(Protocol):
     """The screens' slot: (version, newest decided part); the version changes with every part."""
 
-    def peek(self) -> tuple[int, Part | None]: ...
+    def peek(self) -> tuple[int, Part | None]:
+        """(version, newest part) without waiting."""
 
 
 class Outlet(Protocol):
     """Counters and the short history of judged parts."""
 
-    def recent(self) -> list[Part]: ...
-    def counts(self) -> VerdictCounts: ...
+    def recent(self) -> list[Part]:
+        """The last parts, newest last."""
+    def counts(self) -> VerdictCounts:
+        """Parts per automatic verdict since the start."""
 
 
 class ActiveSetupPort(Protocol):
     """The judging setup in force (`.thresholds`, `.inspector.region_threshold`, `.inspector.backend`)."""
 
-    def get(self) -> Any: ...
+    def get(self) -> Any:
+        """The JudgingSetup in force."""
 
 
 class UsersPort(Protocol):
     """The user directory (hmi.store.users.UserDirectory): logins are audited by it."""
 
-    def authenticate(self, name: str, secret: str) -> User: ...
-    def logout(self, user: User) -> None: ...
-    def list(self) -> list[User]: ...
-    def needs_first_admin(self) -> bool: ...
+    def authenticate(self, name: str, secret: str) -> User:
+        """The user when the PIN is right; PermissionDenied in plain words otherwise (audited)."""
+    def logout(self, user: User) -> None:
+        """Record the logout in the audit trail."""
+    def list(self) -> list[User]:
+        """Every user, active first."""
+    def needs_first_admin(self) -> bool:
+        """True while the station has no active admin."""
 
 
 class RecordsPort(Protocol):
     """Read-only questions about stored parts."""
 
-    def part(self, seq: int) -> PartRecord | None: ...
-    def part_history(self, seq: int) -> list[AuditEntry]: ...
-
-
-class AuditPort(Protocol):
-    """Append one audit entry (an AuditAction value as `action`)."""
-
-    def __call__(self, user: str, action: str, subject: str, old: str, new: str, reason: str) -> Any: ...
+    def part(self, seq: int) -> PartRecord | None:
+        """The stored record of part `seq` with its regions, or None when not (yet) recorded."""
+    def part_history(self, seq: int) -> list[AuditEntry]:
+        """Audit entries whose subject is f"part {seq}" (reviews, overrides), oldest first."""
 
 
 class StationPort(Protocol):
@@ -72,8 +76,14 @@ class StationPort(Protocol):
     alarms: AlarmBoard
     holds: HoldQueue
     active: ActiveSetupPort
-    users: UsersPort
-    records: RecordsPort
-    audit: AuditPort
+    backend: str
+    users: UsersPort | None   # None: a station without records (setup mode); nobody can log in
+    records: RecordsPort      # optional: without it the part screen shows what is in memory only
 
-    def status(self) -> Any: ...
+    def status(self) -> Any:
+        """A StationStatus: counts, stage figures, worker health, backend, recipe, alarms."""
+
+    def audit(self, user: str, action: str, subject: str = "", old: Any = None, new: Any = None,
+              reason: str = "") -> Any:
+        """Append one audit entry (`action` an AuditAction value); may wait briefly on the store's queue."""
+        ...

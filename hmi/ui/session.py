@@ -56,7 +56,8 @@ class OperatorSession(QObject):
         user, self.user = self.user, None
         if user is None:
             return
-        self.tasks.submit(lambda: self.users.logout(user))
+        if self.users is not None:
+            self.tasks.submit(lambda: self.users.logout(user))
         if why:
             self.channel.info(f"{user.name} was logged out: {why}", "log in again to act")
         self.changed.emit(None)

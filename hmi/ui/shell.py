@@ -1,4 +1,4 @@
-"""Entry point of the touchscreen: window, event loop, screenshots, exit code. The caller starts and stops the station."""
+"""Entry point of the touchscreen: window, event loop, screenshots, exit code. The station is started by the caller."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
 
 from hmi.ui.messages import ExceptHook, MessageChannel
+from hmi.ui.port import StationPort
 from hmi.ui.window import SCREENSHOT_SCREENS, StationWindow
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ class ScreenshotTour:
         self._next()
 
 
-def run_station_ui(station, *, fullscreen: bool, quit_after_s: float, screenshot_dir: Path | None) -> int:
+def run_station_ui(station: StationPort, *, fullscreen: bool, quit_after_s: float, screenshot_dir: Path | None) -> int:
     """Open the touchscreen on a running `station` and run the event loop until it closes.
 
     `quit_after_s` > 0 closes it after that many seconds; `screenshot_dir` saves live.png, review.png,
@@ -93,6 +94,9 @@ def run_station_ui(station, *, fullscreen: bool, quit_after_s: float, screenshot
     window = StationWindow(station, channel)
     result = {"screenshots_ok": True}
     if fullscreen:
+        screen = app.primaryScreen()
+        if screen is not None:  # without a window manager, full screen alone does not resize the window
+            window.setGeometry(screen.geometry())
         window.showFullScreen()
     elif screenshot_dir is not None:
         window.resize(*SCREENSHOT_SIZE)

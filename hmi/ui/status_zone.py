@@ -49,9 +49,13 @@ class Tile(QFrame):
         self.set(Level.OK, "—")
 
     def set(self, level: Level, text: str) -> None:
-        """Show a value at a level (restyles only on change)."""
+        """Show a value at a level (restyles only on change); the tile widens to fit, never narrows."""
         if self.value.text() != text:
             self.value.setText(text)
+            self.value.ensurePolished()
+            needed = self.value.fontMetrics().horizontalAdvance(text) + self._symbol_px + 28
+            if needed > self.minimumWidth():
+                self.setMinimumWidth(needed)
         if level is not self.level:
             self.level = level
             self.setStyleSheet(f"QFrame#tile {{ {_LEVEL_STYLE[level]} border: 1px solid {theme.BORDER}; }}"

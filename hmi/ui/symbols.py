@@ -211,6 +211,6 @@ class VerdictBadge(QWidget):
         abnormal = self.verdict is not None and self.verdict.is_reject
         p.setPen(QColor(theme.REJECT_RED if abnormal else theme.TEXT))
         text_rect = QRectF(side + 24, 0, self.width() - side - 28, h)
-        p.drawText(text_rect, int(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft | Qt.TextFlag.TextWordWrap),
-                   words)
+        flags = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft | Qt.TextFlag.TextWordWrap
+        p.drawText(text_rect, int(flags), words)
         p.end()

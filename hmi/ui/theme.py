@@ -47,7 +47,10 @@ class Fonts:
 
 
 def stylesheet(touch_px: int) -> str:
-    """The application style sheet: flat grey surfaces, dark text, no gradients, large touch targets."""
+    """The application style sheet: flat grey surfaces, dark text, no gradients, large touch targets.
+
+    Buttons get their size from hmi.ui.touch (a min-height here would override those larger than the minimum).
+    """
     f = Fonts.for_touch(touch_px)
     return f"""
 QWidget {{ background: {BACKGROUND}; color: {TEXT}; font-size: {f.body}px; }}
@@ -58,7 +61,6 @@ QLabel#dim {{ color: {TEXT_DIM}; font-size: {f.small}px; }}
 QLabel#figure {{ font-size: {f.title}px; font-weight: 600; }}
 QPushButton, QToolButton {{
     background: {PANEL}; border: 2px solid {BORDER}; border-radius: 4px; padding: 4px 12px;
-    min-height: {touch_px}px; min-width: {touch_px}px;
 }}
 QPushButton:pressed, QToolButton:pressed {{ background: {PANEL_DARK}; }}
 QPushButton:checked, QToolButton:checked {{ background: {SELECTED}; border: 3px solid {TEXT}; font-weight: 600; }}
@@ -73,7 +75,8 @@ QHeaderView::section {{ background: {PANEL_DARK}; border: 1px solid {BORDER}; pa
 QScrollArea {{ border: none; }}
 QScrollBar:vertical {{ width: {touch_px}px; background: {PANEL}; }}
 QScrollBar:horizontal {{ height: {touch_px}px; background: {PANEL}; }}
-QScrollBar::handle {{ background: {PANEL_DARK}; border: 1px solid {BORDER}; min-height: {touch_px}px; min-width: {touch_px}px; }}
+QScrollBar::handle {{ background: {PANEL_DARK}; border: 1px solid {BORDER};
+                      min-height: {touch_px}px; min-width: {touch_px}px; }}
 QFrame#banner {{ background: {PANEL}; border: 2px solid {TEXT}; }}
 QFrame#bannerError {{ background: #F2D4D4; border: 3px solid {REJECT_RED}; }}
 """

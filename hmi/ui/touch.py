@@ -50,7 +50,8 @@ def button(text: str, touch: TouchSize, *, checkable: bool = False, wide: float 
     b.setCheckable(checkable)
     if name:
         b.setObjectName(name)
-    b.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed if tall == 1.0 else QSizePolicy.Policy.Expanding)
+    vertical = QSizePolicy.Policy.Fixed if tall == 1.0 else QSizePolicy.Policy.Expanding
+    b.setSizePolicy(QSizePolicy.Policy.Expanding, vertical)
     return sized(b, touch, wide=wide, tall=tall)  # type: ignore[return-value]
 
 
@@ -80,7 +81,7 @@ def _describe(w: QWidget) -> str:
 
 
 def touch_targets(root: QWidget) -> list[TouchTarget]:
-    """Every visible widget under `root` that takes a touch: buttons, fields, sliders, selectable rows, clickable headers."""
+    """Every visible widget under `root` that takes a touch: buttons, fields, sliders, selectable rows, headers."""
     found: list[TouchTarget] = []
     for w in [root, *root.findChildren(QWidget)]:
         if not w.isVisibleTo(root) or not w.isEnabled():

@@ -22,6 +22,7 @@ from hmi.store.users import Permission, User
 from hmi.ui.banner import MessageBanner
 from hmi.ui.health import station_health, station_state
 from hmi.ui.messages import MessageChannel
+from hmi.ui.port import StationPort
 from hmi.ui.screens.alarms import AlarmsScreen
 from hmi.ui.screens.live import LiveScreen
 from hmi.ui.screens.login import LoginScreen
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 SCREENS = ("live", "review", "alarms", "login", "part", "setup")
 SCREENSHOT_SCREENS = ("live", "review", "alarms", "login", "part")
 SLOW_REFRESH_S = 0.5
+NO_USERS = StationError("This station runs without records (setup mode or no database), so it has no users",
+                        "restart it in production mode to review parts and acknowledge alarms")
 # Screens that need more than a logged-in operator, and the permission that opens them.
 GATED = {"setup": Permission.THRESHOLDS}
 
@@ -48,7 +51,7 @@ class StationWindow(QMainWindow):
 
     closed = Signal()
 
-    def __init__(self, station, channel: MessageChannel | None = None) -> None:
+    def __init__(self, station: StationPort, channel: MessageChannel | None = None) -> None:
         super().__init__()
         self.station = station
         cfg = station.cfg
@@ -176,7 +179,8 @@ class StationWindow(QMainWindow):
         st = self.station.status()
         self._status = st
         has_model = self.station.active.get().inspector is not None
-        self.zone.show_status(station_state(st.workers), st.recipe, st.backend, station_health(st, has_model), st.alarms)
+        health = station_health(st, has_model)
+        self.zone.show_status(station_state(st.workers), st.recipe, st.backend, health, st.alarms)
         listed = sum(1 for a in st.alarms if a.active)
         self.nav["alarms"].setText(f"Alarms ({listed})" if listed else "Alarms")
 
@@ -274,12 +278,18 @@ class StationWindow(QMainWindow):
 
     def _load_users(self) -> None:
         users = self.station.users
+        if users is None:
+            self.login.show_users_failed(str(NO_USERS))
+            return
         self.tasks.submit(lambda: (users.list(), users.needs_first_admin()),
                           lambda result: self.login.show_users(*result),
                           lambda exc: self.login.show_users_failed(str(exc)))
 
     def _authenticate(self, name: str, pin: str) -> None:
         users = self.station.users
+        if users is None:
+            self.login.show_failure(NO_USERS.what, NO_USERS.todo)
+            return
         self.tasks.submit(lambda: users.authenticate(name, pin), self._logged_in, self._login_failed)
 
     def _logged_in(self, user: User) -> None:

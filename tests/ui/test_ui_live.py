@@ -90,3 +90,21 @@ def test_ui_overlays_follow_the_toggles_and_name_the_defect_area(qtbot, station_
     qtbot.mouseClick(live.strip.buttons[0], Qt.MouseButton.LeftButton)
     assert window.current == "part"
     assert window.part.title.text() == f"Part {live.strip.parts[0].seq}"
+
+
+def test_ui_a_part_without_image_says_why(qtbot):
+    from hmi.core.part import CameraSettings, Decision, Part, utc_now
+    from hmi.ui.part_view import PartImageView
+
+    view = PartImageView()
+    qtbot.addWidget(view)
+    part = Part(seq=7, captured_at=utc_now(), captured_mono=time.monotonic(),
+                camera=CameraSettings("camera 4711", 0.0, 0.0), recipe="demo",
+                capture_error="camera lost: no image taken").decided(
+        Decision(Verdict.NOT_INSPECTED, "camera lost: no image taken", 0, utc_now(), time.monotonic()))
+    view.show_part(part, 0.3, None)
+    assert view.notice.isVisible()
+    assert view.notice.toPlainText() == "Part 7: no image\ncamera lost: no image taken"
+    assert view.image_item.image is None and not view.heat_item.isVisible()
+    tile = part_tile(part, 60)
+    assert (tile[-1, 30] == np.array(theme.rgb(theme.REJECT_RED), np.uint8)).all()  # a reject, framed red

@@ -67,7 +67,8 @@ class AlarmsScreen(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.list_box)
         self.title = label("Alarms: none", "title")
-        self.none_note = label("No alarm is listed. New alarms appear here and in the zone at the top.", "dim", wrap=True)
+        self.none_note = label("No alarm is listed. New alarms appear here and in the zone at the top.", "dim",
+                               wrap=True)
         list_panel, list_layout = panel()
         list_layout.addWidget(self.title)
         list_layout.addWidget(self.none_note)
@@ -177,7 +178,8 @@ class AlarmsScreen(QWidget):
         if alarm is None:
             self.detail.setText("Choose an alarm in the list.")
         else:
-            self.detail.setText(f"{priority_words(alarm.priority)} — {alarm.code}\n{alarm.message}\n\n{alarm_state(alarm)}")
+            self.detail.setText(f"{priority_words(alarm.priority)} — {alarm.code}\n{alarm.message}\n\n"
+                                f"{alarm_state(alarm)}")
         self.ack.setEnabled(alarm is not None and not alarm.acknowledged_by)
         self.shelve.setEnabled(alarm is not None)
         if alarm is None and self.shelve.isChecked():

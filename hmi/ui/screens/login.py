@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QButtonGroup, QGridLayout, QHBoxLayout, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QButtonGroup, QGridLayout, QHBoxLayout, QScrollArea, QWidget
 
 from hmi.store.users import User
 from hmi.ui import theme
@@ -48,11 +48,11 @@ class LoginScreen(QWidget):
         layout = [("1", 0, 0), ("2", 0, 1), ("3", 0, 2), ("4", 1, 0), ("5", 1, 1), ("6", 1, 2),
                   ("7", 2, 0), ("8", 2, 1), ("9", 2, 2), ("Clear", 3, 0), ("0", 3, 1), ("⌫ Delete", 3, 2)]
         for text, r, c in layout:
-            b = button(text, touch, wide=1.6, tall=1.4, name="primary" if text.isdigit() else "")
+            b = button(text, touch, wide=1.6, tall=1.7, name="primary" if text.isdigit() else "")
             b.clicked.connect(lambda _=False, t=text: self._key(t))
             keypad.addWidget(b, r, c)
             self.keys[text] = b
-        self.enter = button("Log in", touch, tall=1.4, name="primary")
+        self.enter = button("Log in", touch, tall=1.7, name="primary")
         self.enter.clicked.connect(self._submit)
         pin_panel, pin_col = panel("2. Type your PIN")
         pin_col.addWidget(self.pin_display)

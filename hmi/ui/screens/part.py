@@ -27,20 +27,21 @@ def _n(value, fmt: str = "{:.3f}") -> str:
 def part_fields(part: Part) -> list[tuple[str, str]]:
     """What the station knows of a part in memory (before or without its stored record)."""
     insp, dec = part.inspection, part.decision
+    verdict = f"{dec.verdict.label} — {dec.reason}" if dec else (part.capture_error or "—")
+    ids = f"{part.part_id or '—'} / {part.lot_id or '—'}"
+    timing = (f"inference {_n(insp.infer_ms if insp else None, '{:.1f} ms')}, "
+              f"capture to verdict {_n(part.latency_ms, '{:.1f} ms')}")
     return [
-        ("Sequence", str(part.seq)),
-        ("Part / lot", f"{part.part_id or '—'} / {part.lot_id or '—'}"),
         ("Captured", _t(part.captured_at)),
+        ("Part / lot", ids),
         ("Recipe", part.recipe),
-        ("Automatic verdict", dec.verdict.label if dec else "—"),
-        ("Reason", dec.reason if dec else (part.capture_error or "—")),
+        ("Automatic verdict", verdict),
         ("Score", _n(insp.score if insp else None)),
         ("Threshold set", f"version {dec.threshold_version}" if dec else "—"),
-        ("Model", f"{insp.model_name} ({insp.model_sha256[:12]})" if insp else "—"),
-        ("Backend", insp.backend if insp else "—"),
-        ("Camera", f"{part.camera.source}, exposure {part.camera.exposure_us:.0f} µs, gain {part.camera.gain_db:.1f} dB"),
-        ("Inference", _n(insp.infer_ms if insp else None, "{:.1f} ms")),
-        ("Capture to verdict", _n(part.latency_ms, "{:.1f} ms")),
+        ("Model", f"{insp.model_name} ({insp.model_sha256[:12]}) on {insp.backend}" if insp else "—"),
+        ("Camera", f"{part.camera.source}, exposure {part.camera.exposure_us:.0f} µs, "
+                   f"gain {part.camera.gain_db:.1f} dB"),
+        ("Timing", timing),
     ]
 
 
@@ -51,7 +52,8 @@ def record_fields(record: PartRecord) -> list[tuple[str, str]]:
         ("Reviewed by", f"{record.reviewed_by} at {_t(record.reviewed_at)}" if record.reviewed_by else "—"),
         ("Defect type", record.defect_type or "—"),
         ("Review note", record.review_note or "—"),
-        ("PLC delivery", f"{record.plc_status}" + (f" at {_t(record.plc_delivered_at)}" if record.plc_delivered_at else "")
+        ("PLC delivery", record.plc_status
+         + (f" at {_t(record.plc_delivered_at)}" if record.plc_delivered_at else "")
          + (f" ({record.plc_detail})" if record.plc_detail else "")),
         ("Image on disk", record.image_path or "not kept"),
     ]
@@ -61,8 +63,9 @@ def history_lines(entries: list[AuditEntry]) -> str:
     """The part's audit history, one line per entry."""
     if not entries:
         return "No review or override recorded."
-    return "\n".join(f"{e.at[:19].replace('T', ' ')} UTC  {e.user}: {e.action} {e.old_value or ''} → {e.new_value or ''}"
-                     + (f" ({e.reason})" if e.reason else "") for e in entries)
+    return "\n".join(f"{e.at[:19].replace('T', ' ')} UTC  {e.user}: {e.action} "
+                     f"{e.old_value or ''} → {e.new_value or ''}" + (f" ({e.reason})" if e.reason else "")
+                     for e in entries)
 
 
 class PartScreen(QWidget):
@@ -83,7 +86,7 @@ class PartScreen(QWidget):
         self.image_view.set_overlays(heatmap=False, defects=False, roi=False)
         self.heat_view = PartImageView()
         self.scale = HeatScale(font_px=fonts.small)
-        self.badge = VerdictBadge(symbol_px=int(touch.px * 1.3), font_px=int(fonts.verdict * 0.6))
+        self.badge = VerdictBadge(symbol_px=touch.px, font_px=fonts.title)
         self.fields = read_only_table(["Field", "Value"], fonts.small)
         self.fields.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.regions = read_only_table(["#", "Area px²", "Peak", "x, y", "w × h"], fonts.small)
@@ -92,7 +95,8 @@ class PartScreen(QWidget):
 
         head = QHBoxLayout()
         head.addWidget(self.back)
-        head.addWidget(self.title, 1)
+        head.addWidget(self.title)
+        head.addWidget(self.badge, 1)
         pictures_panel, pictures = panel()
         titles = QHBoxLayout()
         titles.addWidget(label("Image", "title"), 1)
@@ -105,10 +109,9 @@ class PartScreen(QWidget):
         pictures.addLayout(views, 1)
         pictures.addWidget(label("Regions", "title"))
         pictures.addWidget(self.regions)
-        self.regions.setMaximumHeight(touch.px * 3)
+        self.regions.setMaximumHeight(touch.px * 2)
 
         info_panel, info = panel()
-        info.addWidget(self.badge)
         info.addWidget(self.fields, 1)
         info.addWidget(self.record_note)
         info.addWidget(label("History", "title"))

@@ -143,7 +143,7 @@ class ReviewScreen(QWidget):
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(queue_panel, 2)
-        row.addWidget(pictures_panel, 6)
+        row.addWidget(pictures_panel, 7)
         row.addWidget(decide_panel, 3)
         self._show_selected()
 
@@ -151,12 +151,13 @@ class ReviewScreen(QWidget):
     def show_queue(self, holds: list[PendingHold], region_threshold: float) -> None:
         """Refresh the queue from the station's pending holds (oldest first); keeps the selection if it is there."""
         self._threshold = region_threshold
+        self.scale.set_threshold(region_threshold)
         now = time.monotonic()
         seqs = [h.part.seq for h in holds[:MAX_LISTED]]
         if seqs != [h.part.seq for h in self.holds[:MAX_LISTED]]:
             self._rebuild(holds[:MAX_LISTED])
         self.holds = holds
-        for b, h in zip(self.queue_buttons, holds):
+        for b, h in zip(self.queue_buttons, holds, strict=False):  # holds beyond MAX_LISTED have no button
             text = queue_row_text(h, self.default, now)
             if b.text() != text:
                 b.setText(text)
@@ -187,7 +188,7 @@ class ReviewScreen(QWidget):
             self.queue_buttons.append(b)
 
     def _check_selected(self) -> None:
-        for b, h in zip(self.queue_buttons, self.holds):
+        for b, h in zip(self.queue_buttons, self.holds, strict=False):
             want = h.part.seq == self.selected
             if b.isChecked() != want:
                 b.setChecked(want)

@@ -26,7 +26,8 @@ def setup_fields(cfg: StationConfig, recipe: Recipe, setup, backend: str) -> lis
         ("Defect types", ", ".join(recipe.defect_types)),
         ("HOLD review", f"within {recipe.hold.timeout_s} s, else {recipe.hold.default}"),
         ("Reject-rate alarm", f"above {recipe.reject_rate_limit * 100:.0f} % of the last 100 parts"),
-        ("Camera", f"{cfg.camera.kind}, trigger {cfg.camera.trigger}, exposure {recipe.exposure_us or cfg.camera.exposure_us:.0f} µs, "
+        ("Camera", f"{cfg.camera.kind}, trigger {cfg.camera.trigger}, "
+                   f"exposure {recipe.exposure_us or cfg.camera.exposure_us:.0f} µs, "
                    f"gain {recipe.gain_db if recipe.gain_db is not None else cfg.camera.gain_db:.1f} dB"),
         ("PLC", f"{cfg.plc.mode}, {cfg.plc.host}:{cfg.plc.port}, DB {cfg.plc.db}, "
                 f"hold lane {'yes' if cfg.plc.hold_lane else 'no'}"),
@@ -44,7 +45,8 @@ class SetupScreen(QWidget):
         self.table = read_only_table(["Setting", "In force"])
         box, col = panel("Setup in force")
         col.addWidget(label("What the station judges by right now. Changing thresholds, camera, inspection area or "
-                            "recipe needs a technician's signature and is written to the audit trail.", "dim", wrap=True))
+                            "recipe needs a technician's signature and is written to the audit trail.",
+                            "dim", wrap=True))
         col.addWidget(self.table, 1)
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
