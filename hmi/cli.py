@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(bench)
     bench.add_argument("--frames", type=int, default=300, help="parts to run through the pipeline")
     bench.add_argument("--json", type=Path, default=None, help="write the figures to this JSON file")
+    bench.add_argument("--rounds", type=int, default=3, help="interleaved runs of each kind (means are reported)")
+    bench.add_argument("--core-only", action="store_true", help="skip the run with records and PLC")
     return parser
 
 
@@ -262,7 +264,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     """Full pipeline vs model alone on the same frames; prints and writes the figures."""
     from hmi.bench import run_bench
 
-    result = run_bench(_data_dir(args), args.overrides, frames=args.frames)
+    result = run_bench(_data_dir(args), args.overrides, frames=args.frames, with_outputs=not args.core_only,
+                       rounds=args.rounds)
     text = result.to_text()
     print(text)
     if args.json:

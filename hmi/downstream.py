@@ -56,8 +56,8 @@ class RecordsAndPlc:
         setup = station.active.get()
         heat = None
         if setup.inspector is not None:
-            thr = setup.thresholds.score
-            heat = (0.0, max(thr * 1.5, 1e-6))
+            thr = setup.inspector.region_threshold
+            heat = (0.8 * thr, 1.2 * thr)  # cold below 80 % of the region threshold, hottest at 120 %
         self.images = ImageWriter(self.data_dir, self.image_jobs, self.image_paths, station.alarms, self.cfg.store,
                                   heat_limits=heat)
         plc_cfg = self.cfg.plc

@@ -93,6 +93,8 @@ class Session:
         opts.intra_op_num_threads = n
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        # Spinning worker threads steal the cores the camera, store and PLC threads need between runs.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         provider_args: list[Any] = []
         for p in providers:
             if p == "TensorrtExecutionProvider":

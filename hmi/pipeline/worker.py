@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from enum import Enum
 
@@ -32,6 +33,8 @@ class Worker:
     """
 
     role = "worker"
+    # Added to the thread's nice value (Linux): best-effort stages yield the cores to the verdict path.
+    nice = 0
 
     def __init__(self, role: str | None = None) -> None:
         if role:
@@ -109,7 +112,15 @@ class Worker:
         """Sleep up to `seconds`, waking early on stop; True when stop was requested."""
         return self._stop.wait(seconds)
 
+    def _lower_priority(self) -> None:
+        if self.nice and hasattr(os, "setpriority") and hasattr(threading, "get_native_id"):
+            try:
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.nice)
+            except OSError as exc:  # not permitted or not supported: run at normal priority
+                log.debug("%s keeps normal priority: %s", self.role, exc)
+
     def _run(self) -> None:
+        self._lower_priority()
         try:
             self.setup()
             self._set_state(WorkerState.RUNNING)

@@ -54,13 +54,13 @@ def _drain(paths: BoundedQueue[ImagePaths], writer: ImageWriter) -> list[ImagePa
     return out
 
 
-def test_image_and_heatmap_are_saved_as_png_under_the_utc_day(tmp_path, alarms, paths, make_part):
+def test_image_saved_as_png_and_heatmap_as_jpeg_under_the_utc_day(tmp_path, alarms, paths, make_part):
     amap = np.zeros((12, 16), np.float32)
     amap[2:5, 3:7] = 0.9  # a hot spot at the top left
     frame = noise(96, 128, 3)
     writer = _writer(tmp_path, alarms, paths)
     got = writer.save(make_part(42, Verdict.NG, image=frame, anomaly_map=amap, captured_at=DAY))
-    assert got == ImagePaths(42, "images/2024-05-01/000000000042_NG.png", "images/2024-05-01/000000000042_NG_heatmap.png")
+    assert got == ImagePaths(42, "images/2024-05-01/000000000042_NG.png", "images/2024-05-01/000000000042_NG_heatmap.jpg")
     stored = cv2.imread(str(tmp_path / got.image_path), cv2.IMREAD_UNCHANGED)
     assert np.array_equal(stored[:, :, ::-1], frame)  # lossless, and RGB frames are stored in the right order
     heat = cv2.imread(str(tmp_path / got.heatmap_path))
