@@ -26,6 +26,7 @@ from hmi.downstream import RecordsAndPlc
 from hmi.core.verdict import Verdict
 from hmi.pipeline.holds import HoldQueue, HoldTimer
 from hmi.pipeline.metrics import StageMetrics, StageSnapshot
+from hmi.pipeline.monitors import LightingDriftMonitor, RejectRateMonitor
 from hmi.pipeline.outlet import VerdictCounts, VerdictOutlet
 from hmi.pipeline.queues import BoundedQueue, NewestSlot
 from hmi.pipeline.supervisor import Supervisor, WorkerHealth
@@ -113,6 +114,10 @@ class Station:
         self.holds = HoldQueue(self.reviews, self.recipe.hold.timeout_s, Verdict[self.recipe.hold.default])
         if production:
             self.outlet.subscribe(lambda part: self.holds.add(part) if part.verdict is Verdict.HOLD else None)
+            self.outlet.subscribe(RejectRateMonitor(self.alarms, self.recipe.reject_rate_limit))
+            light = self.recipe.lighting
+            if light.mean > 0:
+                self.outlet.subscribe(LightingDriftMonitor(self.alarms, light.mean, light.limit_pct, light.every_n))
         credits = threading.Semaphore(p.max_in_flight) if trigger is TriggerMode.SOFTWARE else None
         counter = itertools.count(1)
         if next_seq is None and downstream is not None:
@@ -174,6 +179,11 @@ class Station:
     def users(self):
         """The user directory (None when the station runs without records)."""
         return self.downstream.users if self.downstream else None
+
+    @property
+    def records(self):
+        """Read-only queries on the stored parts (None without records)."""
+        return self.downstream.records if self.downstream else None
 
     def audit(self, user: str, action: str, subject: str = "", old=None, new=None, reason: str = "") -> None:
         """Append to the audit trail through the store thread."""

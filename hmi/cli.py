@@ -25,17 +25,30 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="override a station setting, e.g. --set camera.gain_db=3 (repeatable)")
 
 
+def _run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--headless", action="store_true", help="no screens: print a live status line")
+    p.add_argument("--max-parts", type=int, default=0, help="stop after this many parts (headless)")
+    p.add_argument("--fullscreen", action="store_true", help="kiosk: the touchscreen fills the screen")
+    p.add_argument("--quit-after", type=float, default=0.0, metavar="SECONDS", help="close the station after this long")
+    p.add_argument("--screenshot", type=Path, default=None, metavar="DIR",
+                   help="save one PNG per screen (live.png, review.png, ...) into DIR before quitting")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full command-line grammar."""
     parser = argparse.ArgumentParser(prog="hmi", description="Machine-vision inspection station")
     parser.add_argument("--version", action="version", version=f"hmi {__version__}")
     _common(parser)
+    _run_options(parser)
     sub = parser.add_subparsers(dest="command")
 
     run = sub.add_parser("run", help="run the station (the touchscreen when a display is available)")
     _common(run)
-    run.add_argument("--headless", action="store_true", help="no screens: print a live status line")
-    run.add_argument("--max-parts", type=int, default=0, help="stop after this many parts")
+    _run_options(run)
+
+    ui_bench = sub.add_parser("ui-bench", help="live-view refresh rate and event-loop latency with the line at full speed")
+    _common(ui_bench)
+    ui_bench.add_argument("--seconds", type=float, default=10.0)
 
     ins = sub.add_parser("inspect", help="judge image files with a model and write a CSV")
     _common(ins)
@@ -80,11 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=os.environ.get("HMI_LOG", "WARNING"),
                         format="%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s")
     command = args.command or "run"
-    if args.command is None:
-        args.headless, args.max_parts = False, 0
     try:
         if command == "run":
             return cmd_run(args)
+        if command == "ui-bench":
+            return cmd_ui_bench(args)
         if command == "inspect":
             return cmd_inspect(args)
         if command == "teach":
@@ -115,22 +128,33 @@ def display_available() -> bool:
                 or sys.platform in ("win32", "darwin"))
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    """Run the live station headless with a status line (the touchscreen arrives with the UI package)."""
+def build_station(args: argparse.Namespace, extra: list[str] | None = None, max_parts: int = 0):
+    """The configured station with its records and PLC, not started."""
+    from hmi.app import Station
     from hmi.camera.factory import open_source
     from hmi.config.loader import load_station
     from hmi.demo.dataset import demo_frames_dir
-    from hmi.app import Station
-
-    data_dir = _data_dir(args)
-    cfg = load_station(data_dir, args.overrides)
-    if not args.headless:
-        print("hmi: no display found; running headless with a status line", file=sys.stderr)
     from hmi.downstream import RecordsAndPlc
 
-    station = Station(cfg, data_dir, source=open_source(cfg.camera, demo_frames_dir()), max_parts=args.max_parts,
-                      downstream=RecordsAndPlc(cfg, data_dir))
+    data_dir = _data_dir(args)
+    cfg = load_station(data_dir, [*(extra or []), *args.overrides])
+    return Station(cfg, data_dir, source=open_source(cfg.camera, demo_frames_dir()), max_parts=max_parts,
+                   downstream=RecordsAndPlc(cfg, data_dir))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the live station: the touchscreen when a display is available, else headless with a status line."""
+    if not args.headless and display_available():
+        return cmd_ui(args)
+    if not args.headless:
+        print("hmi: no display found; running headless with a status line", file=sys.stderr)
+    station = build_station(args, max_parts=args.max_parts)
+    if station.users is not None and station.users.needs_first_admin():
+        print("hmi: this station has no admin yet — create one with 'hmi users add NAME --role admin'",
+              file=sys.stderr)
     stop = threading.Event()
+    if args.quit_after:
+        threading.Timer(args.quit_after, stop.set).start()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     station.start()
     tty = sys.stdout.isatty()
@@ -156,6 +180,35 @@ def cmd_run(args: argparse.Namespace) -> int:
     for h in failed:
         print(f"hmi: {h.role}: {h.error}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    """The touchscreen over the running station."""
+    from hmi.ui.shell import run_station_ui
+
+    station = build_station(args)
+    station.start()
+    try:
+        return run_station_ui(station, fullscreen=args.fullscreen or station.cfg.ui.fullscreen,
+                              quit_after_s=args.quit_after or 0.0, screenshot_dir=args.screenshot)
+    finally:
+        station.stop()
+
+
+def cmd_ui_bench(args: argparse.Namespace) -> int:
+    """Measure the live view with the line at full speed; prints the figures."""
+    if not display_available():
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    from hmi.ui.bench import figures_text, measure_ui
+
+    station = build_station(args, extra=["camera.rate_hz=0"])
+    station.start()
+    try:
+        figures = measure_ui(station, args.seconds)
+    finally:
+        station.stop()
+    print(figures_text(figures))
+    return 0
 
 
 def status_line(station) -> str:

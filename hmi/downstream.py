@@ -15,6 +15,7 @@ from hmi.plc.factory import create_signaller, simulated_link, start_simulated_pl
 from hmi.store.audit import AuditAction, AuditRequest
 from hmi.store.database import database_path, open_database
 from hmi.store.images import ImagePaths, ImageWriter
+from hmi.store.queries import RecordReader
 from hmi.store.sequence import SequenceAllocator
 from hmi.store.users import UserDirectory
 from hmi.store.writer import RecordWriter
@@ -37,6 +38,7 @@ class RecordsAndPlc:
         open_database(self.db_path).close()
         self.sequence = SequenceAllocator(self.db_path)
         self.users = UserDirectory(self.db_path)
+        self.records = RecordReader(self.db_path)
         self.simulated_plc = None
         self.writer: RecordWriter | None = None
 

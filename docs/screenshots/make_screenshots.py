@@ -38,13 +38,6 @@ def main(out: Path, seconds: float = 20.0) -> int:
     admin = station.users.add("admin", Role.ADMIN, "9999", None)
     for name, role in USERS:
         station.users.add(name, role, "1234", admin)
-    if not hasattr(station, "records"):
-        # Until the composition root offers `station.records`, the UI tests' read-only adapter stands in.
-        sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-        from hmi.store.database import database_path
-        from tests.ui.conftest import Records
-
-        station.records = Records(database_path(data_dir))
     station.start()
     try:
         return run_station_ui(station, fullscreen=True, quit_after_s=seconds, screenshot_dir=out)

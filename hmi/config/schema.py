@@ -138,6 +138,14 @@ class InspectionRoi(Section):
     polygons: list[list[tuple[int, int]]] = Field(default_factory=list, description="lists of x, y points")
 
 
+class LightingReference(Section):
+    """Brightness the recipe was set up with; production compares every N-th frame with it."""
+
+    mean: float = Field(0.0, ge=0, le=255, description="mean grey level of the reference frame; 0 = not set")
+    limit_pct: float = Field(15.0, gt=0, le=100, description="lighting-drift alarm beyond this deviation")
+    every_n: int = Field(10, ge=1, le=10_000, description="check every N-th part")
+
+
 class HoldPolicy(Section):
     """What happens to a HOLD part nobody reviews in time."""
 
@@ -157,6 +165,7 @@ class Recipe(Section):
     gain_db: float | None = Field(None, ge=0, le=48)
     defect_types: list[str] = Field(default_factory=lambda: ["scratch", "dent", "crack", "contamination", "missing material"])
     hold: HoldPolicy = Field(default_factory=HoldPolicy)
+    lighting: LightingReference = Field(default_factory=LightingReference)
     plc_recipe_number: int = Field(0, ge=0, le=255)
     reject_rate_limit: float = Field(0.2, ge=0, le=1, description="alarm when the share of rejects over the last 100 parts exceeds this")
 

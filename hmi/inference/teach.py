@@ -225,9 +225,9 @@ def _build(images: GoodImages, bank_idx: np.ndarray, held_idx: np.ndarray, stagi
     tracker.finish("features")
 
     size = bank_size_for(len(feats), coreset_ratio)
-    tracker.report("coreset", f"Choosing {size} memory-bank features from {len(feats)}", 0.0)
-    picks = greedy_coreset(feats, size, seed=seed, tick=lambda f: tracker.report(
-        "coreset", f"Choosing {size} memory-bank features from {len(feats)}", f))
+    choosing = f"Choosing {size} memory-bank features from {len(feats)}"
+    tracker.report("coreset", choosing, 0.0)
+    picks = greedy_coreset(feats, size, seed=seed, tick=lambda f: tracker.report("coreset", choosing, f))
     bank = feats[picks]
     del feats
     tracker.finish("coreset")

@@ -152,3 +152,26 @@ def integrity_check(db_path: Path) -> str:
         return "\n".join(problems) if problems else "ok"
     finally:
         conn.close()
+
+
+class RecordReader:
+    """Read-only questions about stored parts for the screens; a short-lived connection per question."""
+
+    def __init__(self, db_path: Path) -> None:
+        self.db_path = Path(db_path)
+
+    def part(self, seq: int) -> PartRecord | None:
+        """One stored part with its regions."""
+        conn = open_readonly(self.db_path)
+        try:
+            return part_by_seq(conn, seq)
+        finally:
+            conn.close()
+
+    def part_history(self, seq: int) -> list[AuditEntry]:
+        """Audit entries about part `seq`, oldest first."""
+        conn = open_readonly(self.db_path)
+        try:
+            return part_audit(conn, seq)
+        finally:
+            conn.close()

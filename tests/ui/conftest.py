@@ -1,14 +1,12 @@
 """A real running station for the screens: tiny ONNX model, replayed frames, records in SQLite, users, audit.
 
-The station is built as the CLI builds it (RecordsAndPlc downstream, PLC off). Where the composition
-root does not yet offer something the UI needs (`station.records`), `wire_station` attaches it here
-from hmi.store, in the shape the UI expects (see hmi/ui/port.py).
+The station is built as the CLI builds it (RecordsAndPlc downstream, PLC off); `wire_station` adds
+the test's users.
 """
 
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -22,9 +20,6 @@ from hmi.camera.source import TriggerMode
 from hmi.config.loader import load_station, save_recipe
 from hmi.config.schema import HoldPolicy, InspectionRoi, Recipe, RecipeModel, RecipeThresholds
 from hmi.downstream import RecordsAndPlc
-from hmi.store.audit import AuditEntry
-from hmi.store.database import database_path, open_readonly
-from hmi.store.queries import PartRecord, part_by_seq
 from hmi.store.users import Role
 
 FRAME = 384
@@ -51,40 +46,12 @@ def write_frames(folder: Path, kinds: list[str]) -> Path:
     return folder
 
 
-@dataclass
-class Records:
-    """Read-only questions about stored parts, as the UI asks them."""
-
-    db_path: Path
-
-    def part(self, seq: int) -> PartRecord | None:
-        """One stored part with its regions."""
-        conn = open_readonly(self.db_path)
-        try:
-            return part_by_seq(conn, seq)
-        finally:
-            conn.close()
-
-    def part_history(self, seq: int) -> list[AuditEntry]:
-        """Audit entries about part `seq`, oldest first."""
-        conn = open_readonly(self.db_path)
-        try:
-            conn.row_factory = None
-            rows = conn.execute("SELECT id, at, user, action, subject, old_value, new_value, reason, prev_hash, hash "
-                                "FROM audit WHERE subject = ? ORDER BY id", (f"part {seq}",)).fetchall()
-        finally:
-            conn.close()
-        return [AuditEntry(*r) for r in rows]
-
-
 def wire_station(station: Station) -> None:
     """Add the test's users (admin, operator olga, technician theo), and records queries if the station has none."""
     users = station.users
     admin = users.add("admin", Role.ADMIN, PIN["admin"], None)
     users.add("olga", Role.OPERATOR, PIN["olga"], admin)
     users.add("theo", Role.TECHNICIAN, PIN["theo"], admin)
-    if not hasattr(station, "records"):
-        station.records = Records(database_path(station.data_dir))
 
 
 def build_station(root: Path, tiny_model: Path, kinds: list[str], *, rate_hz: float = 40.0,

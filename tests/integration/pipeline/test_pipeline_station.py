@@ -11,7 +11,6 @@ from hmi.camera.factory import open_source
 from hmi.camera.pylon import PylonCamera
 from hmi.config.loader import load_station
 from hmi.core.verdict import Verdict
-from hmi.demo.dataset import demo_frames_dir
 
 
 def _station(data, frames, *overrides, max_parts=0, source=None):

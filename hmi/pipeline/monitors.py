@@ -1,0 +1,68 @@
+"""Line-level alarm conditions computed from the stream of judged parts (one alarm each, never one per part)."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+
+import numpy as np
+
+from hmi.core.alarms import AlarmBoard, Priority
+from hmi.core.part import Part
+
+REJECT_RATE = "REJECT_RATE"
+LIGHTING_DRIFT = "LIGHTING_DRIFT"
+
+
+class RejectRateMonitor:
+    """Raises one REJECT_RATE alarm when the share of rejects over the last `window` parts passes the limit.
+
+    Clears with hysteresis (at 80 % of the limit) so a rate hovering at the limit does not flap.
+    """
+
+    def __init__(self, alarms: AlarmBoard, limit: float, window: int = 100) -> None:
+        self.alarms = alarms
+        self.limit = limit
+        self._recent: deque[bool] = deque(maxlen=window)
+        self._lock = threading.Lock()
+
+    def __call__(self, part: Part) -> None:
+        """Take one judged part into the window."""
+        with self._lock:
+            self._recent.append(bool(part.verdict and part.verdict.is_reject))
+            full = len(self._recent) == self._recent.maxlen
+            rate = sum(self._recent) / len(self._recent)
+        if not full or self.limit <= 0:
+            return
+        if rate > self.limit:
+            self.alarms.raise_(REJECT_RATE, f"{rate:.0%} of the last {len(self._recent)} parts rejected (limit "
+                               f"{self.limit:.0%}) — check the product, the lighting and the camera", Priority.MEDIUM)
+        elif rate <= 0.8 * self.limit:
+            self.alarms.clear(REJECT_RATE)
+
+
+class LightingDriftMonitor:
+    """Compares the mean grey level of every N-th frame with the recipe's lighting reference."""
+
+    def __init__(self, alarms: AlarmBoard, reference_mean: float, limit_pct: float, every: int = 10) -> None:
+        self.alarms = alarms
+        self.reference = reference_mean
+        self.limit_pct = limit_pct
+        self.every = max(1, every)
+        self._n = 0
+        self._means: deque[float] = deque(maxlen=5)
+
+    def __call__(self, part: Part) -> None:
+        """Sample the part's frame now and then; alarm when the smoothed mean drifts past the limit."""
+        self._n += 1
+        if self._n % self.every or part.image is None or self.reference <= 0:
+            return
+        self._means.append(float(np.mean(part.image[::4, ::4])))
+        mean = sum(self._means) / len(self._means)
+        drift = 100.0 * (mean - self.reference) / self.reference
+        if abs(drift) > self.limit_pct:
+            self.alarms.raise_(LIGHTING_DRIFT, f"image brightness {mean:.0f} is {drift:+.0f} % from the reference "
+                               f"{self.reference:.0f} (limit ±{self.limit_pct:.0f} %) — check the lamps and the "
+                               "exposure", Priority.MEDIUM)
+        elif abs(drift) < 0.8 * self.limit_pct:
+            self.alarms.clear(LIGHTING_DRIFT)

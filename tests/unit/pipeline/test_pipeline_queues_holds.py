@@ -1,0 +1,58 @@
+"""Bounded hand-over points and the HOLD queue's time limit."""
+
+from __future__ import annotations
+
+import time
+
+from hmi.core.part import CameraSettings, Part, utc_now
+from hmi.core.verdict import Verdict
+from hmi.pipeline.holds import HoldQueue
+from hmi.pipeline.queues import BoundedQueue, NewestSlot
+
+
+def _part(seq: int) -> Part:
+    return Part(seq, utc_now(), time.monotonic(), CameraSettings("cam", 1.0, 0.0), "r")
+
+
+def test_full_queue_refuses_and_counts_without_waiting():
+    q: BoundedQueue[int] = BoundedQueue("q", 2)
+    assert q.offer(1) and q.offer(2)
+    t0 = time.monotonic()
+    assert not q.offer(3)
+    assert time.monotonic() - t0 < 0.05 and q.refused == 1
+    assert [q.take(0), q.take(0), q.take(0.01)] == [1, 2, None]
+
+
+def test_newest_slot_keeps_only_the_newest_and_counts_overwrites():
+    s: NewestSlot[int] = NewestSlot("s")
+    for i in range(5):
+        s.put(i)
+    version, item = s.peek()
+    assert (version, item) == (5, 4) and s.overwritten == 4
+    assert s.take() == 4 and s.take() is None
+
+
+def test_review_decides_and_timeout_applies_recipe_default():
+    reviews: BoundedQueue = BoundedQueue("reviews", 10)
+    plc_side = []
+    holds = HoldQueue(reviews, timeout_s=0.2, default=Verdict.NG)
+    holds.subscribe(plc_side.append)
+    holds.add(_part(1))
+    holds.add(_part(2))
+    r = holds.decide(1, Verdict.OK, "olga", note="fine")
+    assert r.verdict is Verdict.OK and not r.automatic
+    time.sleep(0.25)
+    expired = holds.expire()
+    assert [e.seq for e in expired] == [2] and expired[0].automatic and expired[0].verdict is Verdict.NG
+    assert "not reviewed within" in expired[0].note
+    assert holds.pending() == []
+    assert [x.seq for x in plc_side] == [1, 2] and len(reviews) == 2
+
+
+def test_hold_queue_over_capacity_decides_the_oldest_by_default():
+    reviews: BoundedQueue = BoundedQueue("reviews", 10)
+    holds = HoldQueue(reviews, timeout_s=60, default=Verdict.NG, capacity=2)
+    for seq in (1, 2, 3):
+        holds.add(_part(seq))
+    assert [p.part.seq for p in holds.pending()] == [2, 3]
+    assert reviews.take(0).seq == 1
