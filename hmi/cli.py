@@ -18,19 +18,23 @@ from hmi.core.errors import StationError
 log = logging.getLogger("hmi")
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-dir", type=Path, default=None,
+def _common(p: argparse.ArgumentParser, top: bool = False) -> None:
+    # Sub-commands take the same options; SUPPRESS keeps a sub-command from resetting what came before it.
+    p.add_argument("--data-dir", type=Path, default=None if top else argparse.SUPPRESS,
                    help="where the station keeps config, records and images (default: the platform's data directory)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a station setting, e.g. --set camera.gain_db=3 (repeatable)")
+    p.add_argument("--set", dest="overrides", action="append", default=[] if top else argparse.SUPPRESS,
+                   metavar="KEY=VALUE", help="override a station setting, e.g. --set camera.gain_db=3 (repeatable)")
 
 
-def _run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--headless", action="store_true", help="no screens: print a live status line")
-    p.add_argument("--max-parts", type=int, default=0, help="stop after this many parts (headless)")
-    p.add_argument("--fullscreen", action="store_true", help="kiosk: the touchscreen fills the screen")
-    p.add_argument("--quit-after", type=float, default=0.0, metavar="SECONDS", help="close the station after this long")
-    p.add_argument("--screenshot", type=Path, default=None, metavar="DIR",
+def _run_options(p: argparse.ArgumentParser, top: bool = False) -> None:
+    def d(value):
+        return value if top else argparse.SUPPRESS
+
+    p.add_argument("--headless", action="store_true", default=d(False), help="no screens: print a live status line")
+    p.add_argument("--max-parts", type=int, default=d(0), help="stop after this many parts (headless)")
+    p.add_argument("--fullscreen", action="store_true", default=d(False), help="kiosk: the touchscreen fills the screen")
+    p.add_argument("--quit-after", type=float, default=d(0.0), metavar="SECONDS", help="close the station after this long")
+    p.add_argument("--screenshot", type=Path, default=d(None), metavar="DIR",
                    help="save one PNG per screen (live.png, review.png, ...) into DIR before quitting")
 
 
@@ -38,8 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The full command-line grammar."""
     parser = argparse.ArgumentParser(prog="hmi", description="Machine-vision inspection station")
     parser.add_argument("--version", action="version", version=f"hmi {__version__}")
-    _common(parser)
-    _run_options(parser)
+    _common(parser, top=True)
+    _run_options(parser, top=True)
     sub = parser.add_subparsers(dest="command")
 
     run = sub.add_parser("run", help="run the station (the touchscreen when a display is available)")

@@ -14,6 +14,7 @@ from hmi.demo.dataset import demo_frames_dir, demo_truth_file
 
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 ENV.pop("DISPLAY", None)
+ENV.pop("QT_QPA_PLATFORM", None)  # no display at all: the station must run headless by itself
 
 
 def _hmi(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -30,9 +31,23 @@ def test_headless_run_prints_status_and_stops_after_max_parts(tmp_path):
 
 
 def test_plain_hmi_without_display_runs_headless(tmp_path):
-    r = _hmi("--data-dir", str(tmp_path), "run", "--max-parts", "3")
+    r = _hmi("--data-dir", str(tmp_path), "--max-parts", "3")
     assert r.returncode == 0, r.stderr
-    assert "OK" in r.stdout
+    assert "no display found; running headless" in r.stderr
+    assert "OK" in r.stdout and (tmp_path / "hmi.db").exists()
+
+
+def test_offscreen_touchscreen_quits_after_and_saves_one_screenshot_per_screen(tmp_path):
+    env = {**ENV, "QT_QPA_PLATFORM": "offscreen"}
+    shots = tmp_path / "shots"
+    r = subprocess.run([sys.executable, "-m", "hmi", "--quit-after", "6", "--screenshot", str(shots),
+                        "--data-dir", str(tmp_path / "d")], capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 0, r.stderr
+    assert {"live.png", "review.png", "alarms.png", "login.png", "part.png"} <= {p.name for p in shots.iterdir()}
+    import sqlite3
+
+    n = sqlite3.connect(tmp_path / "d" / "hmi.db").execute("SELECT count(*) FROM inspections").fetchone()[0]
+    assert n > 0
 
 
 def test_inspect_writes_one_row_per_image_and_flags_corrupt_files(tmp_path, capsys):
