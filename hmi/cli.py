@@ -67,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     teach.add_argument("--name", default="", help="model name (default: the folder name)")
     teach.add_argument("--input-size", type=int, default=256, help="model input size in pixels")
     teach.add_argument("--coreset", type=float, default=0.01, help="share of patch features kept in the memory bank")
+    teach.add_argument("--ignore-border", type=int, default=0, metavar="PATCHES",
+                       help="leave this many 8-pixel patches along each edge unjudged (texture running off the frame)")
 
     ev = sub.add_parser("evaluate", help="image AUROC and reject rates of an 'hmi inspect' CSV against ground truth")
     _common(ev)
@@ -310,7 +312,7 @@ def cmd_teach(args: argparse.Namespace) -> int:
             print(f"  {stage}: {fraction * 100:5.1f}%", end="\r" if tty else "\n", file=sys.stderr, flush=True)
 
     report = teach(paths, args.out, name=args.name or args.out.name, input_size=args.input_size,
-                   coreset_ratio=args.coreset, progress=progress)
+                   coreset_ratio=args.coreset, progress=progress, ignore_border=args.ignore_border)
     if tty:
         print(file=sys.stderr)
     print(report.summary())

@@ -29,7 +29,7 @@ USERS = (("Anna", Role.OPERATOR), ("Ben", Role.OPERATOR), ("Chris", Role.TECHNIC
 def main(out: Path, seconds: float = 20.0) -> int:
     """Run the demo for `seconds` and save the screenshots into `out`."""
     data_dir = Path(tempfile.mkdtemp(prefix="hmi-shots-")) / "data"
-    cfg = load_station(data_dir, ["plc.mode=off"])
+    cfg = load_station(data_dir)
     recipe = load_recipe(data_dir, cfg.station.recipe)
     recipe.thresholds.hold_below = 1.5
     save_recipe(data_dir, recipe)

@@ -199,11 +199,13 @@ def gaussian_kernel(sigma: float) -> np.ndarray:
 
 
 def scoring_graph(backbone: onnx.ModelProto, input_size: int, bank: np.ndarray,
-                  blur_sigma: float = DEFAULT_BLUR_SIGMA) -> onnx.ModelProto:
+                  blur_sigma: float = DEFAULT_BLUR_SIGMA, ignore_border: int = 0) -> onnx.ModelProto:
     """The complete anomaly model: `image` -> `anomaly_map` float32 [N, h, w] and `score` float32 [N].
 
     The map holds each patch's Euclidean distance to its nearest memory-bank feature (optionally blurred);
-    the score is the map's maximum.
+    the score is the map's maximum. `ignore_border` patches along each edge are set to 0 (not judged):
+    where texture runs to the frame's edge, the backbone's zero padding makes edge patches unlike any
+    taught patch, and their distance would drown real defects.
     """
     check_input_size(input_size)
     bank = np.asarray(bank, np.float32)
@@ -233,6 +235,13 @@ def scoring_graph(backbone: onnx.ModelProto, input_size: int, bank: np.ndarray,
                       "map/padded", mode="edge")
         amap = g.op("Conv", [padded, g.const("map/kernel", kernel[None, None])], "map/blurred",
                     kernel_shape=list(kernel.shape))
+    if ignore_border > 0:
+        if 2 * ignore_border >= side:
+            raise ModelError(f"an ignored border of {ignore_border} patches leaves nothing of a {side}x{side} map",
+                             "use a smaller border or a larger input size")
+        keep = np.zeros((1, 1, side, side), np.float32)
+        keep[..., ignore_border:side - ignore_border, ignore_border:side - ignore_border] = 1.0
+        amap = g.op("Mul", [amap, g.const("map/border", keep)], "map/inside")
     g.op("Reshape", [amap, g.const("map/out_shape", np.array([-1, side, side], np.int64))], MAP_OUTPUT)
     g.op("ReduceMax", [MAP_OUTPUT], SCORE_OUTPUT, axes=[1, 2], keepdims=0)
     outputs = [helper.make_tensor_value_info(MAP_OUTPUT, TensorProto.FLOAT, ["batch", side, side]),

@@ -162,7 +162,7 @@ def bank_size_for(patches: int, coreset_ratio: float) -> int:
 def teach(good_images: Sequence[Path], out_dir: Path, *, name: str, input_size: int = 256,
           coreset_ratio: float = 0.01, holdout: float = 0.2, seed: int = 0,
           progress: Progress | None = None, cancel: threading.Event | None = None,
-          provider: str = "cpu", threads: int = 0) -> TeachReport:
+          provider: str = "cpu", threads: int = 0, ignore_border: int = 0) -> TeachReport:
     """Build an anomaly model package in `out_dir` from good-part images; see the module docstring.
 
     Unreadable files are skipped and listed in the report. The package is assembled in a hidden folder beside
@@ -234,7 +234,7 @@ def _build(images: GoodImages, bank_idx: np.ndarray, held_idx: np.ndarray, stagi
 
     tracker.report("build", "Writing the scoring model", 0.0)
     model_file = staging / "model.onnx"
-    onnx.save(sg.scoring_graph(backbone, input_size, bank), str(model_file))
+    onnx.save(sg.scoring_graph(backbone, input_size, bank, ignore_border=ignore_border), str(model_file))
     tracker.finish("build")
 
     scorer = Session(model_file, provider=provider, threads=threads)
@@ -261,6 +261,7 @@ def _build(images: GoodImages, bank_idx: np.ndarray, held_idx: np.ndarray, stagi
         extra={"backbone_sha256": file_sha256(backbone_file), "patch_stride": float(sg.PATCH_STRIDE),
                "blur_sigma": float(sg.DEFAULT_BLUR_SIGMA), "score": "max of anomaly_map",
                "coreset_ratio": float(coreset_ratio), "seed": float(seed),
+               "ignore_border_patches": float(ignore_border),
                "heldout_mean": round(cal.mean, 6), "heldout_spread": round(cal.spread, 6)})
     write_manifest(staging, manifest)
     ModelPackage.load(staging, expect_sha256=sha)  # the package must pass the same check the station makes

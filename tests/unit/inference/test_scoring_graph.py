@@ -170,3 +170,19 @@ def test_input_size_must_suit_the_backbone(size: int) -> None:
 def test_bank_of_the_wrong_width_is_refused() -> None:
     with pytest.raises(ModelError, match="memory bank has shape"):
         sg.scoring_graph(sg.load_backbone(), SIZE, np.zeros((4, 10), np.float32))
+
+
+def test_ignored_border_is_zero_in_the_map_and_left_out_of_the_score(tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    backbone, _, _ = tiny_backbone(rng)
+    images = rng.integers(0, 256, (2, SIZE, SIZE, 3), dtype=np.uint8)
+    bank = rng.normal(size=(7, 9)).astype(np.float32)
+    full = run(sg.scoring_graph(backbone, SIZE, bank), tmp_path, images, "full.onnx")[sg.MAP_OUTPUT]
+    out = run(sg.scoring_graph(backbone, SIZE, bank, ignore_border=1), tmp_path, images, "inner.onnx")
+    inner = out[sg.MAP_OUTPUT]
+    assert np.all(inner[:, 0, :] == 0) and np.all(inner[:, -1, :] == 0)
+    assert np.all(inner[:, :, 0] == 0) and np.all(inner[:, :, -1] == 0)
+    np.testing.assert_allclose(inner[:, 1:-1, 1:-1], full[:, 1:-1, 1:-1], rtol=1e-6)
+    np.testing.assert_allclose(out[sg.SCORE_OUTPUT], full[:, 1:-1, 1:-1].max(axis=(1, 2)), rtol=1e-6)
+    with pytest.raises(ModelError, match="leaves nothing"):
+        sg.scoring_graph(backbone, SIZE, bank, ignore_border=SIZE // 16)
