@@ -194,7 +194,7 @@ def teach(good_images: Sequence[Path], out_dir: Path, *, name: str, input_size: 
     try:
         report = _build(images, bank_idx, held_idx, staging, out_dir, name=name, input_size=input_size,
                         coreset_ratio=coreset_ratio, seed=seed, tracker=tracker, provider=provider,
-                        threads=threads, started=started)
+                        threads=threads, started=started, ignore_border=ignore_border)
         tracker.check()
         os.rename(staging, out_dir)
     except OSError as exc:
@@ -211,7 +211,7 @@ def teach(good_images: Sequence[Path], out_dir: Path, *, name: str, input_size: 
 
 def _build(images: GoodImages, bank_idx: np.ndarray, held_idx: np.ndarray, staging: Path, out_dir: Path, *, name: str,
            input_size: int, coreset_ratio: float, seed: int, tracker: _Tracker, provider: str, threads: int,
-           started: float) -> TeachReport:
+           started: float, ignore_border: int = 0) -> TeachReport:
     """Features, bank, scoring graph, calibration and manifest, all written into `staging`."""
     backbone_file = sg.backbone_path()
     backbone = sg.load_backbone(backbone_file)
