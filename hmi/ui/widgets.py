@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QFrame, QHeaderView, QLabel, QPushButton, QSizePolicy, QTableWidget,
+from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QFrame, QHeaderView, QLabel, QPushButton, QSizePolicy, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
 from hmi.ui.imaging import display_frame
@@ -99,3 +99,18 @@ def fill_table(table: QTableWidget, rows: list[tuple[str, ...]]) -> None:
         for c, value in enumerate(values):
             table.setItem(r, c, QTableWidgetItem(value))
     table.resizeRowsToContents()
+
+
+def image_and_heatmap_panel(image_view: QWidget, heat_view: QWidget, scale: QWidget) -> tuple[QFrame, QVBoxLayout]:
+    """A panel with the part's image and its heatmap side by side under their titles, the colour scale right."""
+    frame, layout = panel()
+    titles = QHBoxLayout()
+    titles.addWidget(label("Image", "title"), 1)
+    titles.addWidget(label("Heatmap and regions", "title"), 1)
+    layout.addLayout(titles)
+    views = QHBoxLayout()
+    views.addWidget(image_view, 1)
+    views.addWidget(heat_view, 1)
+    views.addWidget(scale)
+    layout.addLayout(views, 1)
+    return frame, layout

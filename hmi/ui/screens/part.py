@@ -13,7 +13,7 @@ from hmi.ui.part_view import HeatScale, PartImageView
 from hmi.ui.symbols import VerdictBadge
 from hmi.ui.theme import Fonts
 from hmi.ui.touch import TouchSize, button
-from hmi.ui.widgets import fill_table, label, panel, read_only_table
+from hmi.ui.widgets import fill_table, image_and_heatmap_panel, label, panel, read_only_table
 
 
 def _t(moment) -> str:
@@ -97,16 +97,7 @@ class PartScreen(QWidget):
         head.addWidget(self.back)
         head.addWidget(self.title)
         head.addWidget(self.badge, 1)
-        pictures_panel, pictures = panel()
-        titles = QHBoxLayout()
-        titles.addWidget(label("Image", "title"), 1)
-        titles.addWidget(label("Heatmap and regions", "title"), 1)
-        pictures.addLayout(titles)
-        views = QHBoxLayout()
-        views.addWidget(self.image_view, 1)
-        views.addWidget(self.heat_view, 1)
-        views.addWidget(self.scale)
-        pictures.addLayout(views, 1)
+        pictures_panel, pictures = image_and_heatmap_panel(self.image_view, self.heat_view, self.scale)
         pictures.addWidget(label("Regions", "title"))
         pictures.addWidget(self.regions)
         self.regions.setMaximumHeight(touch.px * 2)

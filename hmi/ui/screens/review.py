@@ -16,7 +16,7 @@ from hmi.ui.part_view import HeatScale, PartImageView
 from hmi.ui.symbols import verdict_pixmap
 from hmi.ui.theme import Fonts
 from hmi.ui.touch import TouchSize, button
-from hmi.ui.widgets import label, panel
+from hmi.ui.widgets import image_and_heatmap_panel, label, panel
 
 MAX_LISTED = 40
 
@@ -90,16 +90,7 @@ class ReviewScreen(QWidget):
         self.image_view.set_overlays(heatmap=False, defects=False, roi=False)
         self.heat_view = PartImageView()
         self.scale = HeatScale(font_px=fonts.small)
-        pictures_panel, pictures = panel()
-        titles = QHBoxLayout()
-        titles.addWidget(label("Image", "title"), 1)
-        titles.addWidget(label("Heatmap and regions", "title"), 1)
-        pictures.addLayout(titles)
-        views = QHBoxLayout()
-        views.addWidget(self.image_view, 1)
-        views.addWidget(self.heat_view, 1)
-        views.addWidget(self.scale)
-        pictures.addLayout(views, 1)
+        pictures_panel, pictures = image_and_heatmap_panel(self.image_view, self.heat_view, self.scale)
 
         # Decision column.
         self.part_title = label("—", "title")
