@@ -50,7 +50,7 @@ def main() -> int:
             t0 = time.monotonic()
             sh("teach", "--good", str(ds / "train" / "good"), "--out", str(work / f"model-{tag}"),
                "--ignore-border", str(border), "--data-dir", str(data))
-            sh("inspect", str(ds / "test"), "--model", str(work / f"model-{tag}"), "--csv", str(work / f"{tag}.csv"),
+            sh("inspect", str(ds / "test" / "good"), str(ds / "test" / "defect"), "--model", str(work / f"model-{tag}"), "--csv", str(work / f"{tag}.csv"),
                "--data-dir", str(data))
             results[f"texture {texture} (skimage photo, 200 good taught, --ignore-border {border})"] = sh(
                 "evaluate", "--csv", str(work / f"{tag}.csv"), "--truth", str(ds / "ground_truth.csv"))
