@@ -185,6 +185,13 @@ class Station:
         """Read-only queries on the stored parts (None without records)."""
         return self.downstream.records if self.downstream else None
 
+    def review(self, seq: int, verdict: Verdict, user, defect_type: str | None = None, note: str = "") -> OperatorReview:
+        """An operator's verdict on a held part, checked against the user's role here, not only on screen."""
+        from hmi.store.users import Permission, require
+
+        require(user, Permission.REVIEW)
+        return self.holds.decide(seq, verdict, user.name, defect_type, note)
+
     def audit(self, user: str, action: str, subject: str = "", old=None, new=None, reason: str = "") -> None:
         """Append to the audit trail through the store thread."""
         if self.downstream is None:

@@ -2,7 +2,7 @@
 
 These Protocols are the whole contract: the UI reads the newest part, counters, status, alarms and
 held parts from memory on the UI thread (all non-blocking), and calls `users`, `audit`, `records`
-and `holds.decide` only from its background thread (they may touch the disk or wait on a queue).
+and `review` only from its background thread (they may touch the disk or wait on a queue).
 """
 
 from __future__ import annotations
@@ -82,6 +82,10 @@ class StationPort(Protocol):
 
     def status(self) -> Any:
         """A StationStatus: counts, stage figures, worker health, backend, recipe, alarms."""
+
+    def review(self, seq: int, verdict: Any, user: User, defect_type: str | None = None, note: str = "") -> Any:
+        """Decide a held part as `user`; the station checks the user's role (PermissionDenied otherwise)."""
+        ...
 
     def audit(self, user: str, action: str, subject: str = "", old: Any = None, new: Any = None,
               reason: str = "") -> Any:

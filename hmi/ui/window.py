@@ -323,7 +323,7 @@ class StationWindow(QMainWindow):
         if verdict is Verdict.NG and not defect_type:
             self.channel.warning("Choose the defect type first", "tap one of the defect types, then Defect")
             return
-        holds = self.station.holds
+        acting = self.session.user
         self._deciding.add(seq)
         self.review.mark_busy(seq, True)
 
@@ -343,7 +343,8 @@ class StationWindow(QMainWindow):
                 self.channel.error(exc)
             self.refresh_slow()
 
-        self.tasks.submit(lambda: holds.decide(seq, verdict, user, defect_type, note), done, failed)
+        # The station checks the role again: the screen is not the only gate.
+        self.tasks.submit(lambda: self.station.review(seq, verdict, acting, defect_type, note), done, failed)
 
     def acknowledge_alarm(self, code: str) -> None:
         """Acknowledge an alarm in the user's name, and write it to the audit trail."""

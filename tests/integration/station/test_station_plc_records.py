@@ -141,3 +141,22 @@ def test_a_file_that_is_not_a_database_is_refused_and_left_alone(tmp_path):
     assert run.returncode == 2
     assert "not" in run.stderr and "hmi.db" in run.stderr
     assert db.read_bytes() == before
+
+
+def test_the_station_itself_refuses_a_review_without_a_user_allowed_to_review(tmp_path):
+    import pytest
+
+    from hmi.core.errors import PermissionDenied
+    from hmi.store.users import Role, User
+
+    data = tmp_path / "data"
+    cfg = load_station(data, ["plc.mode=off"])
+    st = Station(cfg, data, source=open_source(cfg.camera, demo_frames_dir()), downstream=RecordsAndPlc(cfg, data))
+    try:
+        with pytest.raises(PermissionDenied, match="disabled"):
+            st.review(1, Verdict.OK, User("tom", Role.OPERATOR, active=False))
+        with pytest.raises(PermissionDenied, match="Nobody is logged in"):
+            st.review(1, Verdict.OK, None)
+    finally:
+        st.downstream.sequence.close()
+        st.downstream.users.close()
