@@ -10,7 +10,7 @@ from typing import Callable
 from hmi.camera.source import FrameSource, Grab, TriggerMode
 from hmi.core.alarms import AlarmBoard, Priority
 from hmi.core.errors import CameraError, CameraLost
-from hmi.core.part import Decision, Part, utc_now
+from hmi.core.part import CameraSettings, Decision, Part, utc_now
 from hmi.core.verdict import Verdict
 from hmi.pipeline.metrics import StageMetrics
 from hmi.pipeline.outlet import VerdictOutlet
@@ -131,9 +131,7 @@ class CaptureWorker(Worker):
         return Part(seq=self.next_seq(), captured_at=utc_now(), captured_mono=time.monotonic(),
                     camera=self._settings_or_blank(), recipe=self.recipe_name(), capture_error=error)
 
-    def _settings_or_blank(self):
-        from hmi.core.part import CameraSettings
-
+    def _settings_or_blank(self) -> CameraSettings:
         try:
             return self.source.settings()
         except Exception:  # noqa: BLE001 - a lost camera cannot report its settings
