@@ -165,11 +165,14 @@ def run_bench(data_dir: Path, overrides: list[str], frames: int = 300, with_outp
     model_ms = np.concatenate([ms for _, ms in model_runs])
     pipe_tp = float(np.mean([tp for tp, _, _ in core_runs]))
     lat = np.concatenate([lt for _, lt, _ in core_runs])
-    extra: dict = {"runs": f"{rounds} runs of each pipeline and {len(model_runs)} of the model alone, interleaved; means"}
+    extra: dict = {"runs": f"{rounds} runs of each pipeline and {len(model_runs)} of the model alone, interleaved; means",
+                   "per_run_model_only": " ".join(f"{tp:.1f}" for tp, _ in model_runs),
+                   "per_run_pipeline": " ".join(f"{tp:.1f}" for tp, _, _ in core_runs)}
     if full_runs:
         full_tp = float(np.mean([tp for tp, _, _ in full_runs]))
         plc_lat = np.concatenate([p for _, _, p in full_runs])
         extra |= {
+            "per_run_with_store_plc": " ".join(f"{tp:.1f}" for tp, _, _ in full_runs),
             "throughput_with_store_plc": f"{full_tp:.1f} parts/s (simulated PLC in its own process, nice 15)",
             "drop_vs_core_pipeline": f"{100.0 * (1 - full_tp / pipe_tp):.1f} %  (target <= 10 %)",
             "plc_written_parts": f"{plc_lat.size} of {frames * rounds}",
