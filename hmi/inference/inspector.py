@@ -15,7 +15,10 @@ from hmi.inference.processing import check_frame, find_regions, map_to_frame, ro
 
 
 class Inspector:
-    """A loaded anomaly model with its ROI: `inspect(frame)` gives score, map and regions.
+    """A loaded model with its ROI: `inspect(frame)` gives score, map (anomaly kinds) and regions.
+
+    Kinds other than "anomaly" run through their adapter (hmi.inference.adapters); with `tile`, anomaly
+    models judge large frames as overlapping model-size tiles (hmi.inference.tiling).
 
     Owned by the inference thread. Normalisation lives inside the ONNX graph, so Python only
     resizes and masks, and the CLI, the station and the teach validation score identically.
@@ -25,22 +28,37 @@ class Inspector:
                  engine_cache: Path | None = None,
                  roi_rectangles: list[tuple[int, int, int, int]] | None = None,
                  roi_polygons: list[list[tuple[int, int]]] | None = None,
-                 min_region_px: int = 4) -> None:
+                 min_region_px: int = 4, tile: bool = False, tile_overlap: int | None = None) -> None:
         m = package.manifest
         if m.kind != "anomaly":
-            raise ModelError(f"model '{m.name}' is of kind '{m.kind}', which this station version cannot run",
-                             "use an anomaly model made by 'hmi teach'")
-        if "score" not in m.outputs or "anomaly_map" not in m.outputs:
+            from hmi.inference.adapters import ADAPTERS
+
+            if m.kind not in ADAPTERS:
+                raise ModelError(f"model '{m.name}' is of kind '{m.kind}', which this station version cannot run",
+                                 "use an anomaly model made by 'hmi teach' or one imported by 'hmi model import'")
+        elif "score" not in m.outputs or "anomaly_map" not in m.outputs:
             raise ModelError(f"model '{m.name}' manifest does not name its score and anomaly_map outputs",
                              "rebuild the package with 'hmi teach'")
         self.package = package
         self.session = Session(package.onnx_path, provider=provider, threads=threads,
                                engine_cache=engine_cache, model_sha256=package.sha256)
-        missing = {m.outputs["score"], m.outputs["anomaly_map"]} - set(self.session.output_names)
-        if missing or m.input.name not in self.session.input_names:
-            raise ModelError(f"model '{m.name}': the ONNX graph lacks {sorted(missing) or [m.input.name]}",
-                             "the manifest does not match the ONNX file; rebuild the package")
-        self._outputs = [m.outputs["score"], m.outputs["anomaly_map"]]
+        self._adapter = None
+        self._tiler = None
+        if m.kind != "anomaly":
+            from hmi.inference.adapters import adapter_for
+
+            self._adapter = adapter_for(package, self.session)
+        else:
+            missing = {m.outputs["score"], m.outputs["anomaly_map"]} - set(self.session.output_names)
+            if missing or m.input.name not in self.session.input_names:
+                raise ModelError(f"model '{m.name}': the ONNX graph lacks {sorted(missing) or [m.input.name]}",
+                                 "the manifest does not match the ONNX file; rebuild the package")
+            if tile or str(m.extra.get("tile", "")).lower() in ("on", "yes", "true"):
+                from hmi.inference.tiling import TiledAnomalyRunner
+
+                self._tiler = TiledAnomalyRunner(self.session, m.input, m.outputs["score"], m.outputs["anomaly_map"],
+                                                 overlap=tile_overlap)
+        self._outputs = [m.outputs["score"], m.outputs["anomaly_map"]] if self._adapter is None else []
         self._rects = list(roi_rectangles or [])
         self._polys = list(roi_polygons or [])
         self._masks: dict[tuple[int, int], np.ndarray | None] = {}
@@ -66,6 +84,9 @@ class Inspector:
 
     def run_model(self, frame: np.ndarray) -> tuple[float, np.ndarray]:
         """Raw (score, anomaly map at model resolution) for one frame, without ROI or regions."""
+        if self._adapter is not None:
+            raise ModelError(f"model '{self.package.manifest.name}' is of kind '{self.package.manifest.kind}' "
+                             "and has no raw anomaly map", "use inspect() for imported models")
         x = to_model_input(frame, self.package.manifest.input)
         out = self.session.run({self.package.manifest.input.name: x}, self._outputs)
         score = np.asarray(out[self._outputs[0]], np.float32).reshape(-1)
@@ -81,15 +102,23 @@ class Inspector:
         """Score a frame; regions are where the upsampled map reaches the region threshold inside the ROI."""
         t0 = time.perf_counter()
         frame = check_frame(frame)
-        score, amap = self.run_model(frame)
         h, w = frame.shape[:2]
         mask = self._mask_for((h, w))
+        m = self.package.manifest
+        if self._adapter is not None:
+            score, regions, amap_or_none = self._adapter.judge(frame, mask, self.min_region_px)
+            return Inspection(score=score, regions=regions, backend=self.backend, model_name=m.name,
+                              model_sha256=m.sha256, infer_ms=(time.perf_counter() - t0) * 1000.0,
+                              anomaly_map=amap_or_none)
+        if self._tiler is not None and self._tiler.wants((h, w)):
+            score, amap = self._tiler.run(frame[:, :, :3] if frame.ndim == 3 else frame)
+        else:
+            score, amap = self.run_model(frame)
         full = map_to_frame(amap, (h, w))
         if mask is not None:
             full = np.where(mask > 0, full, 0.0).astype(np.float32)
             score = float(full.max())  # only what lies inside the ROI counts
         regions = find_regions(full, self.region_threshold, mask, self.min_region_px)
-        m = self.package.manifest
         return Inspection(score=score, regions=regions, backend=self.backend, model_name=m.name,
                           model_sha256=m.sha256, infer_ms=(time.perf_counter() - t0) * 1000.0,
                           anomaly_map=amap)

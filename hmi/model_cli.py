@@ -1,0 +1,45 @@
+"""The `hmi model` commands: bring a model made elsewhere (anomalib, Ultralytics YOLO, a classifier) to the station."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from hmi.core.errors import StationError
+
+KINDS = ("anomalib", "yolo_detect", "yolo_segment", "classification")
+
+
+def add_parsers(sub: argparse._SubParsersAction, common) -> None:
+    """Register the `model` sub-command and its `import` action."""
+    model = sub.add_parser("model", help="model package tools (import an ONNX export)")
+    common(model)
+    model_sub = model.add_subparsers(dest="model_command", required=True)
+    imp = model_sub.add_parser("import", help="recognise an ONNX export and write a model package around it")
+    common(imp)
+    imp.add_argument("onnx", type=Path, help="the .onnx file (anomalib's metadata.json beside it is read too)")
+    imp.add_argument("--out", type=Path, required=True, help="model folder to create (e.g. DATA_DIR/models/NAME)")
+    imp.add_argument("--kind", choices=KINDS, default=None, help="skip recognition and import as this kind")
+    imp.add_argument("--name", default="", help="model name (default: the folder name)")
+    imp.add_argument("--classes", default="", metavar="A,B,...",
+                     help="class names in output order, when the file does not carry them")
+
+
+def run(command: str, args: argparse.Namespace, data_dir: Path) -> int:
+    """Carry out a command registered by `add_parsers`; prints what was imported."""
+    if command != "model" or getattr(args, "model_command", None) != "import":
+        raise StationError(f"unknown model command {getattr(args, 'model_command', '')!r}", "use 'hmi model import'")
+    from hmi.inference.importer import import_model
+
+    classes = [c.strip() for c in args.classes.split(",") if c.strip()] or None
+    package = import_model(args.onnx, args.out, kind=args.kind, name=args.name, classes=classes)
+    m = package.manifest
+    t = m.thresholds
+    print(f"imported '{m.name}' as {m.kind}: input {m.input.width}x{m.input.height}, "
+          f"SHA-256 {m.sha256[:12]}…, folder {package.folder}")
+    if m.class_names:
+        defects = [c for c in m.class_names if c in m.class_thresholds]
+        print(f"classes: {', '.join(m.class_names)}; counted as defects: {', '.join(defects)}")
+    print(f"default thresholds: score {t.score:g} (HOLD from {t.score - t.hold_below:g} to {t.score + t.hold_above:g}); "
+          "check them on real parts with 'hmi inspect' before approving a recipe")
+    return 0
