@@ -22,6 +22,7 @@ from hmi.decision.policy import ThresholdSet
 from hmi.inference.inspector import Inspector
 from hmi.inference.package import ModelPackage
 from hmi.inference.worker import ActiveSetup, InspectionWorker, JudgingSetup
+from hmi.logs import on_crash
 from hmi.core.messages import OperatorReview
 from hmi.downstream import RecordsAndPlc
 from hmi.core.verdict import Verdict
@@ -56,7 +57,8 @@ def load_inspector(cfg: StationConfig, data_dir: Path, recipe: Recipe) -> Inspec
     cache = Path(cfg.inference.engine_cache) if cfg.inference.engine_cache else data_dir / "engines"
     inspector = Inspector(package, provider=cfg.inference.provider, threads=cfg.inference.threads,
                           engine_cache=cache, roi_rectangles=[tuple(r) for r in recipe.roi.rectangles],
-                          roi_polygons=[[tuple(p) for p in poly] for poly in recipe.roi.polygons])
+                          roi_polygons=[[tuple(p) for p in poly] for poly in recipe.roi.polygons],
+                          tile=cfg.inference.tile)
     inspector.warm_up(cfg.inference.warmup_runs)
     return inspector
 
@@ -138,6 +140,7 @@ class Station:
             rate_hz=cfg.camera.rate_hz, grab_timeout_s=cfg.camera.grab_timeout_ms / 1000.0,
             reconnect_s=cfg.camera.reconnect_s, max_parts=max_parts, model_free_at=self.inference.expected_free_at))
         self._started = False
+        self._crash_callback_remove = lambda: None
 
     @property
     def backend(self) -> str:
@@ -153,8 +156,16 @@ class Station:
         gc.freeze()
         if self.downstream is not None:
             self.downstream.start()
+            plc = self.downstream.plc
+            # A crash anywhere in the process shows on the PLC as station state 2 (fault), not as silence.
+            self._crash_callback_remove = on_crash(lambda: plc.signal_fault(wait_s=1.0))
         self.supervisor.start()
         self._started = True
+
+    def signal_fault(self) -> None:
+        """Show the PLC station state 2 (fault), so the line rejects rather than waits; used before a crash exit."""
+        if self.downstream is not None:
+            self.downstream.plc.signal_fault(wait_s=1.0)
 
     def stop(self) -> None:
         """Stop the camera first, let inference finish its queue, then the downstream stages drain."""
@@ -162,6 +173,7 @@ class Station:
             return
         self.supervisor.stop()
         if self.downstream is not None:
+            self._crash_callback_remove()
             self.downstream.stop()
         self._started = False
 

@@ -78,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     from hmi.admin_cli import add_parsers
 
     add_parsers(sub, _common)
+    from hmi.model_cli import add_parsers as add_model_parsers
+
+    add_model_parsers(sub, _common)
 
     bench = sub.add_parser("bench", help="measure the pipeline against the model alone")
     _common(bench)
@@ -96,9 +99,17 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `hmi` console script; every StationError ends in one plain message."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=os.environ.get("HMI_LOG", "WARNING"),
-                        format="%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s")
     command = args.command or "run"
+    from hmi.config.loader import load_station
+    from hmi.logs import EXIT_CRASHED, close_logging, install_crash_handler, setup_logging
+
+    data_dir = _data_dir(args)
+    # HMI_LOG sets the log file's level (default INFO); the console shows warnings and errors only.
+    setup_logging(data_dir, file_level=os.environ.get("HMI_LOG", "INFO"))
+    # The main thread's own errors are caught below; the hooks see other threads and Qt slots, which survive them.
+    crash = install_crash_handler(data_dir, lambda: load_station(data_dir, args.overrides).model_dump(mode="json"),
+                                  exit_after_main_crash=False)
+    log.info("hmi %s: %s, data directory %s", __version__, command, data_dir)
     try:
         if command == "run":
             return cmd_run(args)
@@ -114,16 +125,27 @@ def main(argv: list[str] | None = None) -> int:
             from hmi.admin_cli import run
 
             return run(command, args, _data_dir(args))
+        if command == "model":
+            from hmi.model_cli import run as run_model
+
+            return run_model(command, args, _data_dir(args))
         if command == "evaluate":
             from hmi.inference.evaluation import evaluate
 
             print(evaluate(args.csv, args.truth).text())
             return 0
     except StationError as exc:
+        log.error("%s: %s", command, exc, extra={"file_only": True})
         print(f"hmi: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # an error nobody expected: crash report, fault to the PLC, non-zero exit
+        crash.report(type(exc), exc, exc.__traceback__, threading.current_thread().name)
+        return EXIT_CRASHED
+    finally:
+        crash.uninstall()
+        close_logging()
     parser.error(f"unknown command {command}")
     return 2
 
@@ -179,6 +201,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             stop.wait(0.05)
     except KeyboardInterrupt:
         pass
+    except Exception:
+        station.signal_fault()  # before stop() writes "stopped": the PLC must see the crash
+        raise
     finally:
         station.stop()
     print(status_line(station), flush=True)
@@ -197,6 +222,9 @@ def cmd_ui(args: argparse.Namespace) -> int:
     try:
         return run_station_ui(station, fullscreen=args.fullscreen or station.cfg.ui.fullscreen,
                               quit_after_s=args.quit_after or 0.0, screenshot_dir=args.screenshot)
+    except Exception:
+        station.signal_fault()
+        raise
     finally:
         station.stop()
 
@@ -258,7 +286,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     t = package.manifest.thresholds
     thresholds = ThresholdSet(0, t.score, t.hold_below, t.hold_above, t.min_defect_area_px)
     inspector = Inspector(package, provider=cfg.inference.provider, threads=cfg.inference.threads,
-                          engine_cache=data_dir / "engines")
+                          engine_cache=data_dir / "engines", tile=cfg.inference.tile)
     inspector.warm_up(cfg.inference.warmup_runs)
     paths = _image_paths(args.paths)
     if not paths:
@@ -283,7 +311,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                 continue
             verdict, reason = decide(ins, thresholds)
             regions = [{"x": r.x, "y": r.y, "w": r.w, "h": r.h, "area_px": r.area_px,
-                        "peak": round(r.peak_score, 4), "label": r.label} for r in ins.regions]
+                        "peak": round(r.peak_score, 4), "label": r.label, "confidence": r.confidence}
+                       for r in ins.regions]
             w.writerow([str(p), f"{ins.score:.6f}", verdict.name, reason, json.dumps(regions),
                         f"{(time.perf_counter() - t0) * 1000:.2f}", ins.backend, package.sha256])
             counts[verdict.name] = counts.get(verdict.name, 0) + 1
