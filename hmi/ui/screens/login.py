@@ -77,7 +77,7 @@ class LoginScreen(QWidget):
         active = [u for u in users if u.active]
         if needs_first_admin:
             self.users_note.setText("This station has no admin yet, so nobody can log in. The integrator creates the "
-                                    "first admin when commissioning the station (user management).")
+                                    "first admin when commissioning: hmi users add NAME --role admin")
         elif not active:
             self.users_note.setText("No active users. Ask an admin to add or re-enable users.")
         else:
