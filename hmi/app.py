@@ -21,11 +21,11 @@ from hmi.core.part import Part
 from hmi.decision.policy import ThresholdSet
 from hmi.inference.inspector import Inspector
 from hmi.inference.package import ModelPackage
+from hmi.core.messages import OperatorReview
+from hmi.core.verdict import Verdict
+from hmi.downstream import RecordsAndPlc
 from hmi.inference.worker import ActiveSetup, InspectionWorker, JudgingSetup
 from hmi.logs import on_crash
-from hmi.core.messages import OperatorReview
-from hmi.downstream import RecordsAndPlc
-from hmi.core.verdict import Verdict
 from hmi.pipeline.holds import HoldQueue, HoldTimer
 from hmi.pipeline.metrics import StageMetrics, StageSnapshot
 from hmi.pipeline.monitors import LightingDriftMonitor, RejectRateMonitor
@@ -90,14 +90,18 @@ class Station:
         self.cfg = cfg
         self.data_dir = data_dir
         self.alarms = AlarmBoard()
-        self.recipe = load_recipe(data_dir, cfg.station.recipe)
         try:
+            self.recipe = load_recipe(data_dir, cfg.station.recipe)
             inspector: Inspector | None = load_inspector(cfg, data_dir, self.recipe)
             problem = ""
         except ModelError as exc:
             if require_model:
+                self._release(downstream)
                 raise
             inspector, problem = None, str(exc)
+        except BaseException:
+            self._release(downstream)
+            raise
         self.active = ActiveSetup(JudgingSetup(self.recipe.name, thresholds_of(self.recipe), inspector, problem))
 
         production = cfg.station.mode == "production"
@@ -130,6 +134,8 @@ class Station:
         self.downstream = downstream if self.records_in is not None else None
         if self.downstream is not None:
             self.downstream.attach(self)
+        else:
+            self._release(downstream)
         self.supervisor.add(HoldTimer(self.holds))
         self.inference = self.supervisor.add(InspectionWorker(
             self.frames, self.active, self.outlet, self.alarms, self.inference_metrics,
@@ -167,9 +173,15 @@ class Station:
         if self.downstream is not None:
             self.downstream.plc.signal_fault(wait_s=1.0)
 
+    @staticmethod
+    def _release(downstream: RecordsAndPlc | None) -> None:
+        if downstream is not None:
+            downstream.close()
+
     def stop(self) -> None:
         """Stop the camera first, let inference finish its queue, then the downstream stages drain."""
         if not self._started:
+            self._release(self.downstream)  # built but never started: free the PLC server and connections
             return
         self.supervisor.stop()
         if self.downstream is not None:

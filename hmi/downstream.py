@@ -93,8 +93,13 @@ class RecordsAndPlc:
             worker.stop()
             if not worker.join(timeout_s):
                 log.error("%s did not stop within %.0f s", worker.role, timeout_s)
+        self.close()
+
+    def close(self) -> None:
+        """Release what construction and attach() opened (simulated PLC, connections); safe to call twice."""
         if self.simulated_plc is not None:
             self.simulated_plc.stop()
+            self.simulated_plc = None
         self.sequence.close()
         self.users.close()
 

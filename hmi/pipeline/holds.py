@@ -7,6 +7,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from hmi.core.errors import StoreError
 from hmi.core.messages import OperatorReview
 from hmi.core.part import Part, utc_now
 from hmi.core.verdict import Verdict
@@ -57,19 +58,30 @@ class HoldQueue:
         if verdict not in (Verdict.OK, Verdict.NG):
             raise ValueError("a review decides OK or NG")
         with self._lock:
-            self._pending.pop(seq)
+            held = self._pending.pop(seq)
         review = OperatorReview(seq, verdict, user, utc_now(), defect_type, note)
-        self._send(review)
+        if not self._send(review):
+            self._put_back(held)
+            raise StoreError(f"the verdict on part {seq} could not be handed to the records (queue full)",
+                             "try again in a moment; the part is still waiting for review")
         return review
 
     def subscribe(self, listener) -> None:
         """Also hand every review to `listener` (e.g. the PLC's hold-lane queue)."""
         self._listeners.append(listener)
 
-    def _send(self, review: OperatorReview) -> None:
-        self.reviews.put(review, timeout=1.0)
+    def _send(self, review: OperatorReview) -> bool:
+        """Hand a review on; False (nothing sent anywhere) when the records queue stays full."""
+        if not self.reviews.put(review, timeout=1.0):
+            return False
         for fn in self._listeners:
             fn(review)
+        return True
+
+    def _put_back(self, held: PendingHold) -> None:
+        with self._lock:
+            self._pending[held.part.seq] = held
+            self._pending.move_to_end(held.part.seq, last=False)
 
     def expire(self, force_oldest: bool = False) -> list[OperatorReview]:
         """Apply the recipe's default to parts whose review time ran out; returns what was decided."""
@@ -78,15 +90,16 @@ class HoldQueue:
             due = [seq for seq, p in self._pending.items() if p.due_mono <= now]
             if force_oldest and not due and self._pending:
                 due = [next(iter(self._pending))]
-            for seq in due:
-                del self._pending[seq]
+            taken = [self._pending.pop(seq) for seq in due]
         out = []
-        for seq in due:
-            review = OperatorReview(seq, self.default, "system", utc_now(), None,
+        for held in taken:
+            review = OperatorReview(held.part.seq, self.default, "system", utc_now(), None,
                                     f"not reviewed within {self.timeout_s:.0f} s: recipe default {self.default.name} applied",
                                     automatic=True)
-            self._send(review)
-            out.append(review)
+            if self._send(review):
+                out.append(review)
+            else:
+                self._put_back(held)  # the records are backed up: try again on the next tick
         return out
 
 

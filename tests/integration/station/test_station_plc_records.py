@@ -158,5 +158,27 @@ def test_the_station_itself_refuses_a_review_without_a_user_allowed_to_review(tm
         with pytest.raises(PermissionDenied, match="Nobody is logged in"):
             st.review(1, Verdict.OK, None)
     finally:
-        st.downstream.sequence.close()
-        st.downstream.users.close()
+        st.stop()  # never started: releases the records connections
+
+
+def test_a_station_that_cannot_load_its_model_leaves_no_plc_server_or_connection_behind(tmp_path):
+    import pytest
+
+    from hmi.config.loader import load_recipe, save_recipe
+    from hmi.core.errors import ModelError
+
+    data = tmp_path / "data"
+    cfg = load_station(data, ["plc.mode=simulated"])
+    r = load_recipe(data, "demo")
+    save_recipe(data, r.model_copy(update={"model": r.model.model_copy(update={"sha256": "c" * 64})}))
+    downstream = RecordsAndPlc(cfg, data)
+    with pytest.raises(ModelError):
+        Station(cfg, data, source=open_source(cfg.camera, demo_frames_dir()), downstream=downstream)
+    assert downstream.sequence._conn is None  # released by the failed construction
+    # a station built but never started also frees its simulated PLC server
+    save_recipe(data, r)
+    st = Station(cfg, data, source=open_source(cfg.camera, demo_frames_dir()), downstream=RecordsAndPlc(cfg, data))
+    plc = st.downstream.simulated_plc
+    assert plc is not None and plc.running
+    st.stop()
+    assert not plc.running and st.downstream.simulated_plc is None

@@ -56,3 +56,17 @@ def test_hold_queue_over_capacity_decides_the_oldest_by_default():
         holds.add(_part(seq))
     assert [p.part.seq for p in holds.pending()] == [2, 3]
     assert reviews.take(0).seq == 1
+
+
+def test_a_review_the_records_cannot_take_is_refused_and_the_part_stays_held():
+    import pytest
+
+    from hmi.core.errors import StoreError
+
+    reviews: BoundedQueue = BoundedQueue("reviews", 1)
+    reviews.offer("something already waiting")
+    holds = HoldQueue(reviews, timeout_s=60, default=Verdict.NG)
+    holds.add(_part(7))
+    with pytest.raises(StoreError, match="still waiting for review"):
+        holds.decide(7, Verdict.OK, "olga")
+    assert [p.part.seq for p in holds.pending()] == [7]
