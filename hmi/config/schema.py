@@ -93,6 +93,46 @@ class UiConfig(Section):
     fullscreen: bool = Field(False, description="kiosk mode")
 
 
+class ShiftDefinition(Section):
+    """One shift of the plant's day, by wall-clock times in the plant's time zone; may cross midnight."""
+
+    name: str = Field(..., min_length=1, max_length=32, description="shift name as people say it (Early, Late, Night)")
+    start: str = Field(..., pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="start time HH:MM")
+    end: str = Field(..., pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="end time HH:MM; earlier than start = ends the next day")
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> "ShiftDefinition":
+        if self.start == self.end:
+            raise ValueError(f"shift '{self.name}' starts and ends at {self.start}: give it a length")
+        return self
+
+
+def _default_shifts() -> list[ShiftDefinition]:
+    return [ShiftDefinition(name="Early", start="06:00", end="14:00"),
+            ShiftDefinition(name="Late", start="14:00", end="22:00"),
+            ShiftDefinition(name="Night", start="22:00", end="06:00")]
+
+
+class ShiftsConfig(Section):
+    """The plant's shifts and time zone; records stay in UTC, reports cut them by these shifts."""
+
+    timezone: str = Field("UTC", description="IANA time zone of the plant, e.g. Europe/Berlin")
+    shifts: list[ShiftDefinition] = Field(default_factory=_default_shifts, min_length=1)
+
+    @model_validator(mode="after")
+    def _valid(self) -> "ShiftsConfig":
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"time zone '{self.timezone}' is unknown; use an IANA name such as Europe/Berlin") from None
+        names = [s.name.casefold() for s in self.shifts]
+        if len(set(names)) != len(names):
+            raise ValueError("two shifts have the same name")
+        return self
+
+
 class StationSection(Section):
     """Identity and operating mode of this station."""
 
@@ -113,6 +153,7 @@ class StationConfig(Section):
     plc: PlcConfig = Field(default_factory=PlcConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
     ui: UiConfig = Field(default_factory=UiConfig)
+    shifts: ShiftsConfig = Field(default_factory=ShiftsConfig)
 
 
 class RecipeModel(Section):

@@ -1,0 +1,1 @@
+"""Setup changes a technician makes on the running station: camera, inspection area, thresholds, models, recipes."""
