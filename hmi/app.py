@@ -13,14 +13,14 @@ from pathlib import Path
 from hmi.camera.capture import CaptureWorker
 from hmi.camera.source import FrameSource, TriggerMode
 from hmi.config.loader import load_recipe
-from hmi.config.paths import shipped_models_dir
 from hmi.config.schema import Recipe, StationConfig
 from hmi.core.alarms import AlarmBoard
 from hmi.core.errors import ModelError, StationError
 from hmi.core.part import Part
-from hmi.decision.policy import ThresholdSet
+from hmi.changes.loading import find_model, load_inspector, thresholds_of
+from hmi.changes.plc_requests import PlcRecipeRequests
+from hmi.changes.setup import SetupChanges
 from hmi.inference.inspector import Inspector
-from hmi.inference.package import ModelPackage
 from hmi.core.messages import OperatorReview
 from hmi.core.verdict import Verdict
 from hmi.downstream import RecordsAndPlc
@@ -34,33 +34,6 @@ from hmi.pipeline.queues import BoundedQueue, NewestSlot
 from hmi.pipeline.supervisor import Supervisor, WorkerHealth
 
 log = logging.getLogger(__name__)
-
-
-def find_model(name: str, data_dir: Path) -> Path:
-    """Folder of the model called `name`: the station's own models first, then the shipped ones."""
-    for root in (data_dir / "models", shipped_models_dir()):
-        if (root / name).is_dir():
-            return root / name
-    raise ModelError(f"model '{name}' not found in {data_dir / 'models'} or {shipped_models_dir()}",
-                     "teach it with 'hmi teach' or correct the recipe's model name")
-
-
-def thresholds_of(recipe: Recipe) -> ThresholdSet:
-    """The recipe's threshold set as the decision policy takes it."""
-    t = recipe.thresholds
-    return ThresholdSet(t.version, t.score, t.hold_below, t.hold_above, t.min_defect_area_px)
-
-
-def load_inspector(cfg: StationConfig, data_dir: Path, recipe: Recipe) -> Inspector:
-    """Load and warm up the recipe's model with its ROI; raises ModelError in plain words."""
-    package = ModelPackage.load(find_model(recipe.model.name, data_dir), recipe.model.sha256)
-    cache = Path(cfg.inference.engine_cache) if cfg.inference.engine_cache else data_dir / "engines"
-    inspector = Inspector(package, provider=cfg.inference.provider, threads=cfg.inference.threads,
-                          engine_cache=cache, roi_rectangles=[tuple(r) for r in recipe.roi.rectangles],
-                          roi_polygons=[[tuple(p) for p in poly] for poly in recipe.roi.polygons],
-                          tile=cfg.inference.tile)
-    inspector.warm_up(cfg.inference.warmup_runs)
-    return inspector
 
 
 @dataclass(frozen=True)
@@ -119,12 +92,13 @@ class Station:
         # Operators' verdicts on HOLD parts flow down this queue to the records and the PLC.
         self.reviews: BoundedQueue[OperatorReview] = BoundedQueue("reviews", 1000)
         self.holds = HoldQueue(self.reviews, self.recipe.hold.timeout_s, Verdict[self.recipe.hold.default])
+        light = self.recipe.lighting
+        self.reject_monitor = RejectRateMonitor(self.alarms, self.recipe.reject_rate_limit)
+        self.lighting_monitor = LightingDriftMonitor(self.alarms, light.mean, light.limit_pct, light.every_n)
         if production:
             self.outlet.subscribe(lambda part: self.holds.add(part) if part.verdict is Verdict.HOLD else None)
-            self.outlet.subscribe(RejectRateMonitor(self.alarms, self.recipe.reject_rate_limit))
-            light = self.recipe.lighting
-            if light.mean > 0:
-                self.outlet.subscribe(LightingDriftMonitor(self.alarms, light.mean, light.limit_pct, light.every_n))
+            self.outlet.subscribe(self.reject_monitor)
+            self.outlet.subscribe(self.lighting_monitor)  # idle while the recipe has no lighting reference
         credits = threading.Semaphore(p.max_in_flight) if trigger is TriggerMode.SOFTWARE else None
         counter = itertools.count(1)
         if next_seq is None and downstream is not None:
@@ -147,6 +121,23 @@ class Station:
             reconnect_s=cfg.camera.reconnect_s, max_parts=max_parts, model_free_at=self.inference.expected_free_at))
         self._started = False
         self._crash_callback_remove = lambda: None
+        self.changes = SetupChanges(cfg, data_dir, self.recipe, self.active, audit=self.audit, users=self.users,
+                                    threshold_log=self.downstream.thresholds if self.downstream else None,
+                                    camera=self.capture.call)
+        self.changes.subscribe(self._recipe_in_force)
+        self.recipe_requests = PlcRecipeRequests(self.changes, self.plc_status, self.alarms) if self.downstream else None
+        if self.recipe_requests is not None:
+            self.supervisor.add(self.recipe_requests)
+
+    def _recipe_in_force(self, recipe: Recipe) -> None:
+        """Make everything that follows the recipe follow a change: holds, alarms, PLC defect codes."""
+        self.recipe = recipe
+        self.holds.timeout_s = recipe.hold.timeout_s
+        self.holds.default = Verdict[recipe.hold.default]
+        self.reject_monitor.limit = recipe.reject_rate_limit
+        self.lighting_monitor.retarget(recipe.lighting.mean, recipe.lighting.limit_pct, recipe.lighting.every_n)
+        if self.downstream is not None:
+            self.downstream.plc.set_defect_types(recipe.defect_types)
 
     @property
     def backend(self) -> str:

@@ -1,16 +1,29 @@
-"""`hmi bench`: the full pipeline (emulated camera -> inference -> decision) against the model alone."""
+"""`hmi bench`: the full pipeline (emulated camera -> inference -> decision) against the model alone.
+
+`--frame-size WxH` runs it on demo parts rendered at a camera's full resolution (e.g. 2448x2048), judged
+as overlapping tiles batched through the model with their maps stitched (hmi.inference.tiling).
+"""
 
 from __future__ import annotations
 
+import argparse
 import json
 import platform
+import re
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from hmi.core.errors import ImageError
 from hmi.core.part import Part
+
+HIRES_FRAME_COUNT = 12
+HIRES_DEFECT_EVERY = 4  # every 4th high-resolution frame carries a defect, the types in turn
+_HIRES_SEED = 2448
+_SIZE_LIMITS = (64, 16384)
 
 
 @dataclass
@@ -49,6 +62,65 @@ class BenchResult:
         ]
         rows += [(k, v) for k, v in self.extra.items()]
         return "\n".join(f"{k:<28} {v}" for k, v in rows)
+
+
+def parse_frame_size(text: str) -> tuple[int, int]:
+    """'2448x2048' -> (2448, 2048): the argparse type of `hmi bench --frame-size`."""
+    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
+    low, high = _SIZE_LIMITS
+    if not match or not all(low <= int(v) <= high for v in match.groups()):
+        raise argparse.ArgumentTypeError(f"frame size {text!r} is not WIDTHxHEIGHT with sides from {low} to {high} "
+                                         "pixels; write it like 2448x2048")
+    return int(match.group(1)), int(match.group(2))
+
+
+def hires_demo_frames(width: int, height: int, count: int = HIRES_FRAME_COUNT,
+                      cache_root: Path | None = None) -> Path:
+    """Folder of `count` demo parts rendered at width x height (Mono8 PNG), written once into the user's cache.
+
+    Each part is rendered square at the longer side and cropped to the frame's centre, so the part
+    keeps its proportions and the camera's full resolution (no upscaled pixels).
+    """
+    import platformdirs
+
+    from hmi.demo.dataset import part_seeds, write_png
+    from hmi.demo.product import DEFECT_TYPES, render_part
+
+    root = Path(cache_root) if cache_root is not None else Path(platformdirs.user_cache_dir("inspection-station", "hmi"))
+    out = root / "bench-frames" / f"{width}x{height}-{count}"
+    if out.is_dir() and len(list(out.glob("frame_*.png"))) == count:
+        return out
+    tmp = out.with_name(out.name + ".partial")
+    try:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+    except OSError as exc:
+        raise ImageError(f"cannot create the bench frame folder {tmp} ({exc.strerror or exc})",
+                         "free disk space or check the permissions of the user's cache folder") from None
+    side = max(width, height)
+    y0, x0 = (side - height) // 2, (side - width) // 2
+    for i, seed in enumerate(part_seeds(_HIRES_SEED, count)):
+        defect = None
+        if i % HIRES_DEFECT_EVERY == HIRES_DEFECT_EVERY - 1:
+            defect = DEFECT_TYPES[(i // HIRES_DEFECT_EVERY) % len(DEFECT_TYPES)]
+        image = render_part(seed, defect, side).image
+        write_png(tmp / f"frame_{i:03d}.png", np.ascontiguousarray(image[y0:y0 + height, x0:x0 + width]))
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.replace(out)
+    return out
+
+
+def _tiling_figures(inspector, frame_shape: tuple[int, int]) -> dict:
+    """How the model-only runs judged a frame: tiles, model runs and tiles per run, as counted."""
+    tiler = getattr(inspector, "_tiler", None)  # the Inspector keeps its tiler private; see the model notes
+    if tiler is None or not tiler.wants(frame_shape):
+        return {"tiling": "off (each frame resized to the model input)"}
+    frames = max(tiler.frames_run, 1)
+    return {
+        "tiling": tiler.describe(frame_shape),
+        "tiling_counted": (f"{tiler.tiles_run / frames:.1f} tiles and {tiler.model_runs / frames:.1f} model runs "
+                           f"a frame ({tiler.tiles_run / max(tiler.model_runs, 1):.1f} tiles a run)"),
+    }
 
 
 def _model_only(inspector, frames: list[np.ndarray], n: int) -> tuple[float, np.ndarray]:
@@ -98,8 +170,11 @@ def _plc_latencies(db: Path) -> np.ndarray:
 
 
 def run_bench(data_dir: Path, overrides: list[str], frames: int = 300, with_outputs: bool = True,
-              rounds: int = 3) -> BenchResult:
+              rounds: int = 3, frame_size: tuple[int, int] | None = None) -> BenchResult:
     """Model alone, the judging pipeline, and the pipeline with records and PLC, on the same frames.
+
+    With `frame_size` the frames are demo parts rendered at that size (`hires_demo_frames`), replayed by
+    the emulated camera and judged with inference.tile on; otherwise the shipped 384 px demo frames.
 
     The runs alternate (model, core, full, model, core, full, ..., model) and each figure is the mean of its
     runs, so a machine whose speed drifts (other load, clocks) favours none of them. The PLC runs
@@ -118,19 +193,25 @@ def run_bench(data_dir: Path, overrides: list[str], frames: int = 300, with_outp
     from hmi.downstream import RecordsAndPlc
     from hmi.inference.inspector import read_image
 
-    settings = ["station.mode=production", "camera.trigger=software", "camera.rate_hz=0", *overrides]
+    frames_dir = demo_frames_dir()
+    settings = ["station.mode=production", "camera.trigger=software", "camera.rate_hz=0"]
+    if frame_size is not None:
+        frames_dir = hires_demo_frames(*frame_size)
+        settings += [f"camera.replay_path={frames_dir}", "inference.tile=true"]
+    settings += overrides
     cfg = load_station(data_dir, settings)
 
     def core() -> Station:
-        return Station(cfg, data_dir, source=open_source(cfg.camera, demo_frames_dir()), max_parts=frames)
+        return Station(cfg, data_dir, source=open_source(cfg.camera, frames_dir), max_parts=frames)
 
     first = core()
     inspector = first.active.get().inspector
     assert inspector is not None
     backend = first.backend
-    images = [read_image(p) for p in sorted(demo_frames_dir().glob("*.png"))]
+    images = [read_image(p) for p in sorted(frames_dir.glob("*.png"))]
     _model_only(inspector, images, min(20, frames))  # settle caches and thread pools
     model_runs = [_model_only(inspector, images, frames)]
+    tiling = _tiling_figures(inspector, images[0].shape[:2])
     core_runs: list[tuple[float, np.ndarray, int]] = []
     full_runs: list[tuple[float, np.ndarray, np.ndarray]] = []
     plc = None
@@ -151,7 +232,7 @@ def run_bench(data_dir: Path, overrides: list[str], frames: int = 300, with_outp
                     out_dir = Path(tmp)
                     out_cfg = load_station(out_dir, ["plc.mode=s7", "plc.host=127.0.0.1", f"plc.port={port}",
                                                      *settings])
-                    full = Station(out_cfg, out_dir, source=open_source(out_cfg.camera, demo_frames_dir()),
+                    full = Station(out_cfg, out_dir, source=open_source(out_cfg.camera, frames_dir),
                                    max_parts=frames, downstream=RecordsAndPlc(out_cfg, out_dir))
                     tp, lat, _ = _run_pipeline(full, frames)
                     full_runs.append((tp, lat, _plc_latencies(out_dir / "hmi.db")))
@@ -167,7 +248,7 @@ def run_bench(data_dir: Path, overrides: list[str], frames: int = 300, with_outp
     lat = np.concatenate([lt for _, lt, _ in core_runs])
     extra: dict = {"runs": f"{rounds} runs of each pipeline and {len(model_runs)} of the model alone, interleaved; means",
                    "per_run_model_only": " ".join(f"{tp:.1f}" for tp, _ in model_runs),
-                   "per_run_pipeline": " ".join(f"{tp:.1f}" for tp, _, _ in core_runs)}
+                   "per_run_pipeline": " ".join(f"{tp:.1f}" for tp, _, _ in core_runs), **tiling}
     if full_runs:
         full_tp = float(np.mean([tp for tp, _, _ in full_runs]))
         plc_lat = np.concatenate([p for _, _, p in full_runs])

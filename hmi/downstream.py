@@ -17,8 +17,9 @@ from hmi.store.database import database_path, open_database
 from hmi.store.images import ImagePaths, ImageWriter
 from hmi.store.queries import RecordReader
 from hmi.store.sequence import SequenceAllocator
+from hmi.store.thresholds import ThresholdLog
 from hmi.store.users import UserDirectory
-from hmi.store.writer import RecordWriter
+from hmi.store.writer import AlarmEvent, AlarmLog, RecordWriter
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class RecordsAndPlc:
         self.sequence = SequenceAllocator(self.db_path)
         self.users = UserDirectory(self.db_path)
         self.records = RecordReader(self.db_path)
+        self.thresholds = ThresholdLog(self.db_path)
         self.simulated_plc = None
         self.writer: RecordWriter | None = None
 
@@ -51,10 +53,13 @@ class RecordsAndPlc:
         self.audits: BoundedQueue[AuditRequest] = BoundedQueue("audit", 1000)
         self.image_jobs: BoundedQueue[Part] = BoundedQueue("image jobs", 64)
         self.image_paths: BoundedQueue[ImagePaths] = BoundedQueue("image paths", 4096)
+        self.alarm_events: BoundedQueue[AlarmEvent] = BoundedQueue("alarm events", 1000)
+        station.alarms.subscribe(AlarmLog(self.alarm_events))
         station.holds.subscribe(lambda review: self.plc_reviews.offer(review))
         self.writer = RecordWriter(self.db_path, station.records_in, self.committed, station.alarms, self.cfg.store,
                                    deliveries=self.deliveries, reviews=station.reviews, audits=self.audits,
-                                   images=self.image_jobs, image_paths=self.image_paths)
+                                   images=self.image_jobs, image_paths=self.image_paths,
+                                   alarm_events=self.alarm_events)
         setup = station.active.get()
         heat = None
         if setup.inspector is not None:
@@ -102,6 +107,7 @@ class RecordsAndPlc:
             self.simulated_plc = None
         self.sequence.close()
         self.users.close()
+        self.thresholds.close()
 
     def workers(self) -> list:
         """The downstream workers, for the health panel."""

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
-from typing import Callable
+from concurrent.futures import Future
+from typing import Any, Callable
 
 from hmi.camera.source import FrameSource, Grab, TriggerMode
 from hmi.core.alarms import AlarmBoard, Priority
@@ -64,6 +66,36 @@ class CaptureWorker(Worker):
         self._lost_since: float | None = None
         self._retry_at = 0.0
         self._retry_delay = reconnect_s
+        self._commands: queue.SimpleQueue[tuple[Callable[[FrameSource], Any], Future]] = queue.SimpleQueue()
+
+    def call(self, command: Callable[[FrameSource], Any], timeout_s: float = 3.0) -> Any:
+        """Run `command(source)` on the capture thread between two grabs and return its result.
+
+        The capture thread is the camera's one owner: settings written from the screens go through
+        here, so a node write never races a grab. Raises CameraError when the thread does not answer.
+        """
+        if not self.alive:
+            return command(self.source)  # not started (or stopped): nobody else is using the camera
+        future: Future = Future()
+        self._commands.put((command, future))
+        try:
+            return future.result(timeout=timeout_s)
+        except TimeoutError:
+            raise CameraError(f"the capture thread did not take the camera command within {timeout_s:.0f} s",
+                              "check the camera alarm and the station status, then try again") from None
+
+    def _run_commands(self) -> None:
+        while True:
+            try:
+                command, future = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(command(self.source))
+            except BaseException as exc:  # noqa: BLE001 - handed back to the caller, who reports it
+                future.set_exception(exc)
 
     def setup(self) -> None:
         """Open the source; a camera that cannot be opened raises the camera alarm and is retried."""
@@ -73,12 +105,14 @@ class CaptureWorker(Worker):
             self._mark_lost(exc)
 
     def teardown(self) -> None:
-        """Close the source."""
+        """Answer waiting camera commands, then close the source."""
+        self._run_commands()
         self.source.close()
 
     # --- one step ----------------------------------------------------------------------------
     def loop_once(self) -> None:
         """Trigger (when ready), grab, and hand on one part."""
+        self._run_commands()
         if self.max_parts and self.parts >= self.max_parts:
             self.done.set()
             self.wait(0.05)

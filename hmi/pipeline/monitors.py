@@ -52,6 +52,15 @@ class LightingDriftMonitor:
         self._n = 0
         self._means: deque[float] = deque(maxlen=5)
 
+    def retarget(self, reference_mean: float, limit_pct: float, every: int) -> None:
+        """Compare with a new reference from now on (after a changeover or a saved lighting reference)."""
+        self.reference = reference_mean
+        self.limit_pct = limit_pct
+        self.every = max(1, every)
+        self._means.clear()
+        if reference_mean <= 0:
+            self.alarms.clear(LIGHTING_DRIFT)
+
     def __call__(self, part: Part) -> None:
         """Sample the part's frame now and then; alarm when the smoothed mean drifts past the limit."""
         self._n += 1

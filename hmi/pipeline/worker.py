@@ -97,6 +97,11 @@ class Worker:
         self._thread = threading.Thread(target=self._run, name=self.role, daemon=True)
         self._thread.start()
 
+    @property
+    def alive(self) -> bool:
+        """True while the worker's thread runs."""
+        return self._thread is not None and self._thread.is_alive()
+
     def stop(self) -> None:
         """Ask the worker to finish its current step and tear down."""
         self._stop.set()

@@ -115,6 +115,10 @@ class PlcSignaller(Worker):
         self._status = PlcStatus(mode=cfg.mode, address=f"{cfg.host}:{cfg.port}", db=cfg.db)
 
     # --- thread-safe surface -----------------------------------------------------------------
+    def set_defect_types(self, defect_types: Sequence[str]) -> None:
+        """Code defects by a new recipe's list from the next part on (after a changeover)."""
+        self.codes = layout.defect_codes(defect_types)
+
     def status(self) -> PlcStatus:
         """The link as of now (safe from any thread)."""
         with self._lock:
@@ -368,6 +372,9 @@ class NullSignaller(Worker):
         self._lock = threading.Lock()
         self._status = PlcStatus(mode="off", address="", db=cfg.db,
                                  last_error="PLC signalling is switched off (plc.mode = off)")
+
+    def set_defect_types(self, defect_types: Sequence[str]) -> None:
+        """Nothing to code: there is no PLC."""
 
     def status(self) -> PlcStatus:
         """Counts of parts that went nowhere (safe from any thread)."""

@@ -38,6 +38,9 @@ class AuditAction(str, Enum):
     USER_DISABLE = "user_disable"
     USER_RESET = "user_reset"
     MODEL_ACTIVATE = "model_activate"
+    SIGNATURE = "signature"            # a PIN entered again to sign a change (electronic signature)
+    LIGHTING_REFERENCE = "lighting_reference"
+    ROI_CHANGE = "roi_change"
 
 
 @dataclass(frozen=True)

@@ -133,10 +133,27 @@ _V2 = """
 CREATE INDEX audit_subject ON audit (subject, id);
 """
 
+# Shift reports: alarms with their times (raise, clear, acknowledge, shelve; written by the store thread
+# with the parts), and the parts of one model version found by time (drift baseline, model comparison).
+_V3 = """
+CREATE TABLE alarm_events (
+    id       INTEGER PRIMARY KEY,
+    at       TEXT    NOT NULL,
+    code     TEXT    NOT NULL,
+    event    TEXT    NOT NULL CHECK (event IN ('raised', 'cleared', 'acknowledged', 'shelved')),
+    priority INTEGER NOT NULL,
+    message  TEXT    NOT NULL DEFAULT '',
+    user     TEXT
+);
+CREATE INDEX alarm_events_at ON alarm_events (at);
+CREATE INDEX inspections_model_time ON inspections (model_sha256, captured_at);
+"""
+
 # Append only: a released step is never edited, a change is a new step.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "inspections, regions, audit trail, users, threshold sets, part sequence", _V1),
     Migration(2, "audit entries found by subject", _V2),
+    Migration(3, "alarm events; parts found by model version and time", _V3),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

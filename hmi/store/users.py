@@ -229,6 +229,16 @@ class UserDirectory:
     # --- logging in --------------------------------------------------------------------------
     def authenticate(self, name: str, secret: str) -> User:
         """The user, when `secret` is right; PermissionDenied otherwise. Every try is audited."""
+        return self._check(name, secret, AuditAction.LOGIN, "")
+
+    def sign(self, name: str, secret: str, meaning: str) -> User:
+        """An electronic signature: the user's PIN entered again for `meaning`; audited like a login try.
+
+        Wrong entries count towards the lock-out exactly as wrong logins do.
+        """
+        return self._check(name, secret, AuditAction.SIGNATURE, meaning)
+
+    def _check(self, name: str, secret: str, action: AuditAction, meaning: str) -> User:
         name = (name or "").strip()
         now = self._clock()
         with self._lock:
@@ -254,7 +264,7 @@ class UserDirectory:
         with self._write("record a login") as conn:
             conn.execute("UPDATE users SET failed_logins = 0, locked_until = NULL, last_login_at = ?, "
                          "secret_hash = ? WHERE name = ?", (iso_utc(now), new_digest, user.name))
-            append_entry(conn, AuditRequest(user.name, AuditAction.LOGIN, user.name))
+            append_entry(conn, AuditRequest(user.name, action, user.name, reason=meaning))
         return User(user.name, user.role, True, None, now)
 
     def logout(self, user: User) -> None:

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import datetime
 from itertools import islice
 from pathlib import Path
 
 from hmi.config.schema import StoreConfig
-from hmi.core.alarms import AlarmBoard, Priority
+from hmi.core.alarms import Alarm, AlarmBoard, Priority
 from hmi.core.errors import StoreError
 from hmi.core.messages import DeliveryStatus, OperatorReview, PlcDelivery
-from hmi.core.part import Part
+from hmi.core.part import Part, utc_now
 from hmi.core.verdict import Verdict
 from hmi.pipeline.metrics import StageMetrics
 from hmi.pipeline.queues import BoundedQueue
@@ -35,6 +37,7 @@ _INSERT_PART = (
     "INSERT INTO inspections (seq, part_id, lot_id, captured_at, captured_mono, decided_at, recipe, model_name, "
     "model_sha256, threshold_version, backend, camera_source, exposure_us, gain_db, score, infer_ms, auto_verdict, "
     "verdict, reason, latency_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_INSERT_ALARM = "INSERT INTO alarm_events (at, code, event, priority, message, user) VALUES (?, ?, ?, ?, ?, ?)"
 _INSERT_REGION = ("INSERT INTO regions (seq, idx, x, y, w, h, area_px, peak_score, label, confidence) "
                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
@@ -83,7 +86,55 @@ class _PartOp:
     forwarded: bool = False
 
 
-_Op = _PartOp | PlcDelivery | OperatorReview | ImagePaths | AuditRequest
+@dataclass(frozen=True)
+class AlarmEvent:
+    """One change of an alarm (raised, cleared, acknowledged, shelved), for the alarm_events table."""
+
+    at: datetime
+    code: str
+    event: str
+    priority: int
+    message: str = ""
+    user: str | None = None
+
+
+class AlarmLog:
+    """AlarmBoard listener: turns each notification into AlarmEvents and offers them to the store thread.
+
+    Never blocks the raising thread: when the queue is full the event is dropped and counted in `dropped`.
+    """
+
+    def __init__(self, events: BoundedQueue[AlarmEvent]) -> None:
+        self.events = events
+        self.dropped = 0
+        self._seen: dict[str, Alarm] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, alarm: Alarm) -> None:
+        """Record what changed since this alarm's last notification."""
+        with self._lock:
+            old, self._seen[alarm.code] = self._seen.get(alarm.code), alarm
+        for event in _alarm_changes(old, alarm):
+            if not self.events.offer(event):
+                self.dropped += 1
+
+
+def _alarm_changes(old: Alarm | None, new: Alarm) -> list[AlarmEvent]:
+    now = utc_now()
+    made = []
+    if new.active and (old is None or not old.active or old.raised_at != new.raised_at):
+        made.append(AlarmEvent(new.raised_at, new.code, "raised", int(new.priority), new.message))
+    if not new.active and old is not None and old.active:
+        made.append(AlarmEvent(now, new.code, "cleared", int(new.priority), new.message))
+    if new.acknowledged_by and (old is None or old.acknowledged_at != new.acknowledged_at):
+        made.append(AlarmEvent(new.acknowledged_at or now, new.code, "acknowledged", int(new.priority), new.message,
+                               new.acknowledged_by))
+    if new.shelved_until and (old is None or old.shelved_until != new.shelved_until):
+        made.append(AlarmEvent(now, new.code, "shelved", int(new.priority), new.shelve_reason or "", None))
+    return made
+
+
+_Op = _PartOp | PlcDelivery | OperatorReview | ImagePaths | AuditRequest | AlarmEvent
 
 
 @dataclass
@@ -112,11 +163,12 @@ class RecordWriter(Worker):
                  audits: BoundedQueue[AuditRequest] | None = None,
                  images: BoundedQueue[Part] | None = None,
                  image_paths: BoundedQueue[ImagePaths] | None = None,
+                 alarm_events: BoundedQueue[AlarmEvent] | None = None,
                  max_batch: int = 1000, backlog_limit: int = 50_000, retry_s: float = 1.0) -> None:
         super().__init__()
         self.db_path = Path(db_path)
         self.parts, self.committed, self.alarms, self.config = parts, committed, alarms, config
-        self._updates: list[BoundedQueue] = [q for q in (deliveries, reviews, image_paths, audits) if q is not None]
+        self._updates: list[BoundedQueue] = [q for q in (deliveries, reviews, image_paths, audits, alarm_events) if q is not None]
         self.images = images
         self.max_batch = max_batch
         self.backlog_limit = backlog_limit
@@ -260,6 +312,8 @@ class RecordWriter(Worker):
                                    (op.image_path, op.heatmap_path, int(op.seq)))
                 if cur.rowcount == 0:
                     self._unmatched(op, outcome, "image paths", quiet=True)
+            elif isinstance(op, AlarmEvent):
+                conn.execute(_INSERT_ALARM, (iso_utc(op.at), op.code, op.event, op.priority, op.message, op.user))
             else:
                 append_entry(conn, op)
 

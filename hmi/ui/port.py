@@ -65,6 +65,21 @@ class RecordsPort(Protocol):
         """Audit entries whose subject is f"part {seq}" (reviews, overrides), oldest first."""
 
 
+class ChangesPort(Protocol):
+    """Technician changes (hmi.changes.setup.SetupChanges); every call may block: background thread only.
+
+    Methods: recipe (property), recipe_names(), load(name), models(), camera_settings(),
+    set_camera(user, exposure_us=, gain_db=, save=), save_lighting_reference(mean, user, limit_pct=),
+    set_roi(roi, user, secret, reason), apply_thresholds(proposal, user, secret, reason),
+    activate_model(name, user, secret, reason, thresholds=None), save_recipe(recipe, user, reason),
+    copy_recipe(source, name, user, reason), changeover(name, user, reason).
+    """
+
+    @property
+    def recipe(self) -> Recipe:
+        """The recipe in force."""
+
+
 class StationPort(Protocol):
     """Everything the UI touches on the station object."""
 
@@ -79,6 +94,7 @@ class StationPort(Protocol):
     backend: str
     users: UsersPort | None   # None: a station without records (setup mode); nobody can log in
     records: RecordsPort      # optional: without it the part screen shows what is in memory only
+    changes: ChangesPort      # technician changes, signed and audited
 
     def status(self) -> Any:
         """A StationStatus: counts, stage figures, worker health, backend, recipe, alarms."""

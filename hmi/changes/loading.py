@@ -1,0 +1,45 @@
+"""Turning a recipe into what judges parts: its model folder, its warmed-up inspector, its threshold set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hmi.config.paths import shipped_models_dir
+from hmi.config.schema import Recipe, StationConfig
+from hmi.core.errors import ModelError
+from hmi.decision.policy import ThresholdSet
+from hmi.inference.inspector import Inspector
+from hmi.inference.package import ModelPackage
+
+
+def model_roots(data_dir: Path) -> tuple[Path, Path]:
+    """Where models are looked for: the station's own folder first, then the shipped ones."""
+    return data_dir / "models", shipped_models_dir()
+
+
+def find_model(name: str, data_dir: Path) -> Path:
+    """Folder of the model called `name`: the station's own models first, then the shipped ones."""
+    for root in model_roots(data_dir):
+        if (root / name).is_dir():
+            return root / name
+    raise ModelError(f"model '{name}' not found in {data_dir / 'models'} or {shipped_models_dir()}",
+                     "teach it with 'hmi teach' or correct the recipe's model name")
+
+
+def thresholds_of(recipe: Recipe) -> ThresholdSet:
+    """The recipe's threshold set as the decision policy takes it."""
+    t = recipe.thresholds
+    return ThresholdSet(t.version, t.score, t.hold_below, t.hold_above, t.min_defect_area_px)
+
+
+def load_inspector(cfg: StationConfig, data_dir: Path, recipe: Recipe, *, warm_up: bool = True) -> Inspector:
+    """Load (and warm up) the recipe's model with its ROI; raises ModelError in plain words."""
+    package = ModelPackage.load(find_model(recipe.model.name, data_dir), recipe.model.sha256)
+    cache = Path(cfg.inference.engine_cache) if cfg.inference.engine_cache else data_dir / "engines"
+    inspector = Inspector(package, provider=cfg.inference.provider, threads=cfg.inference.threads,
+                          engine_cache=cache, roi_rectangles=[tuple(r) for r in recipe.roi.rectangles],
+                          roi_polygons=[[tuple(p) for p in poly] for poly in recipe.roi.polygons],
+                          tile=cfg.inference.tile)
+    if warm_up:
+        inspector.warm_up(cfg.inference.warmup_runs)
+    return inspector
