@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import platform
 import re
 import shutil
@@ -86,7 +87,7 @@ def hires_demo_frames(width: int, height: int, count: int = HIRES_FRAME_COUNT,
     from hmi.demo.dataset import part_seeds, write_png
     from hmi.demo.product import DEFECT_TYPES, render_part
 
-    root = Path(cache_root) if cache_root is not None else Path(platformdirs.user_cache_dir("inspection-station", "hmi"))
+    root = Path(cache_root or platformdirs.user_cache_dir("inspection-station", "hmi"))
     out = root / "bench-frames" / f"{width}x{height}-{count}"
     if out.is_dir() and len(list(out.glob("frame_*.png"))) == count:
         return out
@@ -181,7 +182,6 @@ def run_bench(data_dir: Path, overrides: list[str], frames: int = 300, with_outp
     in its own process, as a real PLC is its own machine; records go to a fresh file each run.
     """
     import os
-    import re
     import subprocess
     import sys
     import tempfile
@@ -198,18 +198,29 @@ def run_bench(data_dir: Path, overrides: list[str], frames: int = 300, with_outp
     if frame_size is not None:
         frames_dir = hires_demo_frames(*frame_size)
         settings += [f"camera.replay_path={frames_dir}", "inference.tile=true"]
-    settings += overrides
-    cfg = load_station(data_dir, settings)
+    cfg = load_station(data_dir, settings + overrides)
 
     def core() -> Station:
         return Station(cfg, data_dir, source=open_source(cfg.camera, frames_dir), max_parts=frames)
 
-    first = core()
+    first: Station | None = core()
     inspector = first.active.get().inspector
     assert inspector is not None
     backend = first.backend
     images = [read_image(p) for p in sorted(frames_dir.glob("*.png"))]
-    _model_only(inspector, images, min(20, frames))  # settle caches and thread pools
+    _, settle_ms = _model_only(inspector, images, min(20, frames))  # settle caches and thread pools
+    extra: dict = {}
+    if frame_size is not None and not any(o.startswith("pipeline.deadline_ms=") for o in overrides):
+        # The default deadline is sized for 384 px frames; a line judging tiled full-resolution frames
+        # sets it to its own takt. Here: three times the slowest settling run, so that the figures
+        # measure throughput rather than parts failed by a deadline meant for another frame size.
+        deadline = max(cfg.pipeline.deadline_ms, int(math.ceil(3.0 * float(settle_ms.max()) / 100.0)) * 100)
+        settings.append(f"pipeline.deadline_ms={deadline}")
+        cfg = load_station(data_dir, settings + overrides)
+        first.stop()  # built but never started: the stations below carry the new deadline
+        first = None
+        extra["deadline_ms"] = f"{deadline} (3 x the slowest settling run; --set pipeline.deadline_ms overrides)"
+    settings += overrides
     model_runs = [_model_only(inspector, images, frames)]
     tiling = _tiling_figures(inspector, images[0].shape[:2])
     core_runs: list[tuple[float, np.ndarray, int]] = []
@@ -226,7 +237,7 @@ def run_bench(data_dir: Path, overrides: list[str], frames: int = 300, with_outp
         for r in range(rounds):
             if r:
                 model_runs.append(_model_only(inspector, images, frames))
-            core_runs.append(_run_pipeline(first if r == 0 else core(), frames))
+            core_runs.append(_run_pipeline(first if (r == 0 and first is not None) else core(), frames))
             if with_outputs:
                 with tempfile.TemporaryDirectory(prefix="hmi-bench-") as tmp:
                     out_dir = Path(tmp)
@@ -246,7 +257,7 @@ def run_bench(data_dir: Path, overrides: list[str], frames: int = 300, with_outp
     model_ms = np.concatenate([ms for _, ms in model_runs])
     pipe_tp = float(np.mean([tp for tp, _, _ in core_runs]))
     lat = np.concatenate([lt for _, lt, _ in core_runs])
-    extra: dict = {"runs": f"{rounds} runs of each pipeline and {len(model_runs)} of the model alone, interleaved; means",
+    extra |= {"runs": f"{rounds} runs of each pipeline and {len(model_runs)} of the model alone, interleaved; means",
                    "per_run_model_only": " ".join(f"{tp:.1f}" for tp, _ in model_runs),
                    "per_run_pipeline": " ".join(f"{tp:.1f}" for tp, _, _ in core_runs), **tiling}
     if full_runs:
