@@ -158,6 +158,7 @@ class Station:
             self._crash_callback_remove = on_crash(lambda: plc.signal_fault(wait_s=1.0))
         self.supervisor.start()
         self._started = True
+        self.changes.apply_camera(self.recipe)  # the recipe's exposure and gain, on the capture thread
 
     def signal_fault(self) -> None:
         """Show the PLC station state 2 (fault), so the line rejects rather than waits; used before a crash exit."""

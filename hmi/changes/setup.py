@@ -321,7 +321,7 @@ class SetupChanges:
                 self.threshold_log.ensure(recipe.name, recipe.thresholds.version,
                                           self._threshold_values(recipe.thresholds), f"recipe file {name}.toml")
             self._put_in_force(recipe, inspector=inspector, save=False)
-            self._apply_camera(recipe)
+            self.apply_camera(recipe)
             self._audit(who, AuditAction.RECIPE_CHANGE, f"changeover to {recipe.name}",
                         {"recipe": current.name}, {"recipe": recipe.name}, reason if isinstance(by, User)
                         else f"{by}: {reason}")
@@ -347,7 +347,8 @@ class SetupChanges:
                 raise
             return None
 
-    def _apply_camera(self, recipe: Recipe) -> None:
+    def apply_camera(self, recipe: Recipe) -> None:
+        """Write the recipe's exposure and gain to the camera (a camera that cannot take them is logged)."""
         if self.camera is None or (recipe.exposure_us is None and recipe.gain_db is None):
             return
 
@@ -361,6 +362,8 @@ class SetupChanges:
             self.camera(write)
         except (StationError, NotImplementedError) as exc:
             log.warning("recipe %s: camera settings not applied: %s", recipe.name, exc)
+            return
+        log.info("recipe %s: camera exposure %s us, gain %s dB", recipe.name, recipe.exposure_us, recipe.gain_db)
 
     def _put_in_force(self, recipe: Recipe, *, reload_model: bool = True, inspector=None, save: bool = True) -> None:
         """Save the recipe, then swap the judging setup for the next part (model loaded first if needed)."""

@@ -1,0 +1,81 @@
+"""`hmi bench --frame-size`: high-resolution demo frames, tiled through the real demo model, figures reported.
+
+Quick checks only (a few frames at a small 'high' size); the timing itself is measured by hand, see docs/models.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+import cv2
+import numpy as np
+import pytest
+
+from hmi.bench import HIRES_DEFECT_EVERY, hires_demo_frames, parse_frame_size, run_bench
+from hmi.inference.inspector import Inspector, read_image
+from hmi.inference.package import ModelPackage
+from hmi.config.paths import shipped_models_dir
+
+
+@pytest.fixture
+def user_cache(tmp_path, monkeypatch):
+    """The user's cache folder (bench frames, the emulator's BMP copies) redirected into the test's folder."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    return cache
+
+
+def test_bench_hires_frame_size_is_read_as_width_by_height():
+    assert parse_frame_size("2448x2048") == (2448, 2048)
+    assert parse_frame_size(" 640 X 512 ") == (640, 512)
+    for text in ("2448", "2448x", "axb", "20x2048", "2448x99999"):
+        with pytest.raises(argparse.ArgumentTypeError, match="write it like 2448x2048"):
+            parse_frame_size(text)
+
+
+def test_bench_hires_frames_are_rendered_once_at_the_size_asked(tmp_path):
+    folder = hires_demo_frames(520, 400, count=8, cache_root=tmp_path)
+    files = sorted(folder.glob("frame_*.png"))
+    assert [f.name for f in files] == [f"frame_{i:03d}.png" for i in range(8)]
+    images = [cv2.imread(str(f), cv2.IMREAD_UNCHANGED) for f in files]
+    assert all(img.shape == (400, 520) and img.dtype == np.uint8 for img in images)
+    assert len({img.tobytes() for img in images}) == 8  # every frame is a different part
+    # The part is centred: the crop of a square render leaves the flange (bright) inside the frame.
+    assert all(img[150:250, 210:310].mean() > 40 for img in images)
+    stamps = [f.stat().st_mtime_ns for f in files]
+    assert hires_demo_frames(520, 400, count=8, cache_root=tmp_path) == folder
+    assert [f.stat().st_mtime_ns for f in files] == stamps  # reused, not rendered again
+    assert not list(folder.parent.glob("*.partial"))
+    assert HIRES_DEFECT_EVERY < 8  # the set above holds defective parts too
+
+
+def test_bench_hires_tiles_are_batched_and_the_map_stitched_over_the_frame(tmp_path):
+    frames = hires_demo_frames(640, 512, count=2, cache_root=tmp_path)
+    package = ModelPackage.load(shipped_models_dir() / "demo-part")
+    inspector = Inspector(package, provider="cpu", threads=1, tile=True)
+    result = inspector.inspect(read_image(frames / "frame_000.png"))
+    tiler = inspector._tiler
+    # 640x512 in 384 px tiles overlapping by 48 px: 2 x 2 tiles, judged in one model run of 4.
+    assert (tiler.frames_run, tiler.model_runs, tiler.tiles_run) == (1, 1, 4)
+    assert result.anomaly_map.shape == (512 // 8, 640 // 8)  # one map over the whole frame, 8 px cells
+    assert np.isfinite(result.anomaly_map).all()
+    assert result.score == pytest.approx(float(result.anomaly_map.max()))
+
+
+@pytest.mark.slow
+def test_bench_hires_run_reports_every_figure(tmp_path, user_cache):
+    result = run_bench(tmp_path / "data", ["inference.threads=1"], frames=5, rounds=1, frame_size=(640, 512))
+    assert (result.frames, result.frame_size, result.backend) == (5, "640x512", "cpu")
+    assert result.extra["tiling"] == "4 tiles of 384x384 (overlap 48 px) in 1 model runs of up to 8"
+    assert result.extra["tiling_counted"].startswith("4.0 tiles and 1.0 model runs a frame (4.0 tiles a run)")
+    assert result.extra["plc_written_parts"] == "5 of 5"
+    assert int(result.extra["deadline_ms"].split()[0]) >= 2000
+    assert result.not_inspected == 0
+    for value in (result.throughput_pipeline, result.throughput_model_only, result.ratio, result.latency_p50_ms,
+                  result.latency_p99_ms, result.model_p50_ms, result.model_p99_ms):
+        assert math.isfinite(value) and value > 0
+    text = result.to_text()
+    for key in ("ratio pipeline/model_only", "latency_p99_ms", "tiling_counted", "throughput_with_store_plc"):
+        assert key in text
+    assert (user_cache / "inspection-station" / "bench-frames" / "640x512-12").is_dir()
