@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QHBoxLayout, QWidget
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QPushButton, QWidget
 
 from hmi.config.schema import Recipe, StationConfig
+from hmi.ui.touch import TouchSize, button
 from hmi.ui.widgets import fill_table, label, panel, read_only_table
+
+# The technician tools the setup screen opens, in the order a product is set up.
+TOOLS = {
+    "camera": ("Camera and lighting", "exposure, gain, focus, uniformity, lighting reference"),
+    "roi": ("Inspection area", "rectangles and polygons the model judges"),
+    "thresholds": ("Thresholds", "score limits with their consequences, signed"),
+    "teach": ("Teach", "a model from good parts; activate or go back to an earlier one"),
+    "recipes": ("Recipes", "products: create, copy, edit, change over"),
+}
 
 
 def setup_fields(cfg: StationConfig, recipe: Recipe, setup, backend: str) -> list[tuple[str, str]]:
@@ -40,7 +51,9 @@ def setup_fields(cfg: StationConfig, recipe: Recipe, setup, backend: str) -> lis
 class SetupScreen(QWidget):
     """The setup in force, for technicians; changes go through the technician tools, signed and audited."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    tool_requested = Signal(str)
+
+    def __init__(self, touch: TouchSize | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.table = read_only_table(["Setting", "In force"])
         box, col = panel("Setup in force")
@@ -50,8 +63,27 @@ class SetupScreen(QWidget):
         col.addWidget(self.table, 1)
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(box)
+        row.addWidget(box, 3)
+        self.tool_buttons: dict[str, QPushButton] = {}
+        if touch is not None:
+            tools, grid_col = panel("Technician tools")
+            grid = QGridLayout()
+            grid_col.addLayout(grid)
+            for i, (name, (title, what)) in enumerate(TOOLS.items()):
+                b = button(title, touch, tall=1.3)
+                b.setToolTip(what)
+                b.clicked.connect(lambda _=False, n=name: self.tool_requested.emit(n))
+                self.tool_buttons[name] = b
+                grid.addWidget(b, i, 0)
+                grid.addWidget(label(what, "dim", wrap=True), i, 1)
+            grid_col.addStretch(1)
+            row.addWidget(tools, 2)
 
     def show_setup(self, fields: list[tuple[str, str]]) -> None:
         """Fill the table."""
         fill_table(self.table, fields)
+
+    def show_tools(self, allowed: dict[str, bool]) -> None:
+        """Enable the tools the logged-in user may use."""
+        for name, b in self.tool_buttons.items():
+            b.setEnabled(allowed.get(name, False))
