@@ -17,7 +17,7 @@ from hmi.config.schema import Recipe, StationConfig
 from hmi.core.alarms import AlarmBoard
 from hmi.core.errors import ModelError, StationError
 from hmi.core.part import Part
-from hmi.changes.loading import find_model, load_inspector, thresholds_of
+from hmi.inference.loading import find_model, load_inspector, thresholds_of
 from hmi.changes.plc_requests import PlcRecipeRequests
 from hmi.changes.setup import SetupChanges
 from hmi.inference.inspector import Inspector

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hmi.changes.loading import find_model, load_inspector, model_roots, thresholds_of
+from hmi.inference.loading import find_model, load_inspector, model_roots, thresholds_of
 from hmi.config.loader import RECIPES_DIR, load_recipe, save_recipe
 from hmi.config.schema import InspectionRoi, Recipe, RecipeThresholds, StationConfig
 from hmi.core.errors import ConfigError, PermissionDenied, StationError

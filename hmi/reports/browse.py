@@ -32,8 +32,8 @@ from hmi.store.database import database_path, iso_utc
 from hmi.store.queries import PartRecord, RegionRecord, part_audit, part_by_seq
 
 PAGE_SIZE = 100
-BUDGET_S = 0.6          # a page searches no longer than this for lot or part id, then says how far it got
-SLICE_ROWS = 20_000     # parts of the time index searched per step of an unindexed filter
+BUDGET_S = 0.5          # a page searches no longer than this for lot or part id, then says how far it got
+SLICE_ROWS = 10_000     # parts of the time index searched per step of an unindexed filter
 OLDEST_SEQ = -(2 ** 63)  # a key with this seq stands just below every part captured at its time
 
 RECORD_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(PartRecord) if f.name != "regions")
@@ -154,7 +154,9 @@ def time_windows(conn: sqlite3.Connection, flt: RecordFilter, shifts: ShiftsConf
     calendar = ShiftCalendar(shifts)
     start, end = flt.start, flt.end
     if start is None or end is None:
-        first, last = conn.execute("SELECT min(captured_at), max(captured_at) FROM inspections").fetchone()
+        # Two queries: min() and max() together in one would scan the table instead of seeking the index.
+        first = conn.execute("SELECT min(captured_at) FROM inspections").fetchone()[0]
+        last = conn.execute("SELECT max(captured_at) FROM inspections").fetchone()[0]
         if first is None:
             return []
         start = start or _when(first)
@@ -204,7 +206,9 @@ def _where(flt: RecordFilter, lo: str | None, hi: str | None, after: RecordKey |
         terms.append("recipe = ?")
         args.append(flt.recipe)
     if verdict is not None:
-        terms.append("verdict = ?")
+        # With a recipe, '+' keeps the planner on the recipe index, which holds the verdict too: a rare
+        # recipe is then never looked for among every part of a common verdict, row by row.
+        terms.append("+verdict = ?" if flt.recipe is not None else "verdict = ?")
         args.append(verdict.name)
     if flt.seq is not None:
         terms.append("seq = ?")
@@ -247,12 +251,14 @@ def _search_sliced(conn: sqlite3.Connection, flt: RecordFilter, lo: str | None, 
     found: list[tuple] = []
     top = hi
     while True:
+        began = time.monotonic()
         floor = _slice_floor(conn, flt, lo, top, after)
         found += _search(conn, flt, floor if floor is not None else lo, top, after, limit - len(found))
         if len(found) >= limit or floor is None:
             return found, None
         top = floor  # every part at or after `floor` has been searched
-        if time.monotonic() >= deadline:
+        now = time.monotonic()
+        if now + (now - began) >= deadline:  # stop before a slice like the last one would overrun
             return found, top
 
 
@@ -267,11 +273,14 @@ def _part_record(row: tuple, regions: tuple[RegionRecord, ...] = ()) -> PartReco
 
 def find_records(conn: sqlite3.Connection, flt: RecordFilter, *, after: RecordKey | None = None,
                  limit: int = PAGE_SIZE, shifts: ShiftsConfig | None = None,
-                 budget_s: float = BUDGET_S) -> RecordPage:
-    """One page of parts matching `flt`, newest first, starting just below `after` (None: the newest)."""
+                 budget_s: float | None = None) -> RecordPage:
+    """One page of parts matching `flt`, newest first, starting just below `after` (None: the newest).
+
+    `budget_s` (default BUDGET_S) bounds the search for lot or part id; other filters follow an index.
+    """
     if limit < 1:
         raise ValueError("a page holds at least one part")
-    deadline = time.monotonic() + budget_s
+    deadline = time.monotonic() + (BUDGET_S if budget_s is None else budget_s)
     leads = _indexed_leads(conn)
     sliced = flt.seq is None and any(getattr(flt, c) is not None and c not in leads for c in ("lot_id", "part_id"))
     rows: list[tuple] = []
@@ -299,7 +308,7 @@ def find_records(conn: sqlite3.Connection, flt: RecordFilter, *, after: RecordKe
 
 
 # --- filter choices --------------------------------------------------------------------------------
-def distinct_values(conn: sqlite3.Connection, column: str, *, samples: int = 2000, newest: int = 2000) -> list[str]:
+def distinct_values(conn: sqlite3.Connection, column: str, *, samples: int = 500, newest: int = 2000) -> list[str]:
     """The values of `column` to offer as filter choices, sorted; cheap on any size of records.
 
     A column that leads an index (recipe, verdict) is listed exactly, one index seek per value. Any
@@ -321,7 +330,8 @@ def distinct_values(conn: sqlite3.Connection, column: str, *, samples: int = 200
     found.update(r[0] for r in conn.execute(
         f"SELECT {col} FROM (SELECT {col} FROM inspections ORDER BY seq DESC LIMIT ?) WHERE {col} IS NOT NULL",
         (newest,)))
-    low, high = conn.execute("SELECT min(seq), max(seq) FROM inspections").fetchone()
+    low = conn.execute("SELECT min(seq) FROM inspections").fetchone()[0]
+    high = conn.execute("SELECT max(seq) FROM inspections").fetchone()[0]
     if low is not None and samples > 0:
         step = max(1, (high - low) // samples)
         for at in range(low, high + 1, step):
@@ -385,7 +395,7 @@ class RecordBrowser:
         return self._conn
 
     def page(self, flt: RecordFilter, after: RecordKey | None = None, limit: int = PAGE_SIZE,
-             budget_s: float = BUDGET_S) -> RecordPage:
+             budget_s: float | None = None) -> RecordPage:
         """One page of parts (see find_records)."""
         return self._ask(lambda c: find_records(c, flt, after=after, limit=limit, shifts=self.shifts,
                                                 budget_s=budget_s))

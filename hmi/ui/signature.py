@@ -52,6 +52,7 @@ class SignaturePanel(QWidget):
             quick = QHBoxLayout()
             for text in reasons:
                 b = button(text, touch)
+                b.setMinimumWidth(max(b.minimumWidth(), b.fontMetrics().horizontalAdvance(text) + 32))
                 b.clicked.connect(lambda _=False, t=text: self.reason.setText(t))
                 quick.addWidget(b)
                 self.reason_buttons.append(b)

@@ -1,0 +1,1 @@
+"""Tuning the judgement on logged parts: score history, predicted consequences, what-if re-scoring."""
