@@ -20,6 +20,7 @@ from hmi.core.part import Part
 from hmi.inference.loading import find_model, load_inspector, thresholds_of
 from hmi.changes.plc_requests import PlcRecipeRequests
 from hmi.changes.setup import SetupChanges
+from hmi.changes.teaching import Teaching
 from hmi.inference.inspector import Inspector
 from hmi.core.messages import OperatorReview
 from hmi.core.verdict import Verdict
@@ -125,6 +126,7 @@ class Station:
                                     threshold_log=self.downstream.thresholds if self.downstream else None,
                                     camera=self.capture.call)
         self.changes.subscribe(self._recipe_in_force)
+        self.teaching = Teaching(data_dir, self.newest)
         self.recipe_requests = PlcRecipeRequests(self.changes, self.plc_status, self.alarms) if self.downstream else None
         if self.recipe_requests is not None:
             self.supervisor.add(self.recipe_requests)
@@ -172,6 +174,7 @@ class Station:
 
     def stop(self) -> None:
         """Stop the camera first, let inference finish its queue, then the downstream stages drain."""
+        self.teaching.stop()
         if not self._started:
             self._release(self.downstream)  # built but never started: free the PLC server and connections
             return

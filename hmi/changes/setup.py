@@ -285,8 +285,10 @@ class SetupChanges:
             if old is None and recipe.thresholds.version != 1:
                 recipe = recipe.model_copy(update={"thresholds": recipe.thresholds.model_copy(update={"version": 1})})
             if recipe.name == self._recipe.name:
-                self._put_in_force(recipe, reload_model=(recipe.model != self._recipe.model
-                                                         or recipe.roi != self._recipe.roi))
+                before = self._recipe
+                self._put_in_force(recipe, reload_model=(recipe.model != before.model or recipe.roi != before.roi))
+                if (recipe.exposure_us, recipe.gain_db) != (before.exposure_us, before.gain_db):
+                    self.apply_camera(recipe)
             else:
                 find_model(recipe.model.name, self.data_dir)  # refuse a recipe that names no model
                 save_recipe(self.data_dir, recipe)

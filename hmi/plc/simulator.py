@@ -210,6 +210,9 @@ class SimulatedPlc:
         start, size = int(event.EvtParam3), int(event.EvtParam4)
         with self._lock:
             self._writes.append(WriteEvent(start, size, bytes(self._memory[start:start + size]), time.monotonic()))
+            if start <= layout.REQUESTED_RECIPE < start + size:
+                # An operator panel (or a test) wrote the recipe request: the PLC program keeps it.
+                self._recipe = self._memory[layout.REQUESTED_RECIPE]
             if start <= layout.NEWEST_SEQ < start + size and len(self._memory) >= layout.DB_SIZE:
                 # The header moved: like a PLC reacting to the new sequence number, take the ring now.
                 self._file(self._ring())

@@ -1,0 +1,163 @@
+"""Fixtures and helpers of the teach and recipes tests (import the fixtures into the test module).
+
+A running station on pylon's emulated camera with two recipes (tech-a in force, PLC 1; tech-b, PLC 2),
+records in SQLite, the tiny model, and textured good-part frames; `station.teaching` is attached here as
+the composition root is to attach it (hmi.changes.teaching.Teaching). `screen_ctx` hands a screen what
+the window would: touch size, station, background thread, message channel, a logged-in session.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from hmi.app import Station
+from hmi.camera.factory import open_source
+from hmi.changes.teaching import Teaching
+from hmi.config.loader import load_station, save_recipe
+from hmi.config.schema import HoldPolicy, InspectionRoi, Recipe, RecipeModel, RecipeThresholds
+from hmi.downstream import RecordsAndPlc
+from hmi.store.database import database_path
+from hmi.ui.context import ScreenContext
+from hmi.ui.messages import MessageChannel
+from hmi.ui.session import OperatorSession
+from hmi.ui.tasks import BackgroundTasks
+from hmi.ui.theme import stylesheet
+from hmi.ui.touch import TouchSize
+from tests.ui.conftest import PIN, wire_station
+
+FRAME = 256
+TEACH_SIZE = 64        # the smallest input the backbone takes: a teach run takes well under a second here
+
+
+def good_frame(seed: int, size: int = FRAME) -> np.ndarray:
+    """A good part: a slightly brighter disc on a noisy grey belt, shifted a little per part (tiny-model score < 0.1)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size]
+    img = 128 + rng.normal(0, 5, (size, size))
+    cx, cy = size / 2 + rng.uniform(-6, 6), size / 2 + rng.uniform(-6, 6)
+    img[(xx - cx) ** 2 + (yy - cy) ** 2 < (size / 4) ** 2] += 8
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def write_good_frames(folder: Path, count: int, first: int = 0, size: int = FRAME) -> list[Path]:
+    """`count` good-part PNGs, named in replay order."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(first, first + count):
+        path = folder / f"good_{i:04d}.png"
+        assert cv2.imwrite(str(path), good_frame(i, size))
+        paths.append(path)
+    return paths
+
+
+def recipe(name: str, *, plc_number: int = 0, exposure_us: float | None = None, description: str = "") -> Recipe:
+    """A recipe on the tiny model."""
+    return Recipe(name=name, description=description or f"technician tests: {name}", model=RecipeModel(name="tiny"),
+                  thresholds=RecipeThresholds(version=1, score=0.3, hold_below=0.05, hold_above=0.05),
+                  roi=InspectionRoi(rectangles=[(8, 8, FRAME - 16, FRAME - 16)]),
+                  hold=HoldPolicy(timeout_s=300, default="NG"), plc_recipe_number=plc_number,
+                  exposure_us=exposure_us)
+
+
+def build_tech_station(root: Path, tiny_model: Path, *, rate_hz: float = 20.0, frame: int = FRAME,
+                       overrides: list[str] | None = None) -> Station:
+    """A production station on the emulated camera with recipes tech-a (PLC 1, in force) and tech-b (PLC 2)."""
+    data_dir = root / "data"
+    shutil.copytree(tiny_model, data_dir / "models" / "tiny")
+    frames = root / "frames"
+    write_good_frames(frames, 8, size=frame)
+    cfg = load_station(data_dir, ["station.recipe=tech-a", "station.mode=production", "camera.kind=emulated",
+                                  f"camera.replay_path={frames}", "camera.trigger=software",
+                                  f"camera.rate_hz={rate_hz}", "plc.mode=off", "inference.threads=1",
+                                  *(overrides or [])])
+    save_recipe(data_dir, recipe("tech-a", plc_number=1, exposure_us=3000.0))
+    save_recipe(data_dir, recipe("tech-b", plc_number=2, exposure_us=6500.0, description="second product"))
+    station = Station(cfg, data_dir, source=open_source(cfg.camera, frames), downstream=RecordsAndPlc(cfg, data_dir))
+    wire_station(station)
+    station.teaching = Teaching(data_dir, station.newest)  # type: ignore[attr-defined]
+    return station
+
+
+@pytest.fixture
+def tech_station(tmp_path: Path, tiny_model: Path) -> Iterator[Callable[..., Station]]:
+    """Build (and afterwards stop) stations: `tech_station(**options)`."""
+    made: list[Station] = []
+
+    def make(**options) -> Station:
+        station = build_tech_station(tmp_path / f"s{len(made)}", tiny_model, **options)
+        made.append(station)
+        return station
+
+    yield make
+    for station in made:
+        station.teaching.stop()  # type: ignore[attr-defined]
+        station.stop()
+
+
+@pytest.fixture
+def screen_ctx(qtbot) -> Iterator[Callable[..., ScreenContext]]:
+    """The services a screen is handed by the window, for `station`, with `user` logged in (PIN checked)."""
+    made: list[BackgroundTasks] = []
+
+    def make(station: Station, user: str | None = "theo") -> ScreenContext:
+        channel = MessageChannel()
+        tasks = BackgroundTasks(channel)
+        made.append(tasks)
+        session = OperatorSession(station.users, tasks, channel)
+        if user is not None:
+            session.log_in(station.users.authenticate(user, PIN[user]))
+        return ScreenContext(TouchSize.of(station.cfg.ui), station, tasks, channel, session)
+
+    yield make
+    for tasks in made:
+        tasks.shutdown()
+
+
+def open_screen(qtbot, screen, ctx: ScreenContext, size: tuple[int, int] = (1280, 640)) -> None:
+    """Show `screen` with the station's style at the size it gets in a 1280 x 800 window, and open it."""
+    screen.setStyleSheet(stylesheet(ctx.touch.px))
+    qtbot.addWidget(screen)
+    screen.resize(*size)
+    screen.show()
+    qtbot.waitExposed(screen)
+    screen.on_show()
+
+
+def _query(station: Station, sql: str, args: tuple) -> list[dict]:
+    conn = sqlite3.connect(f"file:{database_path(station.data_dir)}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in conn.execute(sql, args)]
+    finally:
+        conn.close()
+
+
+def audit_entries(station: Station, action: str) -> list[dict]:
+    """The audit trail's entries of `action`, oldest first, read from the records file."""
+    return _query(station, "SELECT * FROM audit WHERE action = ? ORDER BY id", (action,))
+
+
+def part_row(station: Station, seq: int) -> dict | None:
+    """The stored record of part `seq`, or None."""
+    rows = _query(station, "SELECT * FROM inspections WHERE seq = ?", (seq,))
+    return rows[0] if rows else None
+
+
+def tap(qtbot, widget) -> None:
+    """Tap a button like a finger."""
+    from PySide6.QtCore import Qt
+
+    qtbot.mouseClick(widget, Qt.MouseButton.LeftButton)
+
+
+def type_pin(qtbot, panel, user: str) -> None:
+    """Type `user`'s PIN on a signature panel's keypad."""
+    for digit in PIN[user]:
+        tap(qtbot, panel.keys[digit])
