@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import logging
 import os
 import signal
@@ -81,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     from hmi.model_cli import add_parsers as add_model_parsers
 
     add_model_parsers(sub, _common)
+    from hmi.report_cli import add_parsers as add_report_parsers
+
+    add_report_parsers(sub, _common)
+    from hmi.dataset_cli import add_parsers as add_dataset_parsers
+
+    add_dataset_parsers(sub, _common)
 
     bench = sub.add_parser("bench", help="measure the pipeline against the model alone")
     _common(bench)
@@ -97,6 +104,7 @@ def _data_dir(args: argparse.Namespace) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `hmi` console script; every StationError ends in one plain message."""
+    multiprocessing.freeze_support()  # the frozen station's teaching process starts here (hmi.changes.teach_process)
     parser = build_parser()
     args = parser.parse_args(argv)
     command = args.command or "run"
@@ -129,6 +137,14 @@ def main(argv: list[str] | None = None) -> int:
             from hmi.model_cli import run as run_model
 
             return run_model(command, args, _data_dir(args))
+        if command in ("report", "report-bench"):
+            from hmi.report_cli import run as run_report
+
+            return run_report(command, args, _data_dir(args))
+        if command == "dataset":
+            from hmi.dataset_cli import run as run_dataset
+
+            return run_dataset(command, args, _data_dir(args))
         if command == "evaluate":
             from hmi.inference.evaluation import evaluate
 

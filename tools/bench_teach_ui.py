@@ -19,40 +19,47 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("PYLON_CAMEMU", "1")
 
-import numpy as np  # noqa: E402
-from PySide6.QtCore import QEventLoop, Qt, QTimer  # noqa: E402
-
-from hmi.app import Station  # noqa: E402
-from hmi.camera.factory import open_source  # noqa: E402
-from hmi.changes.teaching import Teaching  # noqa: E402
-from hmi.config.loader import load_station  # noqa: E402
-from hmi.demo.dataset import demo_frames_dir  # noqa: E402
-from hmi.downstream import RecordsAndPlc  # noqa: E402
-from hmi.store.users import Role  # noqa: E402
-from hmi.ui.context import ScreenContext  # noqa: E402
-from hmi.ui.messages import MessageChannel  # noqa: E402
-from hmi.ui.screens.teach import TeachScreen  # noqa: E402
-from hmi.ui.session import OperatorSession  # noqa: E402
-from hmi.ui.shell import application  # noqa: E402
-from hmi.ui.tasks import BackgroundTasks  # noqa: E402
-from hmi.ui.theme import stylesheet  # noqa: E402
-from hmi.ui.touch import TouchSize  # noqa: E402
+# The station, Qt and NumPy are imported inside the functions: the teaching process (multiprocessing 'spawn')
+# runs this file again as its main module, and must not load Qt, nor NumPy before it limits its threads.
 
 PROBE_MS = 10
 
 
 def _spin(seconds: float) -> None:
+    from PySide6.QtCore import QEventLoop, QTimer
+
     loop = QEventLoop()
     QTimer.singleShot(round(seconds * 1000), loop.quit)
     loop.exec()
 
 
 def _pct(values: list[float], q: float) -> float:
+    import numpy as np
+
     return float(np.percentile(values, q)) if values else float("nan")
 
 
 def measure(data_dir: Path, parts: int, input_size: int, rate_hz: float, baseline_s: float = 3.0) -> dict:
     """Run the line, teach from the screen, and return the latency and throughput figures."""
+    import numpy as np
+    from PySide6.QtCore import Qt, QTimer
+
+    from hmi.app import Station
+    from hmi.camera.factory import open_source
+    from hmi.changes.teaching import Teaching
+    from hmi.config.loader import load_station
+    from hmi.demo.dataset import demo_frames_dir
+    from hmi.downstream import RecordsAndPlc
+    from hmi.store.users import Role
+    from hmi.ui.context import ScreenContext
+    from hmi.ui.messages import MessageChannel
+    from hmi.ui.screens.teach import TeachScreen
+    from hmi.ui.session import OperatorSession
+    from hmi.ui.shell import application
+    from hmi.ui.tasks import BackgroundTasks
+    from hmi.ui.theme import stylesheet
+    from hmi.ui.touch import TouchSize
+
     app = application()
     cfg = load_station(data_dir, ["station.mode=production", "camera.kind=emulated", "camera.trigger=software",
                                   f"camera.rate_hz={rate_hz}", "plc.mode=off"])

@@ -209,8 +209,11 @@ class SetupChanges:
 
     # --- changes audited without a signature --------------------------------------------------
     def set_camera(self, user: User, *, exposure_us: float | None = None, gain_db: float | None = None,
-                   save: bool = True) -> CameraSettings:
-        """Write exposure and/or gain to the camera's nodes, read them back, and keep them in the recipe."""
+                   save: bool = True, audit: bool = True) -> CameraSettings:
+        """Write exposure and/or gain to the camera's nodes, read them back, and keep them in the recipe.
+
+        `save=False, audit=False` is for the trial steps of auto-exposure; its final setting is saved and audited.
+        """
         require(user, Permission.CAMERA)
         if self.camera is None:
             raise StationError("this station has no camera to set", "check the camera settings in the station file")
@@ -236,8 +239,9 @@ class SetupChanges:
                 save_recipe(self.data_dir, recipe)
                 self._recipe = recipe
                 self._notify(recipe)
-            self._audit(user.name, AuditAction.CAMERA_CHANGE, f"camera {settings.source}", old, new,
-                        f"set from the camera screen for recipe {before.name}")
+            if audit:
+                self._audit(user.name, AuditAction.CAMERA_CHANGE, f"camera {settings.source}", old, new,
+                            f"set from the camera screen for recipe {before.name}")
             return settings
 
     def camera_settings(self) -> CameraSettings:

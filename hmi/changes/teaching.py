@@ -1,14 +1,19 @@
 """Teaching a new model from the station: collect good parts from the line (or take a folder), then teach.
 
-A TeachJob runs on its own thread at lowered priority with one inference thread, so the line and the
-touchscreen keep running while it works. It reports (stage, fraction, text) for a progress bar, stops
-at the next step when cancelled, and leaves nothing behind when cancelled or failed: the collected
-frames are removed and hmi.inference.teach writes the model folder only when it is complete.
+A TeachJob collects on its own thread (cheap: it saves the frames of parts the line has judged), then builds
+the model in a child process (hmi.changes.teach_process, multiprocessing 'spawn') at lowered priority with one
+thread per numerical library: the build holds the GIL in long calls and runs NumPy and ONNX Runtime threads,
+which in the station's own process made the touchscreen stutter and the line slow down. The job thread reads
+the child's progress (stage, fraction, text) for the progress bar; cancel asks the child to stop at its next
+step and terminates it when it has not within CANCEL_GRACE_S. Nothing is left behind when cancelled or failed:
+the collected frames are removed, hmi.inference.teach writes the model folder only when it is complete, and
+what a terminated child left (its hidden '.NAME.teaching-*' staging folder) is removed here.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import re
 import shutil
@@ -23,9 +28,10 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
+from hmi.changes.teach_process import CANCELLED, DONE, FAILED, PROGRESS, TeachMessage, TeachOrder, teach_in_child
+from hmi.core.errors import ConfigError, ImageError, ModelError, StationError, StoreError
 from hmi.inference.loading import model_roots
-from hmi.core.errors import ModelError, StationError
-from hmi.inference.teach import MIN_IMAGES, TeachCancelled, TeachReport, teach
+from hmi.inference.teach import MIN_IMAGES, TeachCancelled, TeachReport
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +39,14 @@ TEACH_DIR = "teach"            # under the data folder: the frames each model wa
 IMAGE_SUFFIXES = frozenset({".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff"})
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 MAX_PARTS = 5000
-TEACH_NICE = 10                # added to the teach thread's nice value: the verdict path comes first
+TEACH_NICE = 10                # added to the teaching process's nice value: the verdict path comes first
 TEACH_THREADS = 1              # ONNX Runtime threads for teaching: the inference thread keeps the other core
 PART_TIMEOUT_S = 60.0          # no new part from the line for this long: stop and say so
+STOPPED = "stopped"            # text of an outcome the job makes up for a child that sent none
+CANCEL_GRACE_S = 3.0           # a teaching process still working this long after cancel is terminated
+END_WAIT_S = 5.0               # for a teaching process to exit after its outcome, or after terminate, before kill
+# Errors the teaching process may report, by class name; any other comes back as a ModelError.
+CHILD_ERRORS = {cls.__name__: cls for cls in (StationError, ModelError, ImageError, ConfigError, StoreError)}
 
 
 class TeachStage(str, Enum):
@@ -88,15 +99,25 @@ def _frame_for_file(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 and image.shape[2] == 3 else image
 
 
+def _station_nice() -> int:
+    """The station process's own nice value (its main thread's; the teach thread's own is lowered)."""
+    try:
+        return os.getpriority(os.PRIO_PROCESS, os.getpid()) if hasattr(os, "getpriority") else 0
+    except OSError:
+        return 0
+
+
 class TeachJob:
     """One teach run: N good parts from the line (or a folder of images), then a new model in models/<name>.
 
-    `progress()` and the outcome (`report` or `error`) may be read from any thread at any time.
+    The parts are collected on the job's thread; the model is built in a child process (see the module
+    docstring). `progress()` and the outcome (`report` or `error`) may be read from any thread at any time.
     """
 
     def __init__(self, data_dir: Path, name: str, *, parts: int = 0, folder: Path | None = None,
                  newest: NewestParts | None = None, input_size: int = 256, threads: int = TEACH_THREADS,
-                 nice: int = TEACH_NICE, part_timeout_s: float = PART_TIMEOUT_S, poll_s: float = 0.01) -> None:
+                 nice: int = TEACH_NICE, part_timeout_s: float = PART_TIMEOUT_S, poll_s: float = 0.01,
+                 cancel_grace_s: float = CANCEL_GRACE_S) -> None:
         self.data_dir = Path(data_dir)
         self.name = name.strip()
         self.parts = parts
@@ -107,6 +128,7 @@ class TeachJob:
         self.nice = nice
         self.part_timeout_s = part_timeout_s
         self.poll_s = poll_s
+        self.cancel_grace_s = cancel_grace_s
         self.model_dir = self.data_dir / "models" / self.name
         self.report: TeachReport | None = None
         self.error: StationError | None = None
@@ -115,6 +137,7 @@ class TeachJob:
         self._lock = threading.Lock()
         self._progress = TeachProgress(TeachStage.STARTING, 0.0, "Starting")
         self._thread: threading.Thread | None = None
+        self._child_pid: int | None = None
 
     # --- control -----------------------------------------------------------------------------
     def start(self) -> "TeachJob":
@@ -146,6 +169,11 @@ class TeachJob:
         """True once the run has ended (done, cancelled or failed)."""
         return self.progress().stage.finished
 
+    @property
+    def child_pid(self) -> int | None:
+        """The process id of the teaching process once it was started (for the log and for tests)."""
+        return self._child_pid
+
     # --- the run -----------------------------------------------------------------------------
     def _set(self, stage: TeachStage, fraction: float, text: str) -> None:
         with self._lock:
@@ -168,10 +196,7 @@ class TeachJob:
             else:
                 staging = self._staging_folder()
                 images = self._collect(staging)
-            self._set(TeachStage.TEACHING, 0.0, "Reading images")
-            report = teach(images, self.model_dir, name=self.name, input_size=self.input_size,
-                           progress=lambda text, f: self._set(TeachStage.TEACHING, f, text),
-                           cancel=self._cancel, threads=self.threads)
+            report = self._build(images)
             if staging is not None:
                 self.collected = self._keep(staging)
                 staging = None
@@ -194,6 +219,101 @@ class TeachJob:
         finally:
             if staging is not None:
                 shutil.rmtree(staging, ignore_errors=True)
+
+    def _build(self, images: list[Path]) -> TeachReport:
+        """Teach `images` in a child process at lowered priority; its progress is ours, its outcome returned."""
+        self._set(TeachStage.TEACHING, 0.0, "Starting the teaching process")
+        if self._cancel.is_set():
+            raise TeachCancelled("teaching was cancelled; no model was written", "start teaching again when ready")
+        spawn = multiprocessing.get_context("spawn")
+        stop = spawn.Event()
+        receive, send = spawn.Pipe(duplex=False)
+        order = TeachOrder(tuple(images), self.model_dir, self.name, self.input_size, self.threads,
+                           nice=_station_nice() + self.nice)
+        child = spawn.Process(target=teach_in_child, args=(order, stop, send), name=f"teach-{self.name}",
+                              daemon=True)
+        try:
+            child.start()
+        except OSError as exc:
+            raise ModelError(f"the teaching process could not be started ({exc.strerror or exc})",
+                             "close programs the station does not need, then try again") from None
+        finally:
+            send.close()  # the child holds the only writing end now: the pipe ends when the child does
+        self._child_pid = child.pid
+        log.info("teaching model %s in process %s from %d images", self.name, child.pid, len(images))
+        outcome: TeachMessage | None = None
+        try:
+            outcome = self._follow(child, receive, stop)
+        finally:
+            receive.close()
+            # A child that sent its outcome exits by itself, and teach() has cleaned up after itself.
+            self._end(child, reported=outcome is not None and outcome.text != STOPPED)
+        if outcome.kind == DONE:
+            return outcome.report
+        if outcome.kind == CANCELLED:
+            raise TeachCancelled(outcome.what, outcome.todo)
+        if outcome.trace:
+            log.error("teaching model %s failed in process %s:\n%s", self.name, child.pid, outcome.trace)
+        raise CHILD_ERRORS.get(outcome.error, ModelError)(outcome.what, outcome.todo)
+
+    def _follow(self, child: Any, receive: Any, stop: Any) -> TeachMessage:
+        """Pass the child's progress on until its outcome; ask it to stop on cancel, give up past the grace.
+
+        An outcome made up here because the child did not send one carries text STOPPED, so the caller stops
+        the child and removes what it left.
+        """
+        asked_at: float | None = None
+        while True:
+            if asked_at is None and self._cancel.is_set():
+                stop.set()
+                asked_at = time.monotonic()
+                self._set(TeachStage.TEACHING, self.progress().fraction, "Cancelling")
+            if asked_at is not None and time.monotonic() - asked_at > self.cancel_grace_s:
+                log.warning("teaching process %s did not stop within %.0f s of cancel: terminating it",
+                            child.pid, self.cancel_grace_s)
+                return TeachMessage(CANCELLED, text=STOPPED, what="teaching was cancelled; no model was written",
+                                    todo="start teaching again when ready")
+            try:
+                if not receive.poll(0.1):
+                    continue
+                message: TeachMessage = receive.recv()
+            except (EOFError, OSError):  # the child ended without an outcome
+                child.join(END_WAIT_S)
+                if asked_at is not None:
+                    return TeachMessage(CANCELLED, text=STOPPED, what="teaching was cancelled; no model was written",
+                                        todo="start teaching again when ready")
+                log.error("teaching process %s of model %s ended without a result (exit code %s)",
+                          child.pid, self.name, child.exitcode)
+                return TeachMessage(FAILED, text=STOPPED, error="ModelError",
+                                    what=f"the teaching process stopped unexpectedly (exit code {child.exitcode}); "
+                                         "no model was written",
+                                    todo="try again; if it repeats, the station may be short of memory: "
+                                         "teach from fewer parts, or send the station log to support")
+            if message.kind == PROGRESS:
+                if asked_at is None:
+                    self._set(TeachStage.TEACHING, message.fraction, message.text)
+            elif message.kind in (DONE, CANCELLED, FAILED):
+                return message
+
+    def _end(self, child: Any, *, reported: bool) -> None:
+        """Make sure the child has exited (terminate, then kill); if it sent no outcome, remove what it left."""
+        child.join(END_WAIT_S if reported else 0.0)
+        if child.is_alive():
+            child.terminate()
+            child.join(END_WAIT_S)
+        if child.is_alive():
+            log.warning("teaching process %s ignored terminate: killing it", child.pid)
+            child.kill()
+            child.join(END_WAIT_S)
+        if not reported:
+            for staging in self.model_dir.parent.glob(f".{self.name}.teaching-*"):
+                log.info("removing %s, left by the stopped teaching process", staging)
+                shutil.rmtree(staging, ignore_errors=True)
+            if self.model_dir.exists():  # renamed into place in the instant before it was stopped: complete
+                log.warning("teaching process %s was stopped after it saved model %s; the model stays selectable",
+                            child.pid, self.model_dir)
+        if not child.is_alive():
+            child.close()
 
     def _check(self) -> None:
         if not MODEL_NAME.match(self.name):

@@ -62,8 +62,11 @@ class ScreenshotTour:
                 self.window.open_part(part)
             else:
                 self.window.show_screen("part")
+        elif name in self.window.tools:
+            self.window.tools[name].prepare_screenshot()
+            self.window.show_screen(name, unguarded=True)
         else:
-            self.window.show_screen(name)
+            self.window.show_screen(name, unguarded=True)
         QTimer.singleShot(SETTLE_MS, self._grab)
 
     def _grab(self) -> None:
@@ -84,8 +87,8 @@ class ScreenshotTour:
 def run_station_ui(station: StationPort, *, fullscreen: bool, quit_after_s: float, screenshot_dir: Path | None) -> int:
     """Open the touchscreen on a running `station` and run the event loop until it closes.
 
-    `quit_after_s` > 0 closes it after that many seconds; `screenshot_dir` saves live.png, review.png,
-    alarms.png, login.png and part.png there shortly before quitting (10 s after start when there is
+    `quit_after_s` > 0 closes it after that many seconds; `screenshot_dir` saves a PNG of every screen
+    (live, review, alarms, login, part, setup and the technician and quality screens) there shortly before quitting (10 s after start when there is
     no quit time). Returns 0 on a clean exit, 1 when a screenshot could not be written.
     """
     app = application()

@@ -23,12 +23,20 @@ from hmi.ui.banner import MessageBanner
 from hmi.ui.health import station_health, station_state
 from hmi.ui.messages import MessageChannel
 from hmi.ui.port import StationPort
+from hmi.ui.context import ScreenContext
 from hmi.ui.screens.alarms import AlarmsScreen
+from hmi.ui.screens.camera import CameraScreen
 from hmi.ui.screens.live import LiveScreen
 from hmi.ui.screens.login import LoginScreen
 from hmi.ui.screens.part import PartScreen
+from hmi.ui.screens.records import RecordsScreen
+from hmi.ui.screens.recipes import RecipesScreen
+from hmi.ui.screens.reports import ReportsScreen
 from hmi.ui.screens.review import ReviewScreen
-from hmi.ui.screens.setup import SetupScreen, setup_fields
+from hmi.ui.screens.roi import RoiScreen
+from hmi.ui.screens.setup import TOOLS, SetupScreen, setup_fields
+from hmi.ui.screens.teach import TeachScreen
+from hmi.ui.screens.thresholds import ThresholdsScreen
 from hmi.ui.session import IdleLock, OperatorSession
 from hmi.ui.status_zone import StatusZone
 from hmi.ui.tasks import BackgroundTasks
@@ -37,13 +45,27 @@ from hmi.ui.touch import TouchSize, button
 
 log = logging.getLogger(__name__)
 
-SCREENS = ("live", "review", "alarms", "login", "part", "setup")
-SCREENSHOT_SCREENS = ("live", "review", "alarms", "login", "part")
+# Screens built from the window's ScreenContext: (class, permission that opens it).
+TOOL_SCREENS = {
+    "camera": (CameraScreen, Permission.CAMERA),
+    "roi": (RoiScreen, Permission.ROI),
+    "thresholds": (ThresholdsScreen, Permission.THRESHOLDS),
+    "teach": (TeachScreen, Permission.TEACH),
+    "recipes": (RecipesScreen, Permission.RECIPES),
+    "reports": (ReportsScreen, Permission.REPORTS),
+    "records": (RecordsScreen, Permission.REPORTS),
+}
+SCREENS = ("live", "review", "alarms", "login", "part", "setup", *TOOL_SCREENS)
+SCREENSHOT_SCREENS = ("live", "review", "alarms", "login", "part", "setup", *TOOL_SCREENS)
 SLOW_REFRESH_S = 0.5
+TITLES = {"roi": "Inspection area", "camera": "Camera and lighting"}
+AUDIENCE = {Permission.REPORTS: "quality managers", Permission.THRESHOLDS: "technicians",
+            Permission.CAMERA: "technicians", Permission.ROI: "technicians", Permission.TEACH: "technicians",
+            Permission.RECIPES: "technicians"}
 NO_USERS = StationError("This station runs without records (setup mode or no database), so it has no users",
                         "restart it in production mode to review parts and acknowledge alarms")
 # Screens that need more than a logged-in operator, and the permission that opens them.
-GATED = {"setup": Permission.THRESHOLDS}
+GATED = {"setup": Permission.THRESHOLDS, **{name: perm for name, (_cls, perm) in TOOL_SCREENS.items()}}
 
 
 class StationWindow(QMainWindow):
@@ -73,9 +95,12 @@ class StationWindow(QMainWindow):
         self.alarms = AlarmsScreen(self.touch)
         self.login = LoginScreen(self.touch)
         self.part = PartScreen(self.touch)
-        self.setup = SetupScreen()
+        self.setup = SetupScreen(self.touch)
         self.screens: dict[str, QWidget] = {"live": self.live, "review": self.review, "alarms": self.alarms,
                                             "login": self.login, "part": self.part, "setup": self.setup}
+        self.context = ScreenContext(self.touch, station, self.tasks, self.channel, self.session)
+        self.tools: dict[str, QWidget] = {name: cls(self.context) for name, (cls, _perm) in TOOL_SCREENS.items()}
+        self.screens.update(self.tools)
         self.stack = QStackedWidget()
         for name in SCREENS:
             self.stack.addWidget(self.screens[name])
@@ -85,7 +110,8 @@ class StationWindow(QMainWindow):
         nav_bar.setObjectName("navBar")
         nav_row = QHBoxLayout(nav_bar)
         nav_row.setContentsMargins(0, 0, 0, 0)
-        for name, words in (("live", "Live"), ("review", "Review"), ("alarms", "Alarms"), ("setup", "Setup")):
+        for name, words in (("live", "Live"), ("review", "Review"), ("alarms", "Alarms"), ("reports", "Reports"),
+                            ("records", "Records"), ("setup", "Setup")):
             b = button(words, self.touch, checkable=True, tall=1.2)
             b.clicked.connect(lambda _=False, n=name: self.show_screen(n))
             nav_row.addWidget(b)
@@ -107,6 +133,7 @@ class StationWindow(QMainWindow):
         self.live.part_requested.connect(self.open_part)
         self.part.back_requested.connect(self._back)
         self.review.decided.connect(self.decide_hold)
+        self.setup.tool_requested.connect(self.show_screen)
         self.alarms.acknowledge_requested.connect(self.acknowledge_alarm)
         self.alarms.shelve_requested.connect(self.shelve_alarm)
         self.login.login_requested.connect(self._authenticate)
@@ -198,6 +225,8 @@ class StationWindow(QMainWindow):
             self.review.show_queue(self._holds, self.region_threshold())
         elif self.current == "alarms":
             self.alarms.show_alarms(st.alarms)
+        elif self.current in self.tools:
+            self.tools[self.current].on_tick()
 
     def _refresh_strip(self) -> None:
         if self.current == "live":
@@ -223,19 +252,26 @@ class StationWindow(QMainWindow):
         self._known_holds = current
 
     # --- navigation --------------------------------------------------------------------------
-    def show_screen(self, name: str) -> bool:
-        """Go to screen `name`; a gated screen the user may not open stays closed with a plain message."""
+    def show_screen(self, name: str, *, unguarded: bool = False) -> bool:
+        """Go to screen `name`; a gated screen the user may not open stays closed with a plain message.
+
+        `unguarded` (screenshots only) opens a gated screen to look at; its actions still check the user.
+        """
         if name not in self.screens:
             raise ValueError(f"no screen called {name!r}")
         permission = GATED.get(name)
-        if permission is not None:
+        if permission is not None and not unguarded:
             denial = self.session.denial(permission)
             if denial is not None:
-                self.channel.warning(f"The {name.capitalize()} screen is for technicians. {denial.what}", denial.todo)
+                self.channel.warning(f"The {TITLES.get(name, name.capitalize())} screen is for "
+                                     f"{AUDIENCE.get(permission, 'people who may ' + permission.doing)}. "
+                                     f"{denial.what}", denial.todo)
                 self._check_nav()
                 return False
+        if name == "setup":
             self.setup.show_setup(setup_fields(self.station.cfg, self.station.recipe, self.station.active.get(),
                                                self.station.backend))
+            self.setup.show_tools({tool: self.session.can(GATED[tool]) for tool in TOOLS})
         if name != self.current:
             self.previous = self.current
         self.current = name
@@ -248,6 +284,8 @@ class StationWindow(QMainWindow):
             self.live.drawn_version = 0  # draw the newest at once, even if it was drawn before
         if name in ("live", "review", "alarms"):
             self.refresh_slow()
+        elif name in self.tools:
+            self.tools[name].on_show()
         return True
 
     def _check_nav(self) -> None:
@@ -273,7 +311,8 @@ class StationWindow(QMainWindow):
 
     def _user_changed(self, user: User | None) -> None:
         self.zone.show_user(user.name if user else "", user.role.value if user else "")
-        if user is None and self.current == "setup":
+        gate = GATED.get(self.current)
+        if gate is not None and (user is None or not self.session.can(gate)):
             self.show_screen("live")
 
     def _load_users(self) -> None:

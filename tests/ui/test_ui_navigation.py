@@ -16,6 +16,8 @@ def _route(window, target: str) -> list:
         return [window.zone.user_button]
     if target == "part":
         return [window.nav["live"], window.live.strip.buttons[0]]
+    if target in window.setup.tool_buttons:
+        return [window.nav["setup"], window.setup.tool_buttons[target]]
     raise AssertionError(f"no route to {target}")
 
 
@@ -23,7 +25,7 @@ def test_ui_every_screen_within_three_touches(qtbot, station_factory, open_windo
     station = station_factory(["ok", "ng"], rate_hz=20.0)
     station.start()
     window = open_window(station)
-    log_in(qtbot, window, "theo")  # a technician may open every screen, Setup included
+    log_in(qtbot, window, "admin")  # an admin may open every screen: Setup and its tools, reports, records
     window.show_screen("live")
     qtbot.waitUntil(lambda: window.live.strip.buttons[0].isEnabled(), timeout=5000)
     for start in SCREENS:

@@ -4,6 +4,7 @@ activation is signed and the next part names the new model, and the previous mod
 from __future__ import annotations
 
 import json
+import os
 
 from hmi.store.audit import AuditAction
 from hmi.ui.screens.teach import TeachScreen
@@ -66,6 +67,7 @@ def test_teach_cancel_then_teach_check_activate_and_go_back(qtbot, tech_station,
     qtbot.waitUntil(lambda: not screen.running, timeout=60000)
     job = station.teaching.job
     assert screen.stage.text().startswith("Done"), (screen.stage.text(), screen.step.text())
+    assert job.child_pid not in (None, os.getpid())  # built in its own process, away from the UI's GIL
     report = job.report
     assert (data / "models" / "teach-new" / "manifest.json").exists()
     assert len(list((data / "teach" / "teach-new").glob("*.png"))) == 12  # what it was taught on is kept

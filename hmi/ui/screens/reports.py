@@ -1,0 +1,448 @@
+"""Shift reports for quality managers: pick a shift, read its figures and charts, compare, export CSV / PDF.
+
+Reports are built on the background thread through the reports' own read-only connection; the
+screen only draws finished ShiftReport objects.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QButtonGroup, QGridLayout, QHBoxLayout, QVBoxLayout, QWidget
+
+from hmi.reports.compare import compare_reports
+from hmi.reports.connection import open_reports
+from hmi.reports.export import write_csv
+from hmi.reports.models import ModelBaselines
+from hmi.reports.pdf import write_pdf
+from hmi.reports.shifts import ShiftCalendar, ShiftWindow
+from hmi.reports.summary import ShiftReport, build_report, key_figures, known_models, resolve_model_shift
+from hmi.store.users import Permission
+from hmi.ui import theme
+from hmi.ui.context import ScreenContext
+from hmi.ui.theme import Fonts
+from hmi.ui.touch import button
+from hmi.ui.widgets import fill_table, label, panel, read_only_table
+
+COMPARE_MODES = ("off", "shift before", "model versions")
+REFRESH_CURRENT_S = 60.0
+
+
+@dataclass(frozen=True)
+class LoadedReports:
+    """What one background load produced: the report on show and, when comparing, the second one."""
+
+    main: ShiftReport
+    other: ShiftReport | None
+    note: str = ""
+
+
+def load_reports(data_dir: Path, calendar: ShiftCalendar, pick: str, compare: str) -> LoadedReports:
+    """Build the picked shift's report (and its comparison) on a fresh read-only connection; blocking."""
+    conn = open_reports(data_dir)
+    try:
+        baselines = ModelBaselines(data_dir)
+        window = calendar.resolve(pick)
+        if compare == "model versions":
+            models = sorted(((resolve_model_shift(conn, calendar, sha), sha) for sha, _ in known_models(conn)),
+                            key=lambda ws: ws[0].start if ws[0] else datetime.min.replace(tzinfo=timezone.utc))
+            models = [(w, sha) for w, sha in models if w is not None]
+            if len(models) < 2:
+                main = build_report(conn, window, calendar=calendar, baselines=baselines)
+                return LoadedReports(main, None, "Only one model version is in the records: nothing to compare.")
+            (wa, a), (wb, b) = models[-2], models[-1]
+            main = build_report(conn, wa, model_sha256=a, calendar=calendar, baselines=baselines)
+            other = build_report(conn, wb, model_sha256=b, calendar=calendar, baselines=baselines)
+            return LoadedReports(main, other, "Each model version over the last shift it judged parts in.")
+        main = build_report(conn, window, calendar=calendar, baselines=baselines)
+        other = None
+        if compare == "shift before":
+            before = calendar.previous(window.start + timedelta(seconds=1))
+            other = build_report(conn, before, calendar=calendar, baselines=baselines)
+        return LoadedReports(main, other)
+    finally:
+        conn.close()
+
+
+def _plot(font_px: int, left: str, bottom: str = "") -> pg.PlotWidget:
+    """A calm, untouchable chart in the station's greys."""
+    w = pg.PlotWidget(background=theme.PANEL)
+    w.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+    w.setMouseEnabled(x=False, y=False)
+    w.setMenuEnabled(False)
+    w.hideButtons()
+    item = w.getPlotItem()
+    font = QFont()
+    font.setPixelSize(font_px)
+    for side in ("bottom", "left"):
+        axis = item.getAxis(side)
+        axis.setPen(pg.mkPen(theme.TEXT))
+        axis.setTextPen(pg.mkPen(theme.TEXT))
+        axis.setStyle(tickFont=font)
+    item.getAxis("left").setWidth(font_px * 4)
+    item.setLabel("left", left, **{"font-size": f"{font_px}px", "color": theme.TEXT})
+    if bottom:
+        item.setLabel("bottom", bottom, **{"font-size": f"{font_px}px", "color": theme.TEXT})
+    w.setMinimumHeight(font_px * 5)
+    return w
+
+
+class HourlyChart(QWidget):
+    """Parts per hour as grey bars, final yield per hour as a black line beneath."""
+
+    def __init__(self, font_px: int) -> None:
+        super().__init__()
+        col = QVBoxLayout(self)
+        col.setContentsMargins(0, 0, 0, 0)
+        self.parts = _plot(font_px, "parts / h")
+        self.yields = _plot(font_px, "yield %", "hour (plant time)")
+        col.addWidget(self.parts, 3)
+        col.addWidget(self.yields, 2)
+        self.font_px = font_px
+
+    def show_report(self, report: ShiftReport, other: ShiftReport | None = None) -> None:
+        """Draw the hours of `report` (and `other` as an outline, when comparing)."""
+        for w in (self.parts, self.yields):
+            w.clear()
+        hours = report.hourly
+        x = np.arange(len(hours))
+        ticks = [[(i, h.label[:2]) for i, h in enumerate(hours)]]  # '06' … '13': the hour each bar starts
+        self.parts.addItem(pg.BarGraphItem(x=x, height=[h.parts for h in hours], width=0.7,
+                                           brush=theme.PANEL_DARK, pen=pg.mkPen(theme.TEXT)))
+        y = np.array([h.yield_pct for h in hours], float)
+        ok = np.isfinite(y)  # an hour without parts has no yield: no point is drawn for it
+        if ok.any():
+            self.yields.plot(x[ok], y[ok], pen=pg.mkPen(theme.TEXT, width=3), symbol="o", symbolSize=8,
+                             symbolBrush=theme.TEXT)
+        if other is not None:
+            self.parts.addItem(pg.BarGraphItem(x=x[:len(other.hourly)], height=[h.parts for h in other.hourly],
+                                               width=0.7, brush=None, pen=pg.mkPen(theme.TEXT, width=2,
+                                                                                    style=Qt.PenStyle.DashLine)))
+            oy = np.array([h.yield_pct for h in other.hourly], float)[:len(x)]
+            ook = np.isfinite(oy)
+            if ook.any():
+                self.yields.plot(x[:len(oy)][ook], oy[ook],
+                                 pen=pg.mkPen(theme.TEXT_DIM, width=2, style=Qt.PenStyle.DashLine))
+        for w in (self.parts, self.yields):
+            w.getPlotItem().getAxis("bottom").setTicks(ticks)
+            w.setXRange(-0.6, max(0, len(hours) - 1) + 0.6, padding=0)
+        finite = y[np.isfinite(y)]
+        low = float(min(finite.min(), 99.0)) if finite.size else 95.0
+        self.yields.setYRange(max(0.0, math.floor(low - 0.5)), 100.0, padding=0.02)
+
+
+class ParetoChart(QWidget):
+    """Rejects by kind, largest first; red bars (rejects are abnormal) with the numbers written on them."""
+
+    def __init__(self, font_px: int) -> None:
+        super().__init__()
+        col = QVBoxLayout(self)
+        col.setContentsMargins(0, 0, 0, 0)
+        self.plot = _plot(font_px, "rejected parts")
+        col.addWidget(self.plot)
+        self.font_px = font_px
+
+    def show_report(self, report: ShiftReport) -> None:
+        """Draw the Pareto of `report` (the top 6 kinds)."""
+        self.plot.clear()
+        items = report.pareto[:5]
+        x = np.arange(len(items))
+        self.plot.addItem(pg.BarGraphItem(x=x, height=[p.parts for p in items], width=0.7,
+                                          brush=theme.REJECT_RED, pen=pg.mkPen(theme.TEXT)))
+        for i, p in enumerate(items):
+            # The kind's name and figures above its bar: long names do not fit under narrow bars.
+            text = pg.TextItem(f"{p.defect.replace(' ', chr(10))}\n{p.parts:,} · {100 * p.cumulative:.0f} %",
+                               color=theme.TEXT, anchor=(0.5, 1.0))
+            text.setPos(i, p.parts)
+            self.plot.addItem(text)
+        self.plot.getPlotItem().getAxis("bottom").setTicks([[(i, str(i + 1)) for i in range(len(items))]])
+        top = max((p.parts for p in items), default=1)
+        self.plot.setYRange(0, top * 1.6, padding=0)
+        self.plot.setXRange(-0.6, max(0, len(items) - 1) + 0.6, padding=0)
+
+
+class ScoreChart(QWidget):
+    """Score histograms of good and rejected parts on the same bins, each on its own scale, threshold dashed."""
+
+    def __init__(self, font_px: int) -> None:
+        super().__init__()
+        col = QVBoxLayout(self)
+        col.setContentsMargins(0, 0, 0, 0)
+        self.good = _plot(font_px, "good parts")
+        self.bad = _plot(font_px, "rejected", "score")
+        col.addWidget(self.good)
+        col.addWidget(self.bad)
+
+    def show_report(self, report: ShiftReport) -> None:
+        """Draw the first model's distributions of `report` (the one that judged most parts)."""
+        for w in (self.good, self.bad):
+            w.clear()
+        if not report.distributions:
+            return
+        dist = max(zip(report.distributions, report.models, strict=False), key=lambda dm: dm[1].parts)[0]
+        edges = np.asarray(dist.edges)
+        for w, counts, brush in ((self.good, dist.good, theme.PANEL_DARK), (self.bad, dist.rejected, theme.REJECT_RED)):
+            w.addItem(pg.PlotDataItem(edges, np.asarray(counts, float), stepMode="center", fillLevel=0,
+                                      brush=pg.mkBrush(brush), pen=pg.mkPen(theme.TEXT, width=1)))
+            if dist.threshold is not None:
+                w.addItem(pg.InfiniteLine(dist.threshold, angle=90,
+                                          pen=pg.mkPen(theme.TEXT, width=2, style=Qt.PenStyle.DashLine)))
+            w.setXRange(float(edges[0]), float(edges[-1]), padding=0.01)
+
+
+class ReportsScreen(QWidget):
+    """The `reports` screen; `ReportsScreen(ctx)`, opened by the window, loads on show."""
+
+    def __init__(self, ctx: ScreenContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        touch = ctx.touch
+        fonts = Fonts.for_touch(touch.px)
+        self.calendar = ShiftCalendar(ctx.station.cfg.shifts)
+        self.pick = "previous"
+        self.compare_mode = "off"
+        self.loaded: LoadedReports | None = None
+        self.loading = False
+        self._loaded_mono = 0.0
+        self.day: date = self.calendar.previous().day
+
+        # Picker: current / previous, or a day and a shift name.
+        self.current_btn = button("Current", touch, checkable=True, wide=2.4)
+        self.previous_btn = button("Previous", touch, checkable=True, wide=2.4)
+        self.day_back = button("◀ day", touch)
+        self.day_label = label("", "figure")
+        self.day_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.day_next = button("day ▶", touch)
+        self.shift_buttons = {name: button(name, touch, checkable=True, wide=1.6) for name in self.calendar.names}
+        self.picks = QButtonGroup(self)
+        self.picks.setExclusive(True)
+        for b in (self.current_btn, self.previous_btn, *self.shift_buttons.values()):
+            self.picks.addButton(b)
+        self.current_btn.clicked.connect(lambda: self.choose("current"))
+        self.previous_btn.clicked.connect(lambda: self.choose("previous"))
+        for name, b in self.shift_buttons.items():
+            b.clicked.connect(lambda _=False, name=name: self.choose(f"{self.day.isoformat()} {name}"))
+        self.day_back.clicked.connect(lambda: self._move_day(-1))
+        self.day_next.clicked.connect(lambda: self._move_day(+1))
+        self.compare_buttons = {mode: button(mode.capitalize(), touch, checkable=True, wide=2.6)
+                                for mode in COMPARE_MODES}
+        self.compares = QButtonGroup(self)
+        self.compares.setExclusive(True)
+        for mode, b in self.compare_buttons.items():
+            self.compares.addButton(b)
+            b.clicked.connect(lambda _=False, mode=mode: self.set_compare(mode))
+        self.compare_buttons["off"].setChecked(True)
+        self.previous_btn.setChecked(True)
+        self.export_csv = button("Export CSV", touch)
+        self.export_pdf = button("Export PDF", touch)
+        self.export_csv.clicked.connect(lambda: self.export("csv"))
+        self.export_pdf.clicked.connect(lambda: self.export("pdf"))
+
+        picker, pick_col = panel()
+        row1 = QHBoxLayout()
+        for w in (self.current_btn, self.previous_btn, self.day_back):
+            row1.addWidget(w)
+        row1.addWidget(self.day_label, 1)
+        row1.addWidget(self.day_next)
+        for b in self.shift_buttons.values():
+            row1.addWidget(b)
+        row2 = QHBoxLayout()
+        row2.addWidget(label("Side by side:", "title"))
+        for b in self.compare_buttons.values():
+            row2.addWidget(b)
+        row2.addStretch(1)
+        row2.addWidget(self.export_csv)
+        row2.addWidget(self.export_pdf)
+        pick_col.addLayout(row1)
+        pick_col.addLayout(row2)
+
+        # Figures.
+        self.title = label("Choose a shift", "title", wrap=True)
+        self.status = label("", "dim", wrap=True)
+        self.figure_labels: dict[str, tuple] = {}
+        figures_panel, fig_col = panel()
+        fig_col.addWidget(self.title)
+        fig_col.addWidget(self.status)
+        self.figures = QGridLayout()
+        self.figures.setHorizontalSpacing(10)
+        self.figures.setVerticalSpacing(2)
+        fig_col.addLayout(self.figures)
+        self.health = label("", wrap=True)
+        fig_col.addWidget(label("Model health", "title"))
+        fig_col.addWidget(self.health)
+        self.operators = read_only_table(["Person", "Reviews", "Over-\nrides", "to OK", "to NG"], fonts.small)
+        fig_col.addWidget(label("Overrides per person", "title"))
+        fig_col.addWidget(self.operators, 1)
+
+        # Charts.
+        self.hourly = HourlyChart(fonts.small)
+        self.pareto = ParetoChart(fonts.small)
+        self.scores = ScoreChart(fonts.small)
+        charts_panel, charts = panel()
+        charts.addWidget(label("Hourly throughput and yield", "title"))
+        charts.addWidget(self.hourly, 3)
+        charts.addWidget(label("Rejects by defect type", "title"))
+        charts.addWidget(self.pareto, 2)
+        right_panel, right = panel()
+        right.addWidget(label("Scores: good and rejected parts", "title"))
+        right.addWidget(self.scores, 3)
+        self.stops_title = label("Alarms and stops", "title")
+        right.addWidget(self.stops_title)
+        self.stops = read_only_table(["When", "What", "Minutes"], fonts.small)
+        right.addWidget(self.stops, 2)
+        self.compare_table = read_only_table(["Figure", "A", "B", "B − A"], fonts.small)
+        self.compare_title = label("Side by side", "dim", wrap=True)
+        right.addWidget(self.compare_title)
+        right.addWidget(self.compare_table, 3)
+        self.compare_title.hide()
+        self.compare_table.hide()
+
+        body = QHBoxLayout()
+        body.addWidget(figures_panel, 3)
+        body.addWidget(charts_panel, 4)
+        body.addWidget(right_panel, 4)
+        col = QVBoxLayout(self)
+        col.setContentsMargins(0, 0, 0, 0)
+        col.addWidget(picker)
+        col.addLayout(body, 1)
+        self._show_day()
+
+    # --- the window's calls ------------------------------------------------------------------
+    def on_show(self) -> None:
+        """Load the chosen shift's report in the background."""
+        self.reload()
+
+    def on_tick(self) -> None:
+        """Refresh the current shift once a minute while it is on show; nothing else (cheap)."""
+        if (self.pick == "current" and not self.loading and self.isVisible()
+                and time.monotonic() - self._loaded_mono > REFRESH_CURRENT_S):
+            self.reload()
+
+    def prepare_screenshot(self) -> None:
+        """Build and show the previous shift's report synchronously (blocks), for --screenshot."""
+        self.show_loaded(load_reports(self.ctx.station.data_dir, self.calendar, self.pick, self.compare_mode))
+
+    # --- choosing ----------------------------------------------------------------------------
+    def choose(self, pick: str) -> None:
+        """Show shift `pick` ('current', 'previous' or 'YYYY-MM-DD NAME')."""
+        self.pick = pick
+        self.reload()
+
+    def set_compare(self, mode: str) -> None:
+        """Side by side with nothing, the shift before, or the two newest model versions."""
+        self.compare_mode = mode
+        self.reload()
+
+    def _move_day(self, step: int) -> None:
+        self.day += timedelta(days=step)
+        self._show_day()
+        checked = next((n for n, b in self.shift_buttons.items() if b.isChecked()), None)
+        if checked is not None:
+            self.choose(f"{self.day.isoformat()} {checked}")
+
+    def _show_day(self) -> None:
+        self.day_label.setText(self.day.strftime("%a %Y-%m-%d"))
+        self.day_next.setEnabled(self.day < datetime.now(self.calendar.tz).date())
+
+    def reload(self) -> None:
+        """Start building the report on the background thread (a load already running is let finish)."""
+        if self.loading:
+            return
+        self.loading = True
+        self.status.setText("Building the report …")
+        data_dir, calendar, pick, mode = self.ctx.station.data_dir, self.calendar, self.pick, self.compare_mode
+        self.ctx.tasks.submit(lambda: load_reports(data_dir, calendar, pick, mode), self._loaded, self._failed)
+
+    def _loaded(self, loaded: LoadedReports) -> None:
+        self.loading = False
+        self._loaded_mono = time.monotonic()
+        self.show_loaded(loaded)
+
+    def _failed(self, exc: BaseException) -> None:
+        self.loading = False
+        self.status.setText("The report could not be built.")
+        self.ctx.channel.error(exc)
+
+    # --- drawing -----------------------------------------------------------------------------
+    def show_loaded(self, loaded: LoadedReports) -> None:
+        """Draw a finished report (and its comparison)."""
+        self.loaded = loaded
+        r, other = loaded.main, loaded.other
+        self.day = r.window.day
+        self._show_day()
+        self.title.setText(r.title)
+        built = r.window.local(r.built_at).strftime("%H:%M:%S")
+        self.status.setText(f"Built {built} in {r.build_s:.2f} s. {loaded.note}".strip())
+        self._fill_figures(r)
+        health = []
+        for m in r.models:
+            words = m.drift.words if m.drift is not None else "No drift baseline yet."
+            rate = "—" if math.isnan(m.false_reject_rate) else f"{100 * m.false_reject_rate:.1f} %"
+            health.append(f"{m.model_name} {m.model_sha256[:8]}: {words} NG overruled to OK: {rate}.")
+        self.health.setText("\n".join(health) or "No part was judged by a model in this shift.")
+        fill_table(self.operators, [(o.user, f"{o.reviews:,}", f"{o.overrides:,}", f"{o.to_ok:,}", f"{o.to_ng:,}")
+                                    for o in r.operators] or [("nobody", "0", "0", "0", "0")])
+        self.hourly.show_report(r, other)
+        self.pareto.show_report(r)
+        self.scores.show_report(r)
+        rows = [(f"{r.window.local(s.start):%H:%M}–{r.window.local(s.end):%H:%M}",
+                 "Stop: " + (", ".join(s.alarms) or "no alarm recorded"), f"{s.seconds / 60:.1f}") for s in r.stops]
+        rows += [(f"{r.window.local(a.raised_at):%H:%M}", f"{a.code}: {a.message}",
+                  f"{a.active_s(r.window.start, r.until) / 60:.1f}") for a in r.alarms]
+        fill_table(self.stops, rows or [("—", "No alarm and no stop in this shift.", "")])
+        comparing = other is not None
+        self.compare_title.setVisible(comparing)
+        self.compare_table.setVisible(comparing)
+        self.stops.setVisible(not comparing)
+        self.stops_title.setVisible(not comparing)
+        if comparing:
+            self.compare_title.setText(f"Side by side — A: {r.title}\nB: {other.title} (dashed in the hourly chart)")
+            fill_table(self.compare_table, [(f.name, f.a, f.b, f.change) for f in compare_reports(r, other)])
+
+    def _fill_figures(self, r: ShiftReport) -> None:
+        figures = key_figures(r)
+        for i, (name, value) in enumerate(figures):
+            if name not in self.figure_labels:
+                n, v = label(name, "dim"), label("")
+                self.figures.addWidget(n, i, 0)
+                self.figures.addWidget(v, i, 1)
+                self.figure_labels[name] = (n, v)
+            self.figure_labels[name][1].setText(value)
+
+    # --- exports -----------------------------------------------------------------------------
+    def export(self, kind: str) -> None:
+        """Write the shown shift as CSV or PDF to DATA_DIR/exports/ on the background thread; the banner says where."""
+        denial = self.ctx.session.denial(Permission.EXPORT)
+        if denial is not None:
+            self.ctx.channel.error(denial)
+            return
+        if self.loaded is None:
+            self.ctx.channel.warning("No report is on show yet", "wait until it is built, then export")
+            return
+        loaded = self.loaded
+        data_dir = self.ctx.station.data_dir
+        cfg = self.ctx.station.cfg
+        r = loaded.main
+        stem = f"shift_{r.window.day.isoformat()}_{r.window.name}" + (f"_{r.model_sha256[:12]}" if r.model_sha256 else "")
+        out = Path(data_dir) / "exports" / f"{stem}.{kind}"
+
+        def work() -> str:
+            if kind == "csv":
+                conn = open_reports(data_dir)
+                try:
+                    rows = write_csv(conn, r.window, out, model_sha256=r.model_sha256)
+                finally:
+                    conn.close()
+                return f"CSV of {rows:,} parts written to {out}"
+            write_pdf(r, out, station=f"{cfg.station.name} — {cfg.station.line}", other=loaded.other)
+            return f"PDF shift report written to {out}"
+
+        self.ctx.tasks.submit(work, lambda words: self.ctx.channel.info(words))

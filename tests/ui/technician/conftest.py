@@ -1,0 +1,122 @@
+"""Technician screens on a real station whose camera is pylon's emulated camera (PYLON_CAMEMU).
+
+The station is built like tests/ui/conftest.py builds its replay station (tiny ONNX model, records in
+SQLite, users olga/theo/admin), but frames come from the emulated Basler camera replaying a folder of
+same-size images (`camera.kind=emulated`, `camera.replay_path`), and every camera command goes through
+the capture thread. `screen_context` hands a screen what the window would: touch size, station,
+background thread, message channel, and a session with the user logged in.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from hmi.app import Station
+from hmi.camera.factory import open_source
+from hmi.config.loader import load_station, save_recipe
+from hmi.config.schema import HoldPolicy, InspectionRoi, Recipe, RecipeModel, RecipeThresholds
+from hmi.downstream import RecordsAndPlc
+from tests.ui.conftest import FRAME, PIN, wire_station, write_frames
+
+
+def build_emulated_station(root: Path, tiny_model: Path, kinds: list[str], *, rate_hz: float = 40.0,
+                           roi: InspectionRoi | None = None, overrides: list[str] | None = None) -> Station:
+    """A production station on the tiny model whose emulated Basler camera replays `kinds` frames; not started."""
+    data_dir = root / "data"
+    shutil.copytree(tiny_model, data_dir / "models" / "tiny")
+    frames = write_frames(root / "frames", kinds)
+    cfg = load_station(data_dir, ["station.recipe=ui-test", "station.mode=production", "camera.kind=emulated",
+                                  f"camera.replay_path={frames}", "camera.trigger=software",
+                                  f"camera.rate_hz={rate_hz}", "camera.exposure_us=5000", "camera.gain_db=0",
+                                  "plc.mode=off", "inference.threads=1", *(overrides or [])])
+    save_recipe(data_dir, Recipe(
+        name="ui-test", description="technician tests: grey frames with spots", model=RecipeModel(name="tiny"),
+        thresholds=RecipeThresholds(version=1, score=0.3, hold_below=0.05, hold_above=0.05),
+        roi=roi if roi is not None else InspectionRoi(rectangles=[(16, 16, FRAME - 32, FRAME - 32)]),
+        hold=HoldPolicy(timeout_s=300, default="NG")))
+    source = open_source(cfg.camera, frames)
+    station = Station(cfg, data_dir, source=source, downstream=RecordsAndPlc(cfg, data_dir))
+    wire_station(station)
+    return station
+
+
+@pytest.fixture
+def emulated_station(tmp_path, tiny_model):
+    """Build (and afterwards stop) emulated-camera stations: `emulated_station(kinds, **options)`."""
+    made: list[Station] = []
+
+    def make(kinds: list[str], **options) -> Station:
+        station = build_emulated_station(tmp_path / f"s{len(made)}", tiny_model, kinds, **options)
+        made.append(station)
+        return station
+
+    yield make
+    for station in made:
+        station.stop()
+
+
+@pytest.fixture
+def screen_context(qtbot):
+    """`screen_context(station, user=None)`: the window's services for one screen; tasks shut down afterwards."""
+    from hmi.ui.context import ScreenContext
+    from hmi.ui.messages import MessageChannel
+    from hmi.ui.session import OperatorSession
+    from hmi.ui.tasks import BackgroundTasks
+    from hmi.ui.touch import TouchSize
+
+    made: list[BackgroundTasks] = []
+
+    def make(station: Station, user: str | None = "theo") -> ScreenContext:
+        channel = MessageChannel()
+        channel.attach(lambda message: None)
+        tasks = BackgroundTasks(channel)
+        made.append(tasks)
+        session = OperatorSession(station.users, tasks, channel)
+        if user is not None:
+            session.log_in(station.users.authenticate(user, PIN[user]))
+        return ScreenContext(TouchSize.of(station.cfg.ui), station, tasks, channel, session)
+
+    yield make
+    for tasks in made:
+        tasks.shutdown()
+
+
+def show_screen(qtbot, screen, size: tuple[int, int] = (1280, 640)):
+    """Show a screen with the station's style at the size it gets in a 1280 x 800 window, and open it."""
+    from hmi.ui.theme import stylesheet
+
+    screen.setStyleSheet(stylesheet(screen.ctx.touch.px))
+    qtbot.addWidget(screen)
+    screen.resize(*size)
+    screen.show()
+    qtbot.waitExposed(screen)
+    screen.on_show()
+    return screen
+
+
+def wait_for_parts(qtbot, station: Station, count: int, timeout_ms: int = 10000) -> None:
+    """Wait until `count` more parts were judged."""
+    start = station.outlet.counts().total
+    qtbot.waitUntil(lambda: station.outlet.counts().total >= start + count, timeout=timeout_ms)
+
+
+def read_node(station: Station, name: str) -> float:
+    """A GenICam node of the emulated camera, read on the capture thread (not what the screen says)."""
+    return float(station.capture.call(lambda source: source._camera.GetNodeMap().GetNode(name).Value))
+
+
+def audit_rows(station: Station, action: str) -> list[tuple[str, str, str | None, str | None, str]]:
+    """(user, subject, old, new, reason) of the stored audit entries of `action`, oldest first."""
+    import sqlite3
+
+    from hmi.store.database import database_path
+
+    conn = sqlite3.connect(f"file:{database_path(station.data_dir)}?mode=ro", uri=True)
+    try:
+        return conn.execute("SELECT user, subject, old_value, new_value, reason FROM audit WHERE action = ? "
+                            "ORDER BY id", (action,)).fetchall()
+    finally:
+        conn.close()
