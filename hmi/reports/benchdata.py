@@ -21,7 +21,6 @@ import numpy as np
 from hmi.core.alarms import Priority
 from hmi.store.audit import AuditAction, AuditRequest, append_entry, part_subject
 from hmi.store.database import database_path, iso_utc, open_database, transaction
-from hmi.store.schema import SCHEMA_VERSION
 
 # The demo product's shipped model: its good-part scores match its teach-time held-out scores.
 DEMO_SHA = "c252ee26ef50617836bb3401ba9823a09813d8246026a7f61f9cf52e4776908f"
@@ -302,11 +301,3 @@ def _alarm_events(conn: sqlite3.Connection, t0: float) -> None:
     conn.executemany("INSERT INTO alarm_events (at, code, event, priority, message, user) VALUES (?, ?, ?, ?, ?, ?)",
                      rows)
 
-
-def schema_ok(path: Path) -> bool:
-    """True when the generated file is at the schema this program writes."""
-    conn = sqlite3.connect(path)
-    try:
-        return int(conn.execute("PRAGMA user_version").fetchone()[0]) == SCHEMA_VERSION
-    finally:
-        conn.close()

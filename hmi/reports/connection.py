@@ -23,7 +23,7 @@ def open_reports(data_dir_or_db: Path) -> sqlite3.Connection:
     one written by a newer station are refused with StoreError in plain words.
     """
     path = Path(data_dir_or_db)
-    if path.is_dir():
+    if path.is_dir() or path.suffix.lower() != ".db":
         path = database_path(path)
     if not path.exists():
         raise StoreError(f"there are no records at {path}",

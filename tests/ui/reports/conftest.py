@@ -1,0 +1,78 @@
+"""A reports screen on a real generated records file, with a quality manager logged in when asked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from hmi.config.loader import load_station
+from hmi.reports.benchdata import generate_week
+from hmi.reports.shifts import ShiftCalendar
+from hmi.store.database import database_path
+from hmi.store.users import Role, UserDirectory
+
+START = datetime(2026, 3, 2, 6, 0, tzinfo=timezone.utc)
+
+
+@dataclass
+class ReportsStation:
+    """What the reports screen uses of the station (StationPort's cfg and data_dir)."""
+
+    cfg: object
+    data_dir: Path
+
+
+@pytest.fixture(scope="module")
+def records_dir(tmp_path_factory) -> Path:
+    """Three days of records at one part every 4 s (all three model versions, stops and alarms)."""
+    data = tmp_path_factory.mktemp("reports") / "data"
+    cfg = load_station(data)
+    cal = ShiftCalendar(cfg.shifts)
+    generate_week(data, START, rate_hz=0.25, days=6.0,
+                  shift_names=lambda t: (cal.containing(t) or cal.window(t.date(), "Early")).name)
+    users = UserDirectory(database_path(data))
+    admin = users.add("admin", Role.ADMIN, "9999", None)
+    users.add("quinn", Role.QUALITY, "2468", admin)
+    users.close()
+    return data
+
+
+@pytest.fixture
+def reports_screen(qtbot, records_dir):
+    """`make(logged_in)`: a ReportsScreen at 1280 x 800 on the generated records, with its context."""
+    from hmi.ui.context import ScreenContext
+    from hmi.ui.messages import MessageChannel
+    from hmi.ui.screens.reports import ReportsScreen
+    from hmi.ui.session import OperatorSession
+    from hmi.ui.tasks import BackgroundTasks
+    from hmi.ui.theme import stylesheet
+    from hmi.ui.touch import TouchSize
+
+    made = []
+
+    def make(logged_in: bool = True) -> tuple[ReportsScreen, ScreenContext]:
+        cfg = load_station(records_dir)
+        channel = MessageChannel()
+        channel.attach(lambda message: None)
+        tasks = BackgroundTasks(channel)
+        users = UserDirectory(database_path(records_dir))
+        session = OperatorSession(users, tasks, channel)
+        if logged_in:
+            session.log_in(users.authenticate("quinn", "2468"))
+        ctx = ScreenContext(TouchSize.of(cfg.ui), ReportsStation(cfg, records_dir), tasks, channel, session)
+        screen = ReportsScreen(ctx)
+        screen.setStyleSheet(stylesheet(ctx.touch.px))
+        qtbot.addWidget(screen)
+        screen.resize(1280, 800)
+        screen.show()
+        qtbot.waitExposed(screen)
+        made.append((tasks, users))
+        return screen, ctx
+
+    yield make
+    for tasks, users in made:
+        tasks.shutdown()
+        users.close()
