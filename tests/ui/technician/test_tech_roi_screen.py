@@ -52,7 +52,7 @@ def running(emulated_station, screen_context, qtbot):
     station.start()
     wait_for_parts(qtbot, station, 4)
     screen = show_screen(qtbot, RoiScreen(screen_context(station)))
-    qtbot.waitUntil(lambda: screen.view.shape is not None, timeout=5000)
+    qtbot.waitUntil(lambda: screen.view.shape is not None, timeout=15000)
     return station, screen
 
 
@@ -154,7 +154,7 @@ def test_tech_roi_touch_targets_and_an_operator_is_refused(emulated_station, scr
     station = emulated_station(["ok"])
     station.start()
     screen = show_screen(qtbot, RoiScreen(screen_context(station, user="olga")))
-    qtbot.waitUntil(lambda: screen.view.shape is not None, timeout=5000)
+    qtbot.waitUntil(lambda: screen.view.shape is not None, timeout=15000)
     assert undersized(screen, screen.ctx.touch) == []
     messages = []
     screen.ctx.channel.posted.connect(messages.append)
