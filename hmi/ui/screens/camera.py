@@ -22,6 +22,7 @@ from hmi.core.errors import StationError
 from hmi.core.part import CameraSettings, Part
 from hmi.store.users import Permission
 from hmi.ui import theme
+from hmi.ui.charts import style_chart
 from hmi.ui.context import ScreenContext
 from hmi.ui.part_view import PartImageView
 from hmi.ui.theme import Fonts
@@ -144,22 +145,8 @@ class HistogramPlot(pg.PlotWidget):
 
     def __init__(self, font_px: int, parent: QWidget | None = None) -> None:
         super().__init__(parent, background=theme.PANEL)
-        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.setMouseEnabled(x=False, y=False)
-        self.setMenuEnabled(False)
-        self.hideButtons()
-        item = self.getPlotItem()
+        item = style_chart(self, font_px, "% of pixels", "grey level")
         item.setXRange(0, 256, padding=0)
-        font = QFont()
-        font.setPixelSize(font_px)
-        for side in ("bottom", "left"):
-            axis = item.getAxis(side)
-            axis.setPen(pg.mkPen(theme.TEXT))
-            axis.setTextPen(pg.mkPen(theme.TEXT))
-            axis.setStyle(tickFont=font)
-        item.getAxis("left").setWidth(font_px * 4)
-        item.setLabel("bottom", "grey level")
-        item.setLabel("left", "% of pixels")
         self.bars = pg.PlotDataItem(np.arange(257), np.zeros(256), stepMode="center", fillLevel=0,
                                     brush=pg.mkBrush(theme.NORMAL_SYMBOL), pen=pg.mkPen(theme.TEXT, width=1))
         self.addItem(self.bars)

@@ -24,6 +24,7 @@ from hmi.core.errors import StationError
 from hmi.inference.package import ModelPackage
 from hmi.store.users import Permission
 from hmi.ui import theme
+from hmi.ui.charts import style_chart
 from hmi.ui.context import ScreenContext
 from hmi.ui.signature import SignaturePanel
 from hmi.ui.theme import Fonts
@@ -118,20 +119,8 @@ class ScoreHistogram(pg.PlotWidget):
     """Held-out good parts' scores as a histogram, with the threshold line and the HOLD band shaded."""
 
     def __init__(self, font_px: int) -> None:
-        super().__init__(background=theme.PANEL, enableMenu=False)
-        self.setMouseEnabled(False, False)
-        self.hideButtons()
-        item = self.getPlotItem()
-        for side in ("left", "bottom"):
-            axis = item.getAxis(side)
-            axis.setPen(pg.mkPen(theme.TEXT_DIM))
-            axis.setTextPen(pg.mkPen(theme.TEXT))
-            font = axis.font() if hasattr(axis, "font") else None
-            if font is not None:
-                font.setPixelSize(font_px)
-                axis.setStyle(tickFont=font)
-        item.setLabel("bottom", "score of held-out good parts", color=theme.TEXT)
-        item.setLabel("left", "parts", color=theme.TEXT)
+        super().__init__(background=theme.PANEL)
+        style_chart(self, font_px, "parts", "score of held-out good parts")
         self.bars = pg.BarGraphItem(x=[], height=[], width=1.0, brush=theme.NORMAL_SYMBOL, pen=pg.mkPen(theme.BORDER))
         r, g, b = theme.rgb(theme.HOLD_AMBER)
         self.band = pg.LinearRegionItem(values=(0, 0), movable=False, brush=pg.mkBrush(r, g, b, 70),

@@ -22,6 +22,7 @@ from hmi.decision.policy import ThresholdSet
 from hmi.store.database import database_path
 from hmi.store.users import Permission
 from hmi.ui import theme
+from hmi.ui.charts import style_chart
 from hmi.ui.theme import Fonts
 from hmi.ui.context import ScreenContext
 from hmi.ui.signature import SignaturePanel
@@ -81,17 +82,7 @@ class ScoreChart(pg.PlotWidget):
         super().__init__(parent, background="#E6E6E6")
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setMenuEnabled(False)
-        self.setMouseEnabled(x=False, y=False)
-        self.hideButtons()
-        item = self.getPlotItem()
-        for side in ("left", "bottom"):
-            axis = item.getAxis(side)
-            axis.setPen(pg.mkPen(theme.TEXT))
-            axis.setTextPen(pg.mkPen(theme.TEXT))
-            axis.enableAutoSIPrefix(False)
-        item.setLabel("bottom", "score", color=theme.TEXT)
-        item.setLabel("left", "parts", color=theme.TEXT)
+        style_chart(self, max(12, touch_px // 4), "parts", "score")
         self.bars: dict[Judgement, pg.BarGraphItem] = {}
         self.band = pg.LinearRegionItem(movable=False, brush=pg.mkBrush(224, 138, 0, 45), pen=pg.mkPen(None))
         self.band.setZValue(-10)

@@ -92,7 +92,12 @@ def test_edit_copy_create_and_change_over_from_the_screen(qtbot, tech_station, s
     qtbot.waitUntil(lambda: part_row(station, part.seq) is not None, timeout=10000)
     assert part_row(station, part.seq)["recipe"] == "tech-b"
     assert abs(changes.camera_settings().exposure_us - 6500) < 1  # read back from the emulator's node
-    over = [e for e in audit_entries(station, AuditAction.RECIPE_CHANGE.value) if e["subject"] == "changeover to tech-b"]
+    def changeovers() -> list:
+        return [e for e in audit_entries(station, AuditAction.RECIPE_CHANGE.value)
+                if e["subject"] == "changeover to tech-b"]
+
+    qtbot.waitUntil(lambda: len(changeovers()) > 0, timeout=10000)  # the store thread writes it
+    over = changeovers()
     assert len(over) == 1 and over[0]["user"] == "theo" and over[0]["reason"] == "order 4711 starts"
     screen.on_tick()
     qtbot.waitUntil(lambda: "IN FORCE" in screen.recipe_buttons["tech-b"].text(), timeout=5000)

@@ -154,7 +154,8 @@ def test_tech_roi_touch_targets_and_an_operator_is_refused(emulated_station, scr
     station = emulated_station(["ok"])
     station.start()
     screen = show_screen(qtbot, RoiScreen(screen_context(station, user="olga")))
-    qtbot.waitUntil(lambda: screen.view.shape is not None, timeout=15000)
+    # The window ticks the screen twice a second; here the test does, until the first image is drawn.
+    qtbot.waitUntil(lambda: screen.on_tick() or screen.view.shape is not None, timeout=15000)
     assert undersized(screen, screen.ctx.touch) == []
     messages = []
     screen.ctx.channel.posted.connect(messages.append)
