@@ -53,8 +53,8 @@ class BenchResult:
         """The figures as aligned text lines."""
         rows = [
             ("frames", self.frames), ("frame_size", self.frame_size), ("backend", self.backend),
-            ("throughput_pipeline", f"{self.throughput_pipeline:.1f} parts/s"),
-            ("throughput_model_only", f"{self.throughput_model_only:.1f} parts/s"),
+            ("throughput_pipeline", f"{_rate(self.throughput_pipeline)} parts/s"),
+            ("throughput_model_only", f"{_rate(self.throughput_model_only)} parts/s"),
             ("ratio pipeline/model_only", f"{self.ratio:.3f}  (target >= 0.9)"),
             ("latency_p50_ms", f"{self.latency_p50_ms:.1f} (capture -> verdict)"),
             ("latency_p99_ms", f"{self.latency_p99_ms:.1f}  (target <= 2 x model_p50 = {2 * self.model_p50_ms:.1f})"),
@@ -63,6 +63,11 @@ class BenchResult:
         ]
         rows += [(k, v) for k, v in self.extra.items()]
         return "\n".join(f"{k:<28} {v}" for k, v in rows)
+
+
+def _rate(parts_per_s: float) -> str:
+    """A throughput with enough digits to compare runs: two decimals below 10 parts/s (large frames), else one."""
+    return f"{parts_per_s:.2f}" if parts_per_s < 10 else f"{parts_per_s:.1f}"
 
 
 def parse_frame_size(text: str) -> tuple[int, int]:
@@ -258,14 +263,14 @@ def run_bench(data_dir: Path, overrides: list[str], frames: int = 300, with_outp
     pipe_tp = float(np.mean([tp for tp, _, _ in core_runs]))
     lat = np.concatenate([lt for _, lt, _ in core_runs])
     extra |= {"runs": f"{rounds} runs of each pipeline and {len(model_runs)} of the model alone, interleaved; means",
-                   "per_run_model_only": " ".join(f"{tp:.1f}" for tp, _ in model_runs),
-                   "per_run_pipeline": " ".join(f"{tp:.1f}" for tp, _, _ in core_runs), **tiling}
+                   "per_run_model_only": " ".join(_rate(tp) for tp, _ in model_runs),
+                   "per_run_pipeline": " ".join(_rate(tp) for tp, _, _ in core_runs), **tiling}
     if full_runs:
         full_tp = float(np.mean([tp for tp, _, _ in full_runs]))
         plc_lat = np.concatenate([p for _, _, p in full_runs])
         extra |= {
-            "per_run_with_store_plc": " ".join(f"{tp:.1f}" for tp, _, _ in full_runs),
-            "throughput_with_store_plc": f"{full_tp:.1f} parts/s (simulated PLC in its own process, nice 15)",
+            "per_run_with_store_plc": " ".join(_rate(tp) for tp, _, _ in full_runs),
+            "throughput_with_store_plc": f"{_rate(full_tp)} parts/s (simulated PLC in its own process, nice 15)",
             "drop_vs_core_pipeline": f"{100.0 * (1 - full_tp / pipe_tp):.1f} %  (target <= 10 %)",
             "plc_written_parts": f"{plc_lat.size} of {frames * rounds}",
             "latency_plc_p50_ms": f"{np.percentile(plc_lat, 50):.1f} (capture -> PLC written)" if plc_lat.size else "n/a",

@@ -95,7 +95,16 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", type=Path, default=None, help="write the figures to this JSON file")
     bench.add_argument("--rounds", type=int, default=3, help="interleaved runs of each kind (means are reported)")
     bench.add_argument("--core-only", action="store_true", help="skip the run with records and PLC")
+    bench.add_argument("--frame-size", type=_frame_size, default=None, metavar="WxH",
+                       help="render demo parts at this size (e.g. 2448x2048) and judge them as overlapping tiles")
     return parser
+
+
+def _frame_size(text: str) -> tuple[int, int]:
+    """argparse type of `--frame-size` (the bench's own parser, imported only when the option is given)."""
+    from hmi.bench import parse_frame_size
+
+    return parse_frame_size(text)
 
 
 def _data_dir(args: argparse.Namespace) -> Path:
@@ -369,7 +378,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from hmi.bench import run_bench
 
     result = run_bench(_data_dir(args), args.overrides, frames=args.frames, with_outputs=not args.core_only,
-                       rounds=args.rounds)
+                       rounds=args.rounds, frame_size=args.frame_size)
     text = result.to_text()
     print(text)
     if args.json:

@@ -5,14 +5,17 @@
 Runs the real demo station (emulated Basler camera replaying the demo frames, demo model, records in
 a fresh data folder) with PLC signalling off (so the alarm zone shows its standing warning) and the
 demo recipe's HOLD band widened to 1.5 below the threshold (so borderline parts wait in the review
-queue), creates demo users, and lets the touchscreen save live.png, review.png, alarms.png,
-login.png and part.png after 20 s. Nobody logs in: the screens show the locked state.
+queue), creates demo users, writes three days of generated history before it starts (so the
+reports and the record browser have shifts to show: hmi/reports/benchdata.py at one part every two
+seconds), and lets the touchscreen save a PNG of every screen after 20 s. Nobody logs in: the
+screens show the locked state (gated screens are opened for the picture only).
 """
 
 from __future__ import annotations
 
 import sys
 import tempfile
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from hmi.app import Station
@@ -20,6 +23,8 @@ from hmi.camera.factory import open_source
 from hmi.config.loader import load_recipe, load_station, save_recipe
 from hmi.demo.dataset import demo_frames_dir
 from hmi.downstream import RecordsAndPlc
+from hmi.reports.benchdata import generate_week
+from hmi.reports.shifts import ShiftCalendar
 from hmi.store.users import Role
 from hmi.ui.shell import run_station_ui
 
@@ -33,6 +38,11 @@ def main(out: Path, seconds: float = 20.0) -> int:
     recipe = load_recipe(data_dir, cfg.station.recipe)
     recipe.thresholds.hold_below = 1.5
     save_recipe(data_dir, recipe)
+    calendar = ShiftCalendar(cfg.shifts)
+    first = cfg.shifts.shifts[0]
+    days = 3.0
+    generate_week(data_dir, datetime.now(timezone.utc) - timedelta(days=days, minutes=10), rate_hz=0.5, days=days,
+                  shift_names=lambda t: (calendar.containing(t) or calendar.window(t.date(), first.name)).name)
     station = Station(cfg, data_dir, source=open_source(cfg.camera, demo_frames_dir()),
                       downstream=RecordsAndPlc(cfg, data_dir))
     admin = station.users.add("admin", Role.ADMIN, "9999", None)

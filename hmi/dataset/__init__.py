@@ -1,0 +1,1 @@
+"""Training sets from the records: reviewed parts exported in anomalib's folder layout and YOLO's layout."""
