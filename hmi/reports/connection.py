@@ -10,10 +10,11 @@ from pathlib import Path
 from hmi.core.errors import StoreError
 from hmi.store.database import database_path, open_readonly, schema_version
 
-# Page cache and memory map of a report connection: a shift's rows (about 100 MB) stay in memory
-# between the queries of one report without costing the writer anything (readers share no cache).
-_CACHE_KIB = 131072
-_MMAP_BYTES = 1 << 30
+# A report reads each page of its shift once, so a small page cache is enough. No memory map: page
+# faults on a map take the process's memory lock, which the station's threads need to allocate frame
+# buffers, and a fault taken by the idle-priority report thread could keep them waiting.
+_CACHE_KIB = 8192
+_MMAP_BYTES = 0
 
 
 def open_reports(data_dir_or_db: Path) -> sqlite3.Connection:
@@ -51,7 +52,7 @@ def snapshot(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """One read transaction, so every figure of a report sees the same records.
 
     In WAL mode a reader never blocks the writer; it only keeps the log from being folded back past
-    its snapshot while it lasts, which for a report is about a second.
+    its snapshot while it lasts (shift reports do without one: each statement reads its own).
     """
     conn.execute("BEGIN")
     try:

@@ -1,7 +1,8 @@
 """Shift reports for quality managers: pick a shift, read its figures and charts, compare, export CSV / PDF.
 
-Reports are built on the background thread through the reports' own read-only connection; the
-screen only draws finished ShiftReport objects.
+Reports are built on the reports' own low-priority thread (nice 19, SCHED_IDLE: see
+hmi.reports.background) through their own read-only connection, never on the shared UI helper
+thread; the screen only draws finished ShiftReport objects.
 """
 
 from __future__ import annotations
@@ -14,16 +15,17 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QButtonGroup, QGridLayout, QHBoxLayout, QVBoxLayout, QWidget
 
+from hmi.reports.background import report_worker
 from hmi.reports.compare import compare_reports
 from hmi.reports.connection import open_reports
 from hmi.reports.export import write_csv
 from hmi.reports.models import ModelBaselines
 from hmi.reports.pdf import write_pdf
-from hmi.reports.shifts import ShiftCalendar, ShiftWindow
+from hmi.reports.shifts import ShiftCalendar
 from hmi.reports.summary import ShiftReport, build_report, key_figures, known_models, resolve_model_shift
 from hmi.store.users import Permission
 from hmi.ui import theme
@@ -70,6 +72,34 @@ def load_reports(data_dir: Path, calendar: ShiftCalendar, pick: str, compare: st
         return LoadedReports(main, other)
     finally:
         conn.close()
+
+
+class _LowPriority(QObject):
+    """Runs work on the report thread and hands its outcome back on the UI thread."""
+
+    _finished = Signal(object, object, object)
+
+    def __init__(self, parent: QObject) -> None:
+        super().__init__(parent)
+        self._finished.connect(self._deliver)
+
+    def submit(self, work, done, failed) -> None:
+        """Queue `work` on the report thread; `done(result)` or `failed(exc)` is called on the UI thread."""
+        report_worker().submit(work).add_done_callback(lambda f: self._emit(f, done, failed))
+
+    def _emit(self, future, done, failed) -> None:
+        try:
+            self._finished.emit(future, done, failed)
+        except RuntimeError:  # the screen was closed while the report was being built: nobody to tell
+            pass
+
+    @staticmethod
+    def _deliver(future, done, failed) -> None:
+        exc = future.exception()
+        if exc is None:
+            done(future.result())
+        else:
+            failed(exc)
 
 
 def _plot(font_px: int, left: str, bottom: str = "") -> pg.PlotWidget:
@@ -212,6 +242,7 @@ class ReportsScreen(QWidget):
         self.loaded: LoadedReports | None = None
         self.loading = False
         self._loaded_mono = 0.0
+        self.low = _LowPriority(self)
         self.day: date = self.calendar.previous().day
 
         # Picker: current / previous, or a day and a shift name.
@@ -272,14 +303,14 @@ class ReportsScreen(QWidget):
         fig_col.addWidget(self.title)
         fig_col.addWidget(self.status)
         self.figures = QGridLayout()
-        self.figures.setHorizontalSpacing(10)
+        self.figures.setHorizontalSpacing(6)
         self.figures.setVerticalSpacing(2)
         fig_col.addLayout(self.figures)
         self.health = label("", wrap=True)
-        fig_col.addWidget(label("Model health", "title"))
-        fig_col.addWidget(self.health)
         self.operators = read_only_table(["Person", "Reviews", "Over-\nrides", "to OK", "to NG"], fonts.small)
-        fig_col.addWidget(label("Overrides per person", "title"))
+        fig_col.addWidget(label("Overrides per person", "title", wrap=True))
+        # Tables scroll: a few rows' height is enough to keep the screen inside 1280 x 800.
+        self.operators.setMinimumHeight(2 * touch.px)
         fig_col.addWidget(self.operators, 1)
 
         # Charts.
@@ -287,18 +318,22 @@ class ReportsScreen(QWidget):
         self.pareto = ParetoChart(fonts.small)
         self.scores = ScoreChart(fonts.small)
         charts_panel, charts = panel()
-        charts.addWidget(label("Hourly throughput and yield", "title"))
+        charts.addWidget(label("Hourly parts and yield", "title", wrap=True))
         charts.addWidget(self.hourly, 3)
-        charts.addWidget(label("Rejects by defect type", "title"))
+        charts.addWidget(label("Rejects by defect type", "title", wrap=True))
         charts.addWidget(self.pareto, 2)
         right_panel, right = panel()
-        right.addWidget(label("Scores: good and rejected parts", "title"))
+        right.addWidget(label("Scores: good and rejected", "title", wrap=True))
         right.addWidget(self.scores, 3)
+        right.addWidget(label("Model health", "title"))
+        right.addWidget(self.health)
         self.stops_title = label("Alarms and stops", "title")
         right.addWidget(self.stops_title)
         self.stops = read_only_table(["When", "What", "Minutes"], fonts.small)
+        self.stops.setMinimumHeight(2 * touch.px)
         right.addWidget(self.stops, 2)
         self.compare_table = read_only_table(["Figure", "A", "B", "B − A"], fonts.small)
+        self.compare_table.setMinimumHeight(2 * touch.px)
         self.compare_title = label("Side by side", "dim", wrap=True)
         right.addWidget(self.compare_title)
         right.addWidget(self.compare_table, 3)
@@ -353,13 +388,13 @@ class ReportsScreen(QWidget):
         self.day_next.setEnabled(self.day < datetime.now(self.calendar.tz).date())
 
     def reload(self) -> None:
-        """Start building the report on the background thread (a load already running is let finish)."""
+        """Start building the report on the report thread (a load already running is let finish)."""
         if self.loading:
             return
         self.loading = True
         self.status.setText("Building the report …")
         data_dir, calendar, pick, mode = self.ctx.station.data_dir, self.calendar, self.pick, self.compare_mode
-        self.ctx.tasks.submit(lambda: load_reports(data_dir, calendar, pick, mode), self._loaded, self._failed)
+        self.low.submit(lambda: load_reports(data_dir, calendar, pick, mode), self._loaded, self._failed)
 
     def _loaded(self, loaded: LoadedReports) -> None:
         self.loading = False
@@ -419,7 +454,7 @@ class ReportsScreen(QWidget):
 
     # --- exports -----------------------------------------------------------------------------
     def export(self, kind: str) -> None:
-        """Write the shown shift as CSV or PDF to DATA_DIR/exports/ on the background thread; the banner says where."""
+        """Write the shown shift as CSV or PDF to DATA_DIR/exports/ on the report thread; the banner says where."""
         denial = self.ctx.session.denial(Permission.EXPORT)
         if denial is not None:
             self.ctx.channel.error(denial)
@@ -445,4 +480,4 @@ class ReportsScreen(QWidget):
             write_pdf(r, out, station=f"{cfg.station.name} — {cfg.station.line}", other=loaded.other)
             return f"PDF shift report written to {out}"
 
-        self.ctx.tasks.submit(work, lambda words: self.ctx.channel.info(words))
+        self.low.submit(work, lambda words: self.ctx.channel.info(words), self.ctx.channel.error)

@@ -43,6 +43,8 @@ def test_a_picked_shift_shows_the_figures_the_records_hold(qtbot, reports_screen
     assert "CAMERA_LOST" in "".join(screen.stops.item(r, 1).text() for r in range(screen.stops.rowCount()))
     assert screen.operators.rowCount() >= 1 and screen.operators.item(0, 0).text() in ("anna", "ben")
     assert undersized(screen, ctx.touch) == []
+    hint = screen.minimumSizeHint()
+    assert hint.width() <= 1280 and hint.height() <= 800, hint   # fits the 1280 x 800 panel at 15 mm touch size
 
 
 def test_side_by_side_with_the_shift_before_and_between_model_versions(qtbot, reports_screen):
