@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QButtonGroup, QGridLayout, QHBoxLayout, QVBoxLayout, QWidget
 
 from hmi.reports.background import report_worker
@@ -29,6 +28,7 @@ from hmi.reports.shifts import ShiftCalendar
 from hmi.reports.summary import ShiftReport, build_report, key_figures, known_models, resolve_model_shift
 from hmi.store.users import Permission
 from hmi.ui import theme
+from hmi.ui.charts import style_chart
 from hmi.ui.context import ScreenContext
 from hmi.ui.theme import Fonts
 from hmi.ui.touch import button
@@ -105,22 +105,7 @@ class _LowPriority(QObject):
 def _plot(font_px: int, left: str, bottom: str = "") -> pg.PlotWidget:
     """A calm, untouchable chart in the station's greys."""
     w = pg.PlotWidget(background=theme.PANEL)
-    w.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-    w.setMouseEnabled(x=False, y=False)
-    w.setMenuEnabled(False)
-    w.hideButtons()
-    item = w.getPlotItem()
-    font = QFont()
-    font.setPixelSize(font_px)
-    for side in ("bottom", "left"):
-        axis = item.getAxis(side)
-        axis.setPen(pg.mkPen(theme.TEXT))
-        axis.setTextPen(pg.mkPen(theme.TEXT))
-        axis.setStyle(tickFont=font)
-    item.getAxis("left").setWidth(font_px * 4)
-    item.setLabel("left", left, **{"font-size": f"{font_px}px", "color": theme.TEXT})
-    if bottom:
-        item.setLabel("bottom", bottom, **{"font-size": f"{font_px}px", "color": theme.TEXT})
+    style_chart(w, font_px, left, bottom)
     w.setMinimumHeight(font_px * 5)
     return w
 
