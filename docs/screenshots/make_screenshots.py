@@ -37,6 +37,7 @@ def main(out: Path, seconds: float = 20.0) -> int:
     cfg = load_station(data_dir)
     recipe = load_recipe(data_dir, cfg.station.recipe)
     recipe.thresholds.hold_below = 1.5
+    recipe.thresholds.version = 9  # a changed set is a new version (the generated history holds 1 to 3)
     save_recipe(data_dir, recipe)
     calendar = ShiftCalendar(cfg.shifts)
     first = cfg.shifts.shifts[0]
