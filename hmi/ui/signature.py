@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLineEdit, QVBoxLayout, QWidget
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QHBoxLayout, QLineEdit, QVBoxLayout, QWidget
 
 from hmi.ui import theme
+from hmi.ui.keypad import PinPad
 from hmi.ui.touch import TouchSize, button
 from hmi.ui.widgets import label, panel
 
-MAX_PIN = 12
 MAX_REASON = 200
 
 
@@ -30,7 +30,6 @@ class SignaturePanel(QWidget):
                  reasons: Sequence[str] = ()) -> None:
         super().__init__(parent)
         self.touch = touch
-        self.pin = ""
         frame, col = panel(title)
         self.title = col.itemAt(0).widget()
         self.signer = label("Nobody is logged in: log in to sign.", "figure", wrap=True)
@@ -58,22 +57,10 @@ class SignaturePanel(QWidget):
                 self.reason_buttons.append(b)
             col.addLayout(quick)
 
-        self.pin_display = label("", "title")
-        self.pin_display.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.pin_display.setMinimumHeight(touch.px)
-        self.pin_display.setStyleSheet(f"background: #EFEFEF; border: 2px solid {theme.BORDER}; letter-spacing: 6px;")
-        col.addWidget(self.pin_display)
-        keypad = QGridLayout()
-        keypad.setSpacing(6)
-        self.keys: dict[str, object] = {}
-        layout = [("1", 0, 0), ("2", 0, 1), ("3", 0, 2), ("4", 1, 0), ("5", 1, 1), ("6", 1, 2),
-                  ("7", 2, 0), ("8", 2, 1), ("9", 2, 2), ("Clear", 3, 0), ("0", 3, 1), ("⌫ Delete", 3, 2)]
-        for text, r, c in layout:
-            b = button(text, touch, wide=1.4, name="primary" if text.isdigit() else "")
-            b.clicked.connect(lambda _=False, t=text: self._key(t))
-            keypad.addWidget(b, r, c)
-            self.keys[text] = b
-        col.addLayout(keypad)
+        self.pad = PinPad(touch, wide=1.4)
+        self.pad.edited.connect(self._clear_feedback)
+        self.keys = self.pad.keys
+        col.addWidget(self.pad)
 
         actions = QHBoxLayout()
         self.cancel = button("Cancel", touch, wide=1.6)
@@ -89,7 +76,6 @@ class SignaturePanel(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(frame)
-        self._show_pin()
 
     # --- what is signed, by whom -------------------------------------------------------------
     def set_signer(self, name: str, role: str = "") -> None:
@@ -105,18 +91,10 @@ class SignaturePanel(QWidget):
         self.meaning.setVisible(bool(text))
 
     # --- input -------------------------------------------------------------------------------
-    def _key(self, key: str) -> None:
-        if key == "Clear":
-            self.pin = ""
-        elif key.endswith("Delete"):
-            self.pin = self.pin[:-1]
-        elif len(self.pin) < MAX_PIN:
-            self.pin += key
-        self._clear_feedback()
-        self._show_pin()
-
-    def _show_pin(self) -> None:
-        self.pin_display.setText("●" * len(self.pin) if self.pin else "PIN")
+    @property
+    def pin(self) -> str:
+        """The PIN typed so far (held by the keypad)."""
+        return self.pad.pin
 
     def _clear_feedback(self) -> None:
         if self.sign.isEnabled():
@@ -146,19 +124,17 @@ class SignaturePanel(QWidget):
         """Say in plain words why the signature was refused; the PIN is cleared, the reason kept."""
         self.sign.setEnabled(True)
         if not keep_pin:
-            self.pin = ""
-            self._show_pin()
+            self.pad.pin = ""
         self.feedback.setStyleSheet(f"color: {theme.REJECT_RED}; font-weight: 600;")
         self.feedback.setText(f"✖ {what}. {todo[:1].upper() + todo[1:]}." if todo else f"✖ {what}.")
 
     def reset(self) -> None:
         """Forget the reason, the PIN and any message (after a signed change, or when put away)."""
-        self.pin = ""
+        self.pad.pin = ""
         self.reason.clear()
         self.sign.setEnabled(True)
         self.feedback.setText("")
         self.feedback.setStyleSheet("")
-        self._show_pin()
 
 
 __all__ = ["SignaturePanel"]

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QButtonGroup, QGridLayout, QHBoxLayout, QScrollArea, QWidget
 
 from hmi.store.users import User
 from hmi.ui import theme
+from hmi.ui.keypad import PinPad
 from hmi.ui.touch import TouchSize, button
 from hmi.ui.widgets import label, panel
-
-MAX_PIN = 12
 
 
 class LoginScreen(QWidget):
@@ -21,7 +20,6 @@ class LoginScreen(QWidget):
     def __init__(self, touch: TouchSize, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.touch = touch
-        self.pin = ""
         self.name = ""
         self.user_group = QButtonGroup(self)
         self.user_group.setExclusive(True)
@@ -37,26 +35,14 @@ class LoginScreen(QWidget):
         users_col.addWidget(self.users_note)
         users_col.addWidget(scroll, 1)
 
-        self.pin_display = label("", "title")
-        self.pin_display.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.pin_display.setMinimumHeight(touch.px)
-        self.pin_display.setStyleSheet(f"background: #EFEFEF; border: 2px solid {theme.BORDER}; letter-spacing: 6px;")
+        self.pad = PinPad(touch, wide=1.6, tall=1.7, spacing=8)
+        self.pad.edited.connect(lambda: self.feedback.setText(""))
+        self.keys = self.pad.keys
         self.feedback = label("", wrap=True)
-        keypad = QGridLayout()
-        keypad.setSpacing(8)
-        self.keys: dict[str, object] = {}
-        layout = [("1", 0, 0), ("2", 0, 1), ("3", 0, 2), ("4", 1, 0), ("5", 1, 1), ("6", 1, 2),
-                  ("7", 2, 0), ("8", 2, 1), ("9", 2, 2), ("Clear", 3, 0), ("0", 3, 1), ("⌫ Delete", 3, 2)]
-        for text, r, c in layout:
-            b = button(text, touch, wide=1.6, tall=1.7, name="primary" if text.isdigit() else "")
-            b.clicked.connect(lambda _=False, t=text: self._key(t))
-            keypad.addWidget(b, r, c)
-            self.keys[text] = b
         self.enter = button("Log in", touch, tall=1.7, name="primary")
         self.enter.clicked.connect(self._submit)
         pin_panel, pin_col = panel("2. Type your PIN")
-        pin_col.addWidget(self.pin_display)
-        pin_col.addLayout(keypad)
+        pin_col.addWidget(self.pad)
         pin_col.addWidget(self.enter)
         pin_col.addWidget(self.feedback)
         pin_col.addStretch(1)
@@ -65,7 +51,6 @@ class LoginScreen(QWidget):
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(users_panel, 3)
         row.addWidget(pin_panel, 2)
-        self._show_pin()
 
     # --- users -------------------------------------------------------------------------------
     def show_users(self, users: list[User], needs_first_admin: bool) -> None:
@@ -108,18 +93,10 @@ class LoginScreen(QWidget):
         self.feedback.setText("")
 
     # --- PIN ---------------------------------------------------------------------------------
-    def _key(self, key: str) -> None:
-        if key == "Clear":
-            self.pin = ""
-        elif key.endswith("Delete"):
-            self.pin = self.pin[:-1]
-        elif len(self.pin) < MAX_PIN:
-            self.pin += key
-        self.feedback.setText("")
-        self._show_pin()
-
-    def _show_pin(self) -> None:
-        self.pin_display.setText("●" * len(self.pin) if self.pin else "PIN")
+    @property
+    def pin(self) -> str:
+        """The PIN typed so far (held by the keypad)."""
+        return self.pad.pin
 
     def _submit(self) -> None:
         if not self.name:
@@ -135,15 +112,13 @@ class LoginScreen(QWidget):
     def show_failure(self, what: str, todo: str) -> None:
         """Say in plain words why the login did not work; the PIN is cleared."""
         self.enter.setEnabled(True)
-        self.pin = ""
-        self._show_pin()
+        self.pad.pin = ""
         self.feedback.setStyleSheet(f"color: {theme.REJECT_RED}; font-weight: 600;")
         self.feedback.setText(f"✖ {what}. {todo[:1].upper() + todo[1:]}." if todo else f"✖ {what}.")
 
     def reset(self) -> None:
         """Forget the PIN and the choice (after a login, or when the screen is left)."""
         self.enter.setEnabled(True)
-        self.pin = ""
+        self.pad.pin = ""
         self.feedback.setText("")
         self.feedback.setStyleSheet("")
-        self._show_pin()
