@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QFrame, QHeaderView, QLabel, QPushButton, QSizePolicy, QTableWidget,
-                               QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QFrame, QHBoxLayout, QHeaderView, QLabel, QPushButton, QScrollArea,
+                               QSizePolicy, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from hmi.ui.imaging import display_frame
 from hmi.ui.touch import TouchSize, sized
@@ -114,3 +114,18 @@ def image_and_heatmap_panel(image_view: QWidget, heat_view: QWidget, scale: QWid
     views.addWidget(scale)
     layout.addLayout(views, 1)
     return frame, layout
+
+
+def scrolling_list(note: str) -> tuple[QWidget, QVBoxLayout, QScrollArea, QLabel]:
+    """A scrolling column of entries (buttons added above its closing stretch) and a note shown above it.
+
+    Returns (box, column, scroll area, note); add `note` and the scroll area to a panel.
+    """
+    box = QWidget()
+    column = QVBoxLayout(box)
+    column.setContentsMargins(0, 0, 0, 0)
+    column.addStretch(1)
+    scroll = QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setWidget(box)
+    return box, column, scroll, label(note, "dim", wrap=True)

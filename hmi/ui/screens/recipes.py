@@ -12,8 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from PySide6.QtGui import QDoubleValidator, QIntValidator
-from PySide6.QtWidgets import (QButtonGroup, QComboBox, QGridLayout, QHBoxLayout, QLineEdit, QPushButton,
-                               QScrollArea, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QButtonGroup, QComboBox, QGridLayout, QHBoxLayout, QLineEdit, QPushButton, QWidget
 
 from hmi.config.schema import Recipe, RecipeModel, RecipeThresholds
 from hmi.core.errors import ConfigError, StationError
@@ -22,7 +21,7 @@ from hmi.store.users import Permission
 from hmi.ui import theme
 from hmi.ui.context import ScreenContext
 from hmi.ui.touch import button
-from hmi.ui.widgets import label, panel
+from hmi.ui.widgets import label, panel, scrolling_list
 
 MODE_TITLES = {"edit": "Recipe {name}", "new": "New recipe", "copy": "Copy of {name}"}
 
@@ -107,14 +106,7 @@ class RecipesScreen(QWidget):
         list_panel, lcol = panel("Recipes")
         self.recipe_group = QButtonGroup(self)
         self.recipe_buttons: dict[str, QPushButton] = {}
-        self.list_box = QWidget()
-        self.list_col = QVBoxLayout(self.list_box)
-        self.list_col.setContentsMargins(0, 0, 0, 0)
-        self.list_col.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(self.list_box)
-        self.list_note = label("Loading the recipes…", "dim", wrap=True)
+        self.list_box, self.list_col, scroll, self.list_note = scrolling_list("Loading the recipes…")
         lcol.addWidget(self.list_note)
         lcol.addWidget(scroll, 1)
         row = QHBoxLayout()

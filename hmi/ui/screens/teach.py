@@ -17,8 +17,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QIntValidator
-from PySide6.QtWidgets import (QButtonGroup, QHBoxLayout, QLineEdit, QProgressBar, QPushButton, QScrollArea,
-                               QStackedWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QButtonGroup, QHBoxLayout, QLineEdit, QProgressBar, QPushButton, QStackedWidget,
+                               QWidget)
 
 from hmi.core.errors import StationError
 from hmi.inference.package import ModelPackage
@@ -29,7 +29,7 @@ from hmi.ui.context import ScreenContext
 from hmi.ui.signature import SignaturePanel
 from hmi.ui.theme import Fonts
 from hmi.ui.touch import button
-from hmi.ui.widgets import label, panel
+from hmi.ui.widgets import label, panel, scrolling_list
 
 PROGRESS_MS = 100
 DEFAULT_PARTS = 100
@@ -257,14 +257,7 @@ class TeachScreen(QWidget):
         self.model_group = QButtonGroup(self)
         self.model_group.setExclusive(True)
         self.model_buttons: dict[str, QPushButton] = {}
-        self.models_box = QWidget()
-        self.models_col = QVBoxLayout(self.models_box)
-        self.models_col.setContentsMargins(0, 0, 0, 0)
-        self.models_col.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(self.models_box)
-        self.models_note = label("Loading the model list…", "dim", wrap=True)
+        self.models_box, self.models_col, scroll, self.models_note = scrolling_list("Loading the model list…")
         lcol.addWidget(self.models_note)
         lcol.addWidget(scroll, 1)
         self.activate_selected = button("Activate selected model…", touch)
