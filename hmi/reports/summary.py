@@ -24,6 +24,7 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 
 from hmi.core.verdict import Verdict
+from hmi.pipeline.outlet import VerdictCounts
 from hmi.reports.connection import has_table
 from hmi.reports.drift import Binned, DriftCheck, binned, compare
 from hmi.reports.models import ModelBaselines
@@ -37,18 +38,8 @@ _ALARM_LOOKBACK = timedelta(days=2)
 
 
 @dataclass(frozen=True)
-class VerdictTally:
-    """Parts per verdict."""
-
-    ok: int = 0
-    ng: int = 0
-    hold: int = 0
-    not_inspected: int = 0
-
-    @property
-    def total(self) -> int:
-        """All parts."""
-        return self.ok + self.ng + self.hold + self.not_inspected
+class VerdictTally(VerdictCounts):
+    """Parts per verdict (the station's counters, read back from the records)."""
 
     @property
     def rejects(self) -> int:
