@@ -118,7 +118,7 @@ def hires_demo_frames(width: int, height: int, count: int = HIRES_FRAME_COUNT,
 
 def _tiling_figures(inspector, frame_shape: tuple[int, int]) -> dict:
     """How the model-only runs judged a frame: tiles, model runs and tiles per run, as counted."""
-    tiler = getattr(inspector, "_tiler", None)  # the Inspector keeps its tiler private; see the model notes
+    tiler = inspector.tiler
     if tiler is None or not tiler.wants(frame_shape):
         return {"tiling": "off (each frame resized to the model input)"}
     frames = max(tiler.frames_run, 1)

@@ -28,6 +28,10 @@ class PlcDelivery:
     detail: str = ""
 
 
+# The name the records give a HOLD part decided by the recipe's default after its review time ran out.
+TIMEOUT_REVIEWER = "system"
+
+
 @dataclass(frozen=True)
 class OperatorReview:
     """An operator's final verdict on a part (usually a HOLD), flowing to the store and the PLC."""

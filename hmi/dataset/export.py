@@ -16,11 +16,11 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from hmi.config.loader import load_recipe, recipe_path
-from hmi.config.paths import shipped_models_dir
 from hmi.core.errors import ConfigError, ImageError, ModelError, StationError, StoreError
 from hmi.core.verdict import Verdict
 from hmi.dataset.layouts import AnomalibFolder, YoloSet, folder_name, png_size
 from hmi.dataset.records import ExportFilter, ReviewedPart, reviewed_parts
+from hmi.inference.loading import find_model
 from hmi.inference.package import ModelPackage
 from hmi.store.database import database_path, open_readonly
 
@@ -90,15 +90,15 @@ def yolo_classes(data_dir: Path, recipe: str, parts: list[ReviewedPart]) -> tupl
         return seen, (f"recipe '{recipe}' {gone}; its YOLO classes are the region labels found in the records: "
                       f"{', '.join(seen) or 'none'}")
     classes = list(spec.defect_types)
-    # The recipe's model, looked up as the station does: its own models first, then the shipped ones.
-    for root in (data_dir / "models", shipped_models_dir()):
-        if (root / spec.model.name).is_dir():
-            try:
-                names = ModelPackage.load(root / spec.model.name).manifest.class_names
-            except ModelError as exc:
-                return classes, f"model of recipe '{recipe}' unreadable ({exc.what}); YOLO classes from the recipe only"
-            classes += [n for n in names if n not in classes]
-            break
+    try:
+        folder = find_model(spec.model.name, data_dir)  # as the station looks: its own models, then the shipped
+    except ModelError:
+        return classes, ""  # the recipe's model is gone: its classes are the recipe's defect types
+    try:
+        names = ModelPackage.load(folder).manifest.class_names
+    except ModelError as exc:
+        return classes, f"model of recipe '{recipe}' unreadable ({exc.what}); YOLO classes from the recipe only"
+    classes += [n for n in names if n not in classes]
     return classes, ""
 
 

@@ -13,12 +13,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
+from hmi.core.messages import TIMEOUT_REVIEWER
 from hmi.core.verdict import Verdict
 from hmi.store.database import iso_utc
 from hmi.store.queries import RegionRecord
 
 # hmi.pipeline.holds.HoldQueue.expire records a timed-out HOLD under this reviewer name.
-TIMEOUT_REVIEWER = "system"
 
 
 @dataclass(frozen=True)

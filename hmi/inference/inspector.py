@@ -66,6 +66,11 @@ class Inspector:
         self.region_threshold = m.region_threshold if m.region_threshold is not None else m.thresholds.score
 
     @property
+    def tiler(self) -> TiledAnomalyRunner | None:
+        """The tile runner used for frames much larger than the model input (None when tiling is off)."""
+        return self._tiler
+
+    @property
     def backend(self) -> str:
         """Execution provider actually in use ('cpu', 'cuda', 'tensorrt-fp16')."""
         return self.session.info.label

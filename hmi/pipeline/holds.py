@@ -8,7 +8,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from hmi.core.errors import StoreError
-from hmi.core.messages import OperatorReview
+from hmi.core.messages import TIMEOUT_REVIEWER, OperatorReview
 from hmi.core.part import Part, utc_now
 from hmi.core.verdict import Verdict
 from hmi.pipeline.queues import BoundedQueue
@@ -93,7 +93,7 @@ class HoldQueue:
             taken = [self._pending.pop(seq) for seq in due]
         out = []
         for held in taken:
-            review = OperatorReview(held.part.seq, self.default, "system", utc_now(), None,
+            review = OperatorReview(held.part.seq, self.default, TIMEOUT_REVIEWER, utc_now(), None,
                                     f"not reviewed within {self.timeout_s:.0f} s: recipe default {self.default.name} applied",
                                     automatic=True)
             if self._send(review):

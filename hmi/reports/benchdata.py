@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from hmi.core.alarms import Priority
+from hmi.core.messages import TIMEOUT_REVIEWER
 from hmi.store.audit import AuditAction, AuditRequest, append_entry, part_subject
 from hmi.store.database import database_path, iso_utc, open_database, transaction
 
@@ -248,9 +249,9 @@ def _hour(conn: sqlite3.Connection, rng: np.random.Generator, t0: float, t: floa
             action = AuditAction.REVIEW if a == "HOLD" else AuditAction.OVERRIDE
             audits.append(AuditRequest(by, action, part_subject(s), a, f, note or "", _dt(captured[i] + review_delay[i])))
         elif timed_out[i]:
-            by, at = "system", rev_txt[i]
+            by, at = TIMEOUT_REVIEWER, rev_txt[i]
             note = "not reviewed within 300 s: recipe default NG applied"
-            audits.append(AuditRequest("system", AuditAction.REVIEW, part_subject(s), "HOLD", "NG",
+            audits.append(AuditRequest(TIMEOUT_REVIEWER, AuditAction.REVIEW, part_subject(s), "HOLD", "NG",
                                        "HOLD not reviewed in time: the recipe's default verdict was applied",
                                        _dt(captured[i] + 300.0)))
         rows.append((s, None, f"L{int(captured[i] // 14400) % 100000:05d}", cap_txt[i], float(offsets[i]),

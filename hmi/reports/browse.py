@@ -15,7 +15,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -29,15 +29,14 @@ from hmi.reports.connection import open_reports
 from hmi.reports.shifts import ShiftCalendar
 from hmi.store.audit import AuditEntry
 from hmi.store.database import database_path, iso_utc
-from hmi.store.queries import PartRecord, RegionRecord, part_audit, part_by_seq
+from hmi.store.queries import PART_COLUMNS, PartRecord, parse_utc, part_audit, part_by_seq, part_record
 
 PAGE_SIZE = 100
 BUDGET_S = 0.5          # a page searches no longer than this for lot or part id, then says how far it got
 SLICE_ROWS = 10_000     # parts of the time index searched per step of an unindexed filter
 OLDEST_SEQ = -(2 ** 63)  # a key with this seq stands just below every part captured at its time
 
-RECORD_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(PartRecord) if f.name != "regions")
-_TIMES = ("captured_at", "decided_at", "reviewed_at", "plc_delivered_at")
+RECORD_COLUMNS: tuple[str, ...] = PART_COLUMNS
 _SELECT = f"SELECT {', '.join(RECORD_COLUMNS)} FROM inspections"
 _AT = RECORD_COLUMNS.index("captured_at")
 _SEQ = RECORD_COLUMNS.index("seq")
@@ -140,10 +139,6 @@ def _text(moment: datetime | None) -> str | None:
     return iso_utc(moment)
 
 
-def _when(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
-
-
 def time_windows(conn: sqlite3.Connection, flt: RecordFilter, shifts: ShiftsConfig | None) -> list[tuple[str | None, str | None]]:
     """The filter's time as UTC windows [lo, hi), newest first (None: open); one window unless a shift is named."""
     lo, hi = _text(flt.start), _text(flt.end)
@@ -159,8 +154,8 @@ def time_windows(conn: sqlite3.Connection, flt: RecordFilter, shifts: ShiftsConf
         last = conn.execute("SELECT max(captured_at) FROM inspections").fetchone()[0]
         if first is None:
             return []
-        start = start or _when(first)
-        end = end or _when(last) + timedelta(milliseconds=1)
+        start = start or parse_utc(first)
+        end = end or parse_utc(last) + timedelta(milliseconds=1)
     name = next((n for n in calendar.names if n.casefold() == flt.shift.casefold()), None)
     if name is None:
         raise ConfigError(f"there is no shift called '{flt.shift}'",
@@ -262,15 +257,6 @@ def _search_sliced(conn: sqlite3.Connection, flt: RecordFilter, lo: str | None, 
             return found, top
 
 
-def _part_record(row: tuple, regions: tuple[RegionRecord, ...] = ()) -> PartRecord:
-    values = dict(zip(RECORD_COLUMNS, row))
-    for name in _TIMES:
-        values[name] = _when(values[name])
-    values["auto_verdict"] = Verdict[values["auto_verdict"]]
-    values["verdict"] = Verdict[values["verdict"]]
-    return PartRecord(**values, regions=regions)
-
-
 def find_records(conn: sqlite3.Connection, flt: RecordFilter, *, after: RecordKey | None = None,
                  limit: int = PAGE_SIZE, shifts: ShiftsConfig | None = None,
                  budget_s: float | None = None) -> RecordPage:
@@ -297,13 +283,13 @@ def find_records(conn: sqlite3.Connection, flt: RecordFilter, *, after: RecordKe
         if len(rows) > limit:
             break
         if stopped is not None:
-            return RecordPage(tuple(_part_record(r) for r in rows), RecordKey(stopped, OLDEST_SEQ), _when(stopped))
+            return RecordPage(tuple(part_record(r) for r in rows), RecordKey(stopped, OLDEST_SEQ), parse_utc(stopped))
         if sliced and time.monotonic() >= deadline and lo is not None and i + 1 < len(windows):
-            return RecordPage(tuple(_part_record(r) for r in rows), RecordKey(lo, OLDEST_SEQ), _when(lo))
+            return RecordPage(tuple(part_record(r) for r in rows), RecordKey(lo, OLDEST_SEQ), parse_utc(lo))
     page = rows[:limit]
     more = len(rows) > limit
     last = page[-1] if page else None
-    return RecordPage(tuple(_part_record(r) for r in page),
+    return RecordPage(tuple(part_record(r) for r in page),
                       RecordKey(last[_AT], last[_SEQ]) if more and last is not None else None)
 
 

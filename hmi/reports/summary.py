@@ -23,6 +23,7 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 
+from hmi.core.messages import TIMEOUT_REVIEWER
 from hmi.core.verdict import Verdict
 from hmi.pipeline.outlet import VerdictCounts
 from hmi.reports.connection import has_table
@@ -33,7 +34,6 @@ from hmi.store.database import iso_utc
 
 HISTOGRAM_BINS = 48
 MIN_STOP_S = 120.0       # a pause shorter than this is normal line behaviour, not a stop
-SYSTEM_USER = "system"   # who the records name when a HOLD timed out and the recipe's default applied
 _ALARM_LOOKBACK = timedelta(days=2)
 
 
@@ -541,7 +541,7 @@ def _tally(rows: list, models_planned: int) -> _ShiftCounts:
                 mc.counts[0 if v == "OK" else 2 if v == "HOLD" else 1, b] += n
         if who is None:
             continue
-        if who == SYSTEM_USER and a == "HOLD":
+        if who == TIMEOUT_REVIEWER and a == "HOLD":
             timed_out += n
             continue
         tally = people[who]

@@ -69,20 +69,23 @@ class PartRecord:
         return self.verdict is not self.auto_verdict and self.reviewed_by is not None
 
 
-_PART_COLUMNS = tuple(f.name for f in fields(PartRecord) if f.name != "regions")
+# The inspections columns a PartRecord is made of, in its field order.
+PART_COLUMNS = tuple(f.name for f in fields(PartRecord) if f.name != "regions")
 _REGION_COLUMNS = tuple(f.name for f in fields(RegionRecord))
 _TIMES = ("captured_at", "decided_at", "reviewed_at", "plc_delivered_at")
-_SELECT_PARTS = f"SELECT {', '.join(_PART_COLUMNS)} FROM inspections"
+_SELECT_PARTS = f"SELECT {', '.join(PART_COLUMNS)} FROM inspections"
 
 
-def _when(text: str | None) -> datetime | None:
+def parse_utc(text: str | None) -> datetime | None:
+    """A stored ISO-8601 UTC time ('...Z') as an aware datetime; None stays None."""
     return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
 
 
-def _record(row: sqlite3.Row | tuple, regions: tuple[RegionRecord, ...] = ()) -> PartRecord:
-    values = dict(zip(_PART_COLUMNS, tuple(row)))
+def part_record(row: sqlite3.Row | tuple, regions: tuple[RegionRecord, ...] = ()) -> PartRecord:
+    """A PartRecord from a row of PART_COLUMNS (times parsed, verdicts typed)."""
+    values = dict(zip(PART_COLUMNS, tuple(row)))
     for name in _TIMES:
-        values[name] = _when(values[name])
+        values[name] = parse_utc(values[name])
     values["auto_verdict"] = Verdict[values["auto_verdict"]]
     values["verdict"] = Verdict[values["verdict"]]
     return PartRecord(**values, regions=regions)
@@ -104,7 +107,7 @@ def recent_parts(conn: sqlite3.Connection, limit: int = 50, *, verdict: Verdict 
     # Newest by capture time (the indexes are ordered by it; seq breaks ties and follows it in practice).
     sql = (_SELECT_PARTS + (f" WHERE {' AND '.join(where)}" if where else "")
            + " ORDER BY captured_at DESC, seq DESC LIMIT ?")
-    return [_record(r) for r in conn.execute(sql, (*args, int(limit)))]
+    return [part_record(r) for r in conn.execute(sql, (*args, int(limit)))]
 
 
 def part_by_seq(conn: sqlite3.Connection, seq: int) -> PartRecord | None:
@@ -114,7 +117,7 @@ def part_by_seq(conn: sqlite3.Connection, seq: int) -> PartRecord | None:
         return None
     regions = tuple(RegionRecord(*r) for r in conn.execute(
         f"SELECT {', '.join(_REGION_COLUMNS)} FROM regions WHERE seq = ? ORDER BY idx", (int(seq),)))
-    return _record(row, regions)
+    return part_record(row, regions)
 
 
 def part_audit(conn: sqlite3.Connection, seq: int) -> list[AuditEntry]:

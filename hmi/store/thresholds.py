@@ -16,9 +16,8 @@ from hmi.core.errors import StoreError
 from hmi.core.part import utc_now
 from hmi.store.audit import AuditAction, AuditRequest, append_entry
 from hmi.store.database import iso_utc, open_database, transaction
-from hmi.store.users import Permission, User, acting_user
+from hmi.store.users import STATION, Permission, User, acting_user
 
-STATION = "station"  # audit name when the station records a version it found in a recipe file
 
 
 @dataclass(frozen=True)

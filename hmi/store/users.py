@@ -16,6 +16,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from hmi.core.errors import PermissionDenied, StoreError
+from hmi.core.messages import TIMEOUT_REVIEWER
 from hmi.core.part import utc_now
 from hmi.store.audit import AuditAction, AuditRequest, append_entry
 from hmi.store.database import iso_utc, open_database, transaction
@@ -27,6 +28,10 @@ MAX_SECRET_LEN = 128
 MAX_NAME_LEN = 32
 FIRST_RUN = "first-run"  # audit name for the admin created on a fresh station
 
+
+STATION = "station"  # audit name when the station acts on its own (e.g. records a recipe file's threshold version)
+# Names a person may not take: the records use them for the station's own actions.
+RESERVED_NAMES = frozenset({STATION, TIMEOUT_REVIEWER})
 
 class Role(str, Enum):
     """What a person is at the station; decides what they may do."""
@@ -353,6 +358,9 @@ def _check_name(name: str) -> str:
     name = (name or "").strip()
     if not name or len(name) > MAX_NAME_LEN or not name.isprintable():
         raise StoreError(f"'{name}' cannot be a user name", f"use 1 to {MAX_NAME_LEN} letters, digits or spaces")
+    if name.casefold() in RESERVED_NAMES:
+        raise StoreError(f"'{name}' is the name the records give the station's own actions",
+                         "choose another user name")
     return name
 
 

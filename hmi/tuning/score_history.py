@@ -16,13 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from hmi.core.errors import StoreError
+from hmi.core.messages import TIMEOUT_REVIEWER
 from hmi.core.verdict import Verdict
 from hmi.decision.policy import ThresholdSet
 from hmi.store.database import open_readonly
 
 DEFAULT_LIMIT = 2000
 # Reviews the station made itself (a HOLD that timed out got the recipe's default) are no person's judgement.
-AUTOMATIC_REVIEWERS = frozenset({"system"})
+AUTOMATIC_REVIEWERS = frozenset({TIMEOUT_REVIEWER})
 
 
 class Judgement(str, Enum):

@@ -1,9 +1,9 @@
 """Fixtures and helpers of the teach and recipes tests (import the fixtures into the test module).
 
 A running station on pylon's emulated camera with two recipes (tech-a in force, PLC 1; tech-b, PLC 2),
-records in SQLite, the tiny model, and textured good-part frames; `station.teaching` is attached here as
-the composition root is to attach it (hmi.changes.teaching.Teaching). `screen_ctx` hands a screen what
-the window would: touch size, station, background thread, message channel, a logged-in session.
+records in SQLite, the tiny model, and textured good-part frames; the station teaches through its own
+`station.teaching` (hmi.changes.teaching.Teaching). Screens are opened with the technician conftest's
+`screen_context` fixture and `show_screen`.
 """
 
 from __future__ import annotations
@@ -19,17 +19,10 @@ import pytest
 
 from hmi.app import Station
 from hmi.camera.factory import open_source
-from hmi.changes.teaching import Teaching
 from hmi.config.loader import load_station, save_recipe
 from hmi.config.schema import HoldPolicy, InspectionRoi, Recipe, RecipeModel, RecipeThresholds
 from hmi.downstream import RecordsAndPlc
 from hmi.store.database import database_path
-from hmi.ui.context import ScreenContext
-from hmi.ui.messages import MessageChannel
-from hmi.ui.session import OperatorSession
-from hmi.ui.tasks import BackgroundTasks
-from hmi.ui.theme import stylesheet
-from hmi.ui.touch import TouchSize
 from tests.ui.conftest import PIN, wire_station
 
 FRAME = 256
@@ -81,7 +74,6 @@ def build_tech_station(root: Path, tiny_model: Path, *, rate_hz: float = 20.0, f
     save_recipe(data_dir, recipe("tech-b", plc_number=2, exposure_us=6500.0, description="second product"))
     station = Station(cfg, data_dir, source=open_source(cfg.camera, frames), downstream=RecordsAndPlc(cfg, data_dir))
     wire_station(station)
-    station.teaching = Teaching(data_dir, station.newest)  # type: ignore[attr-defined]
     return station
 
 
@@ -97,37 +89,7 @@ def tech_station(tmp_path: Path, tiny_model: Path) -> Iterator[Callable[..., Sta
 
     yield make
     for station in made:
-        station.teaching.stop()  # type: ignore[attr-defined]
         station.stop()
-
-
-@pytest.fixture
-def screen_ctx(qtbot) -> Iterator[Callable[..., ScreenContext]]:
-    """The services a screen is handed by the window, for `station`, with `user` logged in (PIN checked)."""
-    made: list[BackgroundTasks] = []
-
-    def make(station: Station, user: str | None = "theo") -> ScreenContext:
-        channel = MessageChannel()
-        tasks = BackgroundTasks(channel)
-        made.append(tasks)
-        session = OperatorSession(station.users, tasks, channel)
-        if user is not None:
-            session.log_in(station.users.authenticate(user, PIN[user]))
-        return ScreenContext(TouchSize.of(station.cfg.ui), station, tasks, channel, session)
-
-    yield make
-    for tasks in made:
-        tasks.shutdown()
-
-
-def open_screen(qtbot, screen, ctx: ScreenContext, size: tuple[int, int] = (1280, 640)) -> None:
-    """Show `screen` with the station's style at the size it gets in a 1280 x 800 window, and open it."""
-    screen.setStyleSheet(stylesheet(ctx.touch.px))
-    qtbot.addWidget(screen)
-    screen.resize(*size)
-    screen.show()
-    qtbot.waitExposed(screen)
-    screen.on_show()
 
 
 def _query(station: Station, sql: str, args: tuple) -> list[dict]:

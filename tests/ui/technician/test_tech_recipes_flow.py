@@ -7,8 +7,9 @@ import json
 from hmi.store.audit import AuditAction
 from hmi.ui.screens.recipes import RecipesScreen
 from hmi.ui.touch import undersized
-from tests.ui.technician.teach_recipes_station import (  # noqa: F401 - fixtures
-    TEACH_SIZE, audit_entries, open_screen, part_row, screen_ctx, tap, tech_station, type_pin, write_good_frames)
+from tests.ui.technician.conftest import show_screen
+from tests.ui.technician.teach_recipes_station import (  # noqa: F401 - tech_station is a fixture
+    audit_entries, part_row, tap, tech_station)
 
 
 def _saved(qtbot, screen, text: str) -> None:
@@ -16,12 +17,12 @@ def _saved(qtbot, screen, text: str) -> None:
     assert screen.feedback.text().startswith("✔") and text in screen.feedback.text(), screen.feedback.text()
 
 
-def test_edit_copy_create_and_change_over_from_the_screen(qtbot, tech_station, screen_ctx):
+def test_edit_copy_create_and_change_over_from_the_screen(qtbot, tech_station, screen_context):
     station = tech_station()
     station.start()
-    ctx = screen_ctx(station, "theo")
+    ctx = screen_context(station, "theo")
     screen = RecipesScreen(ctx)
-    open_screen(qtbot, screen, ctx)
+    show_screen(qtbot, screen)
     qtbot.waitUntil(lambda: {"tech-a", "tech-b"} <= set(screen.recipe_buttons), timeout=10000)
     assert "IN FORCE" in screen.recipe_buttons["tech-a"].text()
     assert "IN FORCE" not in screen.recipe_buttons["tech-b"].text()
@@ -104,11 +105,11 @@ def test_edit_copy_create_and_change_over_from_the_screen(qtbot, tech_station, s
     assert not screen.changeover_button.isEnabled()  # already in force
 
 
-def test_bad_values_and_roles_are_refused_in_plain_words(qtbot, tech_station, screen_ctx):
+def test_bad_values_and_roles_are_refused_in_plain_words(qtbot, tech_station, screen_context):
     station = tech_station()
-    ctx = screen_ctx(station, "theo")
+    ctx = screen_context(station, "theo")
     screen = RecipesScreen(ctx)
-    open_screen(qtbot, screen, ctx)
+    show_screen(qtbot, screen)
     qtbot.waitUntil(lambda: "tech-b" in screen.recipe_buttons, timeout=10000)
     tap(qtbot, screen.recipe_buttons["tech-b"])
     screen.reason.setText("test")
@@ -120,9 +121,9 @@ def test_bad_values_and_roles_are_refused_in_plain_words(qtbot, tech_station, sc
     assert "defect_types has a name twice" in screen.feedback.text()
     assert station.changes.load("tech-b").defect_types != ["scratch", "scratch"]
 
-    operator = screen_ctx(station, "olga")
+    operator = screen_context(station, "olga")
     other = RecipesScreen(operator)
-    open_screen(qtbot, other, operator)
+    show_screen(qtbot, other)
     qtbot.waitUntil(lambda: "tech-b" in other.recipe_buttons, timeout=10000)
     tap(qtbot, other.recipe_buttons["tech-b"])
     other.reason.setText("want to")

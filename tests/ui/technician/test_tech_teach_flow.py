@@ -9,8 +9,9 @@ import os
 from hmi.store.audit import AuditAction
 from hmi.ui.screens.teach import TeachScreen
 from hmi.ui.touch import undersized
+from tests.ui.technician.conftest import show_screen
 from tests.ui.technician.teach_recipes_station import (  # noqa: F401 - fixtures
-    TEACH_SIZE, audit_entries, open_screen, part_row, screen_ctx, tap, tech_station, type_pin, write_good_frames)
+    TEACH_SIZE, audit_entries, part_row, tap, tech_station, type_pin, write_good_frames)
 
 
 def _next_part_judged_by(qtbot, station, sha256: str, after_seq: int):
@@ -34,12 +35,12 @@ def _newest_seq(station) -> int:
     return part.seq if part is not None else 0
 
 
-def test_teach_cancel_then_teach_check_activate_and_go_back(qtbot, tech_station, screen_ctx):
+def test_teach_cancel_then_teach_check_activate_and_go_back(qtbot, tech_station, screen_context):
     station = tech_station()
     station.start()
-    ctx = screen_ctx(station, "theo")
+    ctx = screen_context(station, "theo")
     screen = TeachScreen(ctx, input_sizes=(TEACH_SIZE,))
-    open_screen(qtbot, screen, ctx)
+    show_screen(qtbot, screen)
     qtbot.waitUntil(lambda: "tiny" in screen.model_buttons, timeout=10000)
     assert "IN FORCE" in screen.model_buttons["tiny"].text()
     assert not undersized(screen, ctx.touch), undersized(screen, ctx.touch)
@@ -116,11 +117,11 @@ def test_teach_cancel_then_teach_check_activate_and_go_back(qtbot, tech_station,
     assert audit_entries(station, AuditAction.MODEL_ACTIVATE.value)[1]["reason"] == "back to the previous model"
 
 
-def test_wrong_pin_is_refused_and_nothing_changes(qtbot, tech_station, screen_ctx, tmp_path):
+def test_wrong_pin_is_refused_and_nothing_changes(qtbot, tech_station, screen_context, tmp_path):
     station = tech_station()
-    ctx = screen_ctx(station, "theo")
+    ctx = screen_context(station, "theo")
     screen = TeachScreen(ctx, input_sizes=(TEACH_SIZE,))
-    open_screen(qtbot, screen, ctx)
+    show_screen(qtbot, screen)
     qtbot.waitUntil(lambda: "tiny" in screen.model_buttons, timeout=10000)
     
     folder = tmp_path / "good"
@@ -145,11 +146,11 @@ def test_wrong_pin_is_refused_and_nothing_changes(qtbot, tech_station, screen_ct
     assert audit_entries(station, AuditAction.MODEL_ACTIVATE.value) == []
 
 
-def test_teaching_errors_are_said_in_plain_words(qtbot, tech_station, screen_ctx, tmp_path):
+def test_teaching_errors_are_said_in_plain_words(qtbot, tech_station, screen_context, tmp_path):
     station = tech_station()
-    ctx = screen_ctx(station, "theo")
+    ctx = screen_context(station, "theo")
     screen = TeachScreen(ctx, input_sizes=(TEACH_SIZE,))
-    open_screen(qtbot, screen, ctx)
+    show_screen(qtbot, screen)
     tap(qtbot, screen.from_folder)
     screen.folder.setText(str(tmp_path / "nowhere"))
     screen.name.setText("x1")
@@ -165,11 +166,11 @@ def test_teaching_errors_are_said_in_plain_words(qtbot, tech_station, screen_ctx
     assert "exists already" in ctx.channel.history[-1].what
 
 
-def test_an_operator_cannot_teach(qtbot, tech_station, screen_ctx):
+def test_an_operator_cannot_teach(qtbot, tech_station, screen_context):
     station = tech_station()
-    ctx = screen_ctx(station, "olga")
+    ctx = screen_context(station, "olga")
     screen = TeachScreen(ctx, input_sizes=(TEACH_SIZE,))
-    open_screen(qtbot, screen, ctx)
+    show_screen(qtbot, screen)
     tap(qtbot, screen.start_button)
     assert station.teaching.job is None
     assert "teach" in ctx.channel.history[-1].what

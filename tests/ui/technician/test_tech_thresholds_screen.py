@@ -14,14 +14,10 @@ from hmi.tuning.score_history import Judgement
 from hmi.config.schema import RecipeThresholds
 from hmi.core.errors import PermissionDenied
 from hmi.decision.policy import ThresholdSet
-from hmi.ui.context import ScreenContext
-from hmi.ui.messages import MessageChannel
 from hmi.ui.screens.thresholds import ThresholdsScreen
-from hmi.ui.session import OperatorSession
-from hmi.ui.tasks import BackgroundTasks
-from hmi.ui.theme import stylesheet
-from hmi.ui.touch import TouchSize, undersized
+from hmi.ui.touch import undersized
 from tests.ui.conftest import PIN
+from tests.ui.technician.conftest import show_screen
 from tests.ui.technician.thresholds_station import build_mixed_station, run_until
 
 PARTS = 80
@@ -38,30 +34,15 @@ def running(tmp_path, tiny_model):
 
 
 @pytest.fixture
-def open_screen(qtbot):
+def open_screen(qtbot, screen_context):
     """Open the thresholds screen for `station` with `user` logged in, as the window would."""
-    made: list[BackgroundTasks] = []
 
     def make(station, user: str = "theo") -> ThresholdsScreen:
-        channel = MessageChannel()
-        tasks = BackgroundTasks(channel)
-        made.append(tasks)
-        session = OperatorSession(station.users, tasks, channel)
-        session.log_in(station.users.authenticate(user, PIN[user]))
-        ctx = ScreenContext(TouchSize.of(station.cfg.ui), station, tasks, channel, session)
-        screen = ThresholdsScreen(ctx)
-        screen.setStyleSheet(stylesheet(ctx.touch.px))
-        qtbot.addWidget(screen)
-        screen.resize(1280, 800)
-        screen.show()
-        qtbot.waitExposed(screen)
-        screen.on_show()
-        qtbot.waitUntil(lambda: screen.history is not None and not tasks.busy, timeout=10000)
+        screen = show_screen(qtbot, ThresholdsScreen(screen_context(station, user)), (1280, 800))
+        qtbot.waitUntil(lambda: screen.history is not None and not screen.ctx.tasks.busy, timeout=10000)
         return screen
 
-    yield make
-    for tasks in made:
-        tasks.shutdown()
+    return make
 
 
 def tap(qtbot, widget) -> None:

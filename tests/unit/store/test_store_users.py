@@ -83,6 +83,13 @@ def test_short_secrets_and_bad_names_are_refused(users, admin):
         users.add("otto", Role.OPERATOR, "5678", by=admin)
 
 
+def test_the_names_the_records_give_the_station_cannot_be_taken(users, admin):
+    # 'system' decides HOLD parts whose review time ran out; 'station' records recipe files' thresholds.
+    for name in ("system", "Station"):
+        with pytest.raises(StoreError, match="station's own actions"):
+            users.add(name, Role.TECHNICIAN, "1234", by=admin)
+
+
 def test_login_and_failed_login_are_audited(users, admin, db_path):
     users.add("Otto", Role.OPERATOR, "1234", by=admin)
     otto = users.authenticate("Otto", "1234")
