@@ -85,6 +85,8 @@ class CaptureWorker(Worker):
                               "check the camera alarm and the station status, then try again") from None
 
     def _run_commands(self) -> None:
+        if self._commands.empty():  # the usual case, once per grab: no exception raised and caught
+            return
         while True:
             try:
                 command, future = self._commands.get_nowait()

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QFrame, QHBoxLayout, QHeaderView, QLabel, QPushButton, QScrollArea,
+from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QFrame, QHBoxLayout, QHeaderView, QLabel, QPushButton, QScrollArea,
                                QSizePolicy, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from hmi.ui.imaging import display_frame
-from hmi.ui.touch import TouchSize, sized
+from hmi.ui.touch import TouchSize, button, sized
 
 
 def panel(title: str = "", parent: QWidget | None = None) -> tuple[QFrame, QVBoxLayout]:
@@ -116,16 +116,59 @@ def image_and_heatmap_panel(image_view: QWidget, heat_view: QWidget, scale: QWid
     return frame, layout
 
 
-def scrolling_list(note: str) -> tuple[QWidget, QVBoxLayout, QScrollArea, QLabel]:
-    """A scrolling column of entries (buttons added above its closing stretch) and a note shown above it.
 
-    Returns (box, column, scroll area, note); add `note` and the scroll area to a panel.
-    """
-    box = QWidget()
-    column = QVBoxLayout(box)
-    column.setContentsMargins(0, 0, 0, 0)
-    column.addStretch(1)
-    scroll = QScrollArea()
-    scroll.setWidgetResizable(True)
-    scroll.setWidget(box)
-    return box, column, scroll, label(note, "dim", wrap=True)
+class ChoiceList(QWidget):
+    """A scrolling list of tall, exclusive choice buttons (recipes, models) with a note above it."""
+
+    picked = Signal(str)
+
+    def __init__(self, touch: TouchSize, loading_note: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.touch = touch
+        self.group = QButtonGroup(self)
+        self.group.setExclusive(True)
+        self.buttons: dict[str, QPushButton] = {}
+        self.note = label(loading_note, "dim", wrap=True)
+        box = QWidget()
+        self._column = QVBoxLayout(box)
+        self._column.setContentsMargins(0, 0, 0, 0)
+        self._column.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(box)
+        col = QVBoxLayout(self)
+        col.setContentsMargins(0, 0, 0, 0)
+        col.addWidget(self.note)
+        col.addWidget(scroll, 1)
+
+    def fill(self, rows: list[tuple[str, str]], empty_note: str) -> None:
+        """Show one button per (key, text) row, in order; `empty_note` when there is none."""
+        for b in self.buttons.values():
+            self.group.removeButton(b)
+            b.deleteLater()
+        self.buttons = {}
+        for i, (key, text) in enumerate(rows):
+            b = button(text, self.touch, checkable=True, tall=2.0)
+            b.setStyleSheet("text-align: left;")
+            b.clicked.connect(lambda _=False, k=key: self.picked.emit(k))
+            self.group.addButton(b)
+            self._column.insertWidget(i, b)
+            self.buttons[key] = b
+        self.note.setText("" if rows else empty_note)
+        self.note.setVisible(not rows)
+
+    def check(self, key: str | None) -> None:
+        """Mark `key` as chosen; None (or an unknown key) clears the choice."""
+        b = self.buttons.get(key or "")
+        if b is not None:
+            b.setChecked(True)
+            return
+        self.group.setExclusive(False)
+        for other in self.buttons.values():
+            other.setChecked(False)
+        self.group.setExclusive(True)
+
+    def show_problem(self, text: str) -> None:
+        """Say why the list could not be read."""
+        self.note.setText(text)
+        self.note.setVisible(True)

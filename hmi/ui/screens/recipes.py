@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from PySide6.QtGui import QDoubleValidator, QIntValidator
-from PySide6.QtWidgets import QButtonGroup, QComboBox, QGridLayout, QHBoxLayout, QLineEdit, QPushButton, QWidget
+from PySide6.QtWidgets import QButtonGroup, QComboBox, QGridLayout, QHBoxLayout, QLineEdit, QWidget
 
 from hmi.config.schema import Recipe, RecipeModel, RecipeThresholds
 from hmi.core.errors import ConfigError, StationError
@@ -21,7 +21,7 @@ from hmi.store.users import Permission
 from hmi.ui import theme
 from hmi.ui.context import ScreenContext
 from hmi.ui.touch import button
-from hmi.ui.widgets import label, panel, scrolling_list
+from hmi.ui.widgets import ChoiceList, label, panel
 
 MODE_TITLES = {"edit": "Recipe {name}", "new": "New recipe", "copy": "Copy of {name}"}
 
@@ -104,11 +104,9 @@ class RecipesScreen(QWidget):
 
         # The list of recipes, with New and Copy.
         list_panel, lcol = panel("Recipes")
-        self.recipe_group = QButtonGroup(self)
-        self.recipe_buttons: dict[str, QPushButton] = {}
-        self.list_box, self.list_col, scroll, self.list_note = scrolling_list("Loading the recipes…")
-        lcol.addWidget(self.list_note)
-        lcol.addWidget(scroll, 1)
+        self.recipe_list = ChoiceList(touch, "Loading the recipes…")
+        self.recipe_list.picked.connect(lambda name: self.select(name))
+        lcol.addWidget(self.recipe_list, 1)
         row = QHBoxLayout()
         self.new_button = button("New", touch)
         self.copy_button = button("Copy", touch)
@@ -223,7 +221,7 @@ class RecipesScreen(QWidget):
     def refresh(self) -> None:
         """Read the recipes and the models again (background thread)."""
         self.ctx.tasks.submit(self._read, lambda result: self._show_list(*result),
-                              lambda exc: self.list_note.setText(f"The recipes could not be read: {exc}"))
+                              lambda exc: self.recipe_list.show_problem(f"The recipes could not be read: {exc}"))
 
     def _read(self) -> tuple[list[RecipeEntry], list[Any]]:
         changes = self.ctx.station.changes
@@ -239,19 +237,8 @@ class RecipesScreen(QWidget):
     def _show_list(self, entries: list[RecipeEntry], models: list[Any]) -> None:
         self._in_force = self.ctx.station.recipe.name
         self.entries, self.models = list(entries), list(models)
-        for b in self.recipe_buttons.values():
-            self.recipe_group.removeButton(b)
-            b.deleteLater()
-        self.recipe_buttons = {}
-        for i, entry in enumerate(self.entries):
-            b = button(recipe_row_text(entry, self._in_force), self.ctx.touch, checkable=True, tall=2.0)
-            b.setStyleSheet("text-align: left;")
-            b.clicked.connect(lambda _=False, n=entry.name: self.select(n))
-            self.recipe_group.addButton(b)
-            self.list_col.insertWidget(i, b)
-            self.recipe_buttons[entry.name] = b
-        self.list_note.setVisible(not self.entries)
-        self.list_note.setText("" if self.entries else "No recipe on this station.")
+        self.recipe_list.fill([(e.name, recipe_row_text(e, self._in_force)) for e in self.entries],
+                              "No recipe on this station.")
         current = self.model.currentText()
         self.model.clear()
         self.model.addItems([m.name for m in self.models])
@@ -260,14 +247,18 @@ class RecipesScreen(QWidget):
         if self.mode == "edit":
             self.select(self.selected if self.selected in self.recipe_buttons else self._in_force, keep_feedback=True)
 
+    @property
+    def recipe_buttons(self) -> dict:
+        """The list's buttons by recipe name."""
+        return self.recipe_list.buttons
+
     def select(self, name: str | None, *, keep_feedback: bool = False) -> None:
         """Show recipe `name` in the form for editing (the last outcome stays shown after a refresh)."""
         feedback = (self.feedback.text(), self.feedback.styleSheet())
         self.mode = "edit"
         self.selected = name
-        b = self.recipe_buttons.get(name or "")
-        if b is not None and not b.isChecked():
-            b.setChecked(True)
+        if name in self.recipe_buttons:
+            self.recipe_list.check(name)
         entry = next((e for e in self.entries if e.name == name), None)
         self._show_form(entry.recipe if entry else None)
         if keep_feedback:
@@ -347,10 +338,7 @@ class RecipesScreen(QWidget):
     def new_recipe(self) -> None:
         """Start a new recipe in the form (saved with Create recipe)."""
         self.mode = "new"
-        self.recipe_group.setExclusive(False)
-        for b in self.recipe_buttons.values():
-            b.setChecked(False)
-        self.recipe_group.setExclusive(True)
+        self.recipe_list.check(None)
         self._show_form(None)
         if self.models:
             in_force = self.ctx.station.recipe.model.name

@@ -29,7 +29,7 @@ from hmi.ui.context import ScreenContext
 from hmi.ui.signature import SignaturePanel
 from hmi.ui.theme import Fonts
 from hmi.ui.touch import button
-from hmi.ui.widgets import label, panel, scrolling_list
+from hmi.ui.widgets import ChoiceList, label, panel
 
 PROGRESS_MS = 100
 DEFAULT_PARTS = 100
@@ -254,12 +254,9 @@ class TeachScreen(QWidget):
 
         # 3. Models on the station (the one in force marked), or the signature that activates one.
         list_panel, lcol = panel("Models on this station")
-        self.model_group = QButtonGroup(self)
-        self.model_group.setExclusive(True)
-        self.model_buttons: dict[str, QPushButton] = {}
-        self.models_box, self.models_col, scroll, self.models_note = scrolling_list("Loading the model list…")
-        lcol.addWidget(self.models_note)
-        lcol.addWidget(scroll, 1)
+        self.model_list = ChoiceList(touch, "Loading the model list…")
+        self.model_list.picked.connect(lambda name: self.select(name))
+        lcol.addWidget(self.model_list, 1)
         self.activate_selected = button("Activate selected model…", touch)
         self.activate_selected.clicked.connect(lambda: self.ask_signature(self.selected or ""))
         lcol.addWidget(self.activate_selected)
@@ -428,34 +425,27 @@ class TeachScreen(QWidget):
     def refresh_models(self) -> None:
         """Read the models on the station in the background."""
         self.ctx.tasks.submit(self.ctx.station.changes.models, self._show_models,
-                              lambda exc: self.models_note.setText(f"The model list could not be read: {exc}"))
+                              lambda exc: self.model_list.show_problem(f"The model list could not be read: {exc}"))
 
     def _show_models(self, models: list[Any]) -> None:
         self._in_force = self.ctx.station.recipe.model.name
         self.models = list(models)
-        for b in self.model_buttons.values():
-            self.model_group.removeButton(b)
-            b.deleteLater()
-        self.model_buttons = {}
-        for i, info in enumerate(self.models):
-            b = button(model_row_text(info, self._in_force), self.ctx.touch, checkable=True, tall=2.0)
-            b.setStyleSheet("text-align: left;")
-            b.clicked.connect(lambda _=False, n=info.name: self.select(n))
-            self.model_group.addButton(b)
-            self.models_col.insertWidget(i, b)
-            self.model_buttons[info.name] = b
-        self.models_note.setText("" if self.models else "No model on this station yet: teach one.")
-        self.models_note.setVisible(not self.models)
+        self.model_list.fill([(m.name, model_row_text(m, self._in_force)) for m in self.models],
+                             "No model on this station yet: teach one.")
         if self.selected in self.model_buttons:
-            self.model_buttons[self.selected].setChecked(True)
+            self.model_list.check(self.selected)
         self._update_buttons()
+
+    @property
+    def model_buttons(self) -> dict:
+        """The list's buttons by model name."""
+        return self.model_list.buttons
 
     def select(self, name: str, *, load: bool = True) -> None:
         """Pick model `name` in the list and show its validation (read in the background)."""
         self.selected = name
-        b = self.model_buttons.get(name)
-        if b is not None and not b.isChecked():
-            b.setChecked(True)
+        if name in self.model_buttons:
+            self.model_list.check(name)
         self._update_buttons()
         info = next((m for m in self.models if m.name == name), None)
         if load and info is not None and not info.problem:
