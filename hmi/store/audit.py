@@ -12,9 +12,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from hmi.core.errors import StoreError
 from hmi.core.part import utc_now
-from hmi.store.database import iso_utc, open_database, open_readonly, transaction
+from hmi.store.database import guarded_transaction, iso_utc, open_database, open_readonly
 from hmi.store.schema import AUDIT_TRIGGERS
 
 GENESIS_HASH = "0" * 64
@@ -172,13 +171,9 @@ class AuditTrail:
 
     def append_request(self, request: AuditRequest) -> AuditEntry:
         """Append a prepared request; StoreError in plain words when the database refuses."""
-        with self._lock:
-            try:
-                with transaction(self._conn) as conn:
-                    return append_entry(conn, request)
-            except sqlite3.Error as exc:
-                raise StoreError(f"the audit trail could not record '{AuditAction(request.action).value}' ({exc})",
-                                 "free disk space or call service; the action was not recorded") from None
+        with guarded_transaction(self._conn, f"the audit trail could not record '{AuditAction(request.action).value}'",
+                                 "free disk space or call service; the action was not recorded", self._lock) as conn:
+            return append_entry(conn, request)
 
     def entries(self, since_id: int = 0, limit: int = 1000) -> list[AuditEntry]:
         """Stored entries after `since_id`, oldest first."""

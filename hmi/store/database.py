@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -54,6 +55,18 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
             conn.rollback()
         raise
     conn.execute("COMMIT")
+
+
+@contextmanager
+def guarded_transaction(conn: sqlite3.Connection, what: str, todo: str,
+                        lock: threading.Lock | threading.RLock | None = None) -> Iterator[sqlite3.Connection]:
+    """`transaction`, under `lock` when given; an SQLite error becomes StoreError(f"{what} ({error})", todo)."""
+    with lock if lock is not None else nullcontext():
+        try:
+            with transaction(conn) as tx:
+                yield tx
+        except sqlite3.Error as exc:
+            raise StoreError(f"{what} ({exc})", todo) from None
 
 
 def _check_header(path: Path) -> None:

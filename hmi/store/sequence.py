@@ -8,7 +8,7 @@ from pathlib import Path
 
 from hmi.core.errors import StoreError
 from hmi.core.part import utc_now
-from hmi.store.database import iso_utc, open_database, transaction
+from hmi.store.database import guarded_transaction, iso_utc, open_database
 
 
 class SequenceAllocator:
@@ -40,21 +40,18 @@ class SequenceAllocator:
     def _reserve(self) -> None:
         if self._conn is None:
             raise StoreError("the part sequence counter is closed", "restart the station")
-        try:
-            with transaction(self._conn) as conn:
-                row = conn.execute("SELECT high_water FROM part_sequence WHERE id = 1").fetchone()
-                high = int(row[0]) if row else 0
-                # Never go below a number already recorded, whatever happened to the counter row.
-                stored = conn.execute("SELECT max(seq) FROM inspections").fetchone()[0]
-                start = max(high, int(stored or 0)) + 1
-                limit = start + self.block - 1
-                conn.execute(
-                    "INSERT INTO part_sequence (id, high_water, reserved_at) VALUES (1, ?, ?) "
-                    "ON CONFLICT (id) DO UPDATE SET high_water = excluded.high_water, reserved_at = excluded.reserved_at",
-                    (limit, iso_utc(utc_now())))
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot reserve part sequence numbers in the records database ({exc})",
-                             "free disk space or call service; parts cannot be numbered safely until then") from None
+        with guarded_transaction(self._conn, "cannot reserve part sequence numbers in the records database",
+                                 "free disk space or call service; parts cannot be numbered safely until then") as conn:
+            row = conn.execute("SELECT high_water FROM part_sequence WHERE id = 1").fetchone()
+            high = int(row[0]) if row else 0
+            # Never go below a number already recorded, whatever happened to the counter row.
+            stored = conn.execute("SELECT max(seq) FROM inspections").fetchone()[0]
+            start = max(high, int(stored or 0)) + 1
+            limit = start + self.block - 1
+            conn.execute(
+                "INSERT INTO part_sequence (id, high_water, reserved_at) VALUES (1, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET high_water = excluded.high_water, reserved_at = excluded.reserved_at",
+                (limit, iso_utc(utc_now())))
         self._next, self._limit = start, limit
 
     def close(self) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 from hmi.core.errors import StoreError
 from hmi.core.part import utc_now
 from hmi.store.audit import AuditAction, AuditRequest, append_entry
-from hmi.store.database import iso_utc, open_database, transaction
+from hmi.store.database import guarded_transaction, iso_utc, open_database
 from hmi.store.users import STATION, Permission, User, acting_user
 
 
@@ -118,10 +118,6 @@ class ThresholdLog:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                with transaction(self._conn) as conn:
-                    yield conn
-            except sqlite3.Error as exc:
-                raise StoreError(f"could not record the thresholds in the records database ({exc})",
-                                 "free disk space or call service; the thresholds were not changed") from None
+        with guarded_transaction(self._conn, "could not record the thresholds in the records database",
+                                 "free disk space or call service; the thresholds were not changed", self._lock) as conn:
+            yield conn

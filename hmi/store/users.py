@@ -19,7 +19,7 @@ from hmi.core.errors import PermissionDenied, StoreError
 from hmi.core.messages import TIMEOUT_REVIEWER
 from hmi.core.part import utc_now
 from hmi.store.audit import AuditAction, AuditRequest, append_entry
-from hmi.store.database import iso_utc, open_database, transaction
+from hmi.store.database import guarded_transaction, iso_utc, open_database
 
 MAX_FAILURES = 5
 LOCKOUT = timedelta(minutes=5)
@@ -319,13 +319,9 @@ class UserDirectory:
     @contextmanager
     def _write(self, doing: str) -> Iterator[sqlite3.Connection]:
         """The directory's lock plus one write transaction; database errors become StoreError."""
-        with self._lock:
-            try:
-                with transaction(self._conn) as conn:
-                    yield conn
-            except sqlite3.Error as exc:
-                raise StoreError(f"could not {doing} in the records database ({exc})",
-                                 "free disk space or call service") from None
+        with guarded_transaction(self._conn, f"could not {doing} in the records database",
+                                 "free disk space or call service", self._lock) as conn:
+            yield conn
 
     def _target(self, conn: sqlite3.Connection, name: str) -> User:
         row = conn.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE name = ?", (name.strip(),)).fetchone()
