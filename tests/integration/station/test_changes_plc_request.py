@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from snap7.client import Client
 
-from hmi import downstream as downstream_module
 from hmi.app import Station
 from hmi.camera.replay import ReplaySource
 from hmi.camera.source import TriggerMode
@@ -20,23 +19,7 @@ from hmi.config.loader import load_station, save_recipe
 from hmi.config.schema import Recipe, RecipeModel, RecipeThresholds
 from hmi.downstream import RecordsAndPlc
 from hmi.plc import layout
-from hmi.plc.simulator import SimulatedPlc
 from hmi.store.database import database_path
-
-
-class RequestingPlc(SimulatedPlc):
-    """The simulated PLC whose program takes a recipe number written into byte 79 as its recipe request.
-
-    A line master (or an engineer's tool) writes the request over S7; the plain simulator's program
-    rewrites bytes 72-79 from its own state every scan, so without this the write would be undone.
-    """
-
-    def _on_event(self, event) -> None:
-        super()._on_event(event)
-        start, size = int(event.EvtParam3), int(event.EvtParam4)
-        if event.EvtParam2 == self.db and start <= layout.REQUESTED_RECIPE < start + size:
-            with self._lock:
-                self._recipe = self._memory[layout.REQUESTED_RECIPE]
 
 
 def _wait(condition, timeout_s: float) -> bool:
@@ -49,12 +32,8 @@ def _wait(condition, timeout_s: float) -> bool:
 
 
 @pytest.fixture
-def plc_station(tmp_path, tiny_model, monkeypatch):
+def plc_station(tmp_path, tiny_model):
     """A production station with records and the simulated PLC, recipes tech-a (PLC 1, in force) and tech-b (2)."""
-    def start_requesting(cfg):
-        return RequestingPlc(db=cfg.db, port=0).start()
-
-    monkeypatch.setattr(downstream_module, "start_simulated_plc", start_requesting)
     data = tmp_path / "data"
     shutil.copytree(tiny_model, data / "models" / "tiny")
     frames = tmp_path / "frames"
@@ -73,18 +52,23 @@ def plc_station(tmp_path, tiny_model, monkeypatch):
     station.stop()
 
 
+def request_recipe(plc, db: int, number: int) -> int:
+    """Write `number` into byte 79 as an operator panel on the PLC would; returns the byte read back."""
+    client = Client()
+    client.connect(plc.host, 0, 1, plc.port)
+    try:
+        client.db_write(db, layout.REQUESTED_RECIPE, bytearray([number]))
+        return client.db_read(db, layout.REQUESTED_RECIPE, 1)[0]
+    finally:
+        client.disconnect()
+
+
 def test_recipe_number_written_to_byte_79_changes_the_recipe_over(plc_station):
     station = plc_station
     station.start()
     plc = station.downstream.simulated_plc
     assert _wait(lambda: station.outlet.counts().total >= 3, 20)
-    client = Client()
-    client.connect(plc.host, 0, 1, plc.port)
-    try:
-        client.db_write(station.cfg.plc.db, layout.REQUESTED_RECIPE, bytearray([2]))
-        assert client.db_read(station.cfg.plc.db, layout.REQUESTED_RECIPE, 1)[0] == 2
-    finally:
-        client.disconnect()
+    assert request_recipe(plc, station.cfg.plc.db, 2) == 2   # the PLC program keeps what was written
     assert _wait(lambda: station.recipe.name == "tech-b", 10), "the station did not change over"
     assert _wait(lambda: (station.newest.peek()[1] is not None and station.newest.peek()[1].recipe == "tech-b"), 10)
     seq = station.newest.peek()[1].seq
@@ -112,12 +96,7 @@ def test_an_unknown_recipe_number_raises_an_alarm_and_keeps_the_recipe(plc_stati
     station.start()
     plc = station.downstream.simulated_plc
     assert _wait(lambda: station.outlet.counts().total >= 2, 20)
-    client = Client()
-    client.connect(plc.host, 0, 1, plc.port)
-    try:
-        client.db_write(station.cfg.plc.db, layout.REQUESTED_RECIPE, bytearray([9]))
-    finally:
-        client.disconnect()
+    request_recipe(plc, station.cfg.plc.db, 9)
     assert _wait(lambda: any(a.code == "RECIPE_REQUEST" for a in station.alarms.snapshot()), 10)
     alarm = next(a for a in station.alarms.snapshot() if a.code == "RECIPE_REQUEST")
     assert "number 9" in alarm.message and "tech-a stays in force" in alarm.message
