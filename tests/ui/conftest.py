@@ -125,6 +125,18 @@ def open_window(qtbot):
         window.stop()
 
 
+def present(qtbot, screen, size: tuple[int, int] = (1280, 800)):
+    """Show one screen alone with the station's style at `size` (as it sits in the window); returns it."""
+    from hmi.ui.theme import stylesheet
+
+    screen.setStyleSheet(stylesheet(screen.ctx.touch.px))
+    qtbot.addWidget(screen)
+    screen.resize(*size)
+    screen.show()
+    qtbot.waitExposed(screen)
+    return screen
+
+
 def log_in(qtbot, window, name: str) -> None:
     """Log in through the screen like a person: login screen, tap the name, type the PIN, Log in."""
     from PySide6.QtCore import Qt

@@ -68,14 +68,9 @@ def screen_context(qtbot, recorded_station):
 def records_screen(qtbot, screen_context):
     """The records screen at the station's 1280 x 800 panel size, shown and opened like the window opens it."""
     from hmi.ui.screens.records import RecordsScreen
-    from hmi.ui.theme import stylesheet
+    from tests.ui.conftest import present
 
-    screen = RecordsScreen(screen_context)
-    screen.setStyleSheet(stylesheet(screen_context.touch.px))
-    qtbot.addWidget(screen)
-    screen.resize(1280, 800)
-    screen.show()
-    qtbot.waitExposed(screen)
+    screen = present(qtbot, RecordsScreen(screen_context))
     yield screen
     screen.browser.close()
 

@@ -48,7 +48,7 @@ def reports_screen(qtbot, records_dir):
     from hmi.ui.screens.reports import ReportsScreen
     from hmi.ui.session import OperatorSession
     from hmi.ui.tasks import BackgroundTasks
-    from hmi.ui.theme import stylesheet
+    from tests.ui.conftest import present
     from hmi.ui.touch import TouchSize
 
     made = []
@@ -63,12 +63,7 @@ def reports_screen(qtbot, records_dir):
         if logged_in:
             session.log_in(users.authenticate("quinn", "2468"))
         ctx = ScreenContext(TouchSize.of(cfg.ui), ReportsStation(cfg, records_dir), tasks, channel, session)
-        screen = ReportsScreen(ctx)
-        screen.setStyleSheet(stylesheet(ctx.touch.px))
-        qtbot.addWidget(screen)
-        screen.resize(1280, 800)
-        screen.show()
-        qtbot.waitExposed(screen)
+        screen = present(qtbot, ReportsScreen(ctx))
         made.append((tasks, users))
         return screen, ctx
 

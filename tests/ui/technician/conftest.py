@@ -19,7 +19,7 @@ from hmi.camera.factory import open_source
 from hmi.config.loader import load_station, save_recipe
 from hmi.config.schema import HoldPolicy, InspectionRoi, Recipe, RecipeModel, RecipeThresholds
 from hmi.downstream import RecordsAndPlc
-from tests.ui.conftest import FRAME, PIN, wire_station, write_frames
+from tests.ui.conftest import FRAME, PIN, present, wire_station, write_frames
 
 
 def build_emulated_station(root: Path, tiny_model: Path, kinds: list[str], *, rate_hz: float = 40.0,
@@ -86,13 +86,7 @@ def screen_context(qtbot):
 
 def show_screen(qtbot, screen, size: tuple[int, int] = (1280, 640)):
     """Show a screen with the station's style at the size it gets in a 1280 x 800 window, and open it."""
-    from hmi.ui.theme import stylesheet
-
-    screen.setStyleSheet(stylesheet(screen.ctx.touch.px))
-    qtbot.addWidget(screen)
-    screen.resize(*size)
-    screen.show()
-    qtbot.waitExposed(screen)
+    present(qtbot, screen, size)
     screen.on_show()
     return screen
 
