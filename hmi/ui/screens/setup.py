@@ -53,7 +53,7 @@ class SetupScreen(QWidget):
 
     tool_requested = Signal(str)
 
-    def __init__(self, touch: TouchSize | None = None, parent: QWidget | None = None) -> None:
+    def __init__(self, touch: TouchSize, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.table = read_only_table(["Setting", "In force"])
         box, col = panel("Setup in force")
@@ -61,23 +61,22 @@ class SetupScreen(QWidget):
                             "recipe needs a technician's signature and is written to the audit trail.",
                             "dim", wrap=True))
         col.addWidget(self.table, 1)
+        tools, tools_col = panel("Technician tools")
+        grid = QGridLayout()
+        tools_col.addLayout(grid)
+        self.tool_buttons: dict[str, QPushButton] = {}
+        for i, (name, (title, what)) in enumerate(TOOLS.items()):
+            b = button(title, touch, tall=1.3)
+            b.setToolTip(what)
+            b.clicked.connect(lambda _=False, n=name: self.tool_requested.emit(n))
+            self.tool_buttons[name] = b
+            grid.addWidget(b, i, 0)
+            grid.addWidget(label(what, "dim", wrap=True), i, 1)
+        tools_col.addStretch(1)
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(box, 3)
-        self.tool_buttons: dict[str, QPushButton] = {}
-        if touch is not None:
-            tools, grid_col = panel("Technician tools")
-            grid = QGridLayout()
-            grid_col.addLayout(grid)
-            for i, (name, (title, what)) in enumerate(TOOLS.items()):
-                b = button(title, touch, tall=1.3)
-                b.setToolTip(what)
-                b.clicked.connect(lambda _=False, n=name: self.tool_requested.emit(n))
-                self.tool_buttons[name] = b
-                grid.addWidget(b, i, 0)
-                grid.addWidget(label(what, "dim", wrap=True), i, 1)
-            grid_col.addStretch(1)
-            row.addWidget(tools, 2)
+        row.addWidget(tools, 2)
 
     def show_setup(self, fields: list[tuple[str, str]]) -> None:
         """Fill the table."""
