@@ -118,6 +118,11 @@ def hires_demo_frames(width: int, height: int, count: int = HIRES_FRAME_COUNT,
 
 def _tiling_figures(inspector, frame_shape: tuple[int, int]) -> dict:
     """How the model-only runs judged a frame: tiles, model runs and tiles per run, as counted."""
+    tiled = inspector.tiled
+    if tiled is not None:
+        return {"tiling": tiled.describe(frame_shape),
+                "tiling_counted": f"{tiled.tiles_run} tiles in {tiled.model_runs} model runs "
+                                  f"({tiled.tiles_run / max(tiled.model_runs, 1):.1f} tiles a run)"}
     tiler = inspector.tiler
     if tiler is None or not tiler.wants(frame_shape):
         return {"tiling": "off (each frame resized to the model input)"}

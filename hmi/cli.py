@@ -60,21 +60,32 @@ def build_parser() -> argparse.ArgumentParser:
     ins.add_argument("paths", nargs="+", type=Path, help="image files or folders")
     ins.add_argument("--model", type=Path, required=True, help="model folder (manifest.json + model.onnx)")
     ins.add_argument("--csv", type=Path, required=True, help="output CSV file")
+    ins.add_argument("--maps", type=Path, default=None, metavar="DIR",
+                     help="also write each image's anomaly map at the image's own size (float32 .npy per image)")
 
     teach = sub.add_parser("teach", help="build an anomaly model from images of good parts")
     _common(teach)
     teach.add_argument("--good", type=Path, required=True, help="folder of good-part images")
     teach.add_argument("--out", type=Path, required=True, help="model folder to create")
     teach.add_argument("--name", default="", help="model name (default: the folder name)")
-    teach.add_argument("--input-size", type=int, default=256, help="model input size in pixels")
+    teach.add_argument("--input-size", type=int, default=256, metavar="PIXELS",
+                       help="teach size: the images' shorter side is scaled to this (never enlarged); frames keep "
+                            "their aspect ratio and larger ones are judged in tiles")
     teach.add_argument("--coreset", type=float, default=0.01, help="share of patch features kept in the memory bank")
-    teach.add_argument("--ignore-border", type=int, default=0, metavar="PATCHES",
-                       help="leave this many 8-pixel patches along each edge unjudged (texture running off the frame)")
+    teach.add_argument("--augment", action="store_true",
+                       help="also teach turned and mirrored views: for parts that arrive in any orientation")
 
-    ev = sub.add_parser("evaluate", help="image AUROC and reject rates of an 'hmi inspect' CSV against ground truth")
+    ev = sub.add_parser("evaluate", help="teach and judge a data set folder (train/good, test/good, test/defect): "
+                                         "AUROC, recall, rates at the default thresholds; or score an inspect CSV")
     _common(ev)
-    ev.add_argument("--csv", type=Path, required=True, help="CSV written by 'hmi inspect'")
-    ev.add_argument("--truth", type=Path, required=True, help="ground_truth.csv (file,label) of the images")
+    ev.add_argument("dataset", nargs="?", type=Path, default=None,
+                    help="data set folder: train/good, test/good, test/defect, optional test/mask")
+    ev.add_argument("--json", type=Path, default=None, help="also write the figures as JSON")
+    ev.add_argument("--work", type=Path, default=None, help="where the taught model is kept (default: a temporary folder)")
+    ev.add_argument("--teach-size", type=int, default=256, help="teach size passed to the station's teach")
+    ev.add_argument("--augment", action="store_true", help="teach with turned and mirrored views")
+    ev.add_argument("--csv", type=Path, default=None, help="instead: a CSV written by 'hmi inspect' ...")
+    ev.add_argument("--truth", type=Path, default=None, help="... and its ground_truth.csv (file,label)")
 
     from hmi.admin_cli import add_parsers
 
@@ -155,10 +166,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_dataset(command, args, _data_dir(args))
         if command == "evaluate":
-            from hmi.inference.evaluation import evaluate
-
-            print(evaluate(args.csv, args.truth).text())
-            return 0
+            return cmd_evaluate(args)
     except StationError as exc:
         log.error("%s: %s", command, exc, extra={"file_only": True})
         print(f"hmi: {exc}", file=sys.stderr)
@@ -325,7 +333,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         for p in paths:
             t0 = time.perf_counter()
             try:
-                ins = inspector.inspect(read_image(p))
+                frame = read_image(p)
+                ins = inspector.inspect(frame)
             except ImageError as exc:
                 unreadable += 1
                 verdict, reason = decide(None, thresholds, failure=str(exc))
@@ -335,6 +344,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                 counts[verdict.name] = counts.get(verdict.name, 0) + 1
                 continue
             verdict, reason = decide(ins, thresholds)
+            if args.maps is not None:
+                _save_map(args.maps, p, inspector.frame_map(ins, frame.shape[:2]))
             regions = [{"x": r.x, "y": r.y, "w": r.w, "h": r.h, "area_px": r.area_px,
                         "peak": round(r.peak_score, 4), "label": r.label, "confidence": r.confidence}
                        for r in ins.regions]
@@ -346,6 +357,18 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     if unreadable:
         print(f"{unreadable} images could not be read and are NOT_INSPECTED in the CSV", file=sys.stderr)
     return 0
+
+
+def _save_map(folder: Path, image: Path, frame_map: "np.ndarray") -> None:  # noqa: F821
+    """Write one image's frame-size anomaly map as DIR/<stem>.npy."""
+    import numpy as np
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        np.save(folder / f"{image.stem}.npy", frame_map)
+    except OSError as exc:
+        raise StationError(f"cannot write the anomaly map of {image.name} to {folder} ({exc.strerror or exc})",
+                           "choose a writable folder with free space for --maps") from None
 
 
 def cmd_teach(args: argparse.Namespace) -> int:
@@ -366,10 +389,32 @@ def cmd_teach(args: argparse.Namespace) -> int:
             print(f"  {stage}: {fraction * 100:5.1f}%", end="\r" if tty else "\n", file=sys.stderr, flush=True)
 
     report = teach(paths, args.out, name=args.name or args.out.name, input_size=args.input_size,
-                   coreset_ratio=args.coreset, progress=progress, ignore_border=args.ignore_border)
+                   coreset_ratio=args.coreset, progress=progress, augment=args.augment)
     if tty:
         print(file=sys.stderr)
     print(report.summary())
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Evaluate a data set folder with the station's own teach and inspection (or an inspect CSV)."""
+    import tempfile
+
+    from hmi.inference.evaluation import evaluate, evaluate_dataset
+
+    if args.dataset is None:
+        if args.csv is None or args.truth is None:
+            raise StationError("nothing to evaluate", "give a data set folder, or --csv with --truth")
+        print(evaluate(args.csv, args.truth).text())
+        return 0
+    with tempfile.TemporaryDirectory(prefix="hmi-evaluate-") as tmp:
+        work = args.work or Path(tmp)
+        result = evaluate_dataset(args.dataset, work, teach_size=args.teach_size, augment=args.augment,
+                                  progress=lambda text: print(f"  {text}", file=sys.stderr))
+    print(result.text())
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(result.to_json(), encoding="utf-8")
     return 0
 
 

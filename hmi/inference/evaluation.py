@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -13,24 +14,30 @@ from hmi.core.errors import StationError
 
 def auroc(scores_good: np.ndarray, scores_bad: np.ndarray) -> float:
     """Area under the ROC curve: the chance a defective part scores above a good one (ties count half)."""
-    g = np.asarray(scores_good, np.float64)
-    b = np.asarray(scores_bad, np.float64)
+    g = np.asarray(scores_good, np.float64).ravel()
+    b = np.asarray(scores_bad, np.float64).ravel()
     if g.size == 0 or b.size == 0:
         raise ValueError("AUROC needs good and defective parts")
-    allv = np.concatenate([g, b])
-    order = allv.argsort(kind="mergesort")
-    ranks = np.empty_like(order, dtype=np.float64)
-    sorted_v = allv[order]
-    # average ranks over ties
-    i = 0
-    while i < len(sorted_v):
-        j = i
-        while j + 1 < len(sorted_v) and sorted_v[j + 1] == sorted_v[i]:
-            j += 1
-        ranks[order[i:j + 1]] = (i + j) / 2.0 + 1.0
-        i = j + 1
-    rank_sum_bad = ranks[g.size:].sum()
+    values, inverse, counts = np.unique(np.concatenate([g, b]), return_inverse=True, return_counts=True)
+    # Average rank of each distinct value (1-based): ties share the mean of the ranks they span.
+    ends = np.cumsum(counts)
+    mean_rank = ends - (counts - 1) / 2.0
+    rank_sum_bad = mean_rank[inverse[g.size:]].sum()
     return float((rank_sum_bad - b.size * (b.size + 1) / 2.0) / (g.size * b.size))
+
+
+def recall_at(scores_good: np.ndarray, scores_bad: np.ndarray, false_reject: float) -> float:
+    """Share of defective parts caught when the threshold rejects at most `false_reject` of the good parts.
+
+    The threshold is the lowest score that leaves no more than that share of good parts at or above it; with
+    few good parts that may mean no good part at all (a conservative reading of the floor).
+    """
+    g = np.sort(np.asarray(scores_good, np.float64))[::-1]
+    b = np.asarray(scores_bad, np.float64)
+    allowed = int(np.floor(false_reject * g.size + 1e-9))  # good parts that may be rejected
+    # Threshold just above the (allowed+1)-th highest good score: that good part and all below pass.
+    limit = g[allowed] if allowed < g.size else -np.inf
+    return float(np.mean(b > limit))
 
 
 @dataclass(frozen=True)
@@ -78,3 +85,157 @@ def evaluate(results_csv: Path, truth_csv: Path) -> Evaluation:
                       100.0 * sum(v in ("NG", "NOT_INSPECTED") for v in good_v) / len(good_v),
                       100.0 * sum(v == "HOLD" for v in good_v) / len(good_v),
                       100.0 * sum(v == "OK" for v in bad_v) / len(bad_v))
+
+
+@dataclass(frozen=True)
+class DatasetEvaluation:
+    """Figures of `hmi evaluate DATASET_DIR`: teach on train/good, judge test/good and test/defect."""
+
+    dataset: str
+    good: int
+    defective: int
+    auroc: float
+    recall_at_1pct: float
+    recall_at_5pct: float
+    pixel_auroc: float | None
+    good_ng_pct: float
+    good_hold_pct: float
+    defect_ok_pct: float
+    defect_hold_pct: float
+    teach_s: float
+    judge_ms_p50: float
+    judge_ms_p99: float
+    threshold: float
+    hold_low: float
+    taught_images: int
+    geometry: str
+
+    def text(self) -> str:
+        """Plain-words summary, one figure a line."""
+        pix = "n/a (no masks)" if self.pixel_auroc is None else f"{self.pixel_auroc:.4f}"
+        return "\n".join([
+            f"{self.dataset}: taught on {self.taught_images} good images in {self.teach_s:.1f} s ({self.geometry}); "
+            f"judged {self.good} good and {self.defective} defective",
+            f"  image AUROC {self.auroc:.4f}; pixel AUROC {pix}",
+            f"  defects caught at 1 % / 5 % of good parts rejected: {100 * self.recall_at_1pct:.1f} % / "
+            f"{100 * self.recall_at_5pct:.1f} %",
+            f"  at the model's default thresholds (NG from {self.threshold:.3f}, HOLD from {self.hold_low:.3f}): "
+            f"good parts NG {self.good_ng_pct:.1f} %, HOLD {self.good_hold_pct:.1f} %; "
+            f"defective parts OK {self.defect_ok_pct:.1f} %, HOLD {self.defect_hold_pct:.1f} %",
+            f"  judging: {self.judge_ms_p50:.1f} ms p50, {self.judge_ms_p99:.1f} ms p99 per image",
+        ])
+
+    def to_json(self) -> str:
+        """The same figures as JSON."""
+        import json
+        from dataclasses import asdict
+
+        return json.dumps(asdict(self), indent=2) + "\n"
+
+
+def _images(folder: Path) -> list[Path]:
+    exts = {".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff"}
+    return sorted(p for p in folder.glob("*") if p.is_file() and p.suffix.lower() in exts) if folder.is_dir() else []
+
+
+def _mask_for(mask_dir: Path, image: Path) -> np.ndarray | None:
+    """The defect mask (bool, image size) with the image's stem, if the set has one."""
+    import cv2
+
+    for p in (mask_dir / f"{image.stem}.png", *sorted(mask_dir.glob(f"{image.stem}.*"))):
+        if p.is_file():
+            m = cv2.imread(str(p), cv2.IMREAD_GRAYSCALE)
+            if m is not None:
+                return m > 0
+    return None
+
+
+PIXEL_SIDE = 256  # maps and masks are compared at most this many pixels along the longer side
+
+
+def _small(array: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    import cv2
+
+    return cv2.resize(array.astype(np.float32), (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+
+
+def evaluate_dataset(dataset_dir: Path, work_dir: Path, *, teach_size: int = 256, augment: bool = False,
+                     provider: str = "cpu", threads: int = 0,
+                     progress: Callable[[str], None] | None = None) -> DatasetEvaluation:
+    """Teach on `train/good` with the station's teach, judge `test/*` with the station's inspection."""
+    import time
+
+    from hmi.decision.policy import ThresholdSet, decide
+    from hmi.inference.inspector import Inspector, read_image
+    from hmi.inference.package import ModelPackage
+    from hmi.inference.teach import teach
+
+    dataset_dir = Path(dataset_dir)
+    train = _images(dataset_dir / "train" / "good")
+    good, bad = _images(dataset_dir / "test" / "good"), _images(dataset_dir / "test" / "defect")
+    if not train or not good or not bad:
+        raise StationError(f"{dataset_dir} is not a data set in the expected layout",
+                           "give a folder with train/good, test/good and test/defect (and optionally test/mask)")
+    say = progress or (lambda text: None)
+    model_dir = Path(work_dir) / f"model-{dataset_dir.name}"
+    if model_dir.exists():
+        import shutil
+
+        shutil.rmtree(model_dir)
+    say(f"teaching on {len(train)} good images of {dataset_dir.name}")
+    t0 = time.perf_counter()
+    report = teach(train, model_dir, name=dataset_dir.name, input_size=teach_size, augment=augment,
+                   provider=provider, threads=threads)
+    teach_s = time.perf_counter() - t0
+    package = ModelPackage.load(model_dir)
+    t = package.manifest.thresholds
+    thresholds = ThresholdSet(0, t.score, t.hold_below, t.hold_above, t.min_defect_area_px)
+    inspector = Inspector(package, provider=provider, threads=threads)
+    inspector.warm_up(1)
+    mask_dir = dataset_dir / "test" / "mask"
+    scores: dict[str, list[float]] = {"good": [], "defect": []}
+    verdicts: dict[str, list[str]] = {"good": [], "defect": []}
+    pix_good: list[np.ndarray] = []
+    pix_bad: list[np.ndarray] = []
+    times: list[float] = []
+    use_masks = mask_dir.is_dir()
+    for label, paths in (("good", good), ("defect", bad)):
+        say(f"judging {len(paths)} {label} images")
+        for path in paths:
+            frame = read_image(path)
+            t1 = time.perf_counter()
+            ins = inspector.inspect(frame)
+            times.append((time.perf_counter() - t1) * 1000.0)
+            verdict, _ = decide(ins, thresholds)
+            scores[label].append(ins.score)
+            verdicts[label].append(verdict.name)
+            if use_masks and ins.anomaly_map is not None:
+                h, w = frame.shape[:2]
+                f = PIXEL_SIDE / max(h, w)
+                small = (max(1, round(h * f)), max(1, round(w * f))) if f < 1 else (h, w)
+                amap = _small(inspector.frame_map(ins, (h, w)), small)
+                mask = _mask_for(mask_dir, path) if label == "defect" else np.zeros((h, w), bool)
+                if mask is None:
+                    continue
+                mask = _small(mask.astype(np.float32), small) >= 0.5
+                pix_bad.append(amap[mask])
+                pix_good.append(amap[~mask])
+    g, b = np.array(scores["good"]), np.array(scores["defect"])
+    pixel = None
+    if pix_bad and sum(a.size for a in pix_bad):
+        pixel = auroc(np.concatenate(pix_good), np.concatenate(pix_bad))
+
+    def pct(label: str, verdict: str) -> float:
+        v = verdicts[label]
+        return 100.0 * sum(x == verdict for x in v) / len(v)
+
+    geo = package.manifest.geometry
+    geometry = (f"scale {geo.scale:.3f}, tiles up to {geo.tile} px" if geo is not None else "resized to the input")
+    return DatasetEvaluation(
+        dataset=dataset_dir.name, good=len(g), defective=len(b), auroc=auroc(g, b),
+        recall_at_1pct=recall_at(g, b, 0.01), recall_at_5pct=recall_at(g, b, 0.05), pixel_auroc=pixel,
+        good_ng_pct=pct("good", "NG") + pct("good", "NOT_INSPECTED"), good_hold_pct=pct("good", "HOLD"),
+        defect_ok_pct=pct("defect", "OK"), defect_hold_pct=pct("defect", "HOLD"), teach_s=teach_s,
+        judge_ms_p50=float(np.percentile(times, 50)), judge_ms_p99=float(np.percentile(times, 99)),
+        threshold=thresholds.ng_from, hold_low=thresholds.hold_low, taught_images=report.images_used,
+        geometry=geometry)

@@ -10,6 +10,7 @@ import numpy as np
 from hmi.core.errors import ImageError, ModelError
 from hmi.core.part import Inspection
 from hmi.inference.backend import Session
+from hmi.inference.geometry import Geometry, TiledSession, map_to_frame as geometry_map_to_frame
 from hmi.inference.package import ModelPackage
 from hmi.inference.processing import check_frame, find_regions, map_to_frame, roi_mask, to_model_input
 
@@ -44,6 +45,7 @@ class Inspector:
                                engine_cache=engine_cache, model_sha256=package.sha256)
         self._adapter = None
         self._tiler = None
+        self._tiled: TiledSession | None = None
         if m.kind != "anomaly":
             from hmi.inference.adapters import adapter_for
 
@@ -53,7 +55,11 @@ class Inspector:
             if missing or m.input.name not in self.session.input_names:
                 raise ModelError(f"model '{m.name}': the ONNX graph lacks {sorted(missing) or [m.input.name]}",
                                  "the manifest does not match the ONNX file; rebuild the package")
-            if tile or str(m.extra.get("tile", "")).lower() in ("on", "yes", "true"):
+            if m.geometry is not None:
+                g = m.geometry
+                self._tiled = TiledSession(self.session, Geometry(scale=g.scale, tile=g.tile, overlap=g.overlap),
+                                           m.input.name, m.outputs["anomaly_map"])
+            elif tile or str(m.extra.get("tile", "")).lower() in ("on", "yes", "true"):
                 from hmi.inference.tiling import TiledAnomalyRunner
 
                 self._tiler = TiledAnomalyRunner(self.session, m.input, m.outputs["score"], m.outputs["anomaly_map"],
@@ -69,6 +75,11 @@ class Inspector:
     def tiler(self) -> TiledAnomalyRunner | None:
         """The tile runner used for frames much larger than the model input (None when tiling is off)."""
         return self._tiler
+
+    @property
+    def tiled(self) -> TiledSession | None:
+        """The geometry runner of models taught at a fixed scale in tiles (None for models that resize frames)."""
+        return self._tiled
 
     @property
     def backend(self) -> str:
@@ -89,6 +100,9 @@ class Inspector:
 
     def run_model(self, frame: np.ndarray) -> tuple[float, np.ndarray]:
         """Raw (score, anomaly map at model resolution) for one frame, without ROI or regions."""
+        if self._tiled is not None:
+            amap = self._tiled(check_frame(frame))
+            return float(amap.max()), amap
         if self._adapter is not None:
             raise ModelError(f"model '{self.package.manifest.name}' is of kind '{self.package.manifest.kind}' "
                              "and has no raw anomaly map", "use inspect() for imported models")
@@ -103,6 +117,14 @@ class Inspector:
             amap = amap[0]
         return float(score[0]), amap
 
+    def frame_map(self, inspection: Inspection, frame_shape: tuple[int, int]) -> np.ndarray:
+        """An inspection's anomaly map at the frame's own height x width (float32, same scale as the score)."""
+        if inspection.anomaly_map is None:
+            return np.zeros(frame_shape, np.float32)
+        if self._tiled is not None:
+            return geometry_map_to_frame(inspection.anomaly_map, self._tiled.geometry, frame_shape)
+        return map_to_frame(inspection.anomaly_map, frame_shape)
+
     def inspect(self, frame: np.ndarray) -> Inspection:
         """Score a frame; regions are where the upsampled map reaches the region threshold inside the ROI."""
         t0 = time.perf_counter()
@@ -115,11 +137,16 @@ class Inspector:
             return Inspection(score=score, regions=regions, backend=self.backend, model_name=m.name,
                               model_sha256=m.sha256, infer_ms=(time.perf_counter() - t0) * 1000.0,
                               anomaly_map=amap_or_none)
-        if self._tiler is not None and self._tiler.wants((h, w)):
-            score, amap = self._tiler.run(frame[:, :, :3] if frame.ndim == 3 else frame)
+        if self._tiled is not None:
+            amap = self._tiled(frame)
+            score = float(amap.max())
+            full = geometry_map_to_frame(amap, self._tiled.geometry, (h, w))
         else:
-            score, amap = self.run_model(frame)
-        full = map_to_frame(amap, (h, w))
+            if self._tiler is not None and self._tiler.wants((h, w)):
+                score, amap = self._tiler.run(frame[:, :, :3] if frame.ndim == 3 else frame)
+            else:
+                score, amap = self.run_model(frame)
+            full = map_to_frame(amap, (h, w))
         if mask is not None:
             full = np.where(mask > 0, full, 0.0).astype(np.float32)
             score = float(full.max())  # only what lies inside the ROI counts

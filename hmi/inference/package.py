@@ -43,6 +43,19 @@ class ThresholdDefaults(_Strict):
     min_defect_area_px: int = 0
 
 
+class GeometrySpec(_Strict):
+    """How frames are brought to the model: one scale factor (aspect kept, never enlarged) and tiles.
+
+    Written by teach; absent in packages that resize every frame to the model input (older models and
+    imported ones).
+    """
+
+    scale: float = Field(..., gt=0.0, le=1.0, description="frame pixels are multiplied by this before judging")
+    tile: int = Field(512, ge=64, multiple_of=16, description="largest tile side in pixels at model scale")
+    overlap: int = Field(64, ge=0, multiple_of=16, description="tile overlap in pixels at model scale")
+    teach_size: int = Field(256, ge=16, description="the taught images' median shorter side was scaled to this")
+
+
 class TrainingInfo(_Strict):
     """How the model was made, for traceability."""
 
@@ -73,6 +86,7 @@ class Manifest(_Strict):
     class_names: list[str] = Field(default_factory=list)
     class_thresholds: dict[str, float] = Field(default_factory=dict)
     training: TrainingInfo = Field(default_factory=TrainingInfo)
+    geometry: GeometrySpec | None = None
     extra: dict[str, float | str | list[float]] = Field(default_factory=dict)
 
 

@@ -1,8 +1,12 @@
 """Teach an anomaly model from good parts alone, on the station: no PyTorch, no network (DESIGN.md, Models).
 
-The shipped EfficientNet-Lite0 backbone turns each image into a grid of patch features; a greedy coreset of
-the good parts' patches becomes the memory bank; the scoring graph (pre-processing, backbone, nearest-bank
-distance, map and score) is written as one ONNX file; held-out good parts set the default thresholds.
+The taught images keep their aspect ratio: one scale factor brings their median shorter side to the teach
+size (never enlarging), and larger images are cut into overlapping tiles (hmi.inference.geometry), exactly
+as the station will judge them. The shipped EfficientNet-Lite0 backbone turns each image into a grid of
+patch features; a greedy coreset of the good parts' patches becomes the memory bank, each bank feature
+weighted by how densely the bank surrounds it; the scoring graph (pre-processing, backbone, weighted
+nearest-bank distance, map and score) is written as one ONNX file; held-out good parts set the default
+thresholds.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import shutil
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Sequence
@@ -24,25 +28,33 @@ import onnx
 from hmi.core.errors import ModelError, StationError
 from hmi.inference import scoring_graph as sg
 from hmi.inference.backend import Session
-from hmi.inference.package import (InputSpec, Manifest, ModelPackage, TrainingInfo, file_sha256,
+from hmi.inference.geometry import Geometry, TiledSession, scale_for
+from hmi.inference.package import (GeometrySpec, InputSpec, Manifest, ModelPackage, TrainingInfo, file_sha256,
                                    write_manifest)
 from hmi.inference.teach_coreset import greedy_coreset
-from hmi.inference.teach_images import GoodImages, read_good_images
-from hmi.inference.teach_thresholds import calibrate
+from hmi.inference.teach_images import PartImages, read_part_images
+from hmi.inference.teach_thresholds import calibrate, heldout_needed
 
 MIN_IMAGES = 10
-MIN_HELDOUT = 2
+MIN_HELDOUT = 4
+# Sets up to this many images are cross-checked: every image is held out once (see _folds).
+CROSS_CHECK_UP_TO = 150
 # Floor on the memory bank, for small teach sets: with 16 images of the demo product at 384 px a 1 % bank
 # (368 features) gave image AUROC 0.989, a 1000-feature bank 0.996, and 3000 features no more than that.
 MIN_BANK = 1000
-FEATURE_BATCH = 8
-SCORE_BATCH = 4
-METHOD = "patchcore-greedy-coreset"
+# Ceiling on the memory bank: the nearest-neighbour search costs time in proportion to it on every part.
+MAX_BANK = 8192
+# Patches offered to the greedy coreset at most (a seeded random sample beyond that), so teaching time grows
+# with the number of images, not with images x bank size.
+MAX_CORESET_INPUT = 200_000
+DEFAULT_TILE = 512
+DEFAULT_OVERLAP = 64
+METHOD = "patchcore-tiled-density"
 
 Progress = Callable[[str, float], None]
 
 # Share of the whole run each stage takes, for the progress fraction (measured on 400 images at 256 px).
-_STAGES = {"read": 0.08, "features": 0.30, "coreset": 0.48, "build": 0.02, "check": 0.11, "save": 0.01}
+_STAGES = {"read": 0.08, "features": 0.25, "coreset": 0.27, "check": 0.08, "build": 0.31, "save": 0.01}
 
 
 class TeachCancelled(StationError):
@@ -65,13 +77,15 @@ class TeachReport:
     sha256: str
     region_threshold: float = 0.0
     heldout_scores: list[float] = field(default_factory=list)
+    more_images_needed: int = 0
 
     def summary(self) -> str:
         """Plain-words account of the run, as the CLI prints it."""
-        taught = self.images_used - self.heldout
+        held = (f"each of them was first judged by a bank of the others" if self.heldout >= self.images_used else
+                f"{self.heldout} were first judged by a bank of the other {self.images_used - self.heldout}")
         lines = [
             f"Taught model '{self.model_dir.name}' from {self.images_used} good images in {self.seconds:.1f} s: "
-            f"{taught} for the memory bank, {self.heldout} held back to set the threshold.",
+            f"{held} to set the threshold; the memory bank then took all of them.",
             f"Memory bank: {self.bank_size} patch features.",
             f"Default threshold {self.threshold:.3f}; parts scoring {self.threshold - self.hold_below:.3f} to "
             f"{self.threshold + self.hold_above:.3f} are held for review.",
@@ -79,9 +93,10 @@ class TeachReport:
         if self.heldout_scores:
             low, high = min(self.heldout_scores), max(self.heldout_scores)
             lines.append(f"Held-out good parts scored {low:.3f} to {high:.3f}.")
-        if self.heldout < 20:
-            lines.append(f"Only {self.heldout} good parts were held back, so the threshold is a rough guess; "
-                         "teach with 100 or more good images for a reliable one.")
+        if self.more_images_needed > 0:
+            lines.append(f"Only {self.heldout} good parts could be held back to set the threshold, so it carries a "
+                         f"wide safety margin (more escapes); teach with {self.more_images_needed} more good "
+                         "images for a reliable one.")
         if self.skipped:
             lines.append(f"Skipped {len(self.skipped)} file(s):")
             lines.extend(f"  {path.name}: {reason}" for path, reason in self.skipped)
@@ -126,44 +141,88 @@ def _check_arguments(name: str, out_dir: Path, input_size: int, coreset_ratio: f
                          "choose another model name, or remove the old model first")
 
 
-def _split(n: int, holdout: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded split into (bank images, held-out images), at least MIN_HELDOUT held out."""
+def _folds(n: int, holdout: float, seed: int) -> list[np.ndarray]:
+    """Seeded groups of held-out images, each judged by a bank of all the other images.
+
+    Up to CROSS_CHECK_UP_TO images, every image is held out once (round(1 / holdout) groups): a small set
+    then gives as many unseen good scores as it has images. Beyond that one group of `holdout` of the
+    images is enough, and saves the time of more banks.
+    """
     order = np.random.default_rng(seed).permutation(n)
+    if n <= CROSS_CHECK_UP_TO:
+        k = max(2, min(round(1.0 / holdout), n // MIN_HELDOUT))
+        return [np.sort(part) for part in np.array_split(order, k)]
     n_held = min(max(MIN_HELDOUT, round(holdout * n)), n - MIN_HELDOUT)
-    return np.sort(order[n_held:]), np.sort(order[:n_held])
+    return [np.sort(order[:n_held])]
 
 
-def _features(session: Session, pixels: np.ndarray, grid: sg.PatchGrid, tracker: _Tracker) -> np.ndarray:
-    """Patch features of all images, [images * patches, channels]."""
-    out = np.empty((len(pixels) * grid.patches, grid.channels), np.float32)
-    for start in range(0, len(pixels), FEATURE_BATCH):
-        tracker.report("features", f"Extracting features {start}/{len(pixels)}", start / len(pixels))
-        batch = pixels[start:start + FEATURE_BATCH]
-        feats = session.run({sg.IMAGE_INPUT: batch}, [sg.FEATURES_OUTPUT])[sg.FEATURES_OUTPUT]
-        out[start * grid.patches:(start + len(batch)) * grid.patches] = feats.reshape(-1, grid.channels)
-    return out
+def augmented(image: np.ndarray) -> list[np.ndarray]:
+    """The image and its turned (90, 180, 270 degrees) and mirrored views, for parts that arrive turned."""
+    views = [image] + [np.ascontiguousarray(np.rot90(image, k)) for k in (1, 2, 3)]
+    return views + [np.ascontiguousarray(image[:, ::-1]), np.ascontiguousarray(image[::-1])]
 
 
-def _scores(session: Session, pixels: np.ndarray, tracker: _Tracker) -> np.ndarray:
-    """Image scores of the held-out parts, through the finished model."""
+def _features(features: TiledSession, images: list[np.ndarray], augment: bool,
+              tracker: _Tracker) -> tuple[np.ndarray, np.ndarray]:
+    """Patch features of all images (and their turned views with `augment`), [patches, channels], and the
+    index of the image each patch came from."""
+    out: list[np.ndarray] = []
+    owner: list[np.ndarray] = []
+    for i, image in enumerate(images):
+        tracker.report("features", f"Extracting features {i}/{len(images)}", i / len(images))
+        for view in (augmented(image) if augment else [image]):
+            f = features(view)
+            out.append(f.reshape(-1, f.shape[-1]))
+            owner.append(np.full(len(out[-1]), i, np.int32))
+    return np.concatenate(out).astype(np.float32, copy=False), np.concatenate(owner)
+
+
+def _memory_bank(feats: np.ndarray, coreset_ratio: float, seed: int, tracker: _Tracker, stage: str,
+                 text: str) -> tuple[np.ndarray, int]:
+    """Greedy-coreset memory bank of `feats` (a seeded sample of MAX_CORESET_INPUT offered at most)."""
+    patches = len(feats)
+    size = bank_size_for(patches, coreset_ratio)
+    if patches > MAX_CORESET_INPUT:
+        feats = feats[np.sort(np.random.default_rng(seed).choice(patches, MAX_CORESET_INPUT, replace=False))]
+    text = f"{text}: {size} features from {patches}"
+    tracker.report(stage, text, 0.0)
+    picks = greedy_coreset(feats, size, seed=seed, tick=lambda f: tracker.report(stage, text, f))
+    return np.ascontiguousarray(feats[picks]), patches
+
+
+def _scores(scorer: TiledSession, images: list[np.ndarray], tracker: _Tracker) -> np.ndarray:
+    """Image scores of the held-out parts, through the finished model as the station runs it."""
     scores = []
-    for start in range(0, len(pixels), SCORE_BATCH):
-        tracker.report("check", f"Scoring held-out good parts {start}/{len(pixels)}", start / len(pixels))
-        out = session.run({sg.IMAGE_INPUT: pixels[start:start + SCORE_BATCH]}, [sg.SCORE_OUTPUT])
-        scores.append(out[sg.SCORE_OUTPUT].reshape(-1))
-    return np.concatenate(scores).astype(np.float64)
+    for i, image in enumerate(images):
+        tracker.report("check", f"Scoring held-out good parts {i}/{len(images)}", i / len(images))
+        scores.append(float(scorer(image).max()))
+    return np.asarray(scores, np.float64)
+
+
+def _more_images_needed(images: int, heldout: int, holdout: float) -> int:
+    """Good images to add so that the held-back share reaches what a reliable default threshold needs."""
+    need = heldout_needed()
+    if heldout >= need:
+        return 0
+    if images < CROSS_CHECK_UP_TO:  # every image is held out once
+        return need - images
+    return max(1, math.ceil(need / holdout) - images)
 
 
 def bank_size_for(patches: int, coreset_ratio: float) -> int:
-    """Memory-bank size: the coreset share of all patches, but never fewer than MIN_BANK (or all of them)."""
-    return min(patches, max(math.ceil(coreset_ratio * patches), MIN_BANK))
+    """Memory-bank size: the coreset share of all patches, within [MIN_BANK, MAX_BANK] (or all of them)."""
+    return min(patches, MAX_BANK, max(math.ceil(coreset_ratio * patches), MIN_BANK))
 
 
 def teach(good_images: Sequence[Path], out_dir: Path, *, name: str, input_size: int = 256,
           coreset_ratio: float = 0.01, holdout: float = 0.2, seed: int = 0,
           progress: Progress | None = None, cancel: threading.Event | None = None,
-          provider: str = "cpu", threads: int = 0, ignore_border: int = 0) -> TeachReport:
+          provider: str = "cpu", threads: int = 0, augment: bool = False, tile: int = DEFAULT_TILE) -> TeachReport:
     """Build an anomaly model package in `out_dir` from good-part images; see the module docstring.
+
+    `input_size` is the teach size: the images' median shorter side is scaled to it (never enlarged), and
+    the line's frames are scaled by the same factor. `augment` adds turned and mirrored views of every taught
+    image to the memory bank, for parts that arrive in any orientation.
 
     Unreadable files are skipped and listed in the report. The package is assembled in a hidden folder beside
     `out_dir` and renamed into place only when complete and verified, so a cancelled (TeachCancelled) or failed
@@ -174,16 +233,18 @@ def teach(good_images: Sequence[Path], out_dir: Path, *, name: str, input_size: 
     _check_arguments(name, out_dir, input_size, coreset_ratio, holdout)
     tracker = _Tracker(progress, cancel)
     tracker.report("read", "Reading images", 0.0)
-    images = read_good_images(good_images, input_size,
+    images = read_part_images(good_images,
                               lambda i, n: tracker.report("read", f"Reading images {i}/{n}", i / max(n, 1)))
     tracker.finish("read")
     if len(images.paths) < MIN_IMAGES:
         raise ModelError(f"only {len(images.paths)} usable good image(s) were found"
                          + (f" ({len(images.skipped)} could not be used)" if images.skipped else ""),
                          f"teaching needs at least {MIN_IMAGES} good images; 100 or more give a reliable threshold")
-    bank_idx, held_idx = _split(len(images.paths), holdout, seed)
+    folds = _folds(len(images.paths), holdout, seed)
     # Teaching runs each graph only briefly: building TensorRT engines for them would cost more than it saves.
     provider = "cuda" if provider in ("auto", "tensorrt") else provider
+    scale = scale_for([min(img.shape[:2]) for img in images.images], input_size)
+    geometry = Geometry(scale=scale, tile=max(tile, 2 * DEFAULT_OVERLAP + 16), overlap=DEFAULT_OVERLAP)
 
     try:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -192,11 +253,12 @@ def teach(good_images: Sequence[Path], out_dir: Path, *, name: str, input_size: 
         raise ModelError(f"cannot write the new model in {out_dir.parent} ({exc.strerror or exc})",
                          "choose a folder on a writable disk with free space") from None
     try:
-        report = _build(images, bank_idx, held_idx, staging, out_dir, name=name, input_size=input_size,
-                        coreset_ratio=coreset_ratio, seed=seed, tracker=tracker, provider=provider,
-                        threads=threads, started=started, ignore_border=ignore_border)
+        report = _build(images, folds, staging, out_dir, name=name, teach_size=input_size,
+                        geometry=geometry, coreset_ratio=coreset_ratio, seed=seed, tracker=tracker,
+                        provider=provider, threads=threads, started=started, augment=augment)
         tracker.check()
         os.rename(staging, out_dir)
+        report = replace(report, more_images_needed=_more_images_needed(len(images.paths), report.heldout, holdout))
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
         raise ModelError(f"the new model could not be written to {out_dir} ({exc.strerror or exc})",
@@ -209,59 +271,72 @@ def teach(good_images: Sequence[Path], out_dir: Path, *, name: str, input_size: 
     return report
 
 
-def _build(images: GoodImages, bank_idx: np.ndarray, held_idx: np.ndarray, staging: Path, out_dir: Path, *, name: str,
-           input_size: int, coreset_ratio: float, seed: int, tracker: _Tracker, provider: str, threads: int,
-           started: float, ignore_border: int = 0) -> TeachReport:
+def _build(images: PartImages, folds: list[np.ndarray], staging: Path, out_dir: Path, *,
+           name: str, teach_size: int, geometry: Geometry, coreset_ratio: float, seed: int, tracker: _Tracker,
+           provider: str, threads: int, started: float, augment: bool) -> TeachReport:
     """Features, bank, scoring graph, calibration and manifest, all written into `staging`."""
     backbone_file = sg.backbone_path()
     backbone = sg.load_backbone(backbone_file)
     features_file = staging / "features.onnx"
-    fgraph, grid = sg.feature_graph(backbone, input_size)
+    fgraph, _ = sg.feature_map_graph(backbone)
     onnx.save(fgraph, str(features_file))
-    extractor = Session(features_file, provider=provider, threads=threads)
-    feats = _features(extractor, images.pixels[bank_idx], grid, tracker)
+    extractor = TiledSession(Session(features_file, provider=provider, threads=threads), geometry,
+                             sg.IMAGE_INPUT, sg.FEATURES_OUTPUT)
+    feats, owner = _features(extractor, images.images, augment, tracker)
     del extractor
     features_file.unlink()
     tracker.finish("features")
 
-    size = bank_size_for(len(feats), coreset_ratio)
-    choosing = f"Choosing {size} memory-bank features from {len(feats)}"
-    tracker.report("coreset", choosing, 0.0)
-    picks = greedy_coreset(feats, size, seed=seed, tick=lambda f: tracker.report("coreset", choosing, f))
-    bank = feats[picks]
-    del feats
+    # Held-out parts are scored by a bank built without them, as new parts will be; the model then keeps
+    # the bank of all parts, so no good image is wasted (its good scores can only be lower).
+    held_idx = np.concatenate(folds)
+    held_scores = np.empty(len(held_idx), np.float64)
+    done = 0
+    for k, fold in enumerate(folds):
+        calibration_bank, _ = _memory_bank(feats[~np.isin(owner, fold)], coreset_ratio, seed, tracker, "coreset",
+                                           f"Choosing checking bank {k + 1} of {len(folds)}")
+        check_file = staging / "check.onnx"
+        onnx.save(sg.tiled_scoring_graph(backbone, calibration_bank, sg.density_weights(calibration_bank)),
+                  str(check_file))
+        scorer = TiledSession(Session(check_file, provider=provider, threads=threads), geometry,
+                              sg.IMAGE_INPUT, sg.MAP_OUTPUT)
+        held_scores[done:done + len(fold)] = _scores(scorer, [images.images[i] for i in fold], tracker)
+        done += len(fold)
+        del scorer
+        check_file.unlink()
     tracker.finish("coreset")
-
-    tracker.report("build", "Writing the scoring model", 0.0)
-    model_file = staging / "model.onnx"
-    onnx.save(sg.scoring_graph(backbone, input_size, bank, ignore_border=ignore_border), str(model_file))
-    tracker.finish("build")
-
-    scorer = Session(model_file, provider=provider, threads=threads)
-    held_scores = _scores(scorer, images.pixels[held_idx], tracker)
-    del scorer
     if not np.all(np.isfinite(held_scores)):
         raise ModelError("the new model gave invalid scores on good parts", "teach again; if it repeats, report it")
     cal = calibrate(held_scores)
     tracker.finish("check")
+
+    patches = len(feats)
+    bank, _ = _memory_bank(feats, coreset_ratio, seed, tracker, "build", "Choosing the memory bank")
+    del feats
+    model_file = staging / "model.onnx"
+    onnx.save(sg.tiled_scoring_graph(backbone, bank, sg.density_weights(bank)), str(model_file))
+    tracker.finish("build")
 
     tracker.report("save", "Saving the model", 0.0)
     sha = file_sha256(model_file)
     seconds = round(time.perf_counter() - started, 2)
     manifest = Manifest(
         name=name, kind="anomaly", onnx=model_file.name, sha256=sha,
-        input=InputSpec(width=input_size, height=input_size, channels=3, layout="NHWC", dtype="uint8", color="RGB"),
+        input=InputSpec(width=geometry.tile, height=geometry.tile, channels=3, layout="NHWC", dtype="uint8",
+                        color="RGB"),
         outputs={"score": sg.SCORE_OUTPUT, "anomaly_map": sg.MAP_OUTPUT},
         region_threshold=cal.region_threshold, thresholds=cal.thresholds,
+        geometry=GeometrySpec(scale=round(geometry.scale, 6), tile=geometry.tile, overlap=geometry.overlap,
+                              teach_size=teach_size),
         training=TrainingInfo(
             images=len(images.paths), heldout_images=len(held_idx), data_sha256=images.data_sha256,
             date=datetime.now(timezone.utc).isoformat(timespec="seconds"), method=METHOD,
             backbone=sg.BACKBONE_NAME, bank_size=len(bank), seconds=seconds,
             heldout_scores=[round(float(s), 6) for s in held_scores]),
         extra={"backbone_sha256": file_sha256(backbone_file), "patch_stride": float(sg.PATCH_STRIDE),
-               "blur_sigma": float(sg.DEFAULT_BLUR_SIGMA), "score": "max of anomaly_map",
-               "coreset_ratio": float(coreset_ratio), "seed": float(seed),
-               "ignore_border_patches": float(ignore_border),
+               "blur_sigma": float(sg.TILED_BLUR_SIGMA), "score": "max of the density-weighted anomaly_map",
+               "coreset_ratio": float(coreset_ratio), "seed": float(seed), "augment": "on" if augment else "off",
+               "patches_taught": float(patches),
                "heldout_mean": round(cal.mean, 6), "heldout_spread": round(cal.spread, 6)})
     write_manifest(staging, manifest)
     ModelPackage.load(staging, expect_sha256=sha)  # the package must pass the same check the station makes

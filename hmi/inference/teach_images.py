@@ -43,6 +43,45 @@ def decode(data: bytes) -> np.ndarray | str:
     return img
 
 
+@dataclass
+class PartImages:
+    """Good-part images at their own size (uint8 RGB, aspect kept), the files they came from, what was skipped."""
+
+    images: list[np.ndarray]
+    paths: list[Path]
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+    data_sha256: str = ""
+
+
+def read_part_images(paths: Sequence[Path], tick: Callable[[int, int], None] | None = None) -> PartImages:
+    """Read every file at its own size as RGB; unusable ones are listed with the reason (hash as read_good_images)."""
+    digest = hashlib.sha256()
+    used: list[Path] = []
+    images: list[np.ndarray] = []
+    skipped: list[tuple[Path, str]] = []
+    ordered = sorted((Path(p) for p in paths), key=lambda p: str(p))
+    for i, path in enumerate(ordered):
+        if tick is not None:
+            tick(i, len(ordered))
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            skipped.append((path, f"cannot be opened ({exc.strerror or exc})"))
+            continue
+        img = decode(data)
+        if isinstance(img, str):
+            skipped.append((path, img))
+            continue
+        if min(img.shape[:2]) < 16:
+            skipped.append((path, f"only {img.shape[1]}x{img.shape[0]} pixels"))
+            continue
+        images.append(cv2.cvtColor(img, cv2.COLOR_GRAY2RGB) if img.ndim == 2 else img)
+        digest.update(len(data).to_bytes(8, "little"))
+        digest.update(data)
+        used.append(path)
+    return PartImages(images, used, skipped, digest.hexdigest())
+
+
 def read_good_images(paths: Sequence[Path], input_size: int,
                      tick: Callable[[int, int], None] | None = None) -> GoodImages:
     """Read every file; unusable ones are listed with the reason, the rest resized exactly as at inspection.

@@ -1,0 +1,205 @@
+"""Part geometry: how a frame is brought to the scale a model was taught at and cut into model-size tiles.
+
+A part image keeps its aspect ratio. Teach fixes one scale factor per model (the taught images' shorter side
+brought to the teach size, never enlarged) and the station applies that same factor to every frame, so a
+1 mm crack covers the same number of map cells on the line as in the taught images. A scaled frame that
+fits one tile runs whole; a larger one is cut into overlapping tiles batched through the model.
+
+Tiles overlap by `overlap` pixels and each map cell is taken from the tile in which it lies farthest from a
+tile edge (the overlap is split down its middle). A cell near an inner tile edge, where the network sees
+its own zero padding instead of the part, is therefore never used, and a defect on a tile border is judged
+by the tile that sees it whole. Teach and inspection run the same code, so the memory bank holds exactly
+the features the line computes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+import cv2
+import numpy as np
+
+from hmi.core.errors import ModelError
+
+if TYPE_CHECKING:
+    from hmi.inference.backend import Session
+
+CELL = 8      # input pixels per anomaly-map cell (the backbone's stride-8 grid)
+ALIGN = 16    # the backbone needs sides that are multiples of 16
+MIN_TILE = 64
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Scale factor, tile side and overlap (pixels at model scale) a model was taught with."""
+
+    scale: float
+    tile: int = 512
+    overlap: int = 64
+    batch: int = 4
+
+    def __post_init__(self) -> None:
+        if not (0.0 < self.scale <= 1.0) or not math.isfinite(self.scale):
+            raise ModelError(f"model scale {self.scale} is not between 0 and 1",
+                             "teach the model again; a part is never enlarged beyond what teach saw")
+        if self.tile < MIN_TILE or self.tile % ALIGN:
+            raise ModelError(f"model tile size {self.tile} is not a multiple of {ALIGN} from {MIN_TILE} up",
+                             "teach the model again")
+        if self.overlap < 0 or self.overlap % ALIGN or self.overlap >= self.tile // 2:
+            raise ModelError(f"tile overlap {self.overlap} must be a multiple of {ALIGN} below half the tile",
+                             "teach the model again")
+
+    def scaled_shape(self, frame_shape: tuple[int, int]) -> tuple[int, int]:
+        """(height, width) of a frame at the model's scale."""
+        h, w = frame_shape
+        if self.scale == 1.0:
+            return h, w
+        return max(1, round(h * self.scale)), max(1, round(w * self.scale))
+
+
+def scale_for(short_sides: list[int], teach_size: int) -> float:
+    """Scale that brings the median shorter side of the taught images to `teach_size` pixels, never above 1."""
+    if not short_sides:
+        return 1.0
+    return float(min(1.0, teach_size / float(np.median(short_sides))))
+
+
+def _origins(length: int, tile: int, overlap: int) -> list[int]:
+    """Tile starts along one side (multiples of ALIGN for aligned lengths), the last flush with the far edge."""
+    if length <= tile:
+        return [0]
+    stride = tile - overlap
+    n = math.ceil((length - tile) / stride) + 1
+    return sorted({min(i * stride, length - tile) for i in range(n)})
+
+
+def _owned(origins: list[int], tile: int, length: int) -> list[tuple[int, int]]:
+    """For each tile, the [start, end) pixel span it contributes: the overlaps are split at their middle."""
+    bounds = [0]
+    for prev, nxt in zip(origins, origins[1:]):
+        mid = (nxt + prev + tile) // 2
+        bounds.append(mid - mid % CELL)
+    bounds.append(length)
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+@dataclass(frozen=True)
+class TilePlan:
+    """How one frame size is cut: padded size, tile size, origins and the cells each tile contributes."""
+
+    scaled: tuple[int, int]
+    padded: tuple[int, int]
+    tile: tuple[int, int]
+    origins: tuple[tuple[int, int], ...]
+    spans: tuple[tuple[tuple[int, int], tuple[int, int]], ...]
+
+    @property
+    def cells(self) -> tuple[int, int]:
+        """Anomaly-map cells covering the scaled frame (before the padding is cropped off)."""
+        return math.ceil(self.scaled[0] / CELL), math.ceil(self.scaled[1] / CELL)
+
+
+def plan(geometry: Geometry, frame_shape: tuple[int, int]) -> TilePlan:
+    """The tile plan for a frame of `frame_shape` (height, width) under `geometry`."""
+    sh, sw = geometry.scaled_shape(frame_shape)
+    ph, pw = max(ALIGN, -(-sh // ALIGN) * ALIGN), max(ALIGN, -(-sw // ALIGN) * ALIGN)
+    th, tw = min(geometry.tile, ph), min(geometry.tile, pw)
+    ys, xs = _origins(ph, th, geometry.overlap), _origins(pw, tw, geometry.overlap)
+    y_spans, x_spans = _owned(ys, th, ph), _owned(xs, tw, pw)
+    origins = tuple((y, x) for y in ys for x in xs)
+    spans = tuple((ysp, xsp) for ysp in y_spans for xsp in x_spans)
+    return TilePlan((sh, sw), (ph, pw), (th, tw), origins, spans)
+
+
+def prepare(frame: np.ndarray, geometry: Geometry, tile_plan: TilePlan) -> np.ndarray:
+    """The frame as RGB uint8 at the model's scale, padded by reflection to the plan's aligned size."""
+    if frame.ndim == 2:
+        frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
+    elif frame.shape[2] == 4:
+        frame = np.ascontiguousarray(frame[:, :, :3])
+    sh, sw = tile_plan.scaled
+    if (sh, sw) != frame.shape[:2]:
+        frame = cv2.resize(frame, (sw, sh), interpolation=cv2.INTER_AREA)
+    ph, pw = tile_plan.padded
+    if (ph, pw) != (sh, sw):
+        border = cv2.BORDER_REFLECT_101 if min(sh, sw) > 1 else cv2.BORDER_REPLICATE
+        frame = cv2.copyMakeBorder(frame, 0, ph - sh, 0, pw - sw, border)
+    return np.ascontiguousarray(frame)
+
+
+TileFunction = Callable[[np.ndarray], np.ndarray]
+
+
+def run_tiled(frame: np.ndarray, geometry: Geometry, model: TileFunction,
+              plans: dict[tuple[int, int], TilePlan] | None = None) -> np.ndarray:
+    """Run `model` (uint8 [n, th, tw, 3] -> [n, th/8, tw/8, ...]) over the frame's tiles and stitch its output.
+
+    Returns the stitched output cropped to the scaled frame: [ceil(h/8), ceil(w/8), ...] cells.
+    """
+    shape = frame.shape[:2]
+    tile_plan = plans.get(shape) if plans is not None else None
+    if tile_plan is None:
+        tile_plan = plan(geometry, shape)
+        if plans is not None:
+            plans[shape] = tile_plan
+    image = prepare(frame, geometry, tile_plan)
+    th, tw = tile_plan.tile
+    out: np.ndarray | None = None
+    for start in range(0, len(tile_plan.origins), geometry.batch):
+        chunk = tile_plan.origins[start:start + geometry.batch]
+        x = np.stack([image[y:y + th, x0:x0 + tw] for y, x0 in chunk])
+        maps = np.asarray(model(x))
+        if maps.shape[0] != len(chunk) or maps.shape[1:3] != (th // CELL, tw // CELL):
+            raise ModelError(f"the model returned output of shape {maps.shape} for {len(chunk)} tiles of {tw}x{th}",
+                             "the model does not fit this station version; teach it again")
+        if out is None:
+            out = np.empty((tile_plan.padded[0] // CELL, tile_plan.padded[1] // CELL, *maps.shape[3:]), maps.dtype)
+        for (y, x0), ((ya, yb), (xa, xb)), m in zip(chunk, tile_plan.spans[start:start + len(chunk)], maps):
+            out[ya // CELL:yb // CELL, xa // CELL:xb // CELL] = m[(ya - y) // CELL:(yb - y) // CELL,
+                                                                  (xa - x0) // CELL:(xb - x0) // CELL]
+    assert out is not None
+    ch, cw = tile_plan.cells
+    return out[:ch, :cw]
+
+
+def map_to_frame(cell_map: np.ndarray, geometry: Geometry, frame_shape: tuple[int, int]) -> np.ndarray:
+    """A stitched cell map as float32 at the frame's own height x width (bilinear, cell centres aligned)."""
+    h, w = frame_shape
+    sh, sw = geometry.scaled_shape(frame_shape)
+    ch, cw = cell_map.shape[:2]
+    scaled = cv2.resize(cell_map.astype(np.float32, copy=False), (cw * CELL, ch * CELL),
+                        interpolation=cv2.INTER_LINEAR)[:sh, :sw]
+    if (sh, sw) == (h, w):
+        return np.ascontiguousarray(scaled)
+    return cv2.resize(scaled, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+class TiledSession:
+    """A model session run through a geometry: frames in, stitched cell maps (or feature maps) out."""
+
+    def __init__(self, session: "Session", geometry: Geometry, input_name: str, output: str) -> None:
+        self.session = session
+        self.geometry = geometry
+        self.input_name = input_name
+        self.output = output
+        self._plans: dict[tuple[int, int], TilePlan] = {}
+        self.tiles_run = 0
+        self.model_runs = 0
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        self.model_runs += 1
+        self.tiles_run += len(x)
+        return self.session.run({self.input_name: x}, [self.output])[self.output]
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        """The stitched output for one frame, [ceil(h/8), ceil(w/8), ...] cells at model scale."""
+        return run_tiled(frame, self.geometry, self._run, self._plans)
+
+    def describe(self, frame_shape: tuple[int, int]) -> str:
+        """The tile plan for a frame size in words, e.g. for the bench's figures."""
+        p = self._plans.get(frame_shape) or plan(self.geometry, frame_shape)
+        runs = math.ceil(len(p.origins) / self.geometry.batch)
+        return (f"scale {self.geometry.scale:.3f}: {len(p.origins)} tiles of {p.tile[1]}x{p.tile[0]} "
+                f"(overlap {self.geometry.overlap} px) in {runs} model runs of up to {self.geometry.batch}")
