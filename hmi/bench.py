@@ -120,9 +120,10 @@ def _tiling_figures(inspector, frame_shape: tuple[int, int]) -> dict:
     """How the model-only runs judged a frame: tiles, model runs and tiles per run, as counted."""
     tiled = inspector.tiled
     if tiled is not None:
+        frames = max(tiled.frames_run, 1)
         return {"tiling": tiled.describe(frame_shape),
-                "tiling_counted": f"{tiled.tiles_run} tiles in {tiled.model_runs} model runs "
-                                  f"({tiled.tiles_run / max(tiled.model_runs, 1):.1f} tiles a run)"}
+                "tiling_counted": (f"{tiled.tiles_run / frames:.1f} tiles and {tiled.model_runs / frames:.1f} model "
+                                   f"runs a frame ({tiled.tiles_run / max(tiled.model_runs, 1):.1f} tiles a run)")}
     tiler = inspector.tiler
     if tiler is None or not tiler.wants(frame_shape):
         return {"tiling": "off (each frame resized to the model input)"}
@@ -231,6 +232,8 @@ def run_bench(data_dir: Path, overrides: list[str], frames: int = 300, with_outp
         first = None
         extra["deadline_ms"] = f"{deadline} (3 x the slowest settling run; --set pipeline.deadline_ms overrides)"
     settings += overrides
+    if inspector.tiled is not None:
+        inspector.tiled.reset_counts()
     model_runs = [_model_only(inspector, images, frames)]
     tiling = _tiling_figures(inspector, images[0].shape[:2])
     core_runs: list[tuple[float, np.ndarray, int]] = []

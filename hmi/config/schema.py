@@ -46,7 +46,9 @@ class InferenceConfig(Section):
     threads: int = Field(0, ge=0, le=64, description="CPU threads for the model; 0 = all cores")
     engine_cache: str = Field("", description="TensorRT engine cache folder; empty = DATA_DIR/engines")
     warmup_runs: int = Field(3, ge=0, le=100, description="runs on a blank frame after loading")
-    tile: bool = Field(False, description="judge frames much larger than the model input as overlapping tiles")
+    tile: bool = Field(False, description="judge frames much larger than the model input as overlapping tiles "
+                                          "(models without a taught geometry; taught models always judge at "
+                                          "their taught scale in tiles)")
 
 
 class PipelineConfig(Section):

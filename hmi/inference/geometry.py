@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 CELL = 8      # input pixels per anomaly-map cell (the backbone's stride-8 grid)
 ALIGN = 16    # the backbone needs sides that are multiples of 16
+MIN_SIDE = 48  # the smallest padded side: the stride-16 map and the blurred map need a few cells to mirror
 MIN_TILE = 64
 
 
@@ -104,7 +105,7 @@ class TilePlan:
 def plan(geometry: Geometry, frame_shape: tuple[int, int]) -> TilePlan:
     """The tile plan for a frame of `frame_shape` (height, width) under `geometry`."""
     sh, sw = geometry.scaled_shape(frame_shape)
-    ph, pw = max(ALIGN, -(-sh // ALIGN) * ALIGN), max(ALIGN, -(-sw // ALIGN) * ALIGN)
+    ph, pw = max(MIN_SIDE, -(-sh // ALIGN) * ALIGN), max(MIN_SIDE, -(-sw // ALIGN) * ALIGN)
     th, tw = min(geometry.tile, ph), min(geometry.tile, pw)
     ys, xs = _origins(ph, th, geometry.overlap), _origins(pw, tw, geometry.overlap)
     y_spans, x_spans = _owned(ys, th, ph), _owned(xs, tw, pw)
@@ -185,6 +186,8 @@ class TiledSession:
         self.input_name = input_name
         self.output = output
         self._plans: dict[tuple[int, int], TilePlan] = {}
+        # Counted, not derived, so the bench shows how the tiles really went through the model.
+        self.frames_run = 0
         self.tiles_run = 0
         self.model_runs = 0
 
@@ -195,7 +198,12 @@ class TiledSession:
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         """The stitched output for one frame, [ceil(h/8), ceil(w/8), ...] cells at model scale."""
+        self.frames_run += 1
         return run_tiled(frame, self.geometry, self._run, self._plans)
+
+    def reset_counts(self) -> None:
+        """Start counting frames, tiles and model runs afresh (the bench leaves out its warm-up)."""
+        self.frames_run = self.tiles_run = self.model_runs = 0
 
     def describe(self, frame_shape: tuple[int, int]) -> str:
         """The tile plan for a frame size in words, e.g. for the bench's figures."""

@@ -54,7 +54,7 @@ METHOD = "patchcore-tiled-density"
 Progress = Callable[[str, float], None]
 
 # Share of the whole run each stage takes, for the progress fraction (measured on 400 images at 256 px).
-_STAGES = {"read": 0.08, "features": 0.25, "coreset": 0.27, "check": 0.08, "build": 0.31, "save": 0.01}
+_STAGES = {"read": 0.08, "features": 0.25, "check": 0.35, "build": 0.31, "save": 0.01}
 
 
 class TeachCancelled(StationError):
@@ -178,23 +178,26 @@ def _features(features: TiledSession, images: list[np.ndarray], augment: bool,
 
 
 def _memory_bank(feats: np.ndarray, coreset_ratio: float, seed: int, tracker: _Tracker, stage: str,
-                 text: str) -> tuple[np.ndarray, int]:
+                 text: str, span: tuple[float, float] = (0.0, 1.0)) -> tuple[np.ndarray, int]:
     """Greedy-coreset memory bank of `feats` (a seeded sample of MAX_CORESET_INPUT offered at most)."""
     patches = len(feats)
     size = bank_size_for(patches, coreset_ratio)
     if patches > MAX_CORESET_INPUT:
         feats = feats[np.sort(np.random.default_rng(seed).choice(patches, MAX_CORESET_INPUT, replace=False))]
     text = f"{text}: {size} features from {patches}"
-    tracker.report(stage, text, 0.0)
-    picks = greedy_coreset(feats, size, seed=seed, tick=lambda f: tracker.report(stage, text, f))
+    lo, hi = span
+    tracker.report(stage, text, lo)
+    picks = greedy_coreset(feats, size, seed=seed, tick=lambda f: tracker.report(stage, text, lo + (hi - lo) * f))
     return np.ascontiguousarray(feats[picks]), patches
 
 
-def _scores(scorer: TiledSession, images: list[np.ndarray], tracker: _Tracker) -> np.ndarray:
-    """Image scores of the held-out parts, through the finished model as the station runs it."""
+def _scores(scorer: TiledSession, images: list[np.ndarray], tracker: _Tracker,
+            span: tuple[float, float] = (0.0, 1.0)) -> np.ndarray:
+    """Image scores of held-out parts, through a scoring model as the station runs it; progress within `span`."""
     scores = []
+    lo, hi = span
     for i, image in enumerate(images):
-        tracker.report("check", f"Scoring held-out good parts {i}/{len(images)}", i / len(images))
+        tracker.report("check", f"Scoring held-out good parts {i}/{len(images)}", lo + (hi - lo) * i / len(images))
         scores.append(float(scorer(image).max()))
     return np.asarray(scores, np.float64)
 
@@ -293,18 +296,19 @@ def _build(images: PartImages, folds: list[np.ndarray], staging: Path, out_dir: 
     held_scores = np.empty(len(held_idx), np.float64)
     done = 0
     for k, fold in enumerate(folds):
-        calibration_bank, _ = _memory_bank(feats[~np.isin(owner, fold)], coreset_ratio, seed, tracker, "coreset",
-                                           f"Choosing checking bank {k + 1} of {len(folds)}")
+        first, mid, last = k / len(folds), (k + 0.8) / len(folds), (k + 1) / len(folds)
+        calibration_bank, _ = _memory_bank(feats[~np.isin(owner, fold)], coreset_ratio, seed, tracker, "check",
+                                           f"Choosing checking bank {k + 1} of {len(folds)}", (first, mid))
         check_file = staging / "check.onnx"
         onnx.save(sg.tiled_scoring_graph(backbone, calibration_bank, sg.density_weights(calibration_bank)),
                   str(check_file))
         scorer = TiledSession(Session(check_file, provider=provider, threads=threads), geometry,
                               sg.IMAGE_INPUT, sg.MAP_OUTPUT)
-        held_scores[done:done + len(fold)] = _scores(scorer, [images.images[i] for i in fold], tracker)
+        held_scores[done:done + len(fold)] = _scores(scorer, [images.images[i] for i in fold], tracker,
+                                                     (mid, last))
         done += len(fold)
         del scorer
         check_file.unlink()
-    tracker.finish("coreset")
     if not np.all(np.isfinite(held_scores)):
         raise ModelError("the new model gave invalid scores on good parts", "teach again; if it repeats, report it")
     cal = calibrate(held_scores)

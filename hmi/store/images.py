@@ -208,6 +208,8 @@ class ImageWriter(Worker):
     def _encode(self, part: Part, stem: Path) -> list[tuple[Path, bytes]]:
         """PNG bytes of the frame (mono stays mono) and, when the model gave a map, JPEG bytes of its heatmap."""
         image = part.image
+        if image.dtype != np.uint8:  # the line delivers 8-bit frames; a heatmap blend of anything else is wrong
+            raise ValueError(f"image has pixel type {image.dtype}, expected 8-bit")
         gray = image.ndim == 2 or image.shape[2] == 1
         files = [(stem.with_name(stem.name + ".png"), _png(image.reshape(image.shape[:2]) if gray else to_bgr(image)))]
         amap = part.inspection.anomaly_map if part.inspection is not None else None

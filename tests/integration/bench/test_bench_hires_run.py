@@ -53,11 +53,11 @@ def test_bench_hires_frames_are_rendered_once_at_the_size_asked(tmp_path):
 def test_bench_hires_tiles_are_batched_and_the_map_stitched_over_the_frame(tmp_path):
     frames = hires_demo_frames(640, 512, count=2, cache_root=tmp_path)
     package = ModelPackage.load(shipped_models_dir() / "demo-part")
-    inspector = Inspector(package, provider="cpu", threads=1, tile=True)
+    inspector = Inspector(package, provider="cpu", threads=1)
     result = inspector.inspect(read_image(frames / "frame_000.png"))
-    tiler = inspector._tiler
-    # 640x512 in 384 px tiles overlapping by 48 px: 2 x 2 tiles, judged in one model run of 4.
-    assert (tiler.frames_run, tiler.model_runs, tiler.tiles_run) == (1, 1, 4)
+    tiled = inspector.tiled
+    # Taught at scale 1: 640x512 in 512 px tiles overlapping by 64 px: 2 tiles, judged in one model run.
+    assert (tiled.frames_run, tiled.model_runs, tiled.tiles_run) == (1, 1, 2)
     assert result.anomaly_map.shape == (512 // 8, 640 // 8)  # one map over the whole frame, 8 px cells
     assert np.isfinite(result.anomaly_map).all()
     assert result.score == pytest.approx(float(result.anomaly_map.max()))
@@ -67,8 +67,8 @@ def test_bench_hires_tiles_are_batched_and_the_map_stitched_over_the_frame(tmp_p
 def test_bench_hires_run_reports_every_figure(tmp_path, user_cache):
     result = run_bench(tmp_path / "data", ["inference.threads=1"], frames=5, rounds=1, frame_size=(640, 512))
     assert (result.frames, result.frame_size, result.backend) == (5, "640x512", "cpu")
-    assert result.extra["tiling"] == "4 tiles of 384x384 (overlap 48 px) in 1 model runs of up to 8"
-    assert result.extra["tiling_counted"].startswith("4.0 tiles and 1.0 model runs a frame (4.0 tiles a run)")
+    assert result.extra["tiling"] == "scale 1.000: 2 tiles of 512x512 (overlap 64 px) in 1 model runs of up to 4"
+    assert result.extra["tiling_counted"].startswith("2.0 tiles and 1.0 model runs a frame (2.0 tiles a run)")
     assert result.extra["plc_written_parts"] == "5 of 5"
     assert int(result.extra["deadline_ms"].split()[0]) >= 2000
     assert result.not_inspected == 0

@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 
 from hmi.core.errors import ModelError
-from hmi.inference.backend import Session
+from hmi.inference.inspector import Inspector
 from hmi.inference.package import ModelPackage
-from hmi.inference.processing import to_model_input
 from hmi.inference.teach import TeachCancelled, TeachReport, bank_size_for, teach
 
 SIZE = 64
@@ -60,13 +59,17 @@ def test_package_passes_the_stations_own_check(taught: tuple[TeachReport, list, 
     report, _, _ = taught
     package = ModelPackage.load(report.model_dir, expect_sha256=report.sha256)
     m = package.manifest
-    assert (m.kind, m.input.width, m.input.height, m.input.layout, m.input.dtype, m.input.color) == (
-        "anomaly", SIZE, SIZE, "NHWC", "uint8", "RGB")
+    assert (m.kind, m.input.layout, m.input.dtype, m.input.color) == ("anomaly", "NHWC", "uint8", "RGB")
+    assert m.geometry is not None and m.geometry.teach_size == SIZE
+    assert m.geometry.scale == pytest.approx(SIZE / 96, abs=1e-6)  # the parts' shorter side brought to SIZE
+    assert m.input.width == m.input.height == m.geometry.tile
     assert m.outputs == {"score": "score", "anomaly_map": "anomaly_map"}
-    assert (m.training.images, m.training.heldout_images) == (20, 4) == (report.images_used, report.heldout)
-    assert len(m.training.heldout_scores) == 4 and len(m.training.data_sha256) == 64
-    assert m.training.bank_size == report.bank_size == bank_size_for(16 * (SIZE // 8) ** 2, 0.01) == 1000
-    assert m.thresholds.score == report.threshold >= max(m.training.heldout_scores)
+    # 20 images are few: each is held out once (cross-checked), so all 20 give an unseen good score.
+    assert (m.training.images, m.training.heldout_images) == (20, 20) == (report.images_used, report.heldout)
+    assert len(m.training.heldout_scores) == 20 and len(m.training.data_sha256) == 64
+    assert m.training.bank_size == report.bank_size == bank_size_for(20 * (SIZE // 8) ** 2, 0.01) == 1000
+    assert m.thresholds.score == report.threshold > float(np.median(m.training.heldout_scores))
+    assert m.thresholds.hold_above == 0.0 and m.thresholds.hold_below > 0.0
     assert 0 < m.region_threshold < m.thresholds.score
     assert sorted(p.name for p in report.model_dir.iterdir()) == ["manifest.json", "model.onnx"]
 
@@ -90,11 +93,10 @@ def test_progress_is_reported_often_and_ends_complete(taught: tuple[TeachReport,
 
 def test_defective_part_scores_above_good_parts_and_threshold(taught: tuple[TeachReport, list, list]) -> None:
     report, _, _ = taught
-    package = ModelPackage.load(report.model_dir)
-    session = Session(package.onnx_path, provider="cpu", threads=1)
+    inspector = Inspector(ModelPackage.load(report.model_dir), provider="cpu", threads=1)
 
     def score(img: np.ndarray) -> float:
-        return float(session.run({"image": to_model_input(img, package.manifest.input)})["score"][0])
+        return inspector.inspect(img).score
 
     good = [score(part_image(seed)) for seed in range(100, 105)]  # parts never seen at teach time
     bad = [score(part_image(seed, defect=True)) for seed in range(100, 105)]
