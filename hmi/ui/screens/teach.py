@@ -211,7 +211,7 @@ class TeachScreen(QWidget):
         col.addWidget(self.name)
         col.addWidget(label("Teach size: the parts' shorter side is scaled to this many pixels (never enlarged) "
                             "and larger parts are judged in tiles. 256 is the default measured on real parts "
-                            "(docs/accuracy.md); 320 keeps more pixels and takes about 1.5 times as long.", "dim", wrap=True))
+                            "(docs/accuracy.md); 320 keeps more pixels and takes about 1.3 times as long.", "dim", wrap=True))
         self.size_group = QButtonGroup(self)
         self.size_buttons: dict[int, QPushButton] = {}
         sizes = QHBoxLayout()
