@@ -359,8 +359,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-def _save_map(folder: Path, image: Path, frame_map: "np.ndarray") -> None:  # noqa: F821
-    """Write one image's frame-size anomaly map as DIR/<stem>.npy."""
+def _save_map(folder: Path, image: Path, frame_map: object) -> None:
+    """Write one image's frame-size anomaly map (a NumPy array) as DIR/<stem>.npy."""
     import numpy as np
 
     try:

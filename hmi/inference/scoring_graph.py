@@ -247,6 +247,16 @@ def gaussian_kernel(sigma: float) -> np.ndarray:
     return np.outer(k1, k1).astype(np.float32)
 
 
+def _blur(g: _Graph, amap: str, sigma: float) -> str:
+    """Gaussian blur of a [N, 1, h, w] map by `sigma` cells, edges extended (the map keeps its size)."""
+    kernel = gaussian_kernel(sigma)
+    r = kernel.shape[0] // 2
+    padded = g.op("Pad", [amap, g.const("map/pads", np.array([0, 0, r, r, 0, 0, r, r], np.int64))],
+                  "map/padded", mode="edge")
+    return g.op("Conv", [padded, g.const("map/kernel", kernel[None, None])], "map/blurred",
+                kernel_shape=list(kernel.shape))
+
+
 def scoring_graph(backbone: onnx.ModelProto, input_size: int, bank: np.ndarray,
                   blur_sigma: float = DEFAULT_BLUR_SIGMA, ignore_border: int = 0) -> onnx.ModelProto:
     """The complete anomaly model: `image` -> `anomaly_map` float32 [N, h, w] and `score` float32 [N].
@@ -278,12 +288,7 @@ def scoring_graph(backbone: onnx.ModelProto, input_size: int, bank: np.ndarray,
     side = grid.side
     amap = g.op("Reshape", [dist, g.const("map/shape", np.array([-1, 1, side, side], np.int64))], "map/raw")
     if blur_sigma > 0:
-        kernel = gaussian_kernel(blur_sigma)
-        r = kernel.shape[0] // 2
-        padded = g.op("Pad", [amap, g.const("map/pads", np.array([0, 0, r, r, 0, 0, r, r], np.int64))],
-                      "map/padded", mode="edge")
-        amap = g.op("Conv", [padded, g.const("map/kernel", kernel[None, None])], "map/blurred",
-                    kernel_shape=list(kernel.shape))
+        amap = _blur(g, amap, blur_sigma)
     if ignore_border > 0:
         if 2 * ignore_border >= side:
             raise ModelError(f"an ignored border of {ignore_border} patches leaves nothing of a {side}x{side} map",
@@ -378,12 +383,7 @@ def tiled_scoring_graph(backbone: onnx.ModelProto, bank: np.ndarray, weights: np
     map_shape = g.op("Concat", [g.const("map/lead", np.array([-1, 1], np.int64)), hw], "map/shape", axis=0)
     amap = g.op("Reshape", [dist, map_shape], "map/raw")
     if blur_sigma > 0:
-        kernel = gaussian_kernel(blur_sigma)
-        r = kernel.shape[0] // 2
-        padded = g.op("Pad", [amap, g.const("map/pads", np.array([0, 0, r, r, 0, 0, r, r], np.int64))],
-                      "map/padded", mode="edge")
-        amap = g.op("Conv", [padded, g.const("map/kernel", kernel[None, None])], "map/blurred",
-                    kernel_shape=list(kernel.shape))
+        amap = _blur(g, amap, blur_sigma)
     g.op("Squeeze", [amap, g.const("map/channel", np.array([1], np.int64))], MAP_OUTPUT)
     g.op("ReduceMax", [MAP_OUTPUT], SCORE_OUTPUT, axes=[1, 2], keepdims=0)
     outputs = [helper.make_tensor_value_info(MAP_OUTPUT, TensorProto.FLOAT, ["batch", "height_8", "width_8"]),

@@ -1,4 +1,4 @@
-"""Reading the good-part images a model is taught from: decoded, converted and resized as the station does."""
+"""Reading the good-part images a model is taught from: decoded and converted as the station does, at their own size."""
 
 from __future__ import annotations
 
@@ -10,19 +10,6 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
-from hmi.core.errors import ImageError
-from hmi.inference.package import InputSpec
-from hmi.inference.processing import to_model_input
-
-
-@dataclass
-class GoodImages:
-    """Images ready for the model (uint8 [N, S, S, 3] RGB), the files they came from, and what was skipped."""
-
-    pixels: np.ndarray
-    paths: list[Path]
-    skipped: list[tuple[Path, str]] = field(default_factory=list)
-    data_sha256: str = ""
 
 
 def decode(data: bytes) -> np.ndarray | str:
@@ -54,7 +41,11 @@ class PartImages:
 
 
 def read_part_images(paths: Sequence[Path], tick: Callable[[int, int], None] | None = None) -> PartImages:
-    """Read every file at its own size as RGB; unusable ones are listed with the reason (hash as read_good_images)."""
+    """Read every file at its own size as RGB; unusable ones are listed with the reason.
+
+    The SHA-256 covers the bytes of the files used, in the (sorted) order they were read, each preceded by its
+    length, so the same folder of images always gives the same hash.
+    """
     digest = hashlib.sha256()
     used: list[Path] = []
     images: list[np.ndarray] = []
@@ -80,40 +71,3 @@ def read_part_images(paths: Sequence[Path], tick: Callable[[int, int], None] | N
         digest.update(data)
         used.append(path)
     return PartImages(images, used, skipped, digest.hexdigest())
-
-
-def read_good_images(paths: Sequence[Path], input_size: int,
-                     tick: Callable[[int, int], None] | None = None) -> GoodImages:
-    """Read every file; unusable ones are listed with the reason, the rest resized exactly as at inspection.
-
-    The SHA-256 covers the bytes of the files used, in the (sorted) order they were read, each preceded by its
-    length, so the same folder of images always gives the same hash.
-    """
-    spec = InputSpec(width=input_size, height=input_size, channels=3, layout="NHWC", dtype="uint8", color="RGB")
-    digest = hashlib.sha256()
-    used: list[Path] = []
-    arrays: list[np.ndarray] = []
-    skipped: list[tuple[Path, str]] = []
-    ordered = sorted((Path(p) for p in paths), key=lambda p: str(p))
-    for i, path in enumerate(ordered):
-        if tick is not None:
-            tick(i, len(ordered))
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            skipped.append((path, f"cannot be opened ({exc.strerror or exc})"))
-            continue
-        img = decode(data)
-        if isinstance(img, str):
-            skipped.append((path, img))
-            continue
-        try:
-            arrays.append(to_model_input(img, spec)[0])
-        except ImageError as exc:
-            skipped.append((path, exc.what))
-            continue
-        digest.update(len(data).to_bytes(8, "little"))
-        digest.update(data)
-        used.append(path)
-    pixels = np.stack(arrays) if arrays else np.zeros((0, input_size, input_size, 3), np.uint8)
-    return GoodImages(pixels, used, skipped, digest.hexdigest())

@@ -80,3 +80,15 @@ def test_inspect_writes_maps_of_each_images_own_size(strip_model: Path, tmp_path
     assert fabric.shape == (256, 4096) and commutator.shape == (1250, 500)
     y, x = np.unravel_index(int(commutator.argmax()), commutator.shape)
     assert abs(int(y) - 1100) <= 16 and abs(int(x) - 90) <= 16
+
+
+def test_augmented_views_are_the_turned_and_mirrored_part() -> None:
+    from hmi.inference.teach import augmented
+
+    img = texture(7, (40, 64))
+    views = augmented(img)
+    assert len(views) == 6
+    assert [v.shape[:2] for v in views] == [(40, 64), (64, 40), (40, 64), (64, 40), (40, 64), (40, 64)]
+    np.testing.assert_array_equal(views[2], img[::-1, ::-1])  # turned half way round
+    np.testing.assert_array_equal(views[4], img[:, ::-1])
+    assert all(v.flags["C_CONTIGUOUS"] for v in views)
