@@ -122,7 +122,7 @@ class SetupChanges:
             return ModelInfo(folder.name, folder, "?", "", "", "", 0, 0.0, shipped, str(exc))
         m = package.manifest
         return ModelInfo(m.name if m.name == folder.name else folder.name, folder, m.kind, package.sha256,
-                         (f"scale {m.geometry.scale:.3g}, tiles {m.geometry.tile}" if m.geometry is not None
+                         (f"scale {m.geometry.scale:.2g}" if m.geometry is not None
                           else f"{m.input.width}x{m.input.height}"), m.training.date, m.training.images,
                          m.thresholds.score, shipped)
 
