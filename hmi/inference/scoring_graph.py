@@ -11,7 +11,8 @@ scoring graph computes on the line:
 
 The scoring graph adds the nearest-neighbour distance of every patch to the memory bank, written as one
 MatMul (|a|^2 - 2ab + |b|^2 with the |b|^2 row folded into the bank), a light Gaussian blur of the map,
-and the image score as the map's maximum. The score is the maximum of the very map the station shows,
+and the image score as the map's maximum. (This describes the fixed-size graphs of earlier models; the tiled
+models taught now, tiled_scoring_graph, use stride-4 + 8 patches and a stride-16 map of their own.) The score is the maximum of the very map the station shows,
 so a score recomputed inside a region of interest is on the same scale.
 
 Built with the onnx helper API only; no PyTorch.
@@ -34,7 +35,9 @@ OPSET = 17
 BACKBONE_FILE = "efficientnet_lite0_s8s16.onnx"
 BACKBONE_NAME = "efficientnet_lite0_s8s16"
 BACKBONE_OUTPUTS = ("feat_s8", "feat_s16")   # what the fixed-size graphs of earlier models used
-FINE_OUTPUTS = ("feat_s4", "feat_s8")         # what the tiled models use
+FINE_OUTPUTS = ("feat_s4", "feat_s8")         # what the tiled models use for fine detail
+COARSE_OUTPUT = "feat_s16"                    # and for the wider view
+PARTS_OUTPUT = "map_parts"                    # teach's check graphs: fine and coarse maps apart
 IMAGE_INPUT = "image"
 FEATURES_OUTPUT = "features"
 MAP_OUTPUT = "anomaly_map"
@@ -179,21 +182,31 @@ def _normalised_input(g: _Graph) -> str:
     return g.op("Add", [x, g.const("pre/shift", np.array(-1.0, np.float32))], "pre/normalised")
 
 
-def _fine_patch_maps(g: _Graph, backbone: onnx.ModelProto) -> tuple[str, int]:
-    """Image in, patch feature maps [N, C, h, w] out (h, w = input / 8) from the stride-4 and stride-8 stages.
+_POOL3 = {"kernel_shape": [3, 3], "strides": [1, 1], "pads": [1, 1, 1, 1], "count_include_pad": 0}
 
-    Each map is averaged over a 3x3 neighbourhood; the stride-4 map is then averaged over 2x2 cells onto the
-    stride-8 grid. Measured on the development sets (docs/accuracy.md) against the stride-8 + stride-16 pair
-    and against adding the stride-16 map back: the earlier stages see the few-pixel defects of real parts
-    (pores, pin holes, thin scratches) that the stride-16 stage blurs away, at 64 channels instead of 152.
+
+def _fine_patch_maps(g: _Graph, backbone: onnx.ModelProto,
+                     coarse: bool = False) -> tuple[str, int, str | None, int]:
+    """Image in: the fine patch feature map [N, C, h, w] (h, w = input / 8) and its C; with `coarse` also the
+    coarse map [N, C16, h/2, w/2] and its C16 (otherwise None, 0).
+
+    Fine: the stride-4 and stride-8 stages, each averaged over a 3x3 neighbourhood, the stride-4 map then
+    averaged over 2x2 cells onto the stride-8 grid. Coarse: the stride-16 stage averaged over 3x3 cells.
+    Measured on the development sets (docs/models.md): the early stages see the few-pixel defects of real
+    parts (pores, pin holes, thin scratches) that the stride-16 stage blurs away; the stride-16 stage sees
+    what only a wider view shows (material missing from a part), so it is judged on its own grid against a
+    bank of its own and added to the fine map at a small weight (tiled_scoring_graph).
     """
-    c4, c8 = _channels(backbone, FINE_OUTPUTS)
-    f4, f8 = _merge_backbone(g, backbone, _normalised_input(g), FINE_OUTPUTS)
-    pool = {"kernel_shape": [3, 3], "strides": [1, 1], "pads": [1, 1, 1, 1], "count_include_pad": 0}
-    p4 = g.op("AveragePool", [f4], "patch/pool4", **pool)
+    names = FINE_OUTPUTS + ((COARSE_OUTPUT,) if coarse else ())
+    channels = _channels(backbone, names)
+    maps = _merge_backbone(g, backbone, _normalised_input(g), names)
+    p4 = g.op("AveragePool", [maps[0]], "patch/pool4", **_POOL3)
     p4 = g.op("AveragePool", [p4], "patch/down4", kernel_shape=[2, 2], strides=[2, 2])
-    p8 = g.op("AveragePool", [f8], "patch/pool8", **pool)
-    return g.op("Concat", [p4, p8], "patch/concat", axis=1), c4 + c8
+    p8 = g.op("AveragePool", [maps[1]], "patch/pool8", **_POOL3)
+    fine = g.op("Concat", [p4, p8], "patch/concat", axis=1)
+    if not coarse:
+        return fine, channels[0] + channels[1], None, 0
+    return fine, channels[0] + channels[1], g.op("AveragePool", [maps[2]], "patch/pool16", **_POOL3), channels[2]
 
 
 def _patch_maps(g: _Graph, backbone: onnx.ModelProto) -> tuple[str, int]:
@@ -247,13 +260,13 @@ def gaussian_kernel(sigma: float) -> np.ndarray:
     return np.outer(k1, k1).astype(np.float32)
 
 
-def _blur(g: _Graph, amap: str, sigma: float) -> str:
+def _blur(g: _Graph, amap: str, sigma: float, prefix: str = "map") -> str:
     """Gaussian blur of a [N, 1, h, w] map by `sigma` cells, edges extended (the map keeps its size)."""
     kernel = gaussian_kernel(sigma)
     r = kernel.shape[0] // 2
-    padded = g.op("Pad", [amap, g.const("map/pads", np.array([0, 0, r, r, 0, 0, r, r], np.int64))],
-                  "map/padded", mode="edge")
-    return g.op("Conv", [padded, g.const("map/kernel", kernel[None, None])], "map/blurred",
+    padded = g.op("Pad", [amap, g.const(f"{prefix}/pads", np.array([0, 0, r, r, 0, 0, r, r], np.int64))],
+                  f"{prefix}/padded", mode="edge")
+    return g.op("Conv", [padded, g.const(f"{prefix}/kernel", kernel[None, None])], f"{prefix}/blurred",
                 kernel_shape=list(kernel.shape))
 
 
@@ -311,10 +324,24 @@ TILED_BLUR_SIGMA = 1.0
 DENSITY_NEIGHBOURS = 3
 
 
-def feature_map_graph(backbone: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
-    """Graph from `image` uint8 [N, H, W, 3] (any H, W multiple of 16) to `features` float32 [N, H/8, W/8, C]."""
+def fine_channels(backbone: onnx.ModelProto) -> int:
+    """Channels of the fine patch features; in a feature map with the coarse ones, those follow them."""
+    return sum(_channels(backbone, FINE_OUTPUTS))
+
+
+def feature_map_graph(backbone: onnx.ModelProto, coarse: bool = False) -> tuple[onnx.ModelProto, int]:
+    """Graph from `image` uint8 [N, H, W, 3] (any H, W multiple of 16) to `features` float32 [N, H/8, W/8, C].
+
+    With `coarse` the stride-16 features follow the fine ones, each repeated over its 2x2 stride-8 cells, so
+    the stitched map sampled at every second cell gives them exactly.
+    """
     g = _Graph()
-    cat, channels = _fine_patch_maps(g, backbone)
+    cat, channels, c16, channels16 = _fine_patch_maps(g, backbone, coarse)
+    if c16 is not None:
+        up = g.op("Resize", [c16, "", g.const("patch/repeat16", np.array([1, 1, 2, 2], np.float32))],
+                  "patch/repeated16", mode="nearest")
+        cat = g.op("Concat", [cat, up], "patch/with_coarse", axis=1)
+        channels += channels16
     g.op("Transpose", [cat], FEATURES_OUTPUT, perm=[0, 2, 3, 1])
     out = helper.make_tensor_value_info(FEATURES_OUTPUT, TensorProto.FLOAT, ["batch", "height_8", "width_8", channels])
     return _model(g, None, [out], "patch feature maps for teaching"), channels
@@ -346,47 +373,91 @@ def density_weights(bank: np.ndarray, neighbours: int = DENSITY_NEIGHBOURS) -> n
     return (median / np.maximum(spacing, 0.1 * median)).astype(np.float32)
 
 
-def tiled_scoring_graph(backbone: onnx.ModelProto, bank: np.ndarray, weights: np.ndarray | None = None,
-                        blur_sigma: float = TILED_BLUR_SIGMA) -> onnx.ModelProto:
-    """The anomaly model for any tile size: `image` [N, H, W, 3] -> `anomaly_map` [N, H/8, W/8] and `score` [N].
+@dataclass(frozen=True)
+class CoarseBank:
+    """The stride-16 memory bank, its density weights, and the factor its map is added to the fine map with."""
 
-    Each patch's Euclidean distance to its nearest memory-bank feature, times that feature's density weight
-    (see density_weights), blurred by `blur_sigma` cells; the score is the map's maximum.
-    """
+    bank: np.ndarray
+    weights: np.ndarray
+    factor: float
+
+
+def _checked_bank(bank: np.ndarray, weights: np.ndarray | None, channels: int) -> tuple[np.ndarray, np.ndarray]:
     bank = np.asarray(bank, np.float32)
-    g = _Graph()
-    cat, channels = _fine_patch_maps(g, backbone)
     if bank.ndim != 2 or bank.shape[1] != channels or bank.shape[0] < 1:
         raise ModelError(f"memory bank has shape {bank.shape}, expected (n, {channels})", "teach the model again")
     weights = np.ones(len(bank), np.float32) if weights is None else np.asarray(weights, np.float32)
     if weights.shape != (len(bank),) or not np.all(np.isfinite(weights)) or np.any(weights <= 0):
         raise ModelError("the memory bank's density weights are invalid", "teach the model again")
-    flat = g.op("Reshape", [cat, g.const("patch/flat_shape", np.array([0, channels, -1], np.int64))], "patch/flat")
-    feats = g.op("Transpose", [flat], "patch/features", perm=[0, 2, 1])
+    return bank, weights
+
+
+def _nearest_bank_map(g: _Graph, fmap: str, channels: int, bank: np.ndarray, weights: np.ndarray,
+                      prefix: str) -> str:
+    """Feature map [N, C, h, w] -> map [N, 1, h, w] of each patch's density-weighted distance to the bank."""
+    flat = g.op("Reshape", [fmap, g.const(f"{prefix}/flat_shape", np.array([0, channels, -1], np.int64))],
+                f"{prefix}/flat")
+    feats = g.op("Transpose", [flat], f"{prefix}/features", perm=[0, 2, 1])
     bank_aug = np.concatenate([-2.0 * bank.T, (bank.astype(np.float64) ** 2).sum(1)[None].astype(np.float32)], 0)
-    with_one = g.op("Pad", [feats, g.const("nn/pad", np.array([0, 0, 0, 0, 0, 1], np.int64)),
-                            g.const("nn/one", np.array(1.0, np.float32))], "nn/with_one", mode="constant")
-    cross = g.op("MatMul", [with_one, g.const("nn/bank", np.ascontiguousarray(bank_aug))], "nn/cross")
-    g.nodes.append(helper.make_node("TopK", [cross, g.const("nn/k", np.array([1], np.int64))],
-                                    ["nn/nearest3", "nn/index3"], name="nn/topk", axis=2, largest=0, sorted=0))
-    axis2 = g.const("nn/axis2", np.array([2], np.int64))
-    nearest = g.op("Squeeze", ["nn/nearest3", axis2], "nn/nearest")
-    index = g.op("Squeeze", ["nn/index3", axis2], "nn/index")
-    norm = g.op("ReduceSumSquare", [feats], "nn/norm", axes=[2], keepdims=0)
-    sq = g.op("Relu", [g.op("Add", [nearest, norm], "nn/squared")], "nn/clamped")
-    dist = g.op("Sqrt", [sq], "nn/distance")
-    weight = g.op("Gather", [g.const("nn/weights", weights), index], "nn/weight", axis=0)
-    dist = g.op("Mul", [dist, weight], "nn/weighted")
-    shape = g.op("Shape", [cat], "map/feature_shape")
-    hw = g.op("Slice", [shape, g.const("map/from", np.array([2], np.int64)),
-                        g.const("map/to", np.array([4], np.int64))], "map/hw")
-    map_shape = g.op("Concat", [g.const("map/lead", np.array([-1, 1], np.int64)), hw], "map/shape", axis=0)
-    amap = g.op("Reshape", [dist, map_shape], "map/raw")
+    with_one = g.op("Pad", [feats, g.const(f"{prefix}/pad", np.array([0, 0, 0, 0, 0, 1], np.int64)),
+                            g.const(f"{prefix}/one", np.array(1.0, np.float32))], f"{prefix}/with_one", mode="constant")
+    cross = g.op("MatMul", [with_one, g.const(f"{prefix}/bank", np.ascontiguousarray(bank_aug))], f"{prefix}/cross")
+    g.nodes.append(helper.make_node("TopK", [cross, g.const(f"{prefix}/k", np.array([1], np.int64))],
+                                    [f"{prefix}/nearest3", f"{prefix}/index3"], name=f"{prefix}/topk",
+                                    axis=2, largest=0, sorted=0))
+    axis2 = g.const(f"{prefix}/axis2", np.array([2], np.int64))
+    nearest = g.op("Squeeze", [f"{prefix}/nearest3", axis2], f"{prefix}/nearest")
+    index = g.op("Squeeze", [f"{prefix}/index3", axis2], f"{prefix}/index")
+    norm = g.op("ReduceSumSquare", [feats], f"{prefix}/norm", axes=[2], keepdims=0)
+    sq = g.op("Relu", [g.op("Add", [nearest, norm], f"{prefix}/squared")], f"{prefix}/clamped")
+    dist = g.op("Sqrt", [sq], f"{prefix}/distance")
+    weight = g.op("Gather", [g.const(f"{prefix}/weights", weights), index], f"{prefix}/weight", axis=0)
+    dist = g.op("Mul", [dist, weight], f"{prefix}/weighted")
+    shape = g.op("Shape", [fmap], f"{prefix}/feature_shape")
+    hw = g.op("Slice", [shape, g.const(f"{prefix}/from", np.array([2], np.int64)),
+                        g.const(f"{prefix}/to", np.array([4], np.int64))], f"{prefix}/hw")
+    map_shape = g.op("Concat", [g.const(f"{prefix}/lead", np.array([-1, 1], np.int64)), hw], f"{prefix}/shape", axis=0)
+    return g.op("Reshape", [dist, map_shape], f"{prefix}/raw")
+
+
+def tiled_scoring_graph(backbone: onnx.ModelProto, bank: np.ndarray, weights: np.ndarray | None = None,
+                        blur_sigma: float = TILED_BLUR_SIGMA, coarse: CoarseBank | None = None,
+                        parts: bool = False) -> onnx.ModelProto:
+    """The anomaly model for any tile size: `image` [N, H, W, 3] -> `anomaly_map` [N, H/8, W/8] and `score` [N].
+
+    Each patch's Euclidean distance to its nearest memory-bank feature, times that feature's density weight
+    (see density_weights), blurred by `blur_sigma` cells. With a `coarse` bank the stride-16 patches are
+    judged the same way on their own grid, blurred there, brought onto the stride-8 grid and added with
+    `coarse.factor`. The score is the map's maximum. `parts` (for teach's check) outputs instead
+    `map_parts` [N, H/8, W/8, 2]: the fine map and the unweighted coarse map, for the factor to be set from.
+    """
+    g = _Graph()
+    fine, channels, c16, channels16 = _fine_patch_maps(g, backbone, coarse=coarse is not None)
+    bank, weights = _checked_bank(bank, weights, channels)
+    amap = _nearest_bank_map(g, fine, channels, bank, weights, "nn")
     if blur_sigma > 0:
         amap = _blur(g, amap, blur_sigma)
+    if coarse is not None and c16 is not None:
+        bank16, weights16 = _checked_bank(coarse.bank, coarse.weights, channels16)
+        if not (math.isfinite(coarse.factor) and coarse.factor >= 0):
+            raise ModelError(f"the coarse map's factor {coarse.factor} is invalid", "teach the model again")
+        cmap = _nearest_bank_map(g, c16, channels16, bank16, weights16, "nn16")
+        if blur_sigma > 0:
+            cmap = _blur(g, cmap, blur_sigma, "map16")
+        target = g.op("Shape", [amap], "map16/target")
+        cmap = g.op("Resize", [cmap, "", "", target], "map16/up", mode="linear",
+                    coordinate_transformation_mode="half_pixel")
+        if parts:
+            both = g.op("Concat", [amap, cmap], "map/parts_nchw", axis=1)
+            g.op("Transpose", [both], PARTS_OUTPUT, perm=[0, 2, 3, 1])
+            out = helper.make_tensor_value_info(PARTS_OUTPUT, TensorProto.FLOAT, ["batch", "height_8", "width_8", 2])
+            return _model(g, None, [out], "fine and coarse anomaly maps for teach's check")
+        weighted = g.op("Mul", [cmap, g.const("map16/factor", np.array(coarse.factor, np.float32))], "map16/weighted")
+        amap = g.op("Add", [amap, weighted], "map/combined")
     g.op("Squeeze", [amap, g.const("map/channel", np.array([1], np.int64))], MAP_OUTPUT)
     g.op("ReduceMax", [MAP_OUTPUT], SCORE_OUTPUT, axes=[1, 2], keepdims=0)
     outputs = [helper.make_tensor_value_info(MAP_OUTPUT, TensorProto.FLOAT, ["batch", "height_8", "width_8"]),
                helper.make_tensor_value_info(SCORE_OUTPUT, TensorProto.FLOAT, ["batch"])]
-    return _model(g, None, outputs, f"anomaly model: {BACKBONE_NAME} patches, memory bank of {bank.shape[0]}, "
+    what = f"memory bank of {bank.shape[0]}" + (f", stride-16 bank of {len(coarse.bank)}" if coarse else "")
+    return _model(g, None, outputs, f"anomaly model: {BACKBONE_NAME} patches, {what}, "
                                     "density-weighted distances, any tile size")

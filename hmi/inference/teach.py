@@ -2,10 +2,11 @@
 
 The taught images keep their aspect ratio: one scale factor brings their median shorter side to the teach
 size (never enlarging), and larger images are cut into overlapping tiles (hmi.inference.geometry), exactly
-as the station will judge them. The shipped EfficientNet-Lite0 backbone turns each image into a grid of
-patch features; a greedy coreset of the good parts' patches becomes the memory bank, each bank feature
-weighted by how densely the bank surrounds it; the scoring graph (pre-processing, backbone, weighted
-nearest-bank distance, map and score) is written as one ONNX file; held-out good parts set the default
+as the station will judge them. The shipped EfficientNet-Lite0 backbone turns each image into two grids of
+patch features, fine (stride 4 and 8) and coarse (stride 16); a greedy coreset of the good parts' patches of
+each becomes a memory bank, each bank feature weighted by how densely the bank surrounds it; the scoring
+graph (pre-processing, backbone, weighted nearest-bank distances, the coarse map added to the fine one at a
+weight set from held-out parts, score) is written as one ONNX file; held-out good parts set the default
 thresholds.
 """
 
@@ -50,6 +51,10 @@ MAX_CORESET_INPUT = 200_000
 DEFAULT_TILE = 512
 DEFAULT_OVERLAP = 64
 METHOD = "patchcore-tiled-density"
+# Weight of the stride-16 map beside the fine map, each measured by its median peak on held-out good parts.
+# Measured on the development sets (docs/models.md): 0.25 ranked every set at least as well as the fine map
+# alone and caught the demo's missing material; 0.5 and more cost the casting set's pores.
+COARSE_WEIGHT = 0.25
 
 Progress = Callable[[str, float], None]
 
@@ -78,6 +83,7 @@ class TeachReport:
     region_threshold: float = 0.0
     heldout_scores: list[float] = field(default_factory=list)
     more_images_needed: int = 0
+    coarse_bank_size: int = 0
 
     def summary(self) -> str:
         """Plain-words account of the run, as the CLI prints it."""
@@ -86,7 +92,8 @@ class TeachReport:
         lines = [
             f"Taught model '{self.model_dir.name}' from {self.images_used} good images in {self.seconds:.1f} s: "
             f"{held} to set the threshold; the memory bank then took all of them.",
-            f"Memory bank: {self.bank_size} patch features.",
+            f"Memory bank: {self.bank_size} patch features"
+            + (f" and {self.coarse_bank_size} stride-16 features." if self.coarse_bank_size else "."),
             f"Default threshold {self.threshold:.3f}; parts scoring {self.threshold - self.hold_below:.3f} to "
             f"{self.threshold + self.hold_above:.3f} are held for review.",
         ]
@@ -162,19 +169,45 @@ def augmented(image: np.ndarray) -> list[np.ndarray]:
     return views + [np.ascontiguousarray(image[:, ::-1]), np.ascontiguousarray(image[::-1])]
 
 
-def _features(features: TiledSession, images: list[np.ndarray], augment: bool,
-              tracker: _Tracker) -> tuple[np.ndarray, np.ndarray]:
-    """Patch features of all images (and their turned views with `augment`), [patches, channels], and the
-    index of the image each patch came from."""
-    out: list[np.ndarray] = []
+@dataclass
+class _Patches:
+    """Patch features of the taught images, [patches, channels], and the index of the image each came from."""
+
+    feats: np.ndarray
+    owner: np.ndarray
+
+    def without(self, images: np.ndarray) -> np.ndarray:
+        """The features of every image but these."""
+        return self.feats[~np.isin(self.owner, images)]
+
+
+def _features(features: TiledSession, images: list[np.ndarray], augment: bool, fine_channels: int,
+              tracker: _Tracker) -> tuple[_Patches, _Patches]:
+    """Fine and coarse (stride-16) patch features of all images, and of their turned views with `augment`."""
+    fine: list[np.ndarray] = []
+    coarse: list[np.ndarray] = []
     owner: list[np.ndarray] = []
+    owner16: list[np.ndarray] = []
     for i, image in enumerate(images):
         tracker.report("features", f"Extracting features {i}/{len(images)}", i / len(images))
         for view in (augmented(image) if augment else [image]):
             f = features(view)
-            out.append(f.reshape(-1, f.shape[-1]))
-            owner.append(np.full(len(out[-1]), i, np.int32))
-    return np.concatenate(out).astype(np.float32, copy=False), np.concatenate(owner)
+            fine.append(f[..., :fine_channels].reshape(-1, fine_channels))
+            # Each stride-16 feature fills its 2x2 stride-8 cells: every second cell gives them once.
+            coarse.append(f[::2, ::2, fine_channels:].reshape(-1, f.shape[-1] - fine_channels))
+            owner.append(np.full(len(fine[-1]), i, np.int32))
+            owner16.append(np.full(len(coarse[-1]), i, np.int32))
+    return (_Patches(np.concatenate(fine).astype(np.float32, copy=False), np.concatenate(owner)),
+            _Patches(np.ascontiguousarray(np.concatenate(coarse), np.float32), np.concatenate(owner16)))
+
+
+def coarse_factor(fine_peaks: np.ndarray, coarse_peaks: np.ndarray, weight: float = COARSE_WEIGHT) -> float:
+    """Factor the coarse map is added with: `weight` of the fine map, both measured by their median peak on
+    held-out good parts (so the weight means the same for every product)."""
+    fine_ref, coarse_ref = float(np.median(fine_peaks)), float(np.median(coarse_peaks))
+    if not (math.isfinite(fine_ref) and math.isfinite(coarse_ref)) or coarse_ref <= 0.0:
+        return 0.0
+    return weight * fine_ref / coarse_ref
 
 
 def _memory_bank(feats: np.ndarray, coreset_ratio: float, seed: int, tracker: _Tracker, stage: str,
@@ -191,15 +224,15 @@ def _memory_bank(feats: np.ndarray, coreset_ratio: float, seed: int, tracker: _T
     return np.ascontiguousarray(feats[picks]), patches
 
 
-def _scores(scorer: TiledSession, images: list[np.ndarray], tracker: _Tracker,
-            span: tuple[float, float] = (0.0, 1.0)) -> np.ndarray:
-    """Image scores of held-out parts, through a scoring model as the station runs it; progress within `span`."""
-    scores = []
+def _part_maps(scorer: TiledSession, images: list[np.ndarray], tracker: _Tracker,
+               span: tuple[float, float] = (0.0, 1.0)) -> list[np.ndarray]:
+    """Fine and coarse maps [h, w, 2] of held-out parts, tiled as the station runs them; progress in `span`."""
+    maps = []
     lo, hi = span
     for i, image in enumerate(images):
         tracker.report("check", f"Scoring held-out good parts {i}/{len(images)}", lo + (hi - lo) * i / len(images))
-        scores.append(float(scorer(image).max()))
-    return np.asarray(scores, np.float64)
+        maps.append(scorer(image))
+    return maps
 
 
 def _more_images_needed(images: int, heldout: int, holdout: float) -> int:
@@ -281,44 +314,52 @@ def _build(images: PartImages, folds: list[np.ndarray], staging: Path, out_dir: 
     backbone_file = sg.backbone_path()
     backbone = sg.load_backbone(backbone_file)
     features_file = staging / "features.onnx"
-    fgraph, _ = sg.feature_map_graph(backbone)
+    fgraph, _ = sg.feature_map_graph(backbone, coarse=True)
     onnx.save(fgraph, str(features_file))
     extractor = TiledSession(Session(features_file, provider=provider, threads=threads), geometry,
                              sg.IMAGE_INPUT, sg.FEATURES_OUTPUT)
-    feats, owner = _features(extractor, images.images, augment, tracker)
+    fine, coarse = _features(extractor, images.images, augment, sg.fine_channels(backbone), tracker)
     del extractor
     features_file.unlink()
     tracker.finish("features")
 
-    # Held-out parts are scored by a bank built without them, as new parts will be; the model then keeps
-    # the bank of all parts, so no good image is wasted (its good scores can only be lower).
+    # Held-out parts are scored by banks built without them, as new parts will be; the model then keeps
+    # the banks of all parts, so no good image is wasted (its good scores can only be lower).
     held_idx = np.concatenate(folds)
-    held_scores = np.empty(len(held_idx), np.float64)
-    done = 0
+    held_maps: list[np.ndarray] = []
     for k, fold in enumerate(folds):
         first, mid, last = k / len(folds), (k + 0.8) / len(folds), (k + 1) / len(folds)
-        calibration_bank, _ = _memory_bank(feats[~np.isin(owner, fold)], coreset_ratio, seed, tracker, "check",
-                                           f"Choosing checking bank {k + 1} of {len(folds)}", (first, mid))
+        text = f"Choosing checking banks {k + 1} of {len(folds)}"
+        bank_k, _ = _memory_bank(fine.without(fold), coreset_ratio, seed, tracker, "check", text,
+                                 (first, (3 * first + mid) / 4))
+        bank16_k, _ = _memory_bank(coarse.without(fold), coreset_ratio, seed, tracker, "check", text,
+                                   ((3 * first + mid) / 4, mid))
         check_file = staging / "check.onnx"
-        onnx.save(sg.tiled_scoring_graph(backbone, calibration_bank, sg.density_weights(calibration_bank)),
-                  str(check_file))
+        onnx.save(sg.tiled_scoring_graph(backbone, bank_k, sg.density_weights(bank_k),
+                                         coarse=sg.CoarseBank(bank16_k, sg.density_weights(bank16_k), 0.0),
+                                         parts=True), str(check_file))
         scorer = TiledSession(Session(check_file, provider=provider, threads=threads), geometry,
-                              sg.IMAGE_INPUT, sg.MAP_OUTPUT)
-        held_scores[done:done + len(fold)] = _scores(scorer, [images.images[i] for i in fold], tracker,
-                                                     (mid, last))
-        done += len(fold)
+                              sg.IMAGE_INPUT, sg.PARTS_OUTPUT)
+        held_maps += _part_maps(scorer, [images.images[i] for i in fold], tracker, (mid, last))
         del scorer
         check_file.unlink()
+    factor = coarse_factor(np.array([m[..., 0].max() for m in held_maps]),
+                           np.array([m[..., 1].max() for m in held_maps]))
+    held_scores = np.array([(m[..., 0] + factor * m[..., 1]).max() for m in held_maps], np.float64)
     if not np.all(np.isfinite(held_scores)):
         raise ModelError("the new model gave invalid scores on good parts", "teach again; if it repeats, report it")
     cal = calibrate(held_scores)
     tracker.finish("check")
 
-    patches = len(feats)
-    bank, _ = _memory_bank(feats, coreset_ratio, seed, tracker, "build", "Choosing the memory bank")
-    del feats
+    patches = len(fine.feats)
+    bank, _ = _memory_bank(fine.feats, coreset_ratio, seed, tracker, "build", "Choosing the memory bank", (0.0, 0.8))
+    bank16, _ = _memory_bank(coarse.feats, coreset_ratio, seed, tracker, "build", "Choosing the stride-16 bank",
+                             (0.8, 1.0))
+    del fine, coarse
     model_file = staging / "model.onnx"
-    onnx.save(sg.tiled_scoring_graph(backbone, bank, sg.density_weights(bank)), str(model_file))
+    onnx.save(sg.tiled_scoring_graph(backbone, bank, sg.density_weights(bank),
+                                     coarse=sg.CoarseBank(bank16, sg.density_weights(bank16), factor)),
+              str(model_file))
     tracker.finish("build")
 
     tracker.report("save", "Saving the model", 0.0)
@@ -339,6 +380,7 @@ def _build(images: PartImages, folds: list[np.ndarray], staging: Path, out_dir: 
             heldout_scores=[round(float(s), 6) for s in held_scores]),
         extra={"backbone_sha256": file_sha256(backbone_file), "patch_stride": float(sg.PATCH_STRIDE),
                "blur_sigma": float(sg.TILED_BLUR_SIGMA), "score": "max of the density-weighted anomaly_map",
+               "coarse_bank_size": float(len(bank16)), "coarse_factor": round(factor, 6),
                "coreset_ratio": float(coreset_ratio), "seed": float(seed), "augment": "on" if augment else "off",
                "patches_taught": float(patches),
                "heldout_mean": round(cal.mean, 6), "heldout_spread": round(cal.spread, 6)})
@@ -347,6 +389,6 @@ def _build(images: PartImages, folds: list[np.ndarray], staging: Path, out_dir: 
     tracker.finish("save")
     return TeachReport(
         images_used=len(images.paths), heldout=len(held_idx), skipped=list(images.skipped), bank_size=len(bank),
-        threshold=cal.thresholds.score, hold_below=cal.thresholds.hold_below, hold_above=cal.thresholds.hold_above,
+        coarse_bank_size=len(bank16), threshold=cal.thresholds.score, hold_below=cal.thresholds.hold_below, hold_above=cal.thresholds.hold_above,
         seconds=seconds, model_dir=out_dir, sha256=sha, region_threshold=cal.region_threshold,
         heldout_scores=[float(s) for s in held_scores])
