@@ -11,9 +11,10 @@ scoring graph computes on the line:
 
 The scoring graph adds the nearest-neighbour distance of every patch to the memory bank, written as one
 MatMul (|a|^2 - 2ab + |b|^2 with the |b|^2 row folded into the bank), a light Gaussian blur of the map,
-and the image score as the map's maximum. (This describes the fixed-size graphs of earlier models; the tiled
-models taught now, tiled_scoring_graph, use stride-4 + 8 patches and a stride-16 map of their own.) The score is the maximum of the very map the station shows,
-so a score recomputed inside a region of interest is on the same scale.
+and the image score as the map's maximum. The score is the maximum of the very map the station shows,
+so a score recomputed inside a region of interest is on the same scale. (This describes the fixed-size graphs
+of earlier models; the tiled models taught now, tiled_scoring_graph, use stride-4 + 8 patches and a stride-16
+map of their own.)
 
 Built with the onnx helper API only; no PyTorch.
 """
@@ -185,10 +186,9 @@ def _normalised_input(g: _Graph) -> str:
 _POOL3 = {"kernel_shape": [3, 3], "strides": [1, 1], "pads": [1, 1, 1, 1], "count_include_pad": 0}
 
 
-def _fine_patch_maps(g: _Graph, backbone: onnx.ModelProto,
-                     coarse: bool = False) -> tuple[str, int, str | None, int]:
-    """Image in: the fine patch feature map [N, C, h, w] (h, w = input / 8) and its C; with `coarse` also the
-    coarse map [N, C16, h/2, w/2] and its C16 (otherwise None, 0).
+def _tiled_patch_maps(g: _Graph, backbone: onnx.ModelProto) -> tuple[str, int, str, int]:
+    """Image in: the fine patch feature map [N, C, h, w] (h, w = input / 8) and its C, and the coarse map
+    [N, C16, h/2, w/2] and its C16.
 
     Fine: the stride-4 and stride-8 stages, each averaged over a 3x3 neighbourhood, the stride-4 map then
     averaged over 2x2 cells onto the stride-8 grid. Coarse: the stride-16 stage averaged over 3x3 cells.
@@ -197,15 +197,13 @@ def _fine_patch_maps(g: _Graph, backbone: onnx.ModelProto,
     what only a wider view shows (material missing from a part), so it is judged on its own grid against a
     bank of its own and added to the fine map at a small weight (tiled_scoring_graph).
     """
-    names = FINE_OUTPUTS + ((COARSE_OUTPUT,) if coarse else ())
+    names = FINE_OUTPUTS + (COARSE_OUTPUT,)
     channels = _channels(backbone, names)
     maps = _merge_backbone(g, backbone, _normalised_input(g), names)
     p4 = g.op("AveragePool", [maps[0]], "patch/pool4", **_POOL3)
     p4 = g.op("AveragePool", [p4], "patch/down4", kernel_shape=[2, 2], strides=[2, 2])
     p8 = g.op("AveragePool", [maps[1]], "patch/pool8", **_POOL3)
     fine = g.op("Concat", [p4, p8], "patch/concat", axis=1)
-    if not coarse:
-        return fine, channels[0] + channels[1], None, 0
     return fine, channels[0] + channels[1], g.op("AveragePool", [maps[2]], "patch/pool16", **_POOL3), channels[2]
 
 
@@ -329,19 +327,18 @@ def fine_channels(backbone: onnx.ModelProto) -> int:
     return sum(_channels(backbone, FINE_OUTPUTS))
 
 
-def feature_map_graph(backbone: onnx.ModelProto, coarse: bool = False) -> tuple[onnx.ModelProto, int]:
+def feature_map_graph(backbone: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
     """Graph from `image` uint8 [N, H, W, 3] (any H, W multiple of 16) to `features` float32 [N, H/8, W/8, C].
 
-    With `coarse` the stride-16 features follow the fine ones, each repeated over its 2x2 stride-8 cells, so
-    the stitched map sampled at every second cell gives them exactly.
+    The stride-16 features follow the fine ones (fine_channels), each repeated over its 2x2 stride-8 cells,
+    so the stitched map sampled at every second cell gives them exactly.
     """
     g = _Graph()
-    cat, channels, c16, channels16 = _fine_patch_maps(g, backbone, coarse)
-    if c16 is not None:
-        up = g.op("Resize", [c16, "", g.const("patch/repeat16", np.array([1, 1, 2, 2], np.float32))],
-                  "patch/repeated16", mode="nearest")
-        cat = g.op("Concat", [cat, up], "patch/with_coarse", axis=1)
-        channels += channels16
+    fine, channels, c16, channels16 = _tiled_patch_maps(g, backbone)
+    up = g.op("Resize", [c16, "", g.const("patch/repeat16", np.array([1, 1, 2, 2], np.float32))],
+              "patch/repeated16", mode="nearest")
+    cat = g.op("Concat", [fine, up], "patch/with_coarse", axis=1)
+    channels += channels16
     g.op("Transpose", [cat], FEATURES_OUTPUT, perm=[0, 2, 3, 1])
     out = helper.make_tensor_value_info(FEATURES_OUTPUT, TensorProto.FLOAT, ["batch", "height_8", "width_8", channels])
     return _model(g, None, [out], "patch feature maps for teaching"), channels
@@ -420,44 +417,40 @@ def _nearest_bank_map(g: _Graph, fmap: str, channels: int, bank: np.ndarray, wei
     return g.op("Reshape", [dist, map_shape], f"{prefix}/raw")
 
 
-def tiled_scoring_graph(backbone: onnx.ModelProto, bank: np.ndarray, weights: np.ndarray | None = None,
-                        blur_sigma: float = TILED_BLUR_SIGMA, coarse: CoarseBank | None = None,
+def tiled_scoring_graph(backbone: onnx.ModelProto, bank: np.ndarray, weights: np.ndarray | None,
+                        coarse: CoarseBank, blur_sigma: float = TILED_BLUR_SIGMA,
                         parts: bool = False) -> onnx.ModelProto:
     """The anomaly model for any tile size: `image` [N, H, W, 3] -> `anomaly_map` [N, H/8, W/8] and `score` [N].
 
-    Each patch's Euclidean distance to its nearest memory-bank feature, times that feature's density weight
-    (see density_weights), blurred by `blur_sigma` cells. With a `coarse` bank the stride-16 patches are
-    judged the same way on their own grid, blurred there, brought onto the stride-8 grid and added with
+    Each fine patch's Euclidean distance to its nearest memory-bank feature, times that feature's density
+    weight (see density_weights), blurred by `blur_sigma` cells; the stride-16 patches judged the same way on
+    their own grid against the `coarse` bank, blurred there, brought onto the stride-8 grid and added with
     `coarse.factor`. The score is the map's maximum. `parts` (for teach's check) outputs instead
     `map_parts` [N, H/8, W/8, 2]: the fine map and the unweighted coarse map, for the factor to be set from.
     """
     g = _Graph()
-    fine, channels, c16, channels16 = _fine_patch_maps(g, backbone, coarse=coarse is not None)
+    fine, channels, c16, channels16 = _tiled_patch_maps(g, backbone)
     bank, weights = _checked_bank(bank, weights, channels)
+    bank16, weights16 = _checked_bank(coarse.bank, coarse.weights, channels16)
+    if not (math.isfinite(coarse.factor) and coarse.factor >= 0):
+        raise ModelError(f"the coarse map's factor {coarse.factor} is invalid", "teach the model again")
     amap = _nearest_bank_map(g, fine, channels, bank, weights, "nn")
+    cmap = _nearest_bank_map(g, c16, channels16, bank16, weights16, "nn16")
     if blur_sigma > 0:
         amap = _blur(g, amap, blur_sigma)
-    if coarse is not None and c16 is not None:
-        bank16, weights16 = _checked_bank(coarse.bank, coarse.weights, channels16)
-        if not (math.isfinite(coarse.factor) and coarse.factor >= 0):
-            raise ModelError(f"the coarse map's factor {coarse.factor} is invalid", "teach the model again")
-        cmap = _nearest_bank_map(g, c16, channels16, bank16, weights16, "nn16")
-        if blur_sigma > 0:
-            cmap = _blur(g, cmap, blur_sigma, "map16")
-        target = g.op("Shape", [amap], "map16/target")
-        cmap = g.op("Resize", [cmap, "", "", target], "map16/up", mode="linear",
-                    coordinate_transformation_mode="half_pixel")
-        if parts:
-            both = g.op("Concat", [amap, cmap], "map/parts_nchw", axis=1)
-            g.op("Transpose", [both], PARTS_OUTPUT, perm=[0, 2, 3, 1])
-            out = helper.make_tensor_value_info(PARTS_OUTPUT, TensorProto.FLOAT, ["batch", "height_8", "width_8", 2])
-            return _model(g, None, [out], "fine and coarse anomaly maps for teach's check")
-        weighted = g.op("Mul", [cmap, g.const("map16/factor", np.array(coarse.factor, np.float32))], "map16/weighted")
-        amap = g.op("Add", [amap, weighted], "map/combined")
+        cmap = _blur(g, cmap, blur_sigma, "map16")
+    cmap = g.op("Resize", [cmap, "", "", g.op("Shape", [amap], "map16/target")], "map16/up", mode="linear",
+                coordinate_transformation_mode="half_pixel")
+    if parts:
+        both = g.op("Concat", [amap, cmap], "map/parts_nchw", axis=1)
+        g.op("Transpose", [both], PARTS_OUTPUT, perm=[0, 2, 3, 1])
+        out = helper.make_tensor_value_info(PARTS_OUTPUT, TensorProto.FLOAT, ["batch", "height_8", "width_8", 2])
+        return _model(g, None, [out], "fine and coarse anomaly maps for teach's check")
+    weighted = g.op("Mul", [cmap, g.const("map16/factor", np.array(coarse.factor, np.float32))], "map16/weighted")
+    amap = g.op("Add", [amap, weighted], "map/combined")
     g.op("Squeeze", [amap, g.const("map/channel", np.array([1], np.int64))], MAP_OUTPUT)
     g.op("ReduceMax", [MAP_OUTPUT], SCORE_OUTPUT, axes=[1, 2], keepdims=0)
     outputs = [helper.make_tensor_value_info(MAP_OUTPUT, TensorProto.FLOAT, ["batch", "height_8", "width_8"]),
                helper.make_tensor_value_info(SCORE_OUTPUT, TensorProto.FLOAT, ["batch"])]
-    what = f"memory bank of {bank.shape[0]}" + (f", stride-16 bank of {len(coarse.bank)}" if coarse else "")
-    return _model(g, None, outputs, f"anomaly model: {BACKBONE_NAME} patches, {what}, "
-                                    "density-weighted distances, any tile size")
+    return _model(g, None, outputs, f"anomaly model: {BACKBONE_NAME} patches, memory bank of {len(bank)}, "
+                                    f"stride-16 bank of {len(bank16)}, density-weighted distances, any tile size")

@@ -314,7 +314,7 @@ def _build(images: PartImages, folds: list[np.ndarray], staging: Path, out_dir: 
     backbone_file = sg.backbone_path()
     backbone = sg.load_backbone(backbone_file)
     features_file = staging / "features.onnx"
-    fgraph, _ = sg.feature_map_graph(backbone, coarse=True)
+    fgraph, _ = sg.feature_map_graph(backbone)
     onnx.save(fgraph, str(features_file))
     extractor = TiledSession(Session(features_file, provider=provider, threads=threads), geometry,
                              sg.IMAGE_INPUT, sg.FEATURES_OUTPUT)
@@ -389,6 +389,7 @@ def _build(images: PartImages, folds: list[np.ndarray], staging: Path, out_dir: 
     tracker.finish("save")
     return TeachReport(
         images_used=len(images.paths), heldout=len(held_idx), skipped=list(images.skipped), bank_size=len(bank),
-        coarse_bank_size=len(bank16), threshold=cal.thresholds.score, hold_below=cal.thresholds.hold_below, hold_above=cal.thresholds.hold_above,
+        coarse_bank_size=len(bank16), threshold=cal.thresholds.score, hold_below=cal.thresholds.hold_below,
+        hold_above=cal.thresholds.hold_above,
         seconds=seconds, model_dir=out_dir, sha256=sha, region_threshold=cal.region_threshold,
         heldout_scores=[float(s) for s in held_scores])

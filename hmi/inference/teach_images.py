@@ -11,7 +11,6 @@ import cv2
 import numpy as np
 
 
-
 def decode(data: bytes) -> np.ndarray | str:
     """An image file's bytes as uint8 grey or RGB, or the reason it cannot be used."""
     if not data:
