@@ -190,6 +190,15 @@ class LightingReference(Section):
     every_n: int = Field(10, ge=1, le=10_000, description="check every N-th part")
 
 
+class JudgingTargets(Section):
+    """What the recipe asks of its thresholds: good parts rejected and held at most, and what an escape costs."""
+
+    false_reject: float = Field(0.01, gt=0, lt=0.5, description="share of good parts the taught threshold may reject")
+    hold_share: float = Field(0.05, ge=0, lt=0.5, description="share of good parts the HOLD band may send to review")
+    false_reject_cost: float = Field(1.0, gt=0, description="cost of rejecting one good part")
+    escape_cost: float = Field(20.0, gt=0, description="cost of passing one defective part, on the same scale")
+
+
 class HoldPolicy(Section):
     """What happens to a HOLD part nobody reviews in time."""
 
@@ -209,6 +218,7 @@ class Recipe(Section):
     gain_db: float | None = Field(None, ge=0, le=48)
     defect_types: list[str] = Field(default_factory=lambda: ["scratch", "dent", "crack", "contamination", "missing material"])
     hold: HoldPolicy = Field(default_factory=HoldPolicy)
+    targets: JudgingTargets = Field(default_factory=JudgingTargets)
     lighting: LightingReference = Field(default_factory=LightingReference)
     plc_recipe_number: int = Field(0, ge=0, le=255)
     reject_rate_limit: float = Field(0.2, ge=0, le=1, description="alarm when the share of rejects over the last 100 parts exceeds this")

@@ -109,6 +109,9 @@ class DatasetEvaluation:
     hold_low: float
     taught_images: int
     geometry: str
+    heldout_scores: tuple[float, ...] = ()   # teach's held-out good scores, from which the defaults came
+    good_scores: tuple[float, ...] = ()
+    defect_scores: tuple[float, ...] = ()
 
     def text(self) -> str:
         """Plain-words summary, one figure a line."""
@@ -238,4 +241,5 @@ def evaluate_dataset(dataset_dir: Path, work_dir: Path, *, teach_size: int = 256
         defect_ok_pct=pct("defect", "OK"), defect_hold_pct=pct("defect", "HOLD"), teach_s=teach_s,
         judge_ms_p50=float(np.percentile(times, 50)), judge_ms_p99=float(np.percentile(times, 99)),
         threshold=thresholds.ng_from, hold_low=thresholds.hold_low, taught_images=report.images_used,
-        geometry=geometry)
+        geometry=geometry, heldout_scores=tuple(round(s, 6) for s in report.heldout_scores),
+        good_scores=tuple(round(float(s), 6) for s in g), defect_scores=tuple(round(float(s), 6) for s in b))
