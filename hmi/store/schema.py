@@ -149,11 +149,27 @@ CREATE INDEX alarm_events_at ON alarm_events (at);
 CREATE INDEX inspections_model_time ON inspections (model_sha256, captured_at);
 """
 
+# Learning from the operators: every judged part keeps its defect confidence (50 % at the NG limit), and a
+# part reported later as a missed defect ("defect found downstream") keeps that report beside its record.
+_V4 = """
+ALTER TABLE inspections ADD COLUMN confidence REAL;
+CREATE TABLE downstream_defects (
+    id          INTEGER PRIMARY KEY,
+    seq         INTEGER NOT NULL REFERENCES inspections (seq),
+    reported_at TEXT    NOT NULL,
+    reported_by TEXT    NOT NULL,
+    defect_type TEXT    NOT NULL,
+    note        TEXT    NOT NULL DEFAULT ''
+);
+CREATE INDEX downstream_defects_seq ON downstream_defects (seq);
+"""
+
 # Append only: a released step is never edited, a change is a new step.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "inspections, regions, audit trail, users, threshold sets, part sequence", _V1),
     Migration(2, "audit entries found by subject", _V2),
     Migration(3, "alarm events; parts found by model version and time", _V3),
+    Migration(4, "defect confidence of every part; defects found downstream", _V4),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
