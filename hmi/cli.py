@@ -74,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     teach.add_argument("--coreset", type=float, default=0.01, help="share of patch features kept in the memory bank")
     teach.add_argument("--augment", action="store_true",
                        help="also teach turned and mirrored views: for parts that arrive in any orientation")
+    teach.add_argument("--false-reject", type=float, default=None, metavar="SHARE",
+                       help="share of good parts the default threshold may reject (default: the recipe's, 0.01)")
+    teach.add_argument("--hold-share", type=float, default=None, metavar="SHARE",
+                       help="share of good parts the HOLD band may send to review (default: the recipe's, 0.05)")
+    teach.add_argument("--recipe", default=None, help="take the targets from this recipe (default: none, 1 %% / 5 %%)")
 
     ev = sub.add_parser("evaluate", help="teach and judge a data set folder (train/good, test/good, test/defect): "
                                          "AUROC, recall, rates at the default thresholds; or score an inspect CSV")
@@ -371,6 +376,22 @@ def _save_map(folder: Path, image: Path, frame_map: object) -> None:
                            "choose a writable folder with free space for --maps") from None
 
 
+def _teach_targets(args: argparse.Namespace) -> "JudgingTargets":
+    """The default thresholds' targets: the named recipe's, then any given on the command line."""
+    from hmi.config.loader import load_recipe
+    from hmi.config.schema import JudgingTargets
+
+    targets = load_recipe(_data_dir(args), args.recipe).targets if args.recipe else JudgingTargets()
+    given = {k: v for k, v in (("false_reject", args.false_reject), ("hold_share", args.hold_share)) if v is not None}
+    try:
+        return JudgingTargets.model_validate({**targets.model_dump(), **given})
+    except ValueError:
+        said = ", ".join(f"--{k.replace('_', '-')} {v:g}" for k, v in given.items())
+        raise StationError(f"{said} is out of range for the default thresholds",
+                           "give --false-reject between 0 and 0.5 (e.g. 0.01) and --hold-share between 0 and 0.5 "
+                           "(e.g. 0.05)") from None
+
+
 def cmd_teach(args: argparse.Namespace) -> int:
     """Teach an anomaly model from good images, with a progress line."""
     from hmi.inference.teach import teach
@@ -388,8 +409,10 @@ def cmd_teach(args: argparse.Namespace) -> int:
             last[0], last[1] = now, stage
             print(f"  {stage}: {fraction * 100:5.1f}%", end="\r" if tty else "\n", file=sys.stderr, flush=True)
 
+    targets = _teach_targets(args)
     report = teach(paths, args.out, name=args.name or args.out.name, input_size=args.input_size,
-                   coreset_ratio=args.coreset, progress=progress, augment=args.augment)
+                   coreset_ratio=args.coreset, progress=progress, augment=args.augment,
+                   false_reject=targets.false_reject, hold_share=targets.hold_share)
     if tty:
         print(file=sys.stderr)
     print(report.summary())

@@ -34,7 +34,8 @@ from hmi.inference.package import (GeometrySpec, InputSpec, Manifest, ModelPacka
                                    write_manifest)
 from hmi.inference.teach_coreset import greedy_coreset
 from hmi.inference.teach_images import PartImages, read_part_images
-from hmi.inference.teach_thresholds import calibrate, heldout_needed
+from hmi.inference.teach_thresholds import (DEFAULT_FALSE_REJECT, DEFAULT_HOLD_SHARE, calibrate, heldout_needed,
+                                            more_images_text)
 
 MIN_IMAGES = 10
 MIN_HELDOUT = 4
@@ -84,6 +85,8 @@ class TeachReport:
     heldout_scores: list[float] = field(default_factory=list)
     more_images_needed: int = 0
     coarse_bank_size: int = 0
+    false_reject: float = DEFAULT_FALSE_REJECT
+    hold_share: float = DEFAULT_HOLD_SHARE
 
     def summary(self) -> str:
         """Plain-words account of the run, as the CLI prints it."""
@@ -94,16 +97,15 @@ class TeachReport:
             f"{held} to set the threshold; the memory bank then took all of them.",
             f"Memory bank: {self.bank_size} patch features"
             + (f" and {self.coarse_bank_size} stride-16 features." if self.coarse_bank_size else "."),
-            f"Default threshold {self.threshold:.3f}; parts scoring {self.threshold - self.hold_below:.3f} to "
-            f"{self.threshold + self.hold_above:.3f} are held for review.",
+            f"Default threshold {self.threshold:.3f} (to reject at most {100 * self.false_reject:g} % of good parts); "
+            f"parts scoring {self.threshold - self.hold_below:.3f} to {self.threshold + self.hold_above:.3f} are "
+            f"held for review (at most {100 * self.hold_share:g} % of good parts).",
         ]
         if self.heldout_scores:
             low, high = min(self.heldout_scores), max(self.heldout_scores)
             lines.append(f"Held-out good parts scored {low:.3f} to {high:.3f}.")
         if self.more_images_needed > 0:
-            lines.append(f"Only {self.heldout} good parts could be held back to set the threshold, so it carries a "
-                         f"wide safety margin (more escapes); teach with {self.more_images_needed} more good "
-                         "images for a reliable one.")
+            lines.append(more_images_text(self.heldout, self.more_images_needed))
         if self.skipped:
             lines.append(f"Skipped {len(self.skipped)} file(s):")
             lines.extend(f"  {path.name}: {reason}" for path, reason in self.skipped)
@@ -133,6 +135,15 @@ class _Tracker:
         self._done += _STAGES[stage]
 
 
+def _check_targets(false_reject: float, hold_share: float) -> None:
+    if not 0.0 < false_reject < 0.5:
+        raise ModelError(f"false-reject target {false_reject} is not between 0 and 0.5",
+                         "use 0.01: the default threshold then rejects at most 1 % of good parts")
+    if not 0.0 <= hold_share < 0.5:
+        raise ModelError(f"hold share {hold_share} is not between 0 and 0.5",
+                         "use 0.05: at most 5 % of good parts are then held for review")
+
+
 def _check_arguments(name: str, out_dir: Path, input_size: int, coreset_ratio: float, holdout: float) -> None:
     if not name.strip():
         raise ModelError("the model has no name", "give the new model a name")
@@ -148,18 +159,19 @@ def _check_arguments(name: str, out_dir: Path, input_size: int, coreset_ratio: f
                          "choose another model name, or remove the old model first")
 
 
-def _folds(n: int, holdout: float, seed: int) -> list[np.ndarray]:
+def _folds(n: int, holdout: float, seed: int, need: int = MIN_HELDOUT) -> list[np.ndarray]:
     """Seeded groups of held-out images, each judged by a bank of all the other images.
 
     Up to CROSS_CHECK_UP_TO images, every image is held out once (round(1 / holdout) groups): a small set
-    then gives as many unseen good scores as it has images. Beyond that one group of `holdout` of the
-    images is enough, and saves the time of more banks.
+    then gives as many unseen good scores as it has images. Beyond that one group is enough, and saves the
+    time of more banks: `holdout` of the images, or `need` (what a reliable threshold needs) if that is more,
+    never more than half of them.
     """
     order = np.random.default_rng(seed).permutation(n)
     if n <= CROSS_CHECK_UP_TO:
         k = max(2, min(round(1.0 / holdout), n // MIN_HELDOUT))
         return [np.sort(part) for part in np.array_split(order, k)]
-    n_held = min(max(MIN_HELDOUT, round(holdout * n)), n - MIN_HELDOUT)
+    n_held = min(max(MIN_HELDOUT, need, round(holdout * n)), n // 2)
     return [np.sort(order[:n_held])]
 
 
@@ -235,14 +247,14 @@ def _part_maps(scorer: TiledSession, images: list[np.ndarray], tracker: _Tracker
     return maps
 
 
-def _more_images_needed(images: int, heldout: int, holdout: float) -> int:
-    """Good images to add so that the held-back share reaches what a reliable default threshold needs."""
-    need = heldout_needed()
+def _more_images_needed(images: int, heldout: int, false_reject: float) -> int:
+    """Good images to add so that enough are held back for a reliable default threshold at `false_reject`."""
+    need = heldout_needed(false_reject)
     if heldout >= need:
         return 0
-    if images < CROSS_CHECK_UP_TO:  # every image is held out once
+    if images <= CROSS_CHECK_UP_TO:  # every image is held out once
         return need - images
-    return max(1, math.ceil(need / holdout) - images)
+    return max(1, 2 * need - images)  # at most half of them are held back
 
 
 def bank_size_for(patches: int, coreset_ratio: float) -> int:
@@ -253,12 +265,15 @@ def bank_size_for(patches: int, coreset_ratio: float) -> int:
 def teach(good_images: Sequence[Path], out_dir: Path, *, name: str, input_size: int = 256,
           coreset_ratio: float = 0.01, holdout: float = 0.2, seed: int = 0,
           progress: Progress | None = None, cancel: threading.Event | None = None,
-          provider: str = "cpu", threads: int = 0, augment: bool = False, tile: int = DEFAULT_TILE) -> TeachReport:
+          provider: str = "cpu", threads: int = 0, augment: bool = False, tile: int = DEFAULT_TILE,
+          false_reject: float = DEFAULT_FALSE_REJECT, hold_share: float = DEFAULT_HOLD_SHARE) -> TeachReport:
     """Build an anomaly model package in `out_dir` from good-part images; see the module docstring.
 
     `input_size` is the teach size: the images' median shorter side is scaled to it (never enlarged), and
     the line's frames are scaled by the same factor. `augment` adds turned and mirrored views of every taught
-    image to the memory bank, for parts that arrive in any orientation.
+    image to the memory bank, for parts that arrive in any orientation. `false_reject` and `hold_share` are
+    the targets of the default thresholds (teach_thresholds.calibrate): the share of good parts rejected and
+    held for review at most.
 
     Unreadable files are skipped and listed in the report. The package is assembled in a hidden folder beside
     `out_dir` and renamed into place only when complete and verified, so a cancelled (TeachCancelled) or failed
@@ -267,6 +282,7 @@ def teach(good_images: Sequence[Path], out_dir: Path, *, name: str, input_size: 
     started = time.perf_counter()
     out_dir = Path(out_dir)
     _check_arguments(name, out_dir, input_size, coreset_ratio, holdout)
+    _check_targets(false_reject, hold_share)
     tracker = _Tracker(progress, cancel)
     tracker.report("read", "Reading images", 0.0)
     images = read_part_images(good_images,
@@ -276,7 +292,7 @@ def teach(good_images: Sequence[Path], out_dir: Path, *, name: str, input_size: 
         raise ModelError(f"only {len(images.paths)} usable good image(s) were found"
                          + (f" ({len(images.skipped)} could not be used)" if images.skipped else ""),
                          f"teaching needs at least {MIN_IMAGES} good images; 100 or more give a reliable threshold")
-    folds = _folds(len(images.paths), holdout, seed)
+    folds = _folds(len(images.paths), holdout, seed, heldout_needed(false_reject))
     # Teaching runs each graph only briefly: building TensorRT engines for them would cost more than it saves.
     provider = "cuda" if provider in ("auto", "tensorrt") else provider
     scale = scale_for([min(img.shape[:2]) for img in images.images], input_size)
@@ -291,10 +307,10 @@ def teach(good_images: Sequence[Path], out_dir: Path, *, name: str, input_size: 
     try:
         report = _build(images, folds, staging, out_dir, name=name, teach_size=input_size,
                         geometry=geometry, coreset_ratio=coreset_ratio, seed=seed, tracker=tracker,
-                        provider=provider, threads=threads, started=started, augment=augment)
+                        provider=provider, threads=threads, started=started, augment=augment,
+                        targets=(false_reject, hold_share))
         tracker.check()
         os.rename(staging, out_dir)
-        report = replace(report, more_images_needed=_more_images_needed(len(images.paths), report.heldout, holdout))
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
         raise ModelError(f"the new model could not be written to {out_dir} ({exc.strerror or exc})",
@@ -309,7 +325,8 @@ def teach(good_images: Sequence[Path], out_dir: Path, *, name: str, input_size: 
 
 def _build(images: PartImages, folds: list[np.ndarray], staging: Path, out_dir: Path, *,
            name: str, teach_size: int, geometry: Geometry, coreset_ratio: float, seed: int, tracker: _Tracker,
-           provider: str, threads: int, started: float, augment: bool) -> TeachReport:
+           provider: str, threads: int, started: float, augment: bool,
+           targets: tuple[float, float]) -> TeachReport:
     """Features, bank, scoring graph, calibration and manifest, all written into `staging`."""
     backbone_file = sg.backbone_path()
     backbone = sg.load_backbone(backbone_file)
@@ -348,7 +365,8 @@ def _build(images: PartImages, folds: list[np.ndarray], staging: Path, out_dir: 
     held_scores = np.array([(m[..., 0] + factor * m[..., 1]).max() for m in held_maps], np.float64)
     if not np.all(np.isfinite(held_scores)):
         raise ModelError("the new model gave invalid scores on good parts", "teach again; if it repeats, report it")
-    cal = calibrate(held_scores)
+    cal = calibrate(held_scores, *targets)
+    more = _more_images_needed(len(images.paths), len(held_idx), targets[0])
     tracker.finish("check")
 
     patches = len(fine.feats)
@@ -383,7 +401,9 @@ def _build(images: PartImages, folds: list[np.ndarray], staging: Path, out_dir: 
                "coarse_bank_size": float(len(bank16)), "coarse_factor": round(factor, 6),
                "coreset_ratio": float(coreset_ratio), "seed": float(seed), "augment": "on" if augment else "off",
                "patches_taught": float(patches),
-               "heldout_mean": round(cal.mean, 6), "heldout_spread": round(cal.spread, 6)})
+               "heldout_mean": round(cal.mean, 6), "heldout_spread": round(cal.spread, 6),
+               "false_reject_target": targets[0], "hold_share_target": targets[1],
+               "more_images_needed": float(more)})
     write_manifest(staging, manifest)
     ModelPackage.load(staging, expect_sha256=sha)  # the package must pass the same check the station makes
     tracker.finish("save")
@@ -392,4 +412,5 @@ def _build(images: PartImages, folds: list[np.ndarray], staging: Path, out_dir: 
         coarse_bank_size=len(bank16), threshold=cal.thresholds.score, hold_below=cal.thresholds.hold_below,
         hold_above=cal.thresholds.hold_above,
         seconds=seconds, model_dir=out_dir, sha256=sha, region_threshold=cal.region_threshold,
-        heldout_scores=[float(s) for s in held_scores])
+        heldout_scores=[float(s) for s in held_scores], more_images_needed=more,
+        false_reject=targets[0], hold_share=targets[1])

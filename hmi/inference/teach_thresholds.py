@@ -93,3 +93,9 @@ def heldout_needed(false_reject: float = DEFAULT_FALSE_REJECT) -> int:
     """Held-out good parts for a threshold whose confidence margin stays under one fitted scale."""
     y = -math.log(-math.log(1.0 - false_reject))
     return math.ceil(MARGIN_STANDARD_ERRORS ** 2 * (1.109 + 0.514 * y + 0.608 * y * y))
+
+
+def more_images_text(heldout: int, more: int) -> str:
+    """The plain-words warning for a model taught on too few good images to set a reliable threshold."""
+    return (f"Only {heldout} good parts could be held back to set the threshold, so it is a rough guess with a wide "
+            f"safety margin (more escapes). Teach again with {more} more good images before you rely on it.")

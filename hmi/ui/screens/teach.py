@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (QButtonGroup, QHBoxLayout, QLineEdit, QProgressBa
 
 from hmi.core.errors import StationError
 from hmi.inference.package import ModelPackage
+from hmi.inference.teach_thresholds import more_images_text
 from hmi.store.users import Permission
 from hmi.ui import theme
 from hmi.ui.charts import style_chart
@@ -55,7 +56,8 @@ class TeachJobPort(Protocol):
 class TeachingPort(Protocol):
     """What the station must expose as `station.teaching` (hmi.changes.teaching.Teaching)."""
 
-    def start(self, name: str, *, parts: int = 0, folder: str = "", input_size: int = 256) -> TeachJobPort:
+    def start(self, name: str, *, parts: int = 0, folder: str = "", input_size: int = 256,
+              targets: Any = None) -> TeachJobPort:
         """Start teaching model `name` from the next `parts` parts on the line, or from `folder`."""
 
 
@@ -74,13 +76,15 @@ class Validation:
     bank_size: int = 0
     seconds: float = 0.0
     skipped: list[str] = field(default_factory=list)
+    more_needed: int = 0   # good images to add for a reliable threshold (0: enough were held back)
 
     @classmethod
     def of_report(cls, report: Any) -> "Validation":
         """From a finished teach run (hmi.inference.teach.TeachReport)."""
         return cls(Path(report.model_dir).name, report.sha256, list(report.heldout_scores), report.threshold,
                    report.hold_below, report.hold_above, report.images_used, report.heldout, report.bank_size,
-                   report.seconds, [f"{Path(p).name}: {why}" for p, why in report.skipped])
+                   report.seconds, [f"{Path(p).name}: {why}" for p, why in report.skipped],
+                   int(report.more_images_needed))
 
     @classmethod
     def of_package(cls, folder: Path) -> "Validation":
@@ -89,7 +93,7 @@ class Validation:
         m, t = package.manifest, package.manifest.thresholds
         return cls(folder.name, package.sha256, list(m.training.heldout_scores), t.score, t.hold_below,
                    t.hold_above, m.training.images, m.training.heldout_images, m.training.bank_size,
-                   m.training.seconds)
+                   m.training.seconds, more_needed=int(float(m.extra.get("more_images_needed", 0) or 0)))
 
     def figures(self) -> str:
         """The figures beside the chart, in plain words."""
@@ -105,9 +109,8 @@ class Validation:
             over = int(np.sum(s >= self.threshold - self.hold_below))
             lines.append(f"Held-out good parts scored {s.min():.3f} to {s.max():.3f} (mean {s.mean():.3f}); "
                          f"{over} of {len(s)} would be held or rejected")
-            if len(s) < 20:
-                lines.append(f"Only {len(s)} good parts were held back, so the threshold is a rough guess: "
-                             "teach with 100 or more parts for a reliable one.")
+            if self.more_needed > 0:
+                lines.append(more_images_text(len(s), self.more_needed))
         else:
             lines.append("This model carries no held-out scores (imported, not taught here).")
         if self.skipped:
@@ -350,7 +353,8 @@ class TeachScreen(QWidget):
         try:
             self.job = self.teaching.start(self.name.text().strip(), parts=int(self.parts.text() or 0) if line else 0,
                                            folder="" if line else (self.folder.text().strip() or " "),
-                                           input_size=self.input_size())
+                                           input_size=self.input_size(),
+                                           targets=self.ctx.station.recipe.targets)
         except StationError as exc:
             self.ctx.channel.error(exc)
             return
@@ -466,9 +470,12 @@ class TeachScreen(QWidget):
         self.signing = name
         self.signature.reset()
         self._show_signer()
+        shown = self.validation if self.validation is not None and self.validation.name == name else None
+        warning = f" {more_images_text(len(shown.scores), shown.more_needed)}" if shown and shown.more_needed else ""
         self.signature.set_meaning(f"Model {name} judges from the next part of recipe "
                                    f"{self.ctx.station.recipe.name}; its taught thresholds come with it as a new "
-                                   f"threshold-set version. The model in force now ({self._in_force}) stays selectable.")
+                                   f"threshold-set version. The model in force now ({self._in_force}) stays "
+                                   f"selectable.{warning}")
         self.right.setCurrentWidget(self.signature)
 
     def _signature_closed(self) -> None:

@@ -78,6 +78,9 @@ def test_teach_cancel_then_teach_check_activate_and_go_back(qtbot, tech_station,
     assert int(sum(heights)) == report.heldout == len(report.heldout_scores)
     assert screen.chart.line.value() == report.threshold and screen.chart.line.isVisible()
     assert f"Threshold {report.threshold:.3f}" in screen.figures.text()
+    # 12 parts are too few for a reliable threshold: the screen says how many more, before activation too.
+    assert report.more_images_needed == v.more_needed == 33
+    assert "33 more good images" in screen.figures.text()
     qtbot.waitUntil(lambda: "teach-new" in screen.model_buttons, timeout=10000)
     assert "tiny" in screen.model_buttons  # the previous model stays selectable
 
@@ -85,6 +88,7 @@ def test_teach_cancel_then_teach_check_activate_and_go_back(qtbot, tech_station,
     assert screen.activate_new.isEnabled()
     tap(qtbot, screen.activate_new)
     assert screen.right.currentWidget() is screen.signature
+    assert "33 more good images" in screen.signature.meaning.text()
     screen.signature.reason.setText("new product batch taught from the line")
     type_pin(qtbot, screen.signature, "theo")
     before = _newest_seq(station)

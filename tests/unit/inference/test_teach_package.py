@@ -72,6 +72,10 @@ def test_package_passes_the_stations_own_check(taught: tuple[TeachReport, list, 
     assert m.thresholds.hold_above == 0.0 and m.thresholds.hold_below > 0.0
     assert 0 < m.region_threshold < m.thresholds.score
     assert sorted(p.name for p in report.model_dir.iterdir()) == ["manifest.json", "model.onnx"]
+    # 20 held-out parts are too few for a reliable 1 % threshold: the report and the manifest say how many more.
+    assert report.more_images_needed == m.extra["more_images_needed"] == 25
+    assert "25 more good images" in report.summary()
+    assert (m.extra["false_reject_target"], m.extra["hold_share_target"]) == (0.01, 0.05)
 
 
 def test_unreadable_files_are_skipped_and_named(taught: tuple[TeachReport, list, list]) -> None:
@@ -144,6 +148,8 @@ def test_existing_model_folder_is_not_overwritten(tmp_path: Path) -> None:
 @pytest.mark.parametrize("kwargs, words", [({"input_size": 100}, "multiple of 16"),
                                            ({"coreset_ratio": 0.0}, "memory-bank share"),
                                            ({"holdout": 1.0}, "held-back share"),
+                                           ({"false_reject": 0.0}, "false-reject target"),
+                                           ({"hold_share": 0.6}, "hold share"),
                                            ({"name": " "}, "no name")])
 def test_bad_settings_are_refused_before_any_work(tmp_path: Path, kwargs: dict, words: str) -> None:
     args = {"name": "disc", "input_size": SIZE} | kwargs
