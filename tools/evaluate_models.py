@@ -78,17 +78,28 @@ def pct(x: float) -> str:
 def table(rows: list[dict]) -> str:
     """The accuracy table in Markdown."""
     head = ("| set | good / defective | image AUROC | recall at 1 % / 5 % false rejects | pixel AUROC | "
-            "good NG / HOLD at default | defective OK / HOLD at default | teach s | judge ms p50 / p99 | geometry |")
-    lines = [head, "|" + "---|" * 10]
+            "good NG / HOLD at default | defective OK / HOLD at default | least defective OK at 1 % / 5 % | "
+            "good images teach asked for | teach s | judge ms p50 / p99 | geometry |")
+    lines = [head, "|" + "---|" * 12]
     for r in rows:
         pix = "–" if r["pixel_auroc"] is None else f"{r['pixel_auroc']:.4f}"
+        more = f"{r['more_images_needed']} more" if r.get("more_images_needed") else "enough"
         lines.append(
             f"| {r['dataset']} | {r['good']} / {r['defective']} | {r['auroc']:.4f} | "
             f"{100 * r['recall_at_1pct']:.1f} % / {100 * r['recall_at_5pct']:.1f} % | {pix} | "
-            f"{pct(r['good_ng_pct'])} / {pct(r['good_hold_pct'])} | {pct(r['defect_ok_pct'])} / "
-            f"{pct(r['defect_hold_pct'])} | {r['teach_s']:.1f} | {r['judge_ms_p50']:.1f} / {r['judge_ms_p99']:.1f} | "
-            f"{r['geometry']} |")
+            f"{pct(r['good_ng_pct'])}{mark(r['good_ng_pct'], 1.0)} / {pct(r['good_hold_pct'])}"
+            f"{mark(r['good_hold_pct'], 5.0)} | {pct(r['defect_ok_pct'])}"
+            f"{mark(r['defect_ok_pct'], 10.0, r['floor_defect_ok_pct'])} / {pct(r['defect_hold_pct'])} | "
+            f"{pct(r['floor_defect_ok_pct'])} | {more} | {r['teach_s']:.1f} | "
+            f"{r['judge_ms_p50']:.1f} / {r['judge_ms_p99']:.1f} | {r['geometry']} |")
     return "\n".join(lines)
+
+
+def mark(value: float, target: float, floor: float | None = None) -> str:
+    """' ✗' where a figure misses its target (escapes only where the set's ranking allows the target)."""
+    if floor is not None and floor > target:
+        return " (–)"
+    return " ✗" if value > target + 1e-9 else ""
 
 
 def main() -> int:
@@ -125,7 +136,14 @@ development sets in `../shared/datasets` (never shipped) and the demo product.
 
 - *recall at 1 % / 5 % false rejects*: the share of defective parts caught by a threshold that rejects at
   most 1 % (5 %) of the good test parts: the floor that any threshold could reach on this set.
-- *at default*: what the model's own default thresholds (set at teach from held-out good parts) do.
+- *at default*: what the model's own default thresholds (set at teach from held-out good parts) do. Targets:
+  good parts NG ≤ 1 %, good parts held ≤ 5 %, defective parts OK ≤ 10 % where the set's ranking allows it;
+  ✗ marks a miss, (–) an escape share whose target the set's own ranking does not allow.
+- *least defective OK at 1 % / 5 %*: the fewest defective parts passed as OK by any pair of thresholds that
+  rejects at most 1 % and holds at most 5 % of the good test parts (chosen knowing the test answers): the floor
+  under the escapes at default. With 8 good test parts (fabric) neither share is one whole part.
+- *good images teach asked for*: `hmi teach` says how many more good images a reliable threshold needs
+  (45 held out for a 1 % target); with fewer, its threshold carries a wide safety margin.
 - *pixel AUROC*: anomaly map against the defect masks, where the set has masks (maps and masks compared
   at most 256 pixels along the longer side).
 - Few good test parts (fabric: 8) make those AUROCs coarse: one good strip moves them by about 0.03.

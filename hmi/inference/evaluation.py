@@ -40,6 +40,17 @@ def recall_at(scores_good: np.ndarray, scores_bad: np.ndarray, false_reject: flo
     return float(np.mean(b > limit))
 
 
+def escapes_floor(scores_good: np.ndarray, scores_bad: np.ndarray, false_reject: float, hold_share: float) -> float:
+    """Least share of defective parts passed as OK by any thresholds that reject at most `false_reject` and
+    hold at most `hold_share` of the good parts: what the set's own ranking allows at those targets.
+    """
+    g = np.sort(np.asarray(scores_good, np.float64))[::-1]
+    b = np.asarray(scores_bad, np.float64)
+    flagged = int(np.floor(false_reject * g.size + 1e-9)) + int(np.floor(hold_share * g.size + 1e-9))
+    # The HOLD band starts just above the (flagged+1)-th highest good score: defects at or under it pass.
+    return float(np.mean(b <= g[flagged])) if flagged < g.size else 0.0
+
+
 @dataclass(frozen=True)
 class Evaluation:
     """Figures of one evaluation run."""
@@ -109,6 +120,8 @@ class DatasetEvaluation:
     hold_low: float
     taught_images: int
     geometry: str
+    floor_defect_ok_pct: float = 0.0         # escapes_floor at 1 % / 5 %: the best any thresholds could do here
+    more_images_needed: int = 0              # good images teach asked for beyond those it was given
     heldout_scores: tuple[float, ...] = ()   # teach's held-out good scores, from which the defaults came
     good_scores: tuple[float, ...] = ()
     defect_scores: tuple[float, ...] = ()
@@ -125,6 +138,10 @@ class DatasetEvaluation:
             f"  at the model's default thresholds (NG from {self.threshold:.3f}, HOLD from {self.hold_low:.3f}): "
             f"good parts NG {self.good_ng_pct:.1f} %, HOLD {self.good_hold_pct:.1f} %; "
             f"defective parts OK {self.defect_ok_pct:.1f} %, HOLD {self.defect_hold_pct:.1f} %",
+            f"  the least share of defective parts passed as OK by any thresholds that reject at most 1 % and hold "
+            f"at most 5 % of the good test parts: {self.floor_defect_ok_pct:.1f} %",
+            *([f"  teach asked for {self.more_images_needed} more good images for a reliable threshold"]
+              if self.more_images_needed else []),
             f"  judging: {self.judge_ms_p50:.1f} ms p50, {self.judge_ms_p99:.1f} ms p99 per image",
         ])
 
@@ -241,5 +258,6 @@ def evaluate_dataset(dataset_dir: Path, work_dir: Path, *, teach_size: int = 256
         defect_ok_pct=pct("defect", "OK"), defect_hold_pct=pct("defect", "HOLD"), teach_s=teach_s,
         judge_ms_p50=float(np.percentile(times, 50)), judge_ms_p99=float(np.percentile(times, 99)),
         threshold=thresholds.ng_from, hold_low=thresholds.hold_low, taught_images=report.images_used,
-        geometry=geometry, heldout_scores=tuple(round(s, 6) for s in report.heldout_scores),
+        geometry=geometry, floor_defect_ok_pct=100.0 * escapes_floor(g, b, 0.01, 0.05),
+        more_images_needed=report.more_images_needed, heldout_scores=tuple(round(s, 6) for s in report.heldout_scores),
         good_scores=tuple(round(float(s), 6) for s in g), defect_scores=tuple(round(float(s), 6) for s in b))
