@@ -65,6 +65,8 @@ class Decision:
     threshold_version: int
     decided_at: datetime
     decided_mono: float
+    # 0..1 that the part is defective, 0.5 at the NG limit (hmi.decision.policy); None when not inspected.
+    confidence: float | None = None
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from hmi.core.part import Inspection
@@ -38,6 +39,40 @@ class ThresholdSet:
     def ng_from(self) -> float:
         """Lowest score that is rejected outright."""
         return self.score + self.hold_above
+
+
+_LN19 = math.log(19.0)  # a logistic is at 5 % this many spreads under its midpoint
+_MAX_EXPONENT = 700.0   # math.exp overflows just above 709
+
+
+def defect_confidence(score: float | None, thresholds: ThresholdSet) -> float | None:
+    """The station's confidence that a part with `score` is defective: 50 % at the NG limit, 5 % at hold_low.
+
+    A logistic in the score, so it rises with the score everywhere. Without a HOLD band its 5 % point lies
+    5 % of the limit under the limit. None when there is no valid score.
+    """
+    if score is None:
+        return None
+    score = float(score)
+    if score != score:
+        return None
+    limit = thresholds.ng_from
+    band = limit - thresholds.hold_low
+    spread = (band if band > 0 else max(0.05 * abs(limit), 1e-6)) / _LN19
+    exponent = min(_MAX_EXPONENT, max(-_MAX_EXPONENT, (limit - score) / spread))
+    return 1.0 / (1.0 + math.exp(exponent))
+
+
+def confidence_text(p: float | None) -> str:
+    """The confidence as every screen words it: 'defect 73 %', '<1 %' and '>99 %' at the ends, '–' for none."""
+    if p is None or p != p:
+        return "–"
+    whole = math.floor(p * 100.0 + 0.5)
+    if whole < 1:
+        return "defect <1 %"
+    if whole > 99:
+        return "defect >99 %"
+    return f"defect {whole} %"
 
 
 def decide(inspection: Inspection | None, thresholds: ThresholdSet, failure: str | None = None) -> tuple[Verdict, str]:

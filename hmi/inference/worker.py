@@ -11,7 +11,7 @@ from hmi.core.alarms import AlarmBoard, Priority
 from hmi.core.errors import StationError
 from hmi.core.part import Decision, Part, utc_now
 from hmi.core.verdict import Verdict
-from hmi.decision.policy import ThresholdSet, decide
+from hmi.decision.policy import ThresholdSet, decide, defect_confidence
 from hmi.inference.inspector import Inspector
 from hmi.pipeline.metrics import StageMetrics
 from hmi.pipeline.outlet import VerdictOutlet
@@ -115,6 +115,7 @@ class InspectionWorker(Worker):
         setup = self.active.get()
         waited = time.monotonic() - part.captured_mono
         verdict: Verdict
+        confidence: float | None = None
         if setup.inspector is None:
             verdict, reason = Verdict.NOT_INSPECTED, setup.problem or "no model loaded"
         elif waited > self.deadline_s:
@@ -135,11 +136,15 @@ class InspectionWorker(Worker):
                 self._succeeded()
                 part = part.inspected(inspection)
                 verdict, reason = decide(inspection, setup.thresholds)
+                if verdict is not Verdict.NOT_INSPECTED:
+                    confidence = defect_confidence(inspection.score, setup.thresholds)
                 self.metrics.record(time.monotonic() - t0)
                 total = time.monotonic() - part.captured_mono
                 if total > self.deadline_s:
                     verdict, reason = Verdict.NOT_INSPECTED, f"judged after {total * 1000:.0f} ms, past the deadline"
-        return part.decided(Decision(verdict, reason, setup.thresholds.version, utc_now(), time.monotonic()))
+                    confidence = None
+        return part.decided(Decision(verdict, reason, setup.thresholds.version, utc_now(), time.monotonic(),
+                                     confidence))
 
     def _failed(self, text: str) -> None:
         self._failures += 1

@@ -16,10 +16,19 @@ COLUMNS = (
     "seq", "part_id", "lot_id", "captured_at", "captured_mono", "decided_at", "recipe", "model_name", "model_sha256",
     "threshold_version", "backend", "camera_source", "exposure_us", "gain_db", "score", "infer_ms", "auto_verdict",
     "verdict", "reason", "latency_ms", "reviewed_by", "reviewed_at", "review_note", "defect_type", "plc_status",
-    "plc_delivered_at", "plc_detail", "image_path", "heatmap_path",
+    "plc_delivered_at", "plc_detail", "image_path", "heatmap_path", "confidence",
 )
 REGIONS_COLUMN = "regions"
 _BATCH = 5000
+
+
+def _column_sql(column: str, present: set[str]) -> str:
+    """How one column is read: the defect confidence as a fraction with 4 decimals, empty before schema 4."""
+    if column != "confidence":
+        return "i." + column
+    if column not in present:
+        return "NULL"
+    return "CASE WHEN i.confidence IS NULL THEN NULL ELSE printf('%.4f', i.confidence) END"
 
 
 def _regions_sql() -> str:
@@ -41,7 +50,8 @@ def write_csv(conn: sqlite3.Connection, window: ShiftWindow, out: Path, model_sh
     if model_sha256:
         where += " AND model_sha256 = ?"
         args.append(model_sha256)
-    sql = (f"SELECT {', '.join('i.' + c for c in COLUMNS)}, {_regions_sql()} FROM inspections AS i "
+    present = {r[1] for r in conn.execute("PRAGMA table_info(inspections)")}
+    sql = (f"SELECT {', '.join(_column_sql(c, present) for c in COLUMNS)}, {_regions_sql()} FROM inspections AS i "
            f"WHERE {where.replace('captured_at', 'i.captured_at').replace('model_sha256', 'i.model_sha256')} "
            "ORDER BY i.captured_at, i.seq")
     tmp = out.with_name(out.name + ".part")

@@ -61,6 +61,7 @@ class PartRecord:
     plc_detail: str | None
     image_path: str | None
     heatmap_path: str | None
+    confidence: float | None = None  # 0..1 that the part is defective, 0.5 at the NG limit; None: not inspected
     regions: tuple[RegionRecord, ...] = ()
 
     @property

@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 
 from hmi.core.verdict import Verdict
+from hmi.decision.policy import confidence_text
 from tests.ui.conftest import log_in
 
 
@@ -34,6 +35,10 @@ def test_ui_operator_confirms_a_held_part_as_good(qtbot, station_factory, open_w
     seq = hold.part.seq
     assert hold.part.verdict is Verdict.HOLD
     assert window.review.queue_buttons[0].text().startswith(f"Part {seq}")
+    confidence = hold.part.decision.confidence
+    assert 0.05 <= confidence < 0.5                          # the HOLD band lies between 5 % and 50 %
+    score_line = window.review.score.text().split("\n")[0].replace("\u00a0", " ")
+    assert score_line == f"Score {hold.part.inspection.score:.3f} · {confidence_text(confidence)}"
 
     # Locked: the decision is refused with plain words and the login screen opens.
     qtbot.mouseClick(window.review.good, Qt.MouseButton.LeftButton)
@@ -49,6 +54,7 @@ def test_ui_operator_confirms_a_held_part_as_good(qtbot, station_factory, open_w
     record = _stored(qtbot, station, seq, "olga")
     assert record.auto_verdict is Verdict.HOLD
     assert record.verdict is Verdict.OK
+    assert record.confidence == confidence                   # the records keep the number the screen showed
     assert record.reviewed_at is not None
     history = station.records.part_history(seq)
     assert [(e.user, e.action, e.old_value, e.new_value) for e in history] == [("olga", "review", "HOLD", "OK")]

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWi
 from hmi.config.schema import InspectionRoi
 from hmi.core.part import Part
 from hmi.core.verdict import Verdict
+from hmi.decision.policy import confidence_text
 from hmi.pipeline.metrics import StageSnapshot
 from hmi.pipeline.outlet import VerdictCounts
 from hmi.ui.part_view import HeatScale, PartImageView
@@ -22,11 +23,13 @@ from hmi.ui.widgets import label, panel
 
 
 def part_caption(part: Part) -> str:
-    """One line under the image: which part, when, its score and how long judging took."""
+    """One line under the image: which part, when, its score and defect confidence, and how long judging took."""
     when = part.captured_at.astimezone().strftime("%H:%M:%S")
     bits = [f"Part {part.seq}", when]
     if part.inspection is not None:
         bits.append(f"score {part.inspection.score:.3f}")
+        if part.decision is not None and part.decision.confidence is not None:
+            bits.append(confidence_text(part.decision.confidence))
         regions = len(part.inspection.regions)
         bits.append(f"{regions} region{'s' if regions != 1 else ''}")
     if part.latency_ms is not None:

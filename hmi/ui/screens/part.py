@@ -7,6 +7,7 @@ from PySide6.QtWidgets import QHBoxLayout, QHeaderView, QSizePolicy, QVBoxLayout
 
 from hmi.config.schema import InspectionRoi
 from hmi.core.part import Part
+from hmi.decision.policy import confidence_text
 from hmi.store.audit import AuditEntry
 from hmi.store.queries import PartRecord
 from hmi.ui.part_view import HeatScale, PartImageView
@@ -37,6 +38,7 @@ def part_fields(part: Part) -> list[tuple[str, str]]:
         ("Recipe", part.recipe),
         ("Automatic verdict", verdict),
         ("Score", _n(insp.score if insp else None)),
+        ("Defect confidence", confidence_text(dec.confidence if dec else None)),
         ("Threshold set", f"version {dec.threshold_version}" if dec else "—"),
         ("Model", f"{insp.model_name} ({insp.model_sha256[:12]}) on {insp.backend}" if insp else "—"),
         ("Camera", f"{part.camera.source}, exposure {part.camera.exposure_us:.0f} µs, "

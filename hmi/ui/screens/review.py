@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QButtonGroup, QHBoxLayout, QLineEdit, QPushButton
 
 from hmi.config.schema import InspectionRoi, Recipe
 from hmi.core.verdict import Verdict
+from hmi.decision.policy import confidence_text
 from hmi.pipeline.holds import PendingHold
 from hmi.ui.part_view import HeatScale, PartImageView
 from hmi.ui.symbols import verdict_pixmap
@@ -217,6 +218,8 @@ class ReviewScreen(QWidget):
         self.part_title.setText(f"Part {part.seq}")
         reason = part.decision.reason if part.decision else ""
         score = f"Score {part.inspection.score:.3f}" if part.inspection is not None else "No score"
+        if part.decision is not None and part.decision.confidence is not None:
+            score += " · " + confidence_text(part.decision.confidence).replace(" ", "\u00a0")  # never split over lines
         self.score.setText(f"{score}\n{reason}")
         self.regions.setText(regions_text(hold))
         self.scale.set_threshold(self._threshold)

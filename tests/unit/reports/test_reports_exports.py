@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import sqlite3
+from contextlib import closing
 from datetime import timedelta
 
 import numpy as np
@@ -20,6 +22,9 @@ CAL = ShiftCalendar(ShiftsConfig())
 
 
 def test_csv_has_one_row_per_part_with_every_column(known_shift, tmp_path):
+    with closing(sqlite3.connect(known_shift / "hmi.db")) as writable, writable:
+        writable.execute("UPDATE inspections SET confidence = 0.734567 WHERE auto_verdict = 'NG'")
+        writable.execute("UPDATE inspections SET confidence = 0.01 WHERE auto_verdict = 'OK'")
     conn = open_reports(known_shift)
     w = CAL.resolve("2026-03-02 Early")
     out = tmp_path / "exports" / "early.csv"
@@ -31,7 +36,21 @@ def test_csv_has_one_row_per_part_with_every_column(known_shift, tmp_path):
     assert [int(r["seq"]) for r in rows] == sorted(int(r["seq"]) for r in rows)
     ng = next(r for r in rows if r["verdict"] == "NG" and r["reviewed_by"] == "")
     assert ng["regions"].startswith("dent 0,0,4,4 10px")
+    assert ng["confidence"] == "0.7346"
+    assert {r["confidence"] for r in rows if r["verdict"] == "OK" and r["reviewed_by"] == ""} == {"0.0100"}
+    assert {r["confidence"] for r in rows if r["verdict"] == "NOT_INSPECTED"} == {""}
     assert not (tmp_path / "exports" / "early.csv.part").exists()
+    conn.close()
+
+
+def test_csv_of_records_older_than_the_confidence_leaves_it_empty(known_shift, tmp_path):
+    with closing(sqlite3.connect(known_shift / "hmi.db")) as writable, writable:
+        writable.execute("ALTER TABLE inspections DROP COLUMN confidence")  # as written before schema 4
+    conn = open_reports(known_shift)
+    out = tmp_path / "old.csv"
+    assert write_csv(conn, CAL.resolve("2026-03-02 Early"), out) == 460
+    with out.open(encoding="utf-8", newline="") as fh:
+        assert {r["confidence"] for r in csv.DictReader(fh)} == {""}
     conn.close()
 
 

@@ -24,7 +24,8 @@ def db_path(tmp_path: Path) -> Path:
 
 def build_part(seq: int, verdict: Verdict = Verdict.OK, *, regions: int = 2, score: float = 0.25,
                image: np.ndarray | None = None, anomaly_map: np.ndarray | None = None,
-               captured_at: datetime | None = None, recipe: str = "demo", decided: bool = True) -> Part:
+               captured_at: datetime | None = None, recipe: str = "demo", decided: bool = True,
+               confidence: float | None = None) -> Part:
     """A part as the decision stage hands it to the store."""
     now = captured_at or utc_now()
     mono = time.monotonic()
@@ -35,7 +36,7 @@ def build_part(seq: int, verdict: Verdict = Verdict.OK, *, regions: int = 2, sco
     part = part.inspected(Inspection(np.float32(score), found, "onnxruntime-cpu", "demo-model", "ab" * 32, 4.2,
                                      anomaly_map=anomaly_map))
     if decided:
-        part = part.decided(Decision(verdict, f"score {score:.3f}", 3, now, mono))
+        part = part.decided(Decision(verdict, f"score {score:.3f}", 3, now, mono, confidence))
     return part
 
 

@@ -153,7 +153,7 @@ def test_the_plc_queue_only_ever_sees_parts_already_committed(line, db_path, mak
 
 def test_a_row_records_what_traceability_needs(line, db_path, make_part):
     ln = line()
-    part = make_part(11, Verdict.NG, score=0.81)
+    part = make_part(11, Verdict.NG, score=0.81, confidence=0.9312)
     ln.parts.offer(part)
     nan_part = make_part(12, Verdict.NOT_INSPECTED, score=float("nan"), regions=0)
     ln.parts.offer(nan_part)
@@ -168,6 +168,7 @@ def test_a_row_records_what_traceability_needs(line, db_path, make_part):
         "demo-model", "ab" * 32, "onnxruntime-cpu", 3)
     assert (rec.camera_source, rec.exposure_us, rec.gain_db) == ("emulated:0815", 5000.0, 1.5)
     assert rec.score == pytest.approx(0.81) and rec.infer_ms == pytest.approx(4.2)
+    assert rec.confidence == pytest.approx(0.9312)
     assert rec.auto_verdict is rec.verdict is Verdict.NG and rec.reason == "score 0.810"
     assert rec.latency_ms == pytest.approx(4.0, abs=0.01)
     assert rec.plc_status == "pending" and rec.reviewed_by is None
@@ -175,6 +176,7 @@ def test_a_row_records_what_traceability_needs(line, db_path, make_part):
         (0, 0, 0, 5, 6, 30, "anomaly"), (1, 10, 20, 6, 7, 31, "anomaly")]
     assert rec.regions[0].peak_score == pytest.approx(0.9)
     assert nan_rec.score is None and nan_rec.verdict is Verdict.NOT_INSPECTED and nan_rec.regions == ()
+    assert nan_rec.confidence is None
 
 
 def test_plc_deliveries_update_the_rows(line, db_path, make_part):
