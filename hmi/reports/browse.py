@@ -427,9 +427,11 @@ class RecordBrowser:
 
 
 # --- CSV ---------------------------------------------------------------------------------------------
-def _csv_value(value) -> object:
+def _csv_value(value, column: str = "") -> object:
     if value is None:
         return ""
+    if column == "confidence":
+        return f"{value:.4f}"  # a fraction 0..1, as in the shift export
     if isinstance(value, datetime):
         return iso_utc(value)
     if isinstance(value, Verdict):
@@ -440,7 +442,7 @@ def _csv_value(value) -> object:
 def record_rows(records: Iterable[PartRecord]) -> Iterable[list]:
     """CSV rows of parts in RECORD_COLUMNS order: ISO-8601 UTC times, verdict names, empty for none."""
     for record in records:
-        yield [_csv_value(getattr(record, c)) for c in RECORD_COLUMNS]
+        yield [_csv_value(getattr(record, c), c) for c in RECORD_COLUMNS]
 
 
 class RecordExport:

@@ -27,7 +27,7 @@ N = 600
 VERDICTS = ["OK"] * 7 + ["NG", "HOLD", "NOT_INSPECTED"]
 SHIFTS = ShiftsConfig(timezone="Europe/Berlin")
 _INSERT = ("INSERT INTO inspections (seq, part_id, lot_id, captured_at, captured_mono, recipe, score, auto_verdict, "
-           "verdict, reason, image_path, heatmap_path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+           "verdict, reason, image_path, heatmap_path, confidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
 
 def _row(seq: int) -> tuple:
@@ -35,7 +35,7 @@ def _row(seq: int) -> tuple:
     at = T0 + STEP * (seq - seq // 3)
     verdict = VERDICTS[seq % len(VERDICTS)]
     return (seq, f"P{seq:05d}", f"LOT-Ä{seq // 50}", iso_utc(at), float(seq), "gear" if seq % 4 else "housing",
-            seq / N, verdict, verdict, "", None, None)
+            seq / N, verdict, verdict, "", None, None, None if verdict == "NOT_INSPECTED" else seq / (N + 1))
 
 
 @pytest.fixture
@@ -159,6 +159,7 @@ def test_browse_export_writes_every_part_of_the_filter_as_utf8_csv(data_dir, con
     at = rows[1][RECORD_COLUMNS.index("captured_at")]
     assert datetime.fromisoformat(at.replace("Z", "+00:00")).tzinfo is not None and at.endswith("Z")
     assert rows[1][RECORD_COLUMNS.index("lot_id")].startswith("LOT-Ä")
+    assert all(r[RECORD_COLUMNS.index("confidence")] == f"{int(r[0]) / (N + 1):.4f}" for r in rows[1:])
     assert not list(target.parent.glob("*.part"))
 
 
