@@ -16,7 +16,8 @@ from hmi.core.errors import ConfigError
 def open_source(cfg: CameraConfig, demo_frames: Path) -> FrameSource:
     """The configured source, not opened yet (the capture thread opens it).
 
-    emulated: pylon's camera emulation replaying `camera.replay_path` when set, else `demo_frames`;
+    emulated: pylon's camera emulation replaying `camera.replay_path` when set, else `demo_frames`
+    (the shipped demo frames get an occasional borderline part: hmi.camera.demo_borderline);
     pylon: the Basler camera with `camera.serial` (or the first real camera found);
     replay: the folder or video at `camera.replay_path`, else `demo_frames`.
     """
@@ -31,8 +32,15 @@ def open_source(cfg: CameraConfig, demo_frames: Path) -> FrameSource:
     from hmi.camera.pylon import EMULATOR_SERIAL, PylonCamera
 
     if cfg.kind == "emulated":
-        return PylonCamera.emulated(uncompressed_copy(images), serial=cfg.serial or EMULATOR_SERIAL, trigger=trigger,
-                                    exposure_us=cfg.exposure_us, gain_db=cfg.gain_db, roi=roi, rate_hz=cfg.rate_hz)
+        camera = PylonCamera.emulated(uncompressed_copy(images), serial=cfg.serial or EMULATOR_SERIAL, trigger=trigger,
+                                      exposure_us=cfg.exposure_us, gain_db=cfg.gain_db, roi=roi, rate_hz=cfg.rate_hz)
+        from hmi.demo.dataset import demo_frames_dir
+
+        if images != demo_frames_dir():
+            return camera
+        from hmi.camera.demo_borderline import WithBorderlineParts
+
+        return WithBorderlineParts(camera)  # the built-in demo: now and then a borderline part
     if cfg.kind == "pylon":
         return PylonCamera(cfg.serial, trigger=trigger, exposure_us=cfg.exposure_us, gain_db=cfg.gain_db,
                            roi=roi, rate_hz=cfg.rate_hz)

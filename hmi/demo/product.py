@@ -8,6 +8,7 @@ part differs from the good part of the same seed only where its mask says.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -83,6 +84,18 @@ def render_part(seed: int, defect: str | None = None, size: int = 384, *, severi
     """
     if defect is not None and defect not in DEFECT_TYPES:
         raise ValueError(f"unknown defect type {defect!r}; expected one of {', '.join(DEFECT_TYPES)}")
+    if defect is None:
+        return render_marked(seed, None, None, 0, size)
+    return render_marked(seed, defect, _DEFECTS[defect], 1 + DEFECT_TYPES.index(defect), size, severity=severity)
+
+
+def render_marked(seed: int, name: str | None, draw: Drawer | None, stream: int, size: int = 384, *,
+                  severity: float | None = None) -> DemoImage:
+    """Render the part for `seed` with the mark `draw` makes (none when None), recorded as `name`.
+
+    The mark's random choices come from stream `stream` of the seed, so every kind of mark keeps
+    its own stream and the part under it stays the good part of that seed.
+    """
     if size < 64:
         raise ValueError(f"demo frames must be at least 64 pixels wide, got {size}")
     if seed < 0:
@@ -90,18 +103,18 @@ def render_part(seed: int, defect: str | None = None, size: int = 384, *, severi
     pose, look, rng = _draw(seed, size)
     scene = _Scene(pose, look, size, rng)
     mask = np.zeros((size, size), np.uint8)
-    if defect is not None:
-        drng = np.random.default_rng([seed, 1 + DEFECT_TYPES.index(defect)])
+    if draw is not None:
+        drng = np.random.default_rng([seed, stream])
         level = float(np.clip(severity, 0.0, 1.0)) if severity is not None else float(drng.beta(2.0, 1.2))
         good_shade, good_solid = scene.shade.copy(), scene.solid
-        rows, cols = _DEFECTS[defect](scene, drng, level)
+        rows, cols = draw(scene, drng, level)
         before = scene.exposure(rows, cols, good_shade[rows, cols], good_solid[rows, cols], np.float32(0.0))
         after = scene.exposure(rows, cols)
         # The mask is where the defect visibly changed the frame, not where it was aimed.
         changed = (np.abs(after - before) > _MASK_MIN_CHANGE).astype(np.uint8)
         mask[rows, cols] = 255 * cv2.morphologyEx(changed, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
     image = scene.expose(rng)
-    return DemoImage(image=image, mask=mask, defect=defect, seed=seed)
+    return DemoImage(image=image, mask=mask, defect=name, seed=seed)
 
 
 def _draw(seed: int, size: int) -> tuple[PartPose, _Look, np.random.Generator]:
@@ -357,9 +370,10 @@ def _radial_luts(R: float, face: float, rng: np.random.Generator) -> tuple[np.nd
 
 
 # -- defects ----------------------------------------------------------------------------------
-# Each defect changes the scene and returns the window it touched; render_part derives the mask.
+# Each defect changes the scene and returns the window it touched; render_marked derives the mask.
 
 Window = tuple[slice, slice]
+Drawer = Callable[[_Scene, np.random.Generator, float], Window]  # scene, mark's stream, severity
 
 
 def _roi(scene: _Scene, x: float, y: float, half: float) -> tuple[slice, slice, float, float]:
