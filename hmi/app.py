@@ -15,14 +15,14 @@ from hmi.camera.source import FrameSource, TriggerMode
 from hmi.config.loader import load_recipe
 from hmi.config.schema import Recipe, StationConfig
 from hmi.core.alarms import AlarmBoard
-from hmi.core.errors import ModelError, StationError
-from hmi.core.part import Part
+from hmi.core.errors import ModelError, StationError, StoreError
+from hmi.core.part import Part, utc_now
 from hmi.inference.loading import find_model, load_inspector, thresholds_of
 from hmi.changes.plc_requests import PlcRecipeRequests
 from hmi.changes.setup import SetupChanges
 from hmi.changes.teaching import Teaching
 from hmi.inference.inspector import Inspector
-from hmi.core.messages import OperatorReview
+from hmi.core.messages import DownstreamDefect, OperatorReview
 from hmi.core.verdict import Verdict
 from hmi.downstream import RecordsAndPlc
 from hmi.inference.worker import ActiveSetup, InspectionWorker, JudgingSetup
@@ -215,6 +215,41 @@ class Station:
 
         require(user, Permission.REVIEW)
         return self.holds.decide(seq, verdict, user.name, defect_type, note)
+
+    def report_downstream_defect(self, seq: int, defect_type: str, user, secret: str,
+                                 note: str = "") -> DownstreamDefect:
+        """A defect found downstream on part `seq`, signed by a quality manager; the store thread records it.
+
+        Checked here, before anything is queued: the role, that the part is in the records, that the type is
+        one of its recipe's defect types, and the signature (the PIN entered again, audited).
+        """
+        from hmi.store.users import Permission, require
+
+        require(user, Permission.REPORT_DEFECTS)
+        if self.downstream is None:
+            raise StoreError("this station keeps no records (setup mode), so no part can be reported",
+                             "report it on a station in production mode")
+        record = self.downstream.records.part(int(seq))
+        if record is None:
+            raise StoreError(f"there is no part {seq} in the records",
+                             "check the part number on the part's label or in the record browser")
+        types = self._defect_types(record.recipe)
+        if defect_type not in types:
+            raise StationError(f"'{defect_type}' is not a defect type of recipe {record.recipe}",
+                               f"choose one of: {', '.join(types)}")
+        signer = self.changes.sign(user, secret, Permission.REPORT_DEFECTS, f"defect found downstream on part {seq}")
+        report = DownstreamDefect(int(seq), defect_type, signer.name, utc_now(), note.strip())
+        self.downstream.report_downstream_defect(report)
+        return report
+
+    def _defect_types(self, recipe: str) -> list[str]:
+        """The defect types of `recipe` (the recipe in force when its file is gone)."""
+        if recipe == self.recipe.name:
+            return list(self.recipe.defect_types)
+        try:
+            return list(self.changes.load(recipe).defect_types)
+        except StationError:
+            return list(self.recipe.defect_types)
 
     def audit(self, user: str, action: str, subject: str = "", old=None, new=None, reason: str = "") -> None:
         """Append to the audit trail through the store thread."""

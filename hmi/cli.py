@@ -104,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     from hmi.dataset_cli import add_parsers as add_dataset_parsers
 
     add_dataset_parsers(sub, _common)
+    from hmi.thresholds_cli import add_parsers as add_thresholds_parsers
+
+    add_thresholds_parsers(sub, _common)
 
     bench = sub.add_parser("bench", help="measure the pipeline against the model alone")
     _common(bench)
@@ -170,6 +173,10 @@ def main(argv: list[str] | None = None) -> int:
             from hmi.dataset_cli import run as run_dataset
 
             return run_dataset(command, args, _data_dir(args))
+        if command == "thresholds":
+            from hmi.thresholds_cli import run as run_thresholds
+
+            return run_thresholds(command, args, _data_dir(args))
         if command == "evaluate":
             return cmd_evaluate(args)
     except StationError as exc:

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from hmi.config.schema import StationConfig
-from hmi.core.messages import OperatorReview, PlcDelivery
+from hmi.core.errors import StoreError
+from hmi.core.messages import DownstreamDefect, OperatorReview, PlcDelivery
 from hmi.core.part import Part
 from hmi.pipeline.queues import BoundedQueue
 from hmi.plc.factory import create_signaller, simulated_link, start_simulated_plc
@@ -54,12 +55,13 @@ class RecordsAndPlc:
         self.image_jobs: BoundedQueue[Part] = BoundedQueue("image jobs", 64)
         self.image_paths: BoundedQueue[ImagePaths] = BoundedQueue("image paths", 4096)
         self.alarm_events: BoundedQueue[AlarmEvent] = BoundedQueue("alarm events", 1000)
+        self.downstream_defects: BoundedQueue[DownstreamDefect] = BoundedQueue("downstream defects", 100)
         station.alarms.subscribe(AlarmLog(self.alarm_events))
         station.holds.subscribe(lambda review: self.plc_reviews.offer(review))
         self.writer = RecordWriter(self.db_path, station.records_in, self.committed, station.alarms, self.cfg.store,
                                    deliveries=self.deliveries, reviews=station.reviews, audits=self.audits,
                                    images=self.image_jobs, image_paths=self.image_paths,
-                                   alarm_events=self.alarm_events)
+                                   alarm_events=self.alarm_events, downstream_defects=self.downstream_defects)
         setup = station.active.get()
         heat = None
         if setup.inspector is not None:
@@ -79,6 +81,12 @@ class RecordsAndPlc:
               reason: str = "") -> None:
         """Queue an audit entry for the store thread (the one writer of the database)."""
         self.audits.put(AuditRequest(user, AuditAction(action), subject, old, new, reason), timeout=1.0)
+
+    def report_downstream_defect(self, report: DownstreamDefect) -> None:
+        """Queue a defect found downstream for the store thread, which records and audits it in one transaction."""
+        if not self.downstream_defects.put(report, timeout=1.0):
+            raise StoreError(f"the report on part {report.seq} could not be handed to the records (queue full)",
+                             "try again in a moment; nothing was recorded")
 
     def start(self) -> None:
         """Records first, then images, then the PLC."""

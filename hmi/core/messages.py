@@ -1,4 +1,4 @@
-"""Messages that follow a part after its verdict: PLC delivery reports and operator reviews."""
+"""Messages that follow a part after its verdict: PLC delivery reports, operator reviews, defects found downstream."""
 
 from __future__ import annotations
 
@@ -43,3 +43,14 @@ class OperatorReview:
     defect_type: str | None = None
     note: str = ""
     automatic: bool = False  # True when the HOLD timed out and the recipe's default was applied
+
+
+@dataclass(frozen=True)
+class DownstreamDefect:
+    """A defect found later, downstream of the station, on a part it judged: a missed defect, for the records."""
+
+    seq: int
+    defect_type: str
+    user: str
+    reported_at: datetime
+    note: str = ""

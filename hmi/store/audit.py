@@ -40,6 +40,7 @@ class AuditAction(str, Enum):
     SIGNATURE = "signature"            # a PIN entered again to sign a change (electronic signature)
     LIGHTING_REFERENCE = "lighting_reference"
     ROI_CHANGE = "roi_change"
+    DOWNSTREAM_DEFECT = "downstream_defect"  # a part reported later as a defect found downstream (missed)
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,7 @@ class Permission(str, Enum):
     MODELS = "models"
     REPORTS = "reports"
     EXPORT = "export"
+    REPORT_DEFECTS = "report_defects"
     USERS = "users"
 
     @property
@@ -85,6 +86,7 @@ _DOING = {
     Permission.MODELS: "activate a model",
     Permission.REPORTS: "open reports",
     Permission.EXPORT: "export records",
+    Permission.REPORT_DEFECTS: "report a defect found downstream",
     Permission.USERS: "manage users",
 }
 
@@ -93,7 +95,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.OPERATOR: _OPERATOR,
     Role.TECHNICIAN: _OPERATOR | {Permission.THRESHOLDS, Permission.CAMERA, Permission.RECIPES, Permission.TEACH,
                                   Permission.ROI, Permission.MODELS, Permission.SHELVE_ALARMS},
-    Role.QUALITY: frozenset({Permission.REPORTS, Permission.EXPORT, Permission.REVIEW}),
+    Role.QUALITY: frozenset({Permission.REPORTS, Permission.EXPORT, Permission.REVIEW, Permission.REPORT_DEFECTS}),
     Role.ADMIN: frozenset(Permission),
 }
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from hmi.config.schema import StoreConfig
 from hmi.core.alarms import Alarm, AlarmBoard, Priority
 from hmi.core.errors import StoreError
-from hmi.core.messages import DeliveryStatus, OperatorReview, PlcDelivery
+from hmi.core.messages import DeliveryStatus, DownstreamDefect, OperatorReview, PlcDelivery
 from hmi.core.part import Part, utc_now
 from hmi.core.verdict import Verdict
 from hmi.pipeline.metrics import StageMetrics
@@ -23,6 +23,7 @@ from hmi.pipeline.queues import BoundedQueue
 from hmi.pipeline.worker import Worker
 from hmi.store.audit import AuditAction, AuditRequest, append_entry, part_subject
 from hmi.store.database import iso_utc, open_database, transaction
+from hmi.store.found_downstream import record_downstream_defect
 from hmi.store.images import ImagePaths
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ _REOPEN_AFTER = {10, 11, 14, 26}
 _INSERT_PART = (
     "INSERT INTO inspections (seq, part_id, lot_id, captured_at, captured_mono, decided_at, recipe, model_name, "
     "model_sha256, threshold_version, backend, camera_source, exposure_us, gain_db, score, infer_ms, auto_verdict, "
-    "verdict, reason, latency_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    "verdict, reason, latency_ms, confidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 _INSERT_ALARM = "INSERT INTO alarm_events (at, code, event, priority, message, user) VALUES (?, ?, ?, ?, ?, ?)"
 _INSERT_REGION = ("INSERT INTO regions (seq, idx, x, y, w, h, area_px, peak_score, label, confidence) "
                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
@@ -62,7 +63,7 @@ def inspection_row(part: Part) -> tuple:
         int(dec.threshold_version) if dec else None, insp.backend if insp else None,
         part.camera.source, _num(part.camera.exposure_us), _num(part.camera.gain_db),
         _num(insp.score) if insp else None, _num(insp.infer_ms) if insp else None,
-        auto, auto, reason, _num(part.latency_ms),
+        auto, auto, reason, _num(part.latency_ms), _num(dec.confidence) if dec else None,
     )
 
 
@@ -134,7 +135,7 @@ def _alarm_changes(old: Alarm | None, new: Alarm) -> list[AlarmEvent]:
     return made
 
 
-_Op = _PartOp | PlcDelivery | OperatorReview | ImagePaths | AuditRequest | AlarmEvent
+_Op = _PartOp | PlcDelivery | OperatorReview | ImagePaths | AuditRequest | AlarmEvent | DownstreamDefect
 
 
 @dataclass
@@ -146,7 +147,7 @@ class _Outcome:
 
 
 class RecordWriter(Worker):
-    """Writes decided parts, PLC deliveries, operator reviews, image paths and audit entries to SQLite.
+    """Writes decided parts, PLC deliveries, reviews, image paths, audit entries, downstream defects to SQLite.
 
     Whatever is waiting is written in one transaction; parts go on to `committed` (the PLC thread)
     and to the image writer only after COMMIT. When the database refuses (disk full, I/O error) the
@@ -164,11 +165,13 @@ class RecordWriter(Worker):
                  images: BoundedQueue[Part] | None = None,
                  image_paths: BoundedQueue[ImagePaths] | None = None,
                  alarm_events: BoundedQueue[AlarmEvent] | None = None,
+                 downstream_defects: BoundedQueue[DownstreamDefect] | None = None,
                  max_batch: int = 1000, backlog_limit: int = 50_000, retry_s: float = 1.0) -> None:
         super().__init__()
         self.db_path = Path(db_path)
         self.parts, self.committed, self.alarms, self.config = parts, committed, alarms, config
-        self._updates: list[BoundedQueue] = [q for q in (deliveries, reviews, image_paths, audits, alarm_events) if q is not None]
+        self._updates: list[BoundedQueue] = [q for q in (deliveries, reviews, image_paths, audits, alarm_events,
+                                                         downstream_defects) if q is not None]
         self.images = images
         self.max_batch = max_batch
         self.backlog_limit = backlog_limit
@@ -314,6 +317,9 @@ class RecordWriter(Worker):
                     self._unmatched(op, outcome, "image paths", quiet=True)
             elif isinstance(op, AlarmEvent):
                 conn.execute(_INSERT_ALARM, (iso_utc(op.at), op.code, op.event, op.priority, op.message, op.user))
+            elif isinstance(op, DownstreamDefect):
+                if not record_downstream_defect(conn, op):
+                    self._unmatched(op, outcome, "a defect found downstream")
             else:
                 append_entry(conn, op)
 

@@ -19,7 +19,7 @@ from hmi.core.errors import StoreError
 from hmi.core.messages import TIMEOUT_REVIEWER
 from hmi.core.verdict import Verdict
 from hmi.decision.policy import ThresholdSet
-from hmi.store.database import open_readonly
+from hmi.store.database import open_readonly, schema_version
 
 DEFAULT_LIMIT = 2000
 # Reviews the station made itself (a HOLD that timed out got the recipe's default) are no person's judgement.
@@ -46,10 +46,17 @@ class LoggedPart:
     largest_region_px: int
     threshold_version: int | None
     image_path: str | None
+    downstream_defect: bool = False  # reported later as a defect found downstream
 
     @property
     def judgement(self) -> Judgement:
-        """The operator's verdict on this part, if a person gave one."""
+        """What people said of this part: a defect found downstream, else the verdict a person gave, if any.
+
+        A person's OK (on a HOLD, or overruling an NG) is GOOD; a person's NG is DEFECT; a part reported as a
+        defect found downstream is DEFECT whatever its verdict; the station's own timeout verdicts say nothing.
+        """
+        if self.downstream_defect:
+            return Judgement.DEFECT
         if self.reviewed_by is None or self.reviewed_by in AUTOMATIC_REVIEWERS:
             return Judgement.NOT_REVIEWED
         if self.verdict is Verdict.OK:
@@ -68,8 +75,9 @@ class Consequences:
     """What a threshold set does to the logged parts: verdict counts, false rejects and escapes.
 
     A false reject is a part an operator judged good that the set rejects (NG); an escape is a part
-    known to be defective (an operator said so, or the station rejected it and nobody overrode that)
-    that the set passes (OK). Good parts the set holds are counted too: they cost review time.
+    known to be defective (an operator said so, it was reported as found downstream, or the station
+    rejected it and nobody overrode that) that the set passes (OK). Good parts the set holds are
+    counted too: they cost review time.
     """
 
     thresholds: ThresholdSet
@@ -136,9 +144,14 @@ class ScoreHistory:
         judgements = [p.judgement for p in self.parts]
         self.good = np.array([j is Judgement.GOOD for j in judgements], bool)
         self.defect = np.array([j is Judgement.DEFECT for j in judgements], bool)
+        self.downstream = np.array([p.downstream_defect for p in self.parts], bool)
         self.not_reviewed = ~(self.good | self.defect)
         auto_ng = np.array([p.auto_verdict is Verdict.NG for p in self.parts], bool)
+        passed = np.array([p.auto_verdict is Verdict.OK and p.verdict is Verdict.OK for p in self.parts], bool)
         self.known_defective = self.defect | (self.not_reviewed & auto_ng)
+        # Passed by the station, never reviewed and never reported downstream: good as far as anyone knows.
+        self.presumed_good = self.not_reviewed & passed
+        self.known_good = self.good | self.presumed_good
 
     def __len__(self) -> int:
         return len(self.parts)
@@ -169,7 +182,7 @@ class ScoreHistory:
 
 _QUERY = """
 SELECT i.seq, i.score, i.auto_verdict, i.verdict, i.reviewed_by, i.threshold_version, i.image_path,
-       COALESCE((SELECT MAX(r.area_px) FROM regions r WHERE r.seq = i.seq), 0)
+       COALESCE((SELECT MAX(r.area_px) FROM regions r WHERE r.seq = i.seq), 0), {downstream}
 FROM inspections i
 WHERE i.recipe = ? AND i.score IS NOT NULL AND i.auto_verdict != 'NOT_INSPECTED' {model}
 ORDER BY i.captured_at DESC, i.seq DESC
@@ -180,6 +193,9 @@ SELECT COUNT(*) FROM (SELECT 1 FROM inspections i WHERE i.recipe = ? {model}
                       AND (i.score IS NULL OR i.auto_verdict = 'NOT_INSPECTED')
                       ORDER BY i.captured_at DESC LIMIT ?)
 """
+# Defects found downstream are kept from records schema 4 on; a file the station has not migrated yet has none.
+_DOWNSTREAM = "EXISTS (SELECT 1 FROM downstream_defects d WHERE d.seq = i.seq)"
+_DOWNSTREAM_SCHEMA = 4
 
 
 def load_history(db_path: Path, recipe: str, *, model_sha256: str = "", limit: int = DEFAULT_LIMIT) -> ScoreHistory:
@@ -188,7 +204,8 @@ def load_history(db_path: Path, recipe: str, *, model_sha256: str = "", limit: i
     args: tuple = (recipe, model_sha256) if model_sha256 else (recipe,)
     conn = open_readonly(Path(db_path))
     try:
-        rows = conn.execute(_QUERY.format(model=model), (*args, int(limit))).fetchall()
+        downstream = _DOWNSTREAM if schema_version(conn) >= _DOWNSTREAM_SCHEMA else "0"
+        rows = conn.execute(_QUERY.format(model=model, downstream=downstream), (*args, int(limit))).fetchall()
         not_inspected = int(conn.execute(_NOT_INSPECTED.format(model=model), (*args, int(limit))).fetchone()[0])
     except sqlite3.Error as exc:
         raise StoreError(f"cannot read the recent scores from {db_path} ({exc})",
@@ -196,8 +213,8 @@ def load_history(db_path: Path, recipe: str, *, model_sha256: str = "", limit: i
     finally:
         conn.close()
     parts = [LoggedPart(int(seq), float(score), Verdict[auto], Verdict[final], reviewer, int(largest),
-                        None if version is None else int(version), image)
-             for seq, score, auto, final, reviewer, version, image, largest in rows]
+                        None if version is None else int(version), image, bool(found))
+             for seq, score, auto, final, reviewer, version, image, largest, found in rows]
     return ScoreHistory(parts, recipe=recipe, model_sha256=model_sha256, not_inspected=not_inspected)
 
 

@@ -11,7 +11,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from hmi.inference.loading import load_inspector
@@ -121,8 +121,7 @@ def rescore(history: ScoreHistory, inspector: Inspector, data_dir: Path, proposa
             largest = max((r.area_px for r in inspection.regions), default=0)
             done.append(RescoredPart(part.seq, part.judgement, part.score, part.auto_verdict,
                                      float(inspection.score), verdict))
-            relogged.append(LoggedPart(part.seq, float(inspection.score), part.auto_verdict, part.verdict,
-                                       part.reviewed_by, int(largest), part.threshold_version, part.image_path))
+            relogged.append(replace(part, score=float(inspection.score), largest_region_px=int(largest)))
         if progress is not None:
             progress(i + 1, len(stored))
     rescored = ScoreHistory(relogged, recipe=history.recipe)

@@ -1,8 +1,9 @@
 """What the touchscreen uses of the running station (the composition root hands it in; the UI never imports it).
 
 These Protocols are the whole contract: the UI reads the newest part, counters, status, alarms and
-held parts from memory on the UI thread (all non-blocking), and calls `users`, `audit`, `records`
-and `review` only from its background thread (they may touch the disk or wait on a queue).
+held parts from memory on the UI thread (all non-blocking), and calls `users`, `audit`, `records`,
+`review` and `report_downstream_defect` only from its background thread (they may touch the disk or wait
+on a queue).
 """
 
 from __future__ import annotations
@@ -101,6 +102,10 @@ class StationPort(Protocol):
 
     def review(self, seq: int, verdict: Any, user: User, defect_type: str | None = None, note: str = "") -> Any:
         """Decide a held part as `user`; the station checks the user's role (PermissionDenied otherwise)."""
+        ...
+
+    def report_downstream_defect(self, seq: int, defect_type: str, user: User, secret: str, note: str = "") -> Any:
+        """Report part `seq` as a defect found downstream, signed with `secret`; StationError in plain words."""
         ...
 
     def audit(self, user: str, action: str, subject: str = "", old: Any = None, new: Any = None,

@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QHBoxLayout, QHeaderView, QSizePolicy, QVBoxLayout
 from hmi.config.schema import InspectionRoi
 from hmi.core.part import Part
 from hmi.decision.policy import confidence_text
-from hmi.store.audit import AuditEntry
+from hmi.store.audit import AuditAction, AuditEntry
 from hmi.store.queries import PartRecord
 from hmi.ui.part_view import HeatScale, PartImageView
 from hmi.ui.symbols import VerdictBadge
@@ -65,9 +65,15 @@ def history_lines(entries: list[AuditEntry]) -> str:
     """The part's audit history, one line per entry."""
     if not entries:
         return "No review or override recorded."
-    return "\n".join(f"{e.at[:19].replace('T', ' ')} UTC  {e.user}: {e.action} "
-                     f"{e.old_value or ''} → {e.new_value or ''}" + (f" ({e.reason})" if e.reason else "")
-                     for e in entries)
+    return "\n".join(_history_line(e) for e in entries)
+
+
+def _history_line(e: AuditEntry) -> str:
+    when = f"{e.at[:19].replace('T', ' ')} UTC  {e.user}"
+    note = f" ({e.reason})" if e.reason else ""
+    if e.action == AuditAction.DOWNSTREAM_DEFECT.value:
+        return f"{when}: defect found downstream — {e.new_value}{note}"
+    return f"{when}: {e.action} {e.old_value or ''} → {e.new_value or ''}{note}"
 
 
 class PartScreen(QWidget):

@@ -20,12 +20,14 @@ from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QComboBox, QComp
 from hmi.core.errors import StationError, StoreError
 from hmi.core.part import CameraSettings, Decision, DefectRegion, Inspection, Part
 from hmi.core.verdict import Verdict
+from hmi.decision.policy import confidence_text
 from hmi.reports.browse import (PAGE_SIZE, PartDetail, RecordBrowser, RecordExport, RecordFilter, RecordKey,
                                 RecordPage)
 from hmi.reports.shifts import ShiftCalendar
 from hmi.store.queries import PartRecord
 from hmi.store.users import Permission
 from hmi.ui.context import ScreenContext
+from hmi.ui.downstream_defect import DownstreamDefectPanel
 from hmi.ui.part_view import PartImageView
 from hmi.ui.screens.part import history_lines
 from hmi.ui.symbols import VerdictBadge, verdict_pixmap
@@ -46,7 +48,7 @@ FIELD_NAMES = {
     "captured_mono": "Captured (station clock, s)", "decided_at": "Decided", "recipe": "Recipe",
     "model_name": "Model", "model_sha256": "Model SHA-256", "threshold_version": "Threshold set version",
     "backend": "Inference backend", "camera_source": "Camera", "exposure_us": "Exposure (µs)",
-    "gain_db": "Gain (dB)", "score": "Score", "infer_ms": "Inference time (ms)",
+    "gain_db": "Gain (dB)", "score": "Score", "confidence": "Defect confidence", "infer_ms": "Inference time (ms)",
     "auto_verdict": "Automatic verdict", "verdict": "Final verdict", "reason": "Reason",
     "latency_ms": "Capture to verdict (ms)", "reviewed_by": "Reviewed by", "reviewed_at": "Reviewed at",
     "review_note": "Review note", "defect_type": "Defect type", "plc_status": "PLC delivery",
@@ -85,6 +87,8 @@ def field_rows(record: PartRecord, tz: ZoneInfo) -> list[tuple[str, str]]:
             text = value.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + value.astimezone(tz).strftime(" %Z")
         elif isinstance(value, Verdict):
             text = value.label
+        elif column == "confidence":
+            text = confidence_text(value)
         elif isinstance(value, float):
             text = f"{value:.4g}" if column not in ("score",) else f"{value:.4f}"
         else:
@@ -290,18 +294,30 @@ class RecordsScreen(QWidget):
         self.history = label("", "dim", wrap=True)
         info.addWidget(self.history)
 
+        self.report_button = button("Defect found downstream", touch, wide=4.0)
+        self.report_button.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+        self.report_button.clicked.connect(self.ask_downstream_defect)
+        self.report_button.hide()
         head = QHBoxLayout()
         head.addWidget(self.back)
         head.addWidget(self.part_title)
         head.addWidget(self.badge, 1)
-        body = QHBoxLayout()
+        head.addWidget(self.report_button)
+        body_page = QWidget()
+        body = QHBoxLayout(body_page)
+        body.setContentsMargins(0, 0, 0, 0)
         body.addWidget(pictures_panel, 3)
         body.addWidget(info_panel, 2)
+        self.defect_panel = DownstreamDefectPanel(self.ctx, self.browser)
+        self.defect_panel.closed.connect(self._defect_panel_closed)
+        self.part_stack = QStackedWidget()
+        self.part_stack.addWidget(body_page)
+        self.part_stack.addWidget(self.defect_panel)
         page = QWidget()
         col = QVBoxLayout(page)
         col.setContentsMargins(0, 0, 0, 0)
         col.addLayout(head)
-        col.addLayout(body, 1)
+        col.addWidget(self.part_stack, 1)
         return page
 
     def _date_edit(self) -> QDateTimeEdit:
@@ -334,7 +350,9 @@ class RecordsScreen(QWidget):
             self._load_choices()
 
     def on_tick(self) -> None:
-        """Say how old the list is (from memory only)."""
+        """Say how old the list is (from memory only); close a downstream report its signer can no longer sign."""
+        if self.part_stack.currentWidget() is self.defect_panel and not self.ctx.session.can(Permission.REPORT_DEFECTS):
+            self._close_defect_panel()
         if self.listed_at is not None and not self.searching:
             age = int(time.monotonic() - self.listed_at)
             words = "just now" if age < 60 else f"{age // 60} min ago"
@@ -491,7 +509,9 @@ class RecordsScreen(QWidget):
         for row, r in enumerate(self.records):
             cells = [str(r.seq), r.captured_at.astimezone(self.tz).strftime("%Y-%m-%d %H:%M:%S"), r.recipe,
                      r.verdict.label + (" (overridden)" if r.overridden else ""), r.auto_verdict.label,
-                     "—" if r.score is None else f"{r.score:.3f}", r.defect_type or "—", r.reviewed_by or "—"]
+                     "—" if r.score is None else f"{r.score:.3f}" + (
+                         "" if r.confidence is None else f"\n{confidence_text(r.confidence)}"),
+                     r.defect_type or "—", r.reviewed_by or "—"]
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if col in (3, 4):
@@ -532,6 +552,8 @@ class RecordsScreen(QWidget):
         fill_table(self.regions, [])
         self.image_view.show_part(None, 1.0, None)
         self.heat_view.show_part(None, 1.0, None)
+        self.report_button.hide()
+        self.part_stack.setCurrentIndex(0)
         self.stack.setCurrentIndex(1)
         browser = self.browser
         self.ctx.tasks.submit(lambda: browser.detail(seq), self.show_detail,
@@ -551,6 +573,22 @@ class RecordsScreen(QWidget):
         fill_table(self.fields, field_rows(record, self.tz))
         fill_table(self.regions, region_rows(record) or [("—", "No region stored", "", "", "", "", "")])
         self.history.setText(history_lines(list(detail.history)))
+        self.report_button.setVisible(self.ctx.session.can(Permission.REPORT_DEFECTS))
+
+    def ask_downstream_defect(self) -> None:
+        """Open the report of a defect found downstream on the part shown (quality managers)."""
+        denial = self.ctx.session.denial(Permission.REPORT_DEFECTS)
+        if denial is not None:
+            self.ctx.channel.warning(denial.what, denial.todo)
+            return
+        if self.detail is not None:
+            self.defect_panel.open_for(self.detail)
+            self.part_stack.setCurrentWidget(self.defect_panel)
+
+    def _defect_panel_closed(self, detail: PartDetail | None) -> None:
+        self.part_stack.setCurrentIndex(0)
+        if detail is not None:
+            self.show_detail(detail)
 
     def _detail_failed(self, seq: int, exc: BaseException) -> None:
         if self.part_title.text() != f"Part {seq}":
@@ -560,8 +598,14 @@ class RecordsScreen(QWidget):
             self.ctx.channel.error(exc)
 
     def back_to_list(self) -> None:
-        """Back to the list as it was."""
+        """Back to the list as it was (a downstream report not signed yet is forgotten)."""
+        self._close_defect_panel()
         self.stack.setCurrentIndex(0)
+
+    def _close_defect_panel(self) -> None:
+        self.defect_panel.reset()
+        self.part_stack.setCurrentIndex(0)
+        self.report_button.setVisible(self.detail is not None and self.ctx.session.can(Permission.REPORT_DEFECTS))
 
     # --- export --------------------------------------------------------------------------------
     def export_csv(self) -> None:

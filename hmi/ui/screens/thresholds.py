@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLineEdit, Q
                                QVBoxLayout, QWidget)
 
 from hmi.tuning.score_history import Comparison, Judgement, ScoreHistory, load_history
+from hmi.tuning.suggest import ThresholdSuggestion, suggest_thresholds
 from hmi.tuning.whatif import DEFAULT_IMAGES, WhatIfResult, WhatIfRun, inspector_for, rescore
 from hmi.config.schema import RecipeThresholds
 from hmi.core.errors import StationError
@@ -197,6 +198,7 @@ class ThresholdsScreen(QWidget):
         self.comparison: Comparison | None = None
         self.whatif: WhatIfRun | None = None
         self.whatif_result: WhatIfResult | None = None
+        self.suggestion: ThresholdSuggestion | None = None
         self.applied_version: int | None = None
         self._loading = False
 
@@ -211,6 +213,7 @@ class ThresholdsScreen(QWidget):
         chart_col.addWidget(self.legend)
         chart_col.addWidget(self.chart, 1)
         chart_col.addWidget(self.history_note)
+        self._history_words = self.history_note.text()
 
         whatif_panel, whatif_col = panel("What-if on stored images")
         controls = QHBoxLayout()
@@ -271,6 +274,9 @@ class ThresholdsScreen(QWidget):
         self.revert.clicked.connect(self.back_to_in_force)
         self.apply = button("Apply…", ctx.touch, wide=2.0, name="primary")
         self.apply.clicked.connect(self.ask_signature)
+        self.suggest = button("Suggest", ctx.touch, wide=1.8)
+        self.suggest.clicked.connect(self.suggest_from_reviews)
+        actions.addWidget(self.suggest)
         actions.addWidget(self.revert)
         actions.addWidget(self.apply)
         col.addLayout(actions)
@@ -348,9 +354,10 @@ class ThresholdsScreen(QWidget):
         note = (f"{len(history)} scored parts of the model in force; {images} with a stored image"
                 + (f"; {history.not_inspected} not inspected (no score, not shown)" if history.not_inspected else "")
                 + ". Drag the lines or type the values.")
-        self.history_note.setText(note if len(history) else
-                                  "No parts of this recipe and model are recorded yet: let the line run, then "
-                                  "open this screen again.")
+        self._history_words = (note if len(history) else
+                               "No parts of this recipe and model are recorded yet: let the line run, then "
+                               "open this screen again.")
+        self._show_note()
         self.chart.show_history(history, self.proposal)
         self._predict()
 
@@ -381,6 +388,7 @@ class ThresholdsScreen(QWidget):
         self.above_field.set_value(t.hold_above)
         self.area_field.set_value(t.min_defect_area_px)
         self.chart.place(t)
+        self._show_note()
         self.in_force_text.setText(f"In force: version {self.in_force.version} — {band_text(self.in_force)}")
         self._predict()
 
@@ -431,6 +439,42 @@ class ThresholdsScreen(QWidget):
         self.feedback.setStyleSheet("")
         self.feedback.setText(text)
 
+    # --- a suggestion from the operators' verdicts ------------------------------------------------
+    def suggest_from_reviews(self) -> None:
+        """Propose the set of least cost on the parts people judged; its consequences show as for any proposal."""
+        if self.history is None:
+            self._say("The recent parts are not loaded yet", "wait a moment, then try again")
+            return
+        history, in_force, changes = self.history, self.in_force, self.ctx.station.changes
+        self.suggest.setEnabled(False)
+        self._say_plain("Searching the threshold set of least cost on the parts people judged…")
+        self.ctx.tasks.submit(lambda: suggest_thresholds(history, changes.recipe.targets, in_force),
+                              self.show_suggestion, self._suggestion_failed)
+
+    def show_suggestion(self, suggestion: ThresholdSuggestion) -> None:
+        """Fill the proposal from `suggestion` and say why it is proposed."""
+        self.suggest.setEnabled(True)
+        self.suggestion = suggestion
+        self.set_proposal(suggestion.proposed)
+        if not suggestion.changes_anything:
+            self._say_plain("The set in force is already the best on the parts people judged.")
+
+    def _show_note(self) -> None:
+        """Under the chart: why the suggestion is proposed while it is, else what the history holds."""
+        s = self.suggestion
+        if s is not None and replace(self.proposal, version=s.proposed.version) == s.proposed:
+            self.history_note.setText(f"Suggested from the operators' verdicts. {s.explanation}")
+        else:
+            self.history_note.setText(self._history_words)
+
+    def _suggestion_failed(self, exc: BaseException) -> None:
+        self.suggest.setEnabled(True)
+        if isinstance(exc, StationError):
+            self._say(exc.what, exc.todo)
+        else:
+            self._say("The suggestion could not be made", "try again; if it fails again, call service")
+            self.ctx.channel.error(exc)
+
     # --- apply with a signature ----------------------------------------------------------------
     def ask_signature(self) -> None:
         """Open the signature for the proposal (technician role needed)."""
@@ -462,6 +506,7 @@ class ThresholdsScreen(QWidget):
     def _applied(self, recipe) -> None:
         version = recipe.thresholds.version
         self.applied_version = version
+        self.suggestion = None
         self.signature.reset()
         self.right.setCurrentIndex(0)
         self._take_in_force()

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from PySide6.QtCore import Qt
 
 from hmi.core.verdict import Verdict
+from hmi.decision.policy import confidence_text
 from hmi.reports.browse import RECORD_COLUMNS
 from hmi.ui.screens import records as records_module
 from hmi.ui.touch import undersized
@@ -136,6 +137,7 @@ def test_records_part_view_shows_pictures_regions_every_field_and_history(qtbot,
     assert fields["Reviewed by"] == "theo" and fields["Defect type"] == "dent"
     assert fields["Final verdict"] == "NG (overridden by a person)" and fields["Automatic verdict"] == "HOLD"
     assert fields["Review note"] == "dent near the rim"
+    assert 0.05 <= record.confidence < 0.5 and fields["Defect confidence"] == confidence_text(record.confidence)
     assert "theo: review HOLD → NG" in screen.history.text()
     assert screen.image_view.drawn_part.image is not None
     assert screen.image_view.drawn_part.image.shape[:2] == (384, 384)

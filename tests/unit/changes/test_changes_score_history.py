@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -96,3 +99,34 @@ def test_reading_the_history_never_writes_to_the_records(tmp_path):
         load_history(tmp_path / "missing.db", "r1")
     assert info.value.todo
     assert not (tmp_path / "missing.db").exists()
+
+
+def test_a_defect_found_downstream_is_a_defect_whatever_its_verdict():
+    found = [part(1, 0.12, Verdict.OK), part(2, 0.28, Verdict.HOLD, Verdict.OK, "olga"),
+             part(3, 0.27, Verdict.HOLD, Verdict.OK, "system")]
+    history = ScoreHistory([replace(p, downstream_defect=True) for p in found] + [
+        part(4, 0.29, Verdict.HOLD, Verdict.OK, "olga"),      # a person's OK on a HOLD: good
+        part(5, 0.45, Verdict.NG, Verdict.OK, "olga"),        # an overruled NG: good
+        part(6, 0.31, Verdict.HOLD, Verdict.NG, "olga"),      # a person's NG on a HOLD: defect
+        part(7, 0.60, Verdict.NG, Verdict.NG, "quinn"),       # a confirmed NG: defect
+        part(8, 0.27, Verdict.HOLD, Verdict.OK, "system")])   # the station's timeout: nobody's judgement
+    assert [p.judgement for p in history.parts] == [Judgement.DEFECT] * 3 + [
+        Judgement.GOOD, Judgement.GOOD, Judgement.DEFECT, Judgement.DEFECT, Judgement.NOT_REVIEWED]
+    assert history.downstream.tolist() == [True] * 3 + [False] * 5
+    now = history.predict(IN_FORCE)
+    assert (now.known_defective, now.escapes) == (5, 1)  # part 1 passed OK and was found downstream
+
+
+def test_the_history_reads_which_parts_were_found_defective_downstream(tmp_path):
+    db = tmp_path / "hmi.db"
+    write_records(db, [Row(0.10, "OK"), Row(0.29, "HOLD", "OK", "olga"), Row(0.20, "OK")])
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("INSERT INTO downstream_defects (seq, reported_at, reported_by, defect_type) "
+                     "VALUES (2, '2025-03-02T10:00:00.000Z', 'quinn', 'crack')")
+    conn.close()
+    history = load_history(db, "r1")
+    by_seq = {p.seq: p for p in history.parts}
+    assert by_seq[2].downstream_defect and by_seq[2].judgement is Judgement.DEFECT
+    assert not by_seq[1].downstream_defect and by_seq[1].judgement is Judgement.NOT_REVIEWED
+    assert history.scores_of(Judgement.DEFECT).tolist() == [0.29]
