@@ -61,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     ins.add_argument("--model", type=Path, required=True, help="model folder (manifest.json + model.onnx)")
     ins.add_argument("--csv", type=Path, required=True, help="output CSV file")
     ins.add_argument("--maps", type=Path, default=None, metavar="DIR",
-                     help="also write each image's anomaly map at the image's own size (float32 .npy per image)")
+                     help="also write each image's anomaly map at the image's own size (float32 .npy per image, "
+                          "in the images' folders under their common folder: good/a.png -> DIR/good/a.npy)")
 
     teach = sub.add_parser("teach", help="build an anomaly model from images of good parts")
     _common(teach)
@@ -337,6 +338,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     if not paths:
         raise StationError("no image files found in " + ", ".join(map(str, args.paths)), "check the paths")
     args.csv.parent.mkdir(parents=True, exist_ok=True)
+    maps_root = Path(os.path.commonpath([str(p.resolve().parent) for p in paths]))
     counts: dict[str, int] = {}
     unreadable = 0
     with args.csv.open("w", newline="", encoding="utf-8") as fh:
@@ -357,7 +359,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                 continue
             verdict, reason = decide(ins, thresholds)
             if args.maps is not None:
-                _save_map(args.maps, p, inspector.frame_map(ins, frame.shape[:2]))
+                _save_map(args.maps / p.resolve().relative_to(maps_root).with_suffix(".npy"),
+                          inspector.frame_map(ins, frame.shape[:2]))
             regions = [{"x": r.x, "y": r.y, "w": r.w, "h": r.h, "area_px": r.area_px,
                         "peak": round(r.peak_score, 4), "label": r.label, "confidence": r.confidence}
                        for r in ins.regions]
@@ -371,15 +374,15 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-def _save_map(folder: Path, image: Path, frame_map: object) -> None:
-    """Write one image's frame-size anomaly map (a NumPy array) as DIR/<stem>.npy."""
+def _save_map(target: Path, frame_map: object) -> None:
+    """Write one image's frame-size anomaly map (a NumPy array) to `target` (.npy), making its folder."""
     import numpy as np
 
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        np.save(folder / f"{image.stem}.npy", frame_map)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        np.save(target, frame_map)
     except OSError as exc:
-        raise StationError(f"cannot write the anomaly map of {image.name} to {folder} ({exc.strerror or exc})",
+        raise StationError(f"cannot write the anomaly map {target} ({exc.strerror or exc})",
                            "choose a writable folder with free space for --maps") from None
 
 

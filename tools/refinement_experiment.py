@@ -5,9 +5,8 @@ Usage:
         [--splits 50] [--defects-in-a 20] [--C 1.0] [--json /tmp/refine/results.json]
 
 Step 1 (with --teach, or by hand; skipped per set where its outputs already exist) teaches one model per
-real development set with the station's own commands and writes the anomaly maps of every test image.
-Good and defective images are inspected separately because `hmi inspect --maps` names a map by the
-image's stem only, and test/good and test/defect share stems (0000_000.jpg is in both):
+real development set with the station's own commands and writes the anomaly maps of every test image,
+good and defective images inspected separately into their own CSVs and map folders:
 
     hmi teach --good SET/train/good --out WORK/models/NAME --data-dir WORK/data
     hmi inspect SET/test/good --model WORK/models/NAME --csv WORK/NAME_good.csv --maps WORK/maps/NAME/good \

@@ -68,15 +68,18 @@ def test_small_flaw_in_a_far_tile_is_found_where_it_is(strip_model: Path) -> Non
 
 def test_inspect_writes_maps_of_each_images_own_size(strip_model: Path, tmp_path: Path) -> None:
     images = tmp_path / "images"
-    images.mkdir()
-    cv2.imwrite(str(images / "fabric.png"), texture(200, (256, 4096)))
-    cv2.imwrite(str(images / "commutator.png"), with_spot(texture(201, (1250, 500)), 1100, 90))
+    (images / "good").mkdir(parents=True)
+    (images / "defect").mkdir()
+    cv2.imwrite(str(images / "good" / "part.png"), texture(200, (256, 4096)))
+    cv2.imwrite(str(images / "defect" / "part.png"), with_spot(texture(201, (1250, 500)), 1100, 90))
     maps = tmp_path / "maps"
-    done = subprocess.run([sys.executable, "-m", "hmi", "inspect", str(images), "--model", str(strip_model),
+    # Two folders with the same file name: each map keeps its folder, neither overwrites the other.
+    done = subprocess.run([sys.executable, "-m", "hmi", "inspect", str(images / "good"), str(images / "defect"),
+                           "--model", str(strip_model),
                            "--csv", str(tmp_path / "out.csv"), "--maps", str(maps), "--data-dir", str(tmp_path / "data")],
                           capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr
-    fabric, commutator = np.load(maps / "fabric.npy"), np.load(maps / "commutator.npy")
+    fabric, commutator = np.load(maps / "good" / "part.npy"), np.load(maps / "defect" / "part.npy")
     assert fabric.shape == (256, 4096) and commutator.shape == (1250, 500)
     y, x = np.unravel_index(int(commutator.argmax()), commutator.shape)
     assert abs(int(y) - 1100) <= 16 and abs(int(x) - 90) <= 16
