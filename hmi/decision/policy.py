@@ -63,16 +63,22 @@ def defect_confidence(score: float | None, thresholds: ThresholdSet) -> float | 
     return 1.0 / (1.0 + math.exp(exponent))
 
 
-def confidence_text(p: float | None) -> str:
-    """The confidence as every screen words it: 'defect 73 %', '<1 %' and '>99 %' at the ends, '–' for none."""
+def confidence_percent(p: float | None) -> str:
+    """The confidence in whole per cent: '73 %', '<1 %' and '>99 %' at the ends, '–' for none."""
     if p is None or p != p:
         return "–"
     whole = math.floor(p * 100.0 + 0.5)
     if whole < 1:
-        return "defect <1 %"
+        return "<1 %"
     if whole > 99:
-        return "defect >99 %"
-    return f"defect {whole} %"
+        return ">99 %"
+    return f"{whole} %"
+
+
+def confidence_text(p: float | None) -> str:
+    """The confidence as every screen words it: 'defect 73 %' ('defect <1 %', 'defect >99 %'), '–' for none."""
+    percent = confidence_percent(p)
+    return percent if percent == "–" else f"defect {percent}"
 
 
 def decide(inspection: Inspection | None, thresholds: ThresholdSet, failure: str | None = None) -> tuple[Verdict, str]:

@@ -179,6 +179,7 @@ class VerdictBadge(QWidget):
     def __init__(self, parent: QWidget | None = None, symbol_px: int = 160, font_px: int = 64) -> None:
         super().__init__(parent)
         self.verdict: Verdict | None = None
+        self.detail = ""  # one short line under the word (the defect confidence), in a third of its size
         self.symbol_px = symbol_px
         self.font_px = font_px
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
@@ -196,8 +197,14 @@ class VerdictBadge(QWidget):
             self.setAccessibleName(verdict_words(verdict))
             self.update()
 
+    def set_detail(self, text: str) -> None:
+        """Show `text` under the verdict word (repaints only when it changed); empty shows nothing."""
+        if text != self.detail:
+            self.detail = text
+            self.update()
+
     def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
-        """Symbol, then the verdict in words; NG and NOT INSPECTED words in red."""
+        """Symbol, then the verdict in words (and the detail line under them); NG and NOT INSPECTED words in red."""
         p = QPainter(self)
         h = self.height()
         side = min(self.symbol_px, h - 8)
@@ -210,7 +217,14 @@ class VerdictBadge(QWidget):
         p.setFont(font)
         abnormal = self.verdict is not None and self.verdict.is_reject
         p.setPen(QColor(theme.REJECT_RED if abnormal else theme.TEXT))
-        text_rect = QRectF(side + 24, 0, self.width() - side - 28, h)
+        detail_px = max(12, int(self.font_px * 0.36)) if self.detail else 0
+        text_rect = QRectF(side + 24, 0, self.width() - side - 28, h - (detail_px * 1.6 if detail_px else 0))
         flags = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft | Qt.TextFlag.TextWordWrap
         p.drawText(text_rect, int(flags), words)
+        if detail_px:
+            font.setPixelSize(detail_px)
+            p.setFont(font)
+            p.setPen(QColor(theme.TEXT))
+            below = QRectF(side + 24, text_rect.bottom() - detail_px * 0.6, text_rect.width(), detail_px * 1.8)
+            p.drawText(below, int(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft), self.detail)
         p.end()

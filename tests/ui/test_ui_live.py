@@ -8,7 +8,7 @@ import numpy as np
 from PySide6.QtCore import Qt
 
 from hmi.core.verdict import Verdict
-from hmi.decision.policy import ThresholdSet, confidence_text, defect_confidence
+from hmi.decision.policy import ThresholdSet, confidence_percent, confidence_text, defect_confidence
 from hmi.ui import imaging, theme
 from hmi.ui.strip import part_tile
 from hmi.ui.symbols import verdict_rgba
@@ -77,6 +77,7 @@ def test_ui_overlays_follow_the_toggles_and_name_the_defect_area(qtbot, station_
     confidence = defect_confidence(part.inspection.score, ThresholdSet(1, 0.3, hold_below=0.05, hold_above=0.05))
     assert part.decision.confidence == confidence > 0.5    # the recipe's threshold set, as the worker judged it
     assert f"score {part.inspection.score:.3f}  ·  {confidence_text(confidence)}" in live.caption.text()
+    assert live.badge.detail == f"Defect confidence {confidence_percent(confidence)}"  # under the verdict word
     assert live.view.heat_item.isVisible() and live.scale.isVisible()
     assert not live.view.contours.path().isEmpty()
     assert live.view.labels[0].toPlainText() == f"{region.area_px} px²"

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWi
 from hmi.config.schema import InspectionRoi
 from hmi.core.part import Part
 from hmi.core.verdict import Verdict
-from hmi.decision.policy import confidence_text
+from hmi.decision.policy import confidence_percent, confidence_text
 from hmi.pipeline.metrics import StageSnapshot
 from hmi.pipeline.outlet import VerdictCounts
 from hmi.ui.part_view import HeatScale, PartImageView
@@ -157,6 +157,9 @@ class LiveScreen(QWidget):
         reason = part.decision.reason if part.decision else ""
         if self.reason.text() != reason:
             self.reason.setText(reason)
+        confidence = part.decision.confidence if part.decision else None
+        words = f"Defect confidence {confidence_percent(confidence)}" if confidence is not None else ""
+        self.badge.set_detail(words)
         self.caption.setText(part_caption(part))
         self.drawn_version = version
         now = time.monotonic()
