@@ -1,6 +1,8 @@
 """Accuracy table of the station's default teach on every real-image development set and on the demo.
 
 Usage: .venv/bin/python tools/evaluate_models.py [--datasets ../shared/datasets] [--out docs/accuracy.md]
+       .venv/bin/python tools/evaluate_models.py --work DIR     (keeps every set's JSON figures in DIR)
+       .venv/bin/python tools/evaluate_models.py --from-json DIR (writes the table again from those figures)
 
 Runs `hmi evaluate DATASET_DIR --json` (the station's own teach on train/good, its own inspection on
 test/good and test/defect) on each set under --datasets (any folder holding train/good, test/good and
@@ -87,12 +89,37 @@ def table(rows: list[dict]) -> str:
         lines.append(
             f"| {r['dataset']} | {r['good']} / {r['defective']} | {r['auroc']:.4f} | "
             f"{100 * r['recall_at_1pct']:.1f} % / {100 * r['recall_at_5pct']:.1f} % | {pix} | "
-            f"{pct(r['good_ng_pct'])}{mark(r['good_ng_pct'], 1.0)} / {pct(r['good_hold_pct'])}"
-            f"{mark(r['good_hold_pct'], 5.0)} | {pct(r['defect_ok_pct'])}"
+            f"{pct(r['good_ng_pct'])}{parts(r['good_ng_pct'], r['good'])}{mark(r['good_ng_pct'], 1.0)} / "
+            f"{pct(r['good_hold_pct'])}{parts(r['good_hold_pct'], r['good'])}{mark(r['good_hold_pct'], 5.0)} | "
+            f"{pct(r['defect_ok_pct'])}"
             f"{mark(r['defect_ok_pct'], 10.0, r['floor_defect_ok_pct'])} / {pct(r['defect_hold_pct'])} | "
             f"{pct(r['floor_defect_ok_pct'])} | {more} | {r['teach_s']:.1f} | "
             f"{r['judge_ms_p50']:.1f} / {r['judge_ms_p99']:.1f} | {r['geometry']} |")
     return "\n".join(lines)
+
+
+def targets_summary(rows: list[dict]) -> str:
+    """In words: on which sets the default thresholds meet each target, and why not where they miss."""
+    def names(rs: list[dict]) -> str:
+        return ", ".join(r["dataset"] for r in rs) or "none"
+
+    ng_ok = [r for r in rows if r["good_ng_pct"] <= 1.0 + 1e-9]
+    hold_ok = [r for r in rows if r["good_hold_pct"] <= 5.0 + 1e-9]
+    allowed = [r for r in rows if r["floor_defect_ok_pct"] <= 10.0 + 1e-9]
+    esc_ok = [r for r in allowed if r["defect_ok_pct"] <= 10.0 + 1e-9]
+    few = [r for r in rows if r.get("more_images_needed")]
+    return (f"At the default thresholds: good parts NG ≤ 1 % on {len(ng_ok)} of {len(rows)} sets (misses: "
+            f"{names([r for r in rows if r not in ng_ok])}); good parts held ≤ 5 % on {len(hold_ok)} of {len(rows)} "
+            f"(misses: {names([r for r in rows if r not in hold_ok])}); defective parts OK ≤ 10 % on {len(esc_ok)} "
+            f"of the {len(allowed)} sets whose ranking allows it (misses: "
+            f"{names([r for r in allowed if r not in esc_ok])}; not allowed by the ranking: "
+            f"{names([r for r in rows if r not in allowed])}). Teach asked for more good images on: {names(few)}.")
+
+
+def parts(share_pct: float, whole: int) -> str:
+    """' (n)': how many parts a share of a few is, so one part among 20 reads as what it is."""
+    n = round(share_pct * whole / 100.0)
+    return f" ({n})" if n else ""
 
 
 def mark(value: float, target: float, floor: float | None = None) -> str:
@@ -108,21 +135,31 @@ def main() -> int:
     ap.add_argument("--datasets", type=Path, default=ROOT.parent / "shared" / "datasets")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "accuracy.md")
     ap.add_argument("--work", type=Path, default=None)
+    ap.add_argument("--from-json", type=Path, default=None, metavar="DIR",
+                    help="no evaluation: write the table from the JSON figures a --work run left in DIR")
     args = ap.parse_args()
-    sets = find_sets(args.datasets)
-    if not sets:
-        sys.exit(f"no data sets in the shared layout under {args.datasets}")
-    with tempfile.TemporaryDirectory(prefix="hmi-accuracy-") as tmp:
-        work = args.work or Path(tmp)
-        work.mkdir(parents=True, exist_ok=True)
-        rows = [evaluate(ds, work, []) for ds in sets]
-        rows.append(evaluate(demo_set(work), work, ["--teach-size", "384"]))
+    if args.from_json is not None:
+        rows = sorted((json.loads(p.read_text(encoding="utf-8")) for p in args.from_json.glob("*.json")),
+                      key=lambda r: (r["dataset"] == "demo", r["dataset"]))
+        if not rows:
+            sys.exit(f"no JSON figures in {args.from_json}")
+        stamp = datetime.fromtimestamp(max(p.stat().st_mtime for p in args.from_json.glob("*.json")),
+                                       timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    else:
+        sets = find_sets(args.datasets)
+        if not sets:
+            sys.exit(f"no data sets in the shared layout under {args.datasets}")
+        with tempfile.TemporaryDirectory(prefix="hmi-accuracy-") as tmp:
+            work = args.work or Path(tmp)
+            work.mkdir(parents=True, exist_ok=True)
+            rows = [evaluate(ds, work, []) for ds in sets]
+            rows.append(evaluate(demo_set(work), work, ["--teach-size", "384"]))
+        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     real = [r for r in rows if r["dataset"] != "demo"]
     mean = sum(r["auroc"] for r in real) / len(real)
     lowest = min(real, key=lambda r: r["auroc"])
     summary = (f"Mean image AUROC over the {len(real)} real-image sets: {mean:.4f}; lowest: {lowest['dataset']} "
-               f"{lowest['auroc']:.4f}.")
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+               f"{lowest['auroc']:.4f}.\n\n{targets_summary(rows)}")
     text = f"""# Accuracy on real parts
 
 Written by `tools/evaluate_models.py` ({stamp}; {cpu_name()}, {os.cpu_count()} logical cores, ONNX Runtime CPU).
