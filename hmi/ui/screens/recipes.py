@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from PySide6.QtGui import QDoubleValidator, QIntValidator
 from PySide6.QtWidgets import QButtonGroup, QComboBox, QGridLayout, QHBoxLayout, QLineEdit, QWidget
 
-from hmi.config.schema import Recipe, RecipeModel, RecipeThresholds
+from hmi.config.schema import JudgingTargets, Recipe, RecipeModel, RecipeThresholds
 from hmi.core.errors import ConfigError, StationError
 from hmi.inference.package import ModelPackage
 from hmi.store.users import Permission
@@ -48,8 +48,8 @@ def recipe_row_text(entry: RecipeEntry, in_force: str) -> str:
 def thresholds_text(recipe: Recipe) -> str:
     """The threshold set in words (read-only here)."""
     t = recipe.thresholds
-    return (f"version {t.version}: defect from {t.score:.3f}, held for review from {t.score - t.hold_below:.3f} "
-            f"to {t.score + t.hold_above:.3f}, min area {t.min_defect_area_px} px — change on the thresholds screen")
+    return (f"version {t.version}: NG from {t.score + t.hold_above:.3f}, HOLD from {t.score - t.hold_below:.3f}, "
+            f"min area {t.min_defect_area_px} px — change on the thresholds screen")
 
 
 def lighting_text(recipe: Recipe) -> str:
@@ -139,22 +139,32 @@ class RecipesScreen(QWidget):
             self.hold_group.addButton(b)
         self.plc_number = self._field(touch, "0 – 255, 0 = none", QIntValidator(0, 255, self))
         self.reject_limit = self._field(touch, "% of the last 100 parts", QDoubleValidator(0.0, 100.0, 1, self))
+        self.target_reject = self._field(touch, "% rejected", QDoubleValidator(0.01, 49.0, 2, self))
+        self.target_hold = self._field(touch, "% held", QDoubleValidator(0.0, 49.0, 2, self))
+        self.escape_cost = self._field(touch, "false rejects", QDoubleValidator(0.01, 100_000.0, 2, self))
         self.thresholds = label("", wrap=True)
         self.lighting = label("", wrap=True)
         self.roi = label("", wrap=True)
         hold_default = QHBoxLayout()
         hold_default.addWidget(self.hold_ok)
         hold_default.addWidget(self.hold_ng)
+        targets = QHBoxLayout()
+        targets.addWidget(self.target_reject)
+        targets.addWidget(self.target_hold)
         rows: list[tuple[str, Any, str, Any]] = [
             ("Name", self.name, "Description", self.description),
             ("Model", self.model, "", self.model_note),
             ("Exposure (µs)", self.exposure, "Gain (dB)", self.gain),
             ("HOLD review within (s)", self.hold_timeout, "Then by default", hold_default),
             ("PLC recipe number", self.plc_number, "Reject-rate alarm (%)", self.reject_limit),
+            ("Good parts rejected / held at most (%)", targets, "An escape costs (false rejects)", self.escape_cost),
         ]
         for r, (t1, w1, t2, w2) in enumerate(rows):
             grid.addWidget(label(t1, "dim", wrap=True), r, 0)
-            grid.addWidget(w1, r, 1)
+            if isinstance(w1, QHBoxLayout):
+                grid.addLayout(w1, r, 1)
+            else:
+                grid.addWidget(w1, r, 1)
             if t2:
                 grid.addWidget(label(t2, "dim", wrap=True), r, 2)
             if isinstance(w2, QHBoxLayout):
@@ -290,6 +300,10 @@ class RecipesScreen(QWidget):
         (self.hold_ok if r is not None and r.hold.default == "OK" else self.hold_ng).setChecked(True)
         self.plc_number.setText(str(r.plc_recipe_number) if r else "0")
         self.reject_limit.setText(f"{(r.reject_rate_limit if r else 0.2) * 100:g}")
+        targets = r.targets if r else JudgingTargets()
+        self.target_reject.setText(f"{targets.false_reject * 100:g}")
+        self.target_hold.setText(f"{targets.hold_share * 100:g}")
+        self.escape_cost.setText(f"{targets.escape_cost / targets.false_reject_cost:g}")
         self.thresholds.setText(thresholds_text(r) if r and self.mode != "new" else
                                 "the model's taught thresholds, as version 1 — change on the thresholds screen")
         self.lighting.setText(lighting_text(r) if r and self.mode != "new" else "not set — save one on the camera screen")
@@ -318,7 +332,11 @@ class RecipesScreen(QWidget):
                 "hold": {"timeout_s": _number(self.hold_timeout, "the HOLD review time", int),
                          "default": "OK" if self.hold_ok.isChecked() else "NG"},
                 "plc_recipe_number": _number(self.plc_number, "the PLC recipe number", int),
-                "reject_rate_limit": limit / 100.0}
+                "reject_rate_limit": limit / 100.0,
+                "targets": {"false_reject": _number(self.target_reject, "the share of good parts rejected") / 100.0,
+                            "hold_share": _number(self.target_hold, "the share of good parts held") / 100.0,
+                            "false_reject_cost": 1.0,
+                            "escape_cost": _number(self.escape_cost, "the cost of an escape")}}
 
     @staticmethod
     def apply(base: Recipe, values: dict[str, Any], name: str | None = None) -> Recipe:

@@ -35,6 +35,9 @@ def test_edit_copy_create_and_change_over_from_the_screen(qtbot, tech_station, s
     assert screen.name.text() == "tech-b" and screen.exposure.text() == "6500"
     screen.description.setText("second product, new supplier")
     screen.hold_timeout.setText("120")
+    assert (screen.target_reject.text(), screen.target_hold.text(), screen.escape_cost.text()) == ("1", "5", "20")
+    screen.target_reject.setText("0.5")    # the default thresholds' targets that teaching takes from the recipe
+    screen.escape_cost.setText("50")
     tap(qtbot, screen.save_button)
     assert "reason" in screen.feedback.text()
     screen.reason.setText("supplier change")
@@ -42,6 +45,7 @@ def test_edit_copy_create_and_change_over_from_the_screen(qtbot, tech_station, s
     _saved(qtbot, screen, "Recipe tech-b saved")
     edited = changes.load("tech-b")
     assert edited.description == "second product, new supplier" and edited.hold.timeout_s == 120
+    assert (edited.targets.false_reject, edited.targets.hold_share, edited.targets.escape_cost) == (0.005, 0.05, 50.0)
     qtbot.waitUntil(lambda: len(audit_entries(station, AuditAction.RECIPE_CHANGE.value)) == 1, timeout=5000)
     entry = audit_entries(station, AuditAction.RECIPE_CHANGE.value)[0]
     assert (entry["user"], entry["subject"], entry["reason"]) == ("theo", "recipe tech-b", "supplier change")
