@@ -3,9 +3,8 @@
     xvfb-run -a -s "-screen 0 1920x1080x24" .venv/bin/python docs/screenshots/make_screenshots.py docs/screenshots
 
 Runs the real demo station (emulated Basler camera replaying the demo frames, demo model, records in
-a fresh data folder) with PLC signalling off (so the alarm zone shows its standing warning) and the
-demo recipe's HOLD band widened to 1.5 below the threshold (so borderline parts wait in the review
-queue), creates demo users, writes three days of generated history before it starts (so the
+a fresh data folder) with PLC signalling off (so the alarm zone shows its standing warning; the demo
+camera's own borderline part, the tenth, waits in the review queue), creates demo users, writes three days of generated history before it starts (so the
 reports and the record browser have shifts to show: hmi/reports/benchdata.py at one part every two
 seconds), and lets the touchscreen save a PNG of every screen after 20 s. Nobody logs in: the
 screens show the locked state (gated screens are opened for the picture only).
@@ -36,7 +35,6 @@ def main(out: Path, seconds: float = 20.0) -> int:
     data_dir = Path(tempfile.mkdtemp(prefix="hmi-shots-")) / "data"
     cfg = load_station(data_dir)
     recipe = load_recipe(data_dir, cfg.station.recipe)
-    recipe.thresholds.hold_below = 1.5
     recipe.thresholds.version = 9  # a changed set is a new version (the generated history holds 1 to 3)
     save_recipe(data_dir, recipe)
     calendar = ShiftCalendar(cfg.shifts)
