@@ -197,12 +197,10 @@ def run_bench(data_dir: Path, overrides: list[str], frames: int = 300, with_outp
     import sys
     import tempfile
 
-    from hmi.app import Station
-    from hmi.camera.factory import open_source
     from hmi.config.loader import load_station
     from hmi.demo.dataset import demo_frames_dir
-    from hmi.downstream import RecordsAndPlc
     from hmi.inference.inspector import read_image
+    from hmi.station import Station, build_station
 
     frames_dir = demo_frames_dir()
     settings = ["station.mode=production", "camera.trigger=software", "camera.rate_hz=0"]
@@ -212,7 +210,8 @@ def run_bench(data_dir: Path, overrides: list[str], frames: int = 300, with_outp
     cfg = load_station(data_dir, settings + overrides)
 
     def core() -> Station:
-        return Station(cfg, data_dir, source=open_source(cfg.camera, frames_dir), max_parts=frames)
+        # The configured camera replays frames_dir: camera.replay_path when set above, else the demo frames.
+        return build_station(cfg, data_dir, max_parts=frames, records=False)
 
     first: Station | None = core()
     inspector = first.active.get().inspector
@@ -256,8 +255,7 @@ def run_bench(data_dir: Path, overrides: list[str], frames: int = 300, with_outp
                     out_dir = Path(tmp)
                     out_cfg = load_station(out_dir, ["plc.mode=s7", "plc.host=127.0.0.1", f"plc.port={port}",
                                                      *settings])
-                    full = Station(out_cfg, out_dir, source=open_source(out_cfg.camera, frames_dir),
-                                   max_parts=frames, downstream=RecordsAndPlc(out_cfg, out_dir))
+                    full = build_station(out_cfg, out_dir, max_parts=frames)
                     tp, lat, _ = _run_pipeline(full, frames)
                     full_runs.append((tp, lat, _plc_latencies(out_dir / "hmi.db")))
     finally:

@@ -202,18 +202,13 @@ def display_available() -> bool:
                 or sys.platform in ("win32", "darwin"))
 
 
-def build_station(args: argparse.Namespace, extra: list[str] | None = None, max_parts: int = 0):
-    """The configured station with its records and PLC, not started."""
-    from hmi.app import Station
-    from hmi.camera.factory import open_source
+def configured_station(args: argparse.Namespace, extra: list[str] | None = None, max_parts: int = 0):
+    """The station the data folder's config (with `extra` and --set overrides) describes, not started."""
     from hmi.config.loader import load_station
-    from hmi.demo.dataset import demo_frames_dir
-    from hmi.downstream import RecordsAndPlc
+    from hmi.station import build_station
 
     data_dir = _data_dir(args)
-    cfg = load_station(data_dir, [*(extra or []), *args.overrides])
-    return Station(cfg, data_dir, source=open_source(cfg.camera, demo_frames_dir()), max_parts=max_parts,
-                   downstream=RecordsAndPlc(cfg, data_dir))
+    return build_station(load_station(data_dir, [*(extra or []), *args.overrides]), data_dir, max_parts=max_parts)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -222,7 +217,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return cmd_ui(args)
     if not args.headless:
         print("hmi: no display found; running headless with a status line", file=sys.stderr)
-    station = build_station(args, max_parts=args.max_parts)
+    station = configured_station(args, max_parts=args.max_parts)
     if station.users is not None and station.users.needs_first_admin():
         print("hmi: this station has no admin yet — create one with 'hmi users add NAME --role admin'",
               file=sys.stderr)
@@ -263,7 +258,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
     """The touchscreen over the running station."""
     from hmi.ui.shell import run_station_ui
 
-    station = build_station(args)
+    station = configured_station(args)
     station.start()
     try:
         return run_station_ui(station, fullscreen=args.fullscreen or station.cfg.ui.fullscreen,
@@ -281,7 +276,7 @@ def cmd_ui_bench(args: argparse.Namespace) -> int:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     from hmi.ui.bench import figures_text, measure_ui
 
-    station = build_station(args, extra=["camera.rate_hz=0"])
+    station = configured_station(args, extra=["camera.rate_hz=0"])
     station.start()
     try:
         figures = measure_ui(station, args.seconds)

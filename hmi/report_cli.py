@@ -279,11 +279,8 @@ def _one_run(args: argparse.Namespace, data_dir: Path, windows, port: int, mode:
 
     import numpy as np
 
-    from hmi.app import Station
-    from hmi.camera.factory import open_source
     from hmi.config.loader import load_station
-    from hmi.demo.dataset import demo_frames_dir
-    from hmi.downstream import RecordsAndPlc
+    from hmi.station import build_station
     from hmi.store.database import database_path
 
     settings = ["station.mode=production", "camera.trigger=software", f"camera.rate_hz={hz:g}", "plc.mode=s7",
@@ -297,8 +294,7 @@ def _one_run(args: argparse.Namespace, data_dir: Path, windows, port: int, mode:
     sampler = threading.Thread(target=_sample_size, args=(wal, wal_max, stop), daemon=True)
     sampler.start()
     try:
-        station = Station(cfg, data_dir, source=open_source(cfg.camera, demo_frames_dir()),
-                          max_parts=parts, downstream=RecordsAndPlc(cfg, data_dir))
+        station = build_station(cfg, data_dir, max_parts=parts)
         rate, latencies = _run_station(station, parts)
     finally:
         stop.set()

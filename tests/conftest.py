@@ -16,7 +16,7 @@ def no_leaked_workers():
     """Fail a test that leaves one of the station's worker threads running."""
     before = {t.ident for t in threading.enumerate()}
     yield
-    roles = {"capture", "inference", "store", "images", "plc", "holds"}
+    roles = {"capture", "inference", "store", "images", "plc", "holds", "supervisor"}
     deadline = __import__("time").monotonic() + 5
     while True:
         leaked = [t.name for t in threading.enumerate() if t.ident not in before and t.name in roles and t.is_alive()]

@@ -44,12 +44,8 @@ def measure(data_dir: Path, parts: int, input_size: int, rate_hz: float, baselin
     import numpy as np
     from PySide6.QtCore import Qt, QTimer
 
-    from hmi.app import Station
-    from hmi.camera.factory import open_source
-    from hmi.changes.teaching import Teaching
     from hmi.config.loader import load_station
-    from hmi.demo.dataset import demo_frames_dir
-    from hmi.downstream import RecordsAndPlc
+    from hmi.station import build_station
     from hmi.store.users import Role
     from hmi.ui.context import ScreenContext
     from hmi.ui.messages import MessageChannel
@@ -63,11 +59,9 @@ def measure(data_dir: Path, parts: int, input_size: int, rate_hz: float, baselin
     app = application()
     cfg = load_station(data_dir, ["station.mode=production", "camera.kind=emulated", "camera.trigger=software",
                                   f"camera.rate_hz={rate_hz}", "plc.mode=off"])
-    station = Station(cfg, data_dir, source=open_source(cfg.camera, demo_frames_dir()),
-                      downstream=RecordsAndPlc(cfg, data_dir))
+    station = build_station(cfg, data_dir)
     admin = station.users.add("admin", Role.ADMIN, "9999", None)
     station.users.add("theo", Role.TECHNICIAN, "4321", admin)
-    station.teaching = Teaching(data_dir, station.newest)  # what the composition root is to attach
     channel = MessageChannel()
     tasks = BackgroundTasks(channel)
     session = OperatorSession(station.users, tasks, channel)

@@ -17,13 +17,10 @@ import tempfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from hmi.app import Station
-from hmi.camera.factory import open_source
 from hmi.config.loader import load_recipe, load_station, save_recipe
-from hmi.demo.dataset import demo_frames_dir
-from hmi.downstream import RecordsAndPlc
 from hmi.reports.benchdata import generate_week
 from hmi.reports.shifts import ShiftCalendar
+from hmi.station import build_station
 from hmi.store.users import Role
 from hmi.ui.shell import run_station_ui
 
@@ -42,8 +39,7 @@ def main(out: Path, seconds: float = 20.0) -> int:
     days = 3.0
     generate_week(data_dir, datetime.now(timezone.utc) - timedelta(days=days, minutes=10), rate_hz=0.5, days=days,
                   shift_names=lambda t: (calendar.containing(t) or calendar.window(t.date(), first.name)).name)
-    station = Station(cfg, data_dir, source=open_source(cfg.camera, demo_frames_dir()),
-                      downstream=RecordsAndPlc(cfg, data_dir))
+    station = build_station(cfg, data_dir)
     admin = station.users.add("admin", Role.ADMIN, "9999", None)
     for name, role in USERS:
         station.users.add(name, role, "1234", admin)

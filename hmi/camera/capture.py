@@ -10,7 +10,8 @@ from concurrent.futures import Future
 from typing import Any, Callable
 
 from hmi.camera.source import FrameSource, Grab, TriggerMode
-from hmi.core.alarms import AlarmBoard, Priority
+from hmi.core.alarm_catalogue import CAMERA_LOST
+from hmi.core.alarms import AlarmBoard
 from hmi.core.errors import CameraError, CameraLost
 from hmi.core.part import CameraSettings, Decision, Part, utc_now
 from hmi.core.verdict import Verdict
@@ -21,7 +22,6 @@ from hmi.pipeline.worker import Worker
 
 log = logging.getLogger(__name__)
 
-CAMERA_ALARM = "CAMERA_LOST"
 
 
 class CaptureWorker(Worker):
@@ -207,8 +207,7 @@ class CaptureWorker(Worker):
             self._lost_since = time.monotonic()
             self._retry_delay = self.reconnect_s
             self._retry_at = self._lost_since + self._retry_delay
-            self.alarms.raise_(CAMERA_ALARM, f"{exc} — parts are rejected as NOT INSPECTED until it is back",
-                               Priority.HIGH)
+            self.alarms.raise_(CAMERA_LOST, problem=getattr(exc, "what", str(exc)))
             log.warning("camera lost: %s", exc)
 
     def _while_lost(self, reconnect: bool = True) -> None:
@@ -218,7 +217,7 @@ class CaptureWorker(Worker):
             if self.source.reconnect():
                 log.info("camera back after %.1f s", now - (self._lost_since or now))
                 self._lost_since = None
-                self.alarms.clear(CAMERA_ALARM)
+                self.alarms.clear(CAMERA_LOST)
                 self._release()
                 return
             self._retry_delay = min(self._retry_delay * 2, 10.0)

@@ -6,13 +6,12 @@ import logging
 from collections.abc import Callable
 
 from hmi.changes.setup import SetupChanges
-from hmi.core.alarms import Priority
+from hmi.core.alarm_catalogue import RECIPE_REQUEST
 from hmi.core.errors import StationError
 from hmi.pipeline.worker import Worker
 
 log = logging.getLogger(__name__)
 
-RECIPE_REQUEST_ALARM = "RECIPE_REQUEST"
 
 
 class PlcRecipeRequests(Worker):
@@ -52,26 +51,24 @@ class PlcRecipeRequests(Worker):
         """Change over to the recipe with PLC number `number`; returns its name, or None when refused."""
         name = self.changes.recipe_for_plc_number(number)
         if name is None:
-            self._alarm(f"the PLC requests recipe number {number}, but no recipe on this station has that number "
-                        f"— recipe {self.changes.recipe.name} stays in force; give a recipe that PLC number")
+            self._alarm(f"the PLC requests recipe number {number}, but no recipe on this station has that number")
             return None
         if name == self.changes.recipe.name:
             return name
         try:
             self.changes.changeover(name, f"PLC recipe request {number}", "requested by the PLC")
         except StationError as exc:
-            self._alarm(f"the PLC requests recipe {name} (number {number}), but it cannot be put in force: "
-                        f"{exc.what} — {self.changes.recipe.name} stays in force")
+            self._alarm(f"the PLC requests recipe {name} (number {number}), but it cannot be put in force: {exc.what}")
             return None
         if self.alarms is not None:
-            self.alarms.clear(RECIPE_REQUEST_ALARM)
+            self.alarms.clear(RECIPE_REQUEST)
         return name
 
     def _requested(self) -> int | None:
         status = self.plc_status()
         return getattr(status, "requested_recipe", None) if status is not None else None
 
-    def _alarm(self, text: str) -> None:
-        log.warning(text)
+    def _alarm(self, problem: str) -> None:
+        log.warning("%s: recipe %s stays in force", problem, self.changes.recipe.name)
         if self.alarms is not None:
-            self.alarms.raise_(RECIPE_REQUEST_ALARM, text, Priority.MEDIUM)
+            self.alarms.raise_(RECIPE_REQUEST, problem=problem, kept=self.changes.recipe.name)

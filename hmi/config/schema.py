@@ -52,12 +52,25 @@ class InferenceConfig(Section):
 
 
 class PipelineConfig(Section):
-    """Queue sizes and deadlines, created in one place by the composition root."""
+    """Queue sizes and deadlines; every queue is created from these in one place (hmi/station/queues.py)."""
 
     frame_queue: int = Field(4, ge=1, le=256, description="frames waiting for the model")
-    result_queue: int = Field(256, ge=1, le=100_000, description="verdicts waiting for each output (PLC, store)")
+    result_queue: int = Field(256, ge=1, le=100_000,
+                              description="verdicts waiting for each output (store, PLC, each added output)")
     deadline_ms: int = Field(2000, ge=10, le=600_000, description="a part not judged within this after capture is NOT_INSPECTED")
     max_in_flight: int = Field(2, ge=1, le=64, description="software trigger waits while this many parts are being judged")
+    review_queue: int = Field(1000, ge=1, le=100_000,
+                              description="operators' verdicts on HOLD parts waiting for the store, and again for the PLC")
+    delivery_queue: int = Field(1024, ge=1, le=400_000,
+                                description="PLC delivery reports waiting for the store (keep at about 4 x result_queue)")
+    audit_queue: int = Field(1000, ge=1, le=100_000, description="audit trail entries waiting for the store")
+    alarm_event_queue: int = Field(1000, ge=1, le=100_000,
+                                   description="alarm raises, clears and acknowledgements waiting for the store")
+    downstream_defect_queue: int = Field(100, ge=1, le=10_000,
+                                         description="defects found downstream waiting for the store")
+    image_queue: int = Field(64, ge=1, le=10_000, description="part images waiting to be written to disk")
+    image_path_queue: int = Field(4096, ge=1, le=100_000,
+                                  description="paths of written images waiting for the store")
 
 
 class PlcConfig(Section):

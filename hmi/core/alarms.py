@@ -6,8 +6,12 @@ import threading
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import IntEnum
+from typing import TYPE_CHECKING
 
 from hmi.core.part import utc_now
+
+if TYPE_CHECKING:
+    from hmi.core.alarm_catalogue import AlarmSpec
 
 
 class Priority(IntEnum):
@@ -33,8 +37,12 @@ class Alarm:
     shelve_reason: str | None = None
 
 
+def _code(alarm: AlarmSpec | str) -> str:
+    return alarm if isinstance(alarm, str) else alarm.code
+
+
 class AlarmBoard:
-    """Thread-safe table of alarms keyed by code; workers raise and clear, people acknowledge."""
+    """Thread-safe table of alarms keyed by code; workers raise (from hmi.core.alarm_catalogue), people acknowledge."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -49,8 +57,12 @@ class AlarmBoard:
         for fn in list(self._listeners):
             fn(alarm)
 
-    def raise_(self, code: str, message: str, priority: Priority = Priority.HIGH) -> None:
-        """Raise (or update the text of) an alarm; an already active one keeps its time and acknowledgement."""
+    def raise_(self, alarm: AlarmSpec, **facts: object) -> None:
+        """Raise (or update the text of) a catalogued alarm, its text filled in from `facts`.
+
+        An already active alarm keeps its time and acknowledgement.
+        """
+        code, priority, message = alarm.code, alarm.priority, alarm.message(**facts)
         with self._lock:
             old = self._alarms.get(code)
             if old is not None and old.active:
@@ -62,8 +74,9 @@ class AlarmBoard:
             self._alarms[code] = alarm
         self._notify(alarm)
 
-    def clear(self, code: str) -> None:
+    def clear(self, alarm: AlarmSpec | str) -> None:
         """Mark the condition gone; it stays listed until acknowledged."""
+        code = _code(alarm)
         with self._lock:
             old = self._alarms.get(code)
             if old is None or not old.active:
@@ -100,10 +113,10 @@ class AlarmBoard:
         self._notify(alarm)
         return alarm
 
-    def is_active(self, code: str) -> bool:
-        """True while the condition behind `code` holds."""
+    def is_active(self, alarm: AlarmSpec | str) -> bool:
+        """True while the condition behind the alarm (or code) holds."""
         with self._lock:
-            a = self._alarms.get(code)
+            a = self._alarms.get(_code(alarm))
             return bool(a and a.active)
 
     def snapshot(self) -> list[Alarm]:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 
+from hmi.core.part import Part
 from hmi.core.verdict import Verdict
 
 
@@ -26,6 +27,17 @@ class PlcDelivery:
     status: DeliveryStatus
     delivered_at: datetime | None
     detail: str = ""
+
+
+@dataclass(frozen=True)
+class RecordOnly:
+    """A part to record but never send to the PLC: its record could not be queued in time, so the PLC got nothing.
+
+    `part` is NOT_INSPECTED (stripped of its image and anomaly map); `detail` is what the records say about the PLC.
+    """
+
+    part: Part
+    detail: str
 
 
 # The name the records give a HOLD part decided by the recipe's default after its review time ran out.

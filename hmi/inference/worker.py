@@ -7,7 +7,8 @@ import threading
 import time
 from dataclasses import dataclass
 
-from hmi.core.alarms import AlarmBoard, Priority
+from hmi.core.alarm_catalogue import MODEL
+from hmi.core.alarms import AlarmBoard
 from hmi.core.errors import StationError
 from hmi.core.part import Decision, Part, utc_now
 from hmi.core.verdict import Verdict
@@ -20,7 +21,7 @@ from hmi.pipeline.worker import Worker
 
 log = logging.getLogger(__name__)
 
-MODEL_ALARM = "MODEL"
+FLUSH_S = 5.0  # at shutdown, how long the records' overflow may wait for the store
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,8 @@ class InspectionWorker(Worker):
     """Takes parts from the frame queue, runs the model, decides, and publishes every part.
 
     A part that waited past its deadline, or whose inspection failed, is NOT_INSPECTED with the
-    reason; consecutive model failures raise the model alarm.
+    reason; consecutive model failures raise the model alarm. Nothing on this thread waits for a
+    later stage: the outlet and its listeners count and handle a full queue or list at once.
     """
 
     role = "inference"
@@ -85,13 +87,13 @@ class InspectionWorker(Worker):
         """Raise the model alarm at once when the station starts without a usable model."""
         s = self.active.get()
         if s.inspector is None:
-            self.alarms.raise_(MODEL_ALARM, s.problem or "no model loaded — parts are rejected as NOT INSPECTED",
-                               Priority.HIGH)
+            self.alarms.raise_(MODEL, problem=s.problem or "no model loaded")
 
     def loop_once(self) -> None:
         """Judge one part (or return after a short wait when none is queued)."""
         part = self.frames.take(0.1)
         if part is None:
+            self.outlet.drain()  # records refused earlier go to the store while the line is idle
             return
         t0 = self._busy_since = time.monotonic()
         try:
@@ -104,11 +106,12 @@ class InspectionWorker(Worker):
                 self.credits.release()
 
     def teardown(self) -> None:
-        """Judge what is still queued at shutdown, so no captured part goes unrecorded."""
+        """Judge what is still queued at shutdown, then hand the records' overflow on, so no part goes unrecorded."""
         while (part := self.frames.take_nowait()) is not None:
             self.outlet.publish(self.judge(part))
             if self.credits is not None:
                 self.credits.release()
+        self.outlet.flush(FLUSH_S)
 
     def judge(self, part: Part) -> Part:
         """The part with its inspection (when it ran) and decision under the setup in force."""
@@ -149,10 +152,9 @@ class InspectionWorker(Worker):
     def _failed(self, text: str) -> None:
         self._failures += 1
         if self._failures >= 3:
-            self.alarms.raise_(MODEL_ALARM, f"{text} — parts are rejected as NOT INSPECTED; check the model and recipe",
-                               Priority.HIGH)
+            self.alarms.raise_(MODEL, problem=text)
 
     def _succeeded(self) -> None:
         if self._failures:
             self._failures = 0
-            self.alarms.clear(MODEL_ALARM)
+            self.alarms.clear(MODEL)

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 
+from hmi.core.alarm_catalogue import HOLD_FULL
+from hmi.core.alarms import AlarmBoard
 from hmi.core.errors import StoreError
 from hmi.core.messages import TIMEOUT_REVIEWER, OperatorReview
 from hmi.core.part import Part, utc_now
 from hmi.core.verdict import Verdict
 from hmi.pipeline.queues import BoundedQueue
 from hmi.pipeline.worker import Worker
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -28,30 +33,69 @@ class HoldQueue:
 
     The screens read `pending()`; an operator's decision and a timeout both leave as an
     OperatorReview on the queue the composition root hands down (to the records and the PLC).
+    `add` runs on the judging thread and never waits: a part beyond `capacity` gets the recipe's
+    default at once (counted, alarmed), and a default the full reviews queue refuses is sent later
+    by `expire` on the holds thread.
     """
 
     def __init__(self, reviews: BoundedQueue[OperatorReview], timeout_s: float, default: Verdict,
-                 capacity: int = 1000) -> None:
+                 capacity: int = 1000, alarms: AlarmBoard | None = None) -> None:
         self.reviews = reviews
         self._listeners: list = []
         self.timeout_s = timeout_s
         self.default = default
         self.capacity = capacity
+        self.alarms = alarms
         self._lock = threading.Lock()
         self._pending: OrderedDict[int, PendingHold] = OrderedDict()
+        self._unsent: deque[OperatorReview] = deque()
+        self._overflowed = 0
+        self._dropped = 0
+        self._full_logged = False
 
     def add(self, part: Part) -> None:
-        """Put a HOLD part in the queue (oldest first); beyond capacity the oldest gets the default now."""
+        """Put a HOLD part in the queue (oldest first); when it is full the part gets the recipe's default at once."""
         with self._lock:
-            self._pending[part.seq] = PendingHold(part, time.monotonic() + self.timeout_s)
-            overflow = len(self._pending) > self.capacity
-        if overflow:
-            self.expire(force_oldest=True)
+            if len(self._pending) < self.capacity:
+                self._pending[part.seq] = PendingHold(part, time.monotonic() + self.timeout_s)
+                return
+            self._overflowed += 1
+            first, self._full_logged = not self._full_logged, True
+        default = self.default
+        review = OperatorReview(part.seq, default, TIMEOUT_REVIEWER, utc_now(), None,
+                                f"HOLD list full ({self.capacity} parts waiting for review): recipe default "
+                                f"{default.name} applied at once", automatic=True)
+        if first:  # once per episode: a log line per part would be file I/O on the judging thread
+            log.warning("part %d: %s (and so on for further held parts until the list has room)", part.seq,
+                        review.note)
+        if not self._offer(review):
+            with self._lock:
+                self._unsent.append(review)
+                if len(self._unsent) > self.capacity:
+                    self._unsent.popleft()
+                    self._dropped += 1
+        self._alarm_full()
+
+    def _alarm_full(self) -> None:
+        with self._lock:
+            overflowed, dropped = self._overflowed, self._dropped
+        if self.alarms is None:
+            return
+        lost = (f"; {dropped} of these verdicts could not be handed to the records, so those parts stay HOLD there"
+                if dropped else "")
+        self.alarms.raise_(HOLD_FULL, capacity=self.capacity, overflowed=overflowed, default=self.default.label,
+                           lost=lost)
 
     def pending(self) -> list[PendingHold]:
         """Held parts, oldest first."""
         with self._lock:
             return list(self._pending.values())
+
+    @property
+    def overflowed(self) -> int:
+        """HOLD parts that found the list full and got the recipe's default at once."""
+        with self._lock:
+            return self._overflowed
 
     def decide(self, seq: int, verdict: Verdict, user: str, defect_type: str | None = None, note: str = "") -> OperatorReview:
         """An operator's verdict on a held part; raises KeyError when it is no longer pending."""
@@ -61,7 +105,7 @@ class HoldQueue:
             held = self._pending.pop(seq)
         review = OperatorReview(seq, verdict, user, utc_now(), defect_type, note)
         if not self._send(review):
-            self._put_back(held)
+            self._put_back([held])
             raise StoreError(f"the verdict on part {seq} could not be handed to the records (queue full)",
                              "try again in a moment; the part is still waiting for review")
         return review
@@ -70,36 +114,62 @@ class HoldQueue:
         """Also hand every review to `listener` (e.g. the PLC's hold-lane queue)."""
         self._listeners.append(listener)
 
+    def _offer(self, review: OperatorReview) -> bool:
+        """Hand a review on without waiting; False (nothing sent anywhere) when the records queue is full."""
+        if not self.reviews.offer(review):
+            return False
+        for fn in self._listeners:
+            fn(review)
+        return True
+
     def _send(self, review: OperatorReview) -> bool:
-        """Hand a review on; False (nothing sent anywhere) when the records queue stays full."""
+        """Hand a review on, waiting up to 1 s for room (never on the judging thread)."""
         if not self.reviews.put(review, timeout=1.0):
             return False
         for fn in self._listeners:
             fn(review)
         return True
 
-    def _put_back(self, held: PendingHold) -> None:
+    def _put_back(self, held: list[PendingHold]) -> None:
         with self._lock:
-            self._pending[held.part.seq] = held
-            self._pending.move_to_end(held.part.seq, last=False)
+            for h in reversed(held):
+                self._pending[h.part.seq] = h
+                self._pending.move_to_end(h.part.seq, last=False)
 
-    def expire(self, force_oldest: bool = False) -> list[OperatorReview]:
-        """Apply the recipe's default to parts whose review time ran out; returns what was decided."""
+    def expire(self) -> list[OperatorReview]:
+        """Send defaults the records refused earlier, then apply the default where review time ran out; returns them."""
+        out = []
+        while True:
+            with self._lock:
+                if not self._unsent:
+                    break
+                review = self._unsent.popleft()
+            if not self._send(review):
+                with self._lock:
+                    self._unsent.appendleft(review)
+                    if len(self._unsent) > self.capacity:  # `add` kept more meanwhile: the oldest goes
+                        self._unsent.popleft()
+                        self._dropped += 1
+                break
+            out.append(review)
         now = time.monotonic()
         with self._lock:
             due = [seq for seq, p in self._pending.items() if p.due_mono <= now]
-            if force_oldest and not due and self._pending:
-                due = [next(iter(self._pending))]
             taken = [self._pending.pop(seq) for seq in due]
-        out = []
-        for held in taken:
+        for i, held in enumerate(taken):
             review = OperatorReview(held.part.seq, self.default, TIMEOUT_REVIEWER, utc_now(), None,
                                     f"not reviewed within {self.timeout_s:.0f} s: recipe default {self.default.name} applied",
                                     automatic=True)
-            if self._send(review):
-                out.append(review)
-            else:
-                self._put_back(held)  # the records are backed up: try again on the next tick
+            if not self._send(review):
+                self._put_back(taken[i:])  # the records are backed up: try again on the next tick
+                break
+            out.append(review)
+        with self._lock:
+            settled = len(self._pending) < self.capacity and not self._unsent
+            if settled:
+                self._full_logged = False
+        if settled and self.alarms is not None and self.alarms.is_active(HOLD_FULL):
+            self.alarms.clear(HOLD_FULL)
         return out
 
 

@@ -7,11 +7,10 @@ from collections import deque
 
 import numpy as np
 
-from hmi.core.alarms import AlarmBoard, Priority
+from hmi.core.alarm_catalogue import LIGHTING_DRIFT, REJECT_RATE
+from hmi.core.alarms import AlarmBoard
 from hmi.core.part import Part
 
-REJECT_RATE = "REJECT_RATE"
-LIGHTING_DRIFT = "LIGHTING_DRIFT"
 
 
 class RejectRateMonitor:
@@ -35,8 +34,7 @@ class RejectRateMonitor:
         if not full or self.limit <= 0:
             return
         if rate > self.limit:
-            self.alarms.raise_(REJECT_RATE, f"{rate:.0%} of the last {len(self._recent)} parts rejected (limit "
-                               f"{self.limit:.0%}) — check the product, the lighting and the camera", Priority.MEDIUM)
+            self.alarms.raise_(REJECT_RATE, rate=rate, window=len(self._recent), limit=self.limit)
         elif rate <= 0.8 * self.limit:
             self.alarms.clear(REJECT_RATE)
 
@@ -70,8 +68,6 @@ class LightingDriftMonitor:
         mean = sum(self._means) / len(self._means)
         drift = 100.0 * (mean - self.reference) / self.reference
         if abs(drift) > self.limit_pct:
-            self.alarms.raise_(LIGHTING_DRIFT, f"image brightness {mean:.0f} is {drift:+.0f} % from the reference "
-                               f"{self.reference:.0f} (limit ±{self.limit_pct:.0f} %) — check the lamps and the "
-                               "exposure", Priority.MEDIUM)
+            self.alarms.raise_(LIGHTING_DRIFT, mean=mean, drift=drift, reference=self.reference, limit=self.limit_pct)
         elif abs(drift) < 0.8 * self.limit_pct:
             self.alarms.clear(LIGHTING_DRIFT)

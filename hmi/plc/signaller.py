@@ -16,7 +16,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from hmi.config.schema import PlcConfig
-from hmi.core.alarms import AlarmBoard, Priority
+from hmi.core.alarm_catalogue import PLC_LINK, PLC_OFF, PLC_SILENT
+from hmi.core.alarms import AlarmBoard
 from hmi.core.messages import DeliveryStatus, OperatorReview, PlcDelivery
 from hmi.core.part import Part, utc_now
 from hmi.pipeline.metrics import StageMetrics
@@ -28,9 +29,6 @@ from hmi.plc.s7link import PlcLinkError, S7Link
 
 log = logging.getLogger(__name__)
 
-ALARM_LINK = "PLC_LINK"
-ALARM_SILENT = "PLC_SILENT"
-ALARM_OFF = "PLC_OFF"
 
 FIRST_RETRY_S = 0.2          # first reconnect delay; doubles up to plc.reconnect_max_s
 LINK_PROBE_S = 0.25          # the PLC area is read at least this often, so a dead link shows within 1 s
@@ -201,7 +199,7 @@ class PlcSignaller(Worker):
         self._update(connected=True, round_trip_ms=ms)
         self._beat_now.set()
         self._probe.due = 0.0
-        self.alarms.clear(ALARM_LINK)
+        self.alarms.clear(PLC_LINK)
 
     def _link_down(self, exc: PlcLinkError, now: float) -> None:
         """Mark the link down, raise the alarm at once, and schedule the next attempt."""
@@ -215,8 +213,7 @@ class PlcSignaller(Worker):
         self._retry_at = now + self._retry_delay
         self._retry_delay = min(self._retry_delay * 2, self.cfg.reconnect_max_s)
         self._update(connected=False, last_error=str(exc))
-        self.alarms.raise_(ALARM_LINK, f"PLC {self.cfg.host}:{self.cfg.port} not answering — check the cable; "
-                                       "parts are being rejected")
+        self.alarms.raise_(PLC_LINK, address=f"{self.cfg.host}:{self.cfg.port}")
 
     def _station_state(self) -> StationState:
         return StationState.FAULT if self._fault_requested.is_set() else StationState.RUNNING
@@ -249,15 +246,14 @@ class PlcSignaller(Worker):
             with self._lock:
                 self._plc_beat = area.heartbeat
                 self._plc_beat_changed = now
-            if self.alarms.is_active(ALARM_SILENT):
+            if self.alarms.is_active(PLC_SILENT):
                 log.info("PLC heartbeat running again")
-            self.alarms.clear(ALARM_SILENT)
+            self.alarms.clear(PLC_SILENT)
             silent = False
         else:
             silent = now - self._plc_beat_changed >= self._silent_s
             if silent:
-                self.alarms.raise_(ALARM_SILENT, f"PLC {self.cfg.host} heartbeat stopped — check the PLC program; "
-                                                 "parts are being rejected")
+                self.alarms.raise_(PLC_SILENT, host=self.cfg.host)
         self._update(round_trip_ms=ms, plc_silent=silent, inspection_enabled=area.inspection_enabled,
                      requested_recipe=area.requested_recipe, plc_consumed_seq=area.consumed_seq)
 
@@ -390,8 +386,7 @@ class NullSignaller(Worker):
 
     def setup(self) -> None:
         """Raise the standing warning once."""
-        self.alarms.raise_(ALARM_OFF, "PLC signalling is switched off — parts are NOT being rejected by the line",
-                           Priority.LOW)
+        self.alarms.raise_(PLC_OFF)
 
     def loop_once(self) -> None:
         """Report every waiting part as PLC_OFF; drop operator reviews (nothing to release)."""

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hmi.core.alarms import Priority
+from hmi.core.alarm_catalogue import (CAMERA_LOST, DISK_LOW, LIGHTING_DRIFT, PLC_SILENT, REJECT_RATE, STORE_WRITE,
+                                     AlarmSpec)
 from hmi.core.messages import TIMEOUT_REVIEWER
 from hmi.store.audit import AuditAction, AuditRequest, append_entry, part_subject
 from hmi.store.database import database_path, iso_utc, open_database, transaction
@@ -64,27 +65,21 @@ class Stop:
 
     start_h: float  # hours after the week's start
     minutes: float
-    code: str
+    alarm: AlarmSpec
     message: str
-    priority: Priority
 
 
 STOPS = (
-    Stop(30.25, 6.0, "CAMERA_LOST", "Camera not answering — check its cable and power; parts are being rejected",
-         Priority.HIGH),
-    Stop(61.5, 24.0, "PLC_SILENT", "PLC heartbeat stopped — check the PLC and the network cable", Priority.HIGH),
-    Stop(118.8, 11.0, "STORE_WRITE", "Records cannot be written to the database (disk I/O error) — free disk space "
-                                     "or call service; verdicts still go to the PLC", Priority.HIGH),
-    Stop(146.1, 3.0, "CAMERA_LOST", "Camera not answering — check its cable and power; parts are being rejected",
-         Priority.HIGH),
+    Stop(30.25, 6.0, CAMERA_LOST, CAMERA_LOST.message(problem="camera 40012345 not answering")),
+    Stop(61.5, 24.0, PLC_SILENT, PLC_SILENT.message(host="192.168.0.10")),
+    Stop(118.8, 11.0, STORE_WRITE, STORE_WRITE.message(problem="disk I/O error", waiting=412, lost="")),
+    Stop(146.1, 3.0, CAMERA_LOST, CAMERA_LOST.message(problem="camera 40012345 not answering")),
 )
-# Alarms that did not stop the line: (hours after start, minutes active, code, words, priority).
+# Alarms that did not stop the line: (hours after start, minutes active, alarm, words).
 WARNINGS = (
-    (20.4, 35.0, "REJECT_RATE", "Reject rate over the last 100 parts is 24 % (limit 20 %) — check the product",
-     Priority.MEDIUM),
-    (75.0, 90.0, "LIGHTING", "Lighting 17 % darker than the recipe's reference — clean the lens or check the lamp",
-     Priority.LOW),
-    (131.3, 12.0, "DISK_LOW", "Less than 500 MB free on the data disk — free space or call service", Priority.MEDIUM),
+    (20.4, 35.0, REJECT_RATE, REJECT_RATE.message(rate=0.24, window=100, limit=0.2)),
+    (75.0, 90.0, LIGHTING_DRIFT, LIGHTING_DRIFT.message(mean=106, drift=-17, reference=128, limit=15)),
+    (131.3, 12.0, DISK_LOW, DISK_LOW.message(free_mb=480, folder="/var/lib/hmi", limit_mb=500)),
 )
 
 _INSERT = (
@@ -291,8 +286,9 @@ def _regions(rng: np.random.Generator, era: ModelEra, first_seq: int, scores: np
 def _alarm_events(conn: sqlite3.Connection, t0: float) -> None:
     """The alarms of the week: each raised, cleared and acknowledged by whoever was on shift."""
     rows = []
-    spans = [(s.start_h, s.minutes, s.code, s.message, s.priority) for s in STOPS] + list(WARNINGS)
-    for start_h, minutes, code, message, priority in spans:
+    spans = [(s.start_h, s.minutes, s.alarm, s.message) for s in STOPS] + list(WARNINGS)
+    for start_h, minutes, alarm, message in spans:
+        code, priority = alarm.code, alarm.priority
         raised = t0 + start_h * 3600.0 - 2.0
         cleared = raised + minutes * 60.0 + 4.0
         ack = raised + min(90.0, minutes * 30.0)

@@ -15,7 +15,8 @@ import cv2
 import numpy as np
 
 from hmi.config.schema import StoreConfig
-from hmi.core.alarms import AlarmBoard, Priority
+from hmi.core.alarm_catalogue import DISK_LOW, IMAGE_WRITE
+from hmi.core.alarms import AlarmBoard
 from hmi.core.part import Part
 from hmi.core.verdict import Verdict
 from hmi.pipeline.queues import BoundedQueue
@@ -24,8 +25,6 @@ from hmi.store.database import iso_utc
 
 log = logging.getLogger(__name__)
 
-IMAGE_WRITE = "IMAGE_WRITE"
-DISK_LOW = "DISK_LOW"
 IMAGES_DIR = "images"
 _MB = 1024 * 1024
 _NAME = re.compile(r"^(\d{12})_(OK|NG|HOLD|NOT_INSPECTED)(_heatmap\.jpg|\.png)$")
@@ -230,10 +229,7 @@ class ImageWriter(Worker):
         self.skipped += 1
         self._paused_until = time.monotonic() + self.retry_s
         log.error("images: cannot write to %s: %s", self.root, exc)
-        self.alarms.raise_(IMAGE_WRITE, (
-            f"Part images cannot be saved in {self.root} ({exc.strerror or exc}) — free disk space or check the "
-            f"folder; verdicts and records continue, images are not saved (next try in {self.retry_s:.0f} s)"),
-            Priority.MEDIUM)
+        self.alarms.raise_(IMAGE_WRITE, folder=self.root, problem=exc.strerror or exc, retry_s=self.retry_s)
 
     # --- retention ---------------------------------------------------------------------------
     def _make_room(self, need: int) -> bool:
@@ -301,10 +297,7 @@ class ImageWriter(Worker):
             return
         low = self.config.low_disk_mb * _MB
         if free < low:
-            self.alarms.raise_(DISK_LOW, (
-                f"Disk space is low: {free // _MB} MB free where the records and images are kept ({self.data_dir}), "
-                f"alarm below {self.config.low_disk_mb} MB — delete old files or fit a bigger disk; when the disk "
-                "is full images stop being saved"), Priority.MEDIUM)
+            self.alarms.raise_(DISK_LOW, free_mb=free // _MB, folder=self.data_dir, limit_mb=self.config.low_disk_mb)
         elif free > low * 1.1 and self.alarms.is_active(DISK_LOW):
             self.alarms.clear(DISK_LOW)
 

@@ -13,9 +13,10 @@ from itertools import islice
 from pathlib import Path
 
 from hmi.config.schema import StoreConfig
-from hmi.core.alarms import Alarm, AlarmBoard, Priority
+from hmi.core.alarm_catalogue import RECORD_REFUSED, STORE_WRITE
+from hmi.core.alarms import Alarm, AlarmBoard
 from hmi.core.errors import StoreError
-from hmi.core.messages import DeliveryStatus, DownstreamDefect, OperatorReview, PlcDelivery
+from hmi.core.messages import DeliveryStatus, DownstreamDefect, OperatorReview, PlcDelivery, RecordOnly
 from hmi.core.part import Part, utc_now
 from hmi.core.verdict import Verdict
 from hmi.pipeline.metrics import StageMetrics
@@ -28,7 +29,6 @@ from hmi.store.images import ImagePaths
 
 log = logging.getLogger(__name__)
 
-STORE_WRITE = "STORE_WRITE"
 _POLL_S = 0.05
 _SHUTDOWN_FLUSH_S = 5.0
 # SQLite primary result codes after which the connection is reopened: IOERR, CORRUPT, CANTOPEN, NOTADB.
@@ -150,14 +150,16 @@ class RecordWriter(Worker):
     """Writes decided parts, PLC deliveries, reviews, image paths, audit entries, downstream defects to SQLite.
 
     Whatever is waiting is written in one transaction; parts go on to `committed` (the PLC thread)
-    and to the image writer only after COMMIT. When the database refuses (disk full, I/O error) the
-    STORE_WRITE alarm is raised, verdicts keep flowing to the PLC uncommitted, and up to
-    `backlog_limit` waiting writes are kept in memory and retried every `retry_s` seconds.
+    and to the image writer only after COMMIT; a RecordOnly part (its record came late, through the
+    judging stages' overflow) is written as not delivered and goes nowhere. When the database refuses
+    (disk full, I/O error) the STORE_WRITE alarm is raised, verdicts keep flowing to the PLC
+    uncommitted, and up to `backlog_limit` waiting writes are kept in memory and retried every
+    `retry_s` seconds.
     """
 
     role = "store"
 
-    def __init__(self, db_path: Path, parts: BoundedQueue[Part], committed: BoundedQueue[Part],
+    def __init__(self, db_path: Path, parts: BoundedQueue[Part | RecordOnly], committed: BoundedQueue[Part],
                  alarms: AlarmBoard, config: StoreConfig, *,
                  deliveries: BoundedQueue[PlcDelivery] | None = None,
                  reviews: BoundedQueue[OperatorReview] | None = None,
@@ -230,16 +232,9 @@ class RecordWriter(Worker):
 
     # --- gathering ---------------------------------------------------------------------------
     def _gather(self, timeout: float) -> list[_Op]:
-        ops: list[_Op] = []
-        first = self.parts.take(timeout) if timeout > 0 else self.parts.take_nowait()
-        while first is not None:
-            try:
-                ops.append(self._part_op(first))
-            except Exception as exc:  # noqa: BLE001 - a malformed part must not stop the verdicts behind it
-                self._unrecordable(first, exc)
-            if len(ops) >= self.max_batch:
-                break
-            first = self.parts.take_nowait()
+        # Updates are taken before parts: an update (a HOLD default, say) is only ever queued after its part,
+        # so the parts taken next include it, and its row is written first in the same transaction.
+        updates: list[_Op] = []
         for q in self._updates:
             for _ in range(self.max_batch):
                 item = q.take_nowait()
@@ -247,23 +242,41 @@ class RecordWriter(Worker):
                     break
                 if isinstance(item, AuditRequest) and not _valid_audit(item):
                     continue
-                ops.append(item)
-        return ops
+                updates.append(item)
+        ops: list[_Op] = []
+        first = self.parts.take(timeout) if timeout > 0 and not updates else self.parts.take_nowait()
+        while first is not None:
+            try:
+                ops.extend(self._part_ops(first))
+            except Exception as exc:  # noqa: BLE001 - a malformed part must not stop the verdicts behind it
+                self._unrecordable(first, exc)
+            if len(ops) >= self.max_batch:
+                break
+            first = self.parts.take_nowait()
+        return ops + updates
 
-    def _unrecordable(self, part: Part, exc: Exception) -> None:
-        """Pass on a part whose record cannot even be built, and say so."""
+    def _unrecordable(self, part: Part | RecordOnly, exc: Exception) -> None:
+        """Pass on a part whose record cannot even be built (a RecordOnly part never goes on), and say so."""
         log.error("records: part %s cannot be recorded: %r", getattr(part, "seq", "?"), exc, exc_info=exc)
-        if not self.committed.offer(part):
+        if isinstance(part, RecordOnly):
+            part = part.part
+        elif not self.committed.offer(part):
             self.metrics.drop()
-        self.alarms.raise_(STORE_WRITE, f"Part {getattr(part, 'seq', '?')} could not be recorded ({exc}) — call "
-                                        "service; verdicts still go to the PLC", Priority.MEDIUM)
-        self.alarms.clear(STORE_WRITE)  # a one-off: stays listed until acknowledged
+        self.alarms.raise_(RECORD_REFUSED, problem=f"part {getattr(part, 'seq', '?')} could not be recorded ({exc})")
+        self.alarms.clear(RECORD_REFUSED)  # a one-off: stays listed until acknowledged
 
     @staticmethod
-    def _part_op(part: Part) -> _PartOp:
-        dec = part.decision
-        return _PartOp(int(part.seq), inspection_row(part), region_rows(part), part,
-                       dec.decided_mono if dec else None)
+    def _part_ops(item: Part | RecordOnly) -> list[_Op]:
+        """A part's row; a RecordOnly part also gets its PLC status, and is never passed on to the PLC."""
+        if isinstance(item, RecordOnly):
+            part = item.part
+            dec = part.decision
+            return [_PartOp(int(part.seq), inspection_row(part), region_rows(part), None,
+                            dec.decided_mono if dec else None, forwarded=True),
+                    PlcDelivery(int(part.seq), DeliveryStatus.NOT_DELIVERED, None, item.detail)]
+        dec = item.decision
+        return [_PartOp(int(item.seq), inspection_row(item), region_rows(item), item,
+                        dec.decided_mono if dec else None)]
 
     # --- writing -----------------------------------------------------------------------------
     def _write(self, fresh: list[_Op], force_retry: bool = False) -> None:
@@ -432,9 +445,7 @@ class RecordWriter(Worker):
         self._keep(fresh)
         self._retry_at = now + self.retry_s
         lost = f"; {self.lost} writes already lost" if self.lost else ""
-        self.alarms.raise_(STORE_WRITE, (
-            f"Records cannot be written to the database ({exc}): {len(self._backlog)} writes are waiting in "
-            f"memory{lost} — free disk space or call service; verdicts still go to the PLC"), Priority.HIGH)
+        self.alarms.raise_(STORE_WRITE, problem=exc, waiting=len(self._backlog), lost=lost)
 
     def _recovered(self, rejected: list[str]) -> None:
         if self._failing_since is not None and not self._backlog_seqs:
@@ -444,10 +455,8 @@ class RecordWriter(Worker):
         if rejected:
             for text in rejected:
                 log.error("records: %s", text)
-            self.alarms.raise_(STORE_WRITE, f"Some records were refused: {'; '.join(rejected[:3])} — call service; "
-                                            "verdicts still go to the PLC", Priority.MEDIUM)
-            if self._failing_since is None:
-                self.alarms.clear(STORE_WRITE)  # a one-off: stays listed until acknowledged
+            self.alarms.raise_(RECORD_REFUSED, problem=f"some records were refused: {'; '.join(rejected[:3])}")
+            self.alarms.clear(RECORD_REFUSED)  # a one-off: stays listed until acknowledged
 
 
 def _valid_audit(request: AuditRequest) -> bool:

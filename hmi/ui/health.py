@@ -6,16 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
 
-from hmi.camera.capture import CAMERA_ALARM
-from hmi.core.alarms import Alarm
+from hmi.core.alarm_catalogue import CATALOGUE, AlarmSpec, Tile, worker_alarm
+from hmi.core.alarms import Alarm, Priority
 from hmi.core.part import utc_now
-from hmi.inference.worker import MODEL_ALARM
 from hmi.pipeline.worker import WorkerState
 
-PLC_OFF = "PLC_OFF"  # raised by the PLC signaller when signalling is switched off (plc.mode = off)
-_LIGHTING_PREFIX = "LIGHTING"  # lighting drift: the camera works, its pictures are changing
-_PLC_PREFIX = "PLC_"
-_DISK_PREFIXES = ("DISK", "STORE", "RECORDS", "IMAGE")
+_ORDER = {code: i for i, code in enumerate(CATALOGUE)}  # ties in priority: the one declared first
 
 
 class Level(IntEnum):
@@ -40,15 +36,20 @@ def visible(alarm: Alarm, now: datetime | None = None) -> bool:
     return alarm.shelved_until is None or alarm.shelved_until <= (now or utc_now())
 
 
-def _active(alarms: list[Alarm]) -> dict[str, Alarm]:
-    return {a.code: a for a in alarms if a.active}
+def _raised(status) -> dict[Tile, AlarmSpec]:
+    """Per tile, the most urgent of its active alarms and failed workers (the catalogue says which tile)."""
+    specs = [spec for a in status.alarms if a.active and (spec := CATALOGUE.get(a.code)) is not None]
+    specs += [worker_alarm(w.role) for w in status.workers if w.state is WorkerState.FAILED]
+    out: dict[Tile, AlarmSpec] = {}
+    for spec in sorted(specs, key=lambda s: (s.priority, _ORDER[s.code])):
+        if spec.tile is not None:
+            out.setdefault(spec.tile, spec)
+    return out
 
 
-def _failed(workers, *roles: str) -> str:
-    for w in workers:
-        if w.role in roles and w.state is WorkerState.FAILED:
-            return w.error or f"{w.role} stopped"
-    return ""
+def _tile(tile: Tile, spec: AlarmSpec) -> Health:
+    """A tile coloured by its alarm: red for HIGH priority, amber otherwise, with the alarm's word."""
+    return Health(tile.value, Level.FAULT if spec.priority is Priority.HIGH else Level.WARN, spec.tile_word)
 
 
 def station_state(workers) -> tuple[Level, str]:
@@ -65,40 +66,23 @@ def station_state(workers) -> tuple[Level, str]:
 
 
 def station_health(status, has_model: bool) -> list[Health]:
-    """Camera, Model, PLC and Disk tiles for the status zone."""
-    alarms = _active(status.alarms)
-    workers = status.workers
-    roles = {w.role for w in workers}
+    """One Health per status tile (Camera, Model, PLC, Disk), from the alarms the catalogue puts on each."""
+    raised = _raised(status)
+    roles = {w.role for w in status.workers}
     out = []
-
-    if CAMERA_ALARM in alarms or _failed(workers, "capture"):
-        out.append(Health("Camera", Level.FAULT, "LOST"))
-    elif any(c.startswith(_LIGHTING_PREFIX) for c in alarms):
-        out.append(Health("Camera", Level.WARN, "LIGHT DRIFT"))
-    else:
-        fps = status.capture.fps
-        out.append(Health("Camera", Level.OK, f"OK {fps:.0f}/s" if fps >= 1 else "OK"))
-
-    if not has_model or MODEL_ALARM in alarms or _failed(workers, "inference"):
-        out.append(Health("Model", Level.FAULT, "NOT LOADED" if not has_model else "FAILING"))
-    else:
-        out.append(Health("Model", Level.OK, "OK"))
-
-    plc_codes = [c for c in alarms if c.startswith(_PLC_PREFIX) and c != PLC_OFF]
-    if plc_codes or _failed(workers, "plc"):
-        out.append(Health("PLC", Level.FAULT, "SILENT" if any("SILENT" in c for c in plc_codes) else "DOWN"))
-    elif PLC_OFF in alarms:
-        out.append(Health("PLC", Level.WARN, "OFF"))
-    elif "plc" not in roles:
-        out.append(Health("PLC", Level.WARN, "NONE"))
-    else:
-        out.append(Health("PLC", Level.OK, "OK"))
-
-    disk_codes = [c for c in alarms if c.startswith(_DISK_PREFIXES)]
-    if disk_codes or _failed(workers, "store", "images"):
-        out.append(Health("Disk", Level.FAULT, "LOW" if any(c.startswith("DISK") for c in disk_codes) else "FAULT"))
-    elif "store" not in roles:
-        out.append(Health("Disk", Level.WARN, "NO RECORDS"))
-    else:
-        out.append(Health("Disk", Level.OK, "OK"))
+    for tile in Tile:
+        spec = raised.get(tile)
+        if tile is Tile.MODEL and not has_model:
+            out.append(Health(tile.value, Level.FAULT, "NOT LOADED"))
+        elif spec is not None:
+            out.append(_tile(tile, spec))
+        elif tile is Tile.CAMERA:
+            fps = status.capture.fps
+            out.append(Health(tile.value, Level.OK, f"OK {fps:.0f}/s" if fps >= 1 else "OK"))
+        elif tile is Tile.PLC and "plc" not in roles:
+            out.append(Health(tile.value, Level.WARN, "NONE"))
+        elif tile is Tile.DISK and "store" not in roles:
+            out.append(Health(tile.value, Level.WARN, "NO RECORDS"))
+        else:
+            out.append(Health(tile.value, Level.OK, "OK"))
     return out

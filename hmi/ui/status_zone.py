@@ -6,6 +6,7 @@ from PySide6.QtCore import QSize, Signal
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
+from hmi.core.alarm_catalogue import Tile as AlarmTile
 from hmi.core.alarms import Alarm, Priority
 from hmi.ui import theme
 from hmi.ui.health import Health, Level, visible
@@ -95,7 +96,7 @@ class StatusZone(QFrame):
         self.state = Tile(station_name, touch)
         self.recipe = Tile("Recipe", touch)
         self.backend = Tile("Inference", touch)
-        self.health = {name: Tile(name, touch) for name in ("Camera", "Model", "PLC", "Disk")}
+        self.health = {t.value: Tile(t.value, touch) for t in AlarmTile}  # the catalogue's status tiles
         self.alarm_button = ElidedButton(touch, tall=1.3)
         self.alarm_button.set_full_text("No active alarms")
         self.alarm_button.setObjectName("alarmZone")

@@ -9,7 +9,7 @@ from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
-from hmi.core.alarms import Priority
+from hmi.core.alarm_catalogue import CAMERA_LOST
 from hmi.store.database import database_path
 from hmi.ui.session import IdleLock, OperatorSession
 from tests.ui.conftest import log_in
@@ -53,18 +53,18 @@ def test_ui_operator_cannot_open_setup_but_a_technician_can(qtbot, station_facto
 def test_ui_alarm_acknowledged_by_operator_shelved_by_technician_both_audited(qtbot, station_factory, open_window):
     station = station_factory(["ok"])
     station.start()
-    station.alarms.raise_("CAMERA_LOST", "camera 4711 not answering — check the cable", Priority.HIGH)
+    station.alarms.raise_(CAMERA_LOST, problem="camera 4711 not answering")
     window = open_window(station)
     log_in(qtbot, window, "olga")
     window.show_screen("alarms")
     qtbot.waitUntil(lambda: "CAMERA_LOST" in window.alarms.rows, timeout=5000)
-    assert "1 HIGH: camera 4711 not answering" in window.zone.alarm_button.full_text
+    assert "1 HIGH: Camera 4711 not answering" in window.zone.alarm_button.full_text
     window.alarms.select("CAMERA_LOST")
 
     qtbot.mouseClick(window.alarms.ack, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: bool(_audit_rows(station, "alarm_ack")), timeout=5000)
     assert _audit_rows(station, "alarm_ack") == [("olga", "CAMERA_LOST", "not acknowledged", "acknowledged",
-                                                  "camera 4711 not answering — check the cable")]
+                                                  CAMERA_LOST.message(problem="camera 4711 not answering"))]
     board = {a.code: a for a in station.alarms.snapshot()}
     assert board["CAMERA_LOST"].acknowledged_by == "olga"
 
@@ -92,7 +92,7 @@ def test_ui_alarm_acknowledged_by_operator_shelved_by_technician_both_audited(qt
     assert timedelta(minutes=59) < shelved.shelved_until - shelved.raised_at < timedelta(minutes=61, seconds=30)
     assert new == f"shelved until {shelved.shelved_until.isoformat()}"
     window.refresh_slow()
-    assert "camera 4711" not in window.zone.alarm_button.full_text  # hidden from the zone while shelved
+    assert "Camera 4711" not in window.zone.alarm_button.full_text  # hidden from the zone while shelved
 
 
 def test_ui_idle_lock_logs_out_and_a_touch_restarts_the_countdown(qtbot, station_factory, open_window):

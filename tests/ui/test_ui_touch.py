@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 
+from hmi.core.alarm_catalogue import DISK_LOW
 from hmi.ui.touch import TouchSize, touch_targets, undersized
 from tests.ui.conftest import log_in
 
@@ -42,7 +43,7 @@ def _walk_every_screen(qtbot, window, station) -> dict[str, list]:
 @pytest.mark.parametrize("dpi", [96.0, 130.0])
 def test_ui_every_clickable_widget_is_at_least_the_minimum(qtbot, station_factory, open_window, dpi):
     station = station_factory(["ok", "hold", "ng"], rate_hz=30.0, overrides=[f"ui.panel_dpi={dpi}"])
-    station.alarms.raise_("DISK_LOW", "only 300 MB free on the data disk — free space or call service")
+    station.alarms.raise_(DISK_LOW, free_mb=300, folder="the data disk", limit_mb=500)
     station.start()
     window = open_window(station)
     touch = TouchSize.of(station.cfg.ui)

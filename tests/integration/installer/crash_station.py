@@ -13,12 +13,9 @@ from pathlib import Path
 
 os.environ.setdefault("PYLON_CAMEMU", "1")
 
-from hmi.app import Station  # noqa: E402
-from hmi.camera.factory import open_source  # noqa: E402
 from hmi.config.loader import load_station  # noqa: E402
-from hmi.demo.dataset import demo_frames_dir  # noqa: E402
-from hmi.downstream import RecordsAndPlc  # noqa: E402
 from hmi.logs import install_crash_handler, setup_logging  # noqa: E402
+from hmi.station import build_station  # noqa: E402
 
 
 def main() -> None:
@@ -26,8 +23,7 @@ def main() -> None:
     setup_logging(data)
     overrides = ["plc.mode=s7", "plc.host=127.0.0.1", f"plc.port={port}", "camera.rate_hz=20"]
     install_crash_handler(data, lambda: load_station(data, overrides).model_dump(mode="json"))
-    cfg = load_station(data, overrides)
-    station = Station(cfg, data, source=open_source(cfg.camera, demo_frames_dir()), downstream=RecordsAndPlc(cfg, data))
+    station = build_station(load_station(data, overrides), data)
     station.start()
     deadline = time.monotonic() + 60
     while station.outlet.counts().total < 5 and time.monotonic() < deadline:

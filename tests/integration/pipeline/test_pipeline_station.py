@@ -6,18 +6,17 @@ import time
 
 import pytest
 
-from hmi.app import Station
-from hmi.camera.factory import open_source
 from hmi.camera.pylon import PylonCamera
 from hmi.config.loader import load_station
 from hmi.core.verdict import Verdict
+from hmi.station import build_station
 
 
-def _station(data, frames, *overrides, max_parts=0, source=None):
+def _station(data, frames, *overrides, records=False, **options):
+    """The judging core (records=True: as a line would build it) on the camera replaying `frames`."""
     cfg = load_station(data, ["station.recipe=tiny", f"camera.replay_path={frames}", "camera.rate_hz=0",
                               "inference.threads=1", *overrides])
-    src = source or open_source(cfg.camera, frames)
-    return Station(cfg, data, source=src, max_parts=max_parts)
+    return build_station(cfg, data, records=records, **options)
 
 
 def _collect(station):
@@ -131,7 +130,7 @@ def test_setup_mode_newest_frame_wins_and_nothing_is_recorded(line, demo_model_d
     frames = write_line_frames(data.parent / "frames-384", size=384)  # the demo's size: the model takes ~15 ms
     shutil.copytree(demo_model_dir, data / "models" / "demo-part")
     st = _station(data, frames, "station.mode=setup", "station.recipe=demo", "camera.kind=replay",
-                  "camera.rate_hz=300")
+                  "camera.rate_hz=300", records=True)  # setup mode records nothing although records are kept
     parts = _collect(st)
     st.start()
     try:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import struct
 import time
 
+from hmi.core.alarm_catalogue import PLC_LINK, PLC_SILENT
 from hmi.core.messages import DeliveryStatus
 from hmi.core.verdict import Verdict
 from hmi.plc import layout
 from hmi.plc.layout import ResultSlot, SlotFlag, StationState
-from hmi.plc.signaller import ALARM_LINK, ALARM_SILENT
 
 
 VERDICTS = (Verdict.OK, Verdict.NG, Verdict.HOLD, Verdict.NOT_INSPECTED)
@@ -82,10 +82,10 @@ def test_stopped_plc_raises_link_alarm_within_1s_and_deliveries_resume_after_res
     line.collect(1)
     t0 = time.monotonic()
     plc.stop()
-    wait_until(lambda: line.alarms.is_active(ALARM_LINK), 1.0 - (time.monotonic() - t0))
-    alarm = next(a for a in line.alarms.snapshot() if a.code == ALARM_LINK)
-    assert alarm.message == (f"PLC {plc_cfg.host}:{plc_cfg.port} not answering — check the cable; "
-                             "parts are being rejected")
+    wait_until(lambda: line.alarms.is_active(PLC_LINK), 1.0 - (time.monotonic() - t0))
+    alarm = next(a for a in line.alarms.snapshot() if a.code == PLC_LINK.code)
+    assert alarm.message == (f"PLC {plc_cfg.host}:{plc_cfg.port} not answering: parts are being rejected — check "
+                             "the cable and the PLC's power; the station reconnects by itself")
     for seq in range(2, 7):
         line.send(seq, Verdict.OK)
     reports = line.collect(6)[1:]
@@ -95,7 +95,7 @@ def test_stopped_plc_raises_link_alarm_within_1s_and_deliveries_resume_after_res
     assert not status.connected and status.not_delivered == 5 and status.last_error
 
     plc.start()  # same port, DB kept, as a PLC coming back from power loss
-    wait_until(lambda: line.signaller.status().connected and not line.alarms.is_active(ALARM_LINK), 3.0)
+    wait_until(lambda: line.signaller.status().connected and not line.alarms.is_active(PLC_LINK), 3.0)
     for seq in range(7, 10):
         line.send(seq, Verdict.NG)
     reports = line.collect(9)[6:]
@@ -111,7 +111,7 @@ def test_pulled_cable_is_noticed_within_1s_and_the_queue_keeps_draining(plc, rel
     line.collect(1)
     relay.cut()
     t0 = time.monotonic()
-    wait_until(lambda: line.alarms.is_active(ALARM_LINK), 1.0)
+    wait_until(lambda: line.alarms.is_active(PLC_LINK), 1.0)
     # Reconnect attempts meet a peer that accepts and never answers: each must give up quickly
     # so parts keep being reported while the link is down.
     for seq in range(2, 12):
@@ -135,17 +135,17 @@ def test_frozen_plc_heartbeat_raises_plc_silent_and_clears_when_it_runs_again(pl
     line = make_line(plc_cfg)
     wait_until(lambda: line.signaller.status().connected, 1.0)
     time.sleep(0.4)
-    assert not line.alarms.is_active(ALARM_SILENT)
+    assert not line.alarms.is_active(PLC_SILENT)
     plc.freeze_heartbeat(True)
-    waited = wait_until(lambda: line.alarms.is_active(ALARM_SILENT), 2.0)
+    waited = wait_until(lambda: line.alarms.is_active(PLC_SILENT), 2.0)
     assert waited >= plc_cfg.plc_silent_ms / 1000 - 0.15  # not before the configured silence
-    alarm = next(a for a in line.alarms.snapshot() if a.code == ALARM_SILENT)
-    assert alarm.message == (f"PLC {plc_cfg.host} heartbeat stopped — check the PLC program; "
-                             "parts are being rejected")
+    alarm = next(a for a in line.alarms.snapshot() if a.code == PLC_SILENT.code)
+    assert alarm.message == (f"PLC {plc_cfg.host} heartbeat stopped: parts are being rejected — check the PLC "
+                             "program (is the PLC in RUN?)")
     status = line.signaller.status()
     assert status.plc_silent and status.plc_heartbeat_age_s >= plc_cfg.plc_silent_ms / 1000
     plc.freeze_heartbeat(False)
-    wait_until(lambda: not line.alarms.is_active(ALARM_SILENT), 1.0)
+    wait_until(lambda: not line.alarms.is_active(PLC_SILENT), 1.0)
     assert not line.signaller.status().plc_silent
 
 

@@ -3,7 +3,6 @@ of the station's simulated PLC; the next parts carry the new recipe and the audi
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 import time
 
@@ -12,14 +11,10 @@ import numpy as np
 import pytest
 from snap7.client import Client
 
-from hmi.app import Station
-from hmi.camera.replay import ReplaySource
-from hmi.camera.source import TriggerMode
-from hmi.config.loader import load_station, save_recipe
 from hmi.config.schema import Recipe, RecipeModel, RecipeThresholds
-from hmi.downstream import RecordsAndPlc
 from hmi.plc import layout
 from hmi.store.database import database_path
+from tests.support.stations import tiny_station
 
 
 def _wait(condition, timeout_s: float) -> bool:
@@ -34,20 +29,15 @@ def _wait(condition, timeout_s: float) -> bool:
 @pytest.fixture
 def plc_station(tmp_path, tiny_model):
     """A production station with records and the simulated PLC, recipes tech-a (PLC 1, in force) and tech-b (2)."""
-    data = tmp_path / "data"
-    shutil.copytree(tiny_model, data / "models" / "tiny")
     frames = tmp_path / "frames"
     frames.mkdir()
     for i in range(4):
         cv2.imwrite(str(frames / f"{i}.png"), np.full((128, 128), 128 + i, np.uint8))
-    cfg = load_station(data, ["station.recipe=tech-a", "station.mode=production", "camera.kind=replay",
-                              "camera.trigger=software", "camera.rate_hz=30", "plc.mode=simulated",
-                              "inference.threads=1"])
-    for name, number in (("tech-a", 1), ("tech-b", 2)):
-        save_recipe(data, Recipe(name=name, model=RecipeModel(name="tiny"), plc_recipe_number=number,
-                                 thresholds=RecipeThresholds(version=1, score=0.3, hold_below=0.05, hold_above=0.05)))
-    station = Station(cfg, data, source=ReplaySource(frames, trigger=TriggerMode.SOFTWARE, rate_hz=30),
-                      downstream=RecordsAndPlc(cfg, data))
+    recipes = [Recipe(name=name, model=RecipeModel(name="tiny"), plc_recipe_number=number,
+                      thresholds=RecipeThresholds(version=1, score=0.3, hold_below=0.05, hold_above=0.05))
+               for name, number in (("tech-a", 1), ("tech-b", 2))]
+    station = tiny_station(tmp_path, tiny_model, recipes, frames, rate_hz=30, settings=["plc.mode=simulated"],
+                           users=False)
     yield station
     station.stop()
 

@@ -12,12 +12,12 @@ from hmi.config.schema import RecipeThresholds
 from hmi.core.errors import PermissionDenied, StationError
 from hmi.store.database import database_path
 from hmi.store.users import User
-from tests.ui.conftest import PIN, build_station
+from tests.support.stations import PIN, replay_station
 
 
 @pytest.fixture
 def station(tmp_path, tiny_model):
-    s = build_station(tmp_path, tiny_model, ["ok", "ng", "ok", "hold"] * 50, rate_hz=20.0)
+    s = replay_station(tmp_path, tiny_model, ["ok", "ng", "ok", "hold"] * 50, rate_hz=20.0)
     yield s
     s.stop()
 

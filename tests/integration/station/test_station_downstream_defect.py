@@ -12,14 +12,14 @@ from hmi.store.audit import verify
 from hmi.store.database import database_path
 from hmi.store.users import Role
 from hmi.tuning.score_history import Judgement, load_history
-from tests.ui.conftest import PIN, build_station
+from tests.support.stations import PIN, replay_station
 
 QUINN_PIN = "2468"
 
 
 @pytest.fixture
 def station(tmp_path, tiny_model):
-    s = build_station(tmp_path, tiny_model, ["ok", "ok", "hold", "ng"] * 5, rate_hz=40.0)
+    s = replay_station(tmp_path, tiny_model, ["ok", "ok", "hold", "ng"] * 5, rate_hz=40.0)
     admin = s.users.authenticate("admin", PIN["admin"])
     s.users.add("quinn", Role.QUALITY, QUINN_PIN, admin)
     s.start()
@@ -74,6 +74,6 @@ def test_a_report_is_refused_in_plain_words_before_anything_is_recorded(station)
     assert "scratch" in info.value.todo
     with pytest.raises(PermissionDenied, match="Wrong name or PIN"):
         station.report_downstream_defect(seq, "crack", quinn, "0000")
-    assert len(station.downstream.downstream_defects) == 0  # nothing was handed to the store thread
+    assert len(station.downstream.queues.downstream_defects) == 0  # nothing was handed to the store thread
     assert _rows(station, "SELECT count(*) FROM downstream_defects") == [(0,)]
     assert _rows(station, "SELECT count(*) FROM audit WHERE action = 'downstream_defect'") == [(0,)]

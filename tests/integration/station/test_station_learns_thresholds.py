@@ -25,16 +25,14 @@ import numpy as np
 import pytest
 import tomli_w
 
-from hmi.app import Station
-from hmi.camera.replay import ReplaySource, image_files
-from hmi.camera.source import TriggerMode
+from hmi.camera.replay import image_files
 from hmi.cli import main
 from hmi.config.loader import load_station, save_recipe
 from hmi.config.schema import HoldPolicy, Recipe, RecipeModel, RecipeThresholds
 from hmi.core.verdict import Verdict
 from hmi.decision.policy import ThresholdSet
-from hmi.downstream import RecordsAndPlc
 from hmi.inference.teach import teach
+from hmi.station import Station, build_station
 from hmi.store.database import database_path
 from hmi.store.users import Role
 from hmi.tuning.score_history import CODE_VERDICT, ScoreHistory, load_history, verdicts_under
@@ -147,12 +145,12 @@ def weld_line(tmp_path):
                                                          hold_below=round(report.threshold - foot, 6)),
                              defect_types=DEFECT_TYPES, hold=HoldPolicy(timeout_s=3600, default="NG")))
     cfg = load_station(data, ["station.recipe=weld", "station.mode=production", "camera.kind=replay",
-                              "camera.trigger=software", "camera.rate_hz=0", "plc.mode=off", "inference.threads=2",
+                              f"camera.replay_path={tmp_path / 'parts'}", "camera.trigger=software",
+                              "camera.rate_hz=0", "plc.mode=off", "inference.threads=2",
                               "pipeline.deadline_ms=60000", "store.ok_image_sample=1"])
     (data / "station.toml").write_text(tomli_w.dumps(cfg.model_dump(mode="json")), encoding="utf-8")
-    source = ReplaySource(tmp_path / "parts", trigger=TriggerMode.SOFTWARE)
     # The camera stops after the first quarter; Line.run lets it go on.
-    station = Station(cfg, data, source=source, max_parts=len(defective) // 4, downstream=RecordsAndPlc(cfg, data))
+    station = build_station(cfg, data, max_parts=len(defective) // 4)
     admin = station.users.add("admin", Role.ADMIN, PIN["admin"], None)
     for name, role in (("olga", Role.OPERATOR), ("theo", Role.TECHNICIAN), ("quinn", Role.QUALITY)):
         station.users.add(name, role, PIN[name], admin)

@@ -11,13 +11,10 @@ import subprocess
 import sys
 import time
 
-from hmi.app import Station
-from hmi.camera.factory import open_source
 from hmi.config.loader import load_station
 from hmi.core.verdict import Verdict
-from hmi.demo.dataset import demo_frames_dir
-from hmi.downstream import RecordsAndPlc
 from hmi.plc.simulator import SimulatedPlc
+from hmi.station import build_station
 
 ENV = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
 
@@ -57,7 +54,7 @@ def test_100_parts_to_a_plc_in_another_process_match_the_records(tmp_path):
 def _station(data, plc_port, **over):
     cfg = load_station(data, ["plc.mode=s7", "plc.host=127.0.0.1", f"plc.port={plc_port}", "camera.rate_hz=20",
                               "plc.plc_silent_ms=600", *[f"{k}={v}" for k, v in over.items()]])
-    return Station(cfg, data, source=open_source(cfg.camera, demo_frames_dir()), downstream=RecordsAndPlc(cfg, data))
+    return build_station(cfg, data)
 
 
 def _wait(cond, timeout):
@@ -106,8 +103,7 @@ def test_hold_review_reaches_records_and_audit(tmp_path):
     from hmi.store.database import open_readonly
 
     data = tmp_path / "data"
-    cfg = load_station(data, ["plc.mode=simulated", "camera.rate_hz=0"])
-    st = Station(cfg, data, source=open_source(cfg.camera, demo_frames_dir()), downstream=RecordsAndPlc(cfg, data))
+    st = build_station(load_station(data, ["plc.mode=simulated", "camera.rate_hz=0"]), data)
     # widen the borderline band so that defective demo parts are held for review
     from dataclasses import replace
 
@@ -150,8 +146,7 @@ def test_the_station_itself_refuses_a_review_without_a_user_allowed_to_review(tm
     from hmi.store.users import Role, User
 
     data = tmp_path / "data"
-    cfg = load_station(data, ["plc.mode=off"])
-    st = Station(cfg, data, source=open_source(cfg.camera, demo_frames_dir()), downstream=RecordsAndPlc(cfg, data))
+    st = build_station(load_station(data, ["plc.mode=off"]), data)
     try:
         with pytest.raises(PermissionDenied, match="disabled"):
             st.review(1, Verdict.OK, User("tom", Role.OPERATOR, active=False))
@@ -161,7 +156,29 @@ def test_the_station_itself_refuses_a_review_without_a_user_allowed_to_review(tm
         st.stop()  # never started: releases the records connections
 
 
-def test_a_station_that_cannot_load_its_model_leaves_no_plc_server_or_connection_behind(tmp_path):
+def _spy_on_openings(monkeypatch) -> tuple[list, list]:
+    """(sequence counters, simulated PLCs) the builder opens from now on, for checking they were released."""
+    import hmi.station.build as build
+    import hmi.station.records_and_plc as records_and_plc
+
+    counters, plcs = [], []
+    start = records_and_plc.start_simulated_plc
+
+    class Counter(build.SequenceAllocator):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            counters.append(self)
+
+    def start_plc(cfg):
+        plcs.append(start(cfg))
+        return plcs[-1]
+
+    monkeypatch.setattr(build, "SequenceAllocator", Counter)
+    monkeypatch.setattr(records_and_plc, "start_simulated_plc", start_plc)
+    return counters, plcs
+
+
+def test_a_station_that_cannot_load_its_model_leaves_no_connection_behind(tmp_path, monkeypatch):
     import pytest
 
     from hmi.config.loader import load_recipe, save_recipe
@@ -171,13 +188,35 @@ def test_a_station_that_cannot_load_its_model_leaves_no_plc_server_or_connection
     cfg = load_station(data, ["plc.mode=simulated"])
     r = load_recipe(data, "demo")
     save_recipe(data, r.model_copy(update={"model": r.model.model_copy(update={"sha256": "c" * 64})}))
-    downstream = RecordsAndPlc(cfg, data)
+    counters, plcs = _spy_on_openings(monkeypatch)
     with pytest.raises(ModelError):
-        Station(cfg, data, source=open_source(cfg.camera, demo_frames_dir()), downstream=downstream)
-    assert downstream.sequence._conn is None  # released by the failed construction
-    # a station built but never started also frees its simulated PLC server
-    save_recipe(data, r)
-    st = Station(cfg, data, source=open_source(cfg.camera, demo_frames_dir()), downstream=RecordsAndPlc(cfg, data))
+        build_station(cfg, data)
+    assert len(counters) == 1 and counters[0]._conn is None  # released by the failed build
+    assert plcs == []  # the model is loaded before the PLC server starts
+
+
+def test_a_build_refused_after_the_plc_server_started_stops_it_and_closes_the_records(tmp_path, monkeypatch):
+    import pytest
+
+    from hmi.config.loader import load_recipe, save_recipe
+    from hmi.core.errors import StoreError
+
+    data = tmp_path / "data"
+    cfg = load_station(data, ["plc.mode=simulated"])
+    build_station(cfg, data).stop()  # records threshold version 1 of the demo recipe
+    r = load_recipe(data, "demo")
+    # Edited by hand under the same version number: refused when the station loads the recipe's thresholds.
+    save_recipe(data, r.model_copy(update={"thresholds": r.thresholds.model_copy(update={"score": 0.9})}))
+    counters, plcs = _spy_on_openings(monkeypatch)
+    with pytest.raises(StoreError, match="differ from those recorded"):
+        build_station(cfg, data)
+    assert len(plcs) == 1 and not plcs[0].running
+    assert len(counters) == 1 and counters[0]._conn is None
+
+
+def test_a_station_built_but_never_started_stops_its_plc_server(tmp_path):
+    data = tmp_path / "data"
+    st = build_station(load_station(data, ["plc.mode=simulated"]), data)
     plc = st.downstream.simulated_plc
     assert plc is not None and plc.running
     st.stop()

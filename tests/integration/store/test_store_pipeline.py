@@ -14,12 +14,13 @@ import numpy as np
 
 import hmi.store.images as images_module
 from hmi.config.schema import StoreConfig
+from hmi.core.alarm_catalogue import IMAGE_WRITE
 from hmi.core.alarms import AlarmBoard
 from hmi.core.messages import DeliveryStatus, PlcDelivery
 from hmi.core.part import utc_now
 from hmi.core.verdict import Verdict
 from hmi.pipeline.queues import BoundedQueue
-from hmi.store.images import IMAGE_WRITE, ImageWriter
+from hmi.store.images import ImageWriter
 from hmi.store.queries import integrity_check
 from hmi.store.writer import RecordWriter
 

@@ -1,7 +1,7 @@
 """Technician screens on a real station whose camera is pylon's emulated camera (PYLON_CAMEMU).
 
-The station is built like tests/ui/conftest.py builds its replay station (tiny ONNX model, records in
-SQLite, users olga/theo/admin), but frames come from the emulated Basler camera replaying a folder of
+The station is built by tests/support/stations.py like the UI tests' replay station (tiny ONNX model,
+records in SQLite, users olga/theo/admin), but frames come from the emulated Basler camera replaying a folder of
 same-size images (`camera.kind=emulated`, `camera.replay_path`), and every camera command goes through
 the capture thread. `screen_context` hands a screen what the window would: touch size, station,
 background thread, message channel, and a session with the user logged in.
@@ -9,53 +9,31 @@ background thread, message channel, and a session with the user logged in.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from hmi.app import Station
-from hmi.camera.factory import open_source
-from hmi.config.loader import load_station, save_recipe
-from hmi.config.schema import HoldPolicy, InspectionRoi, Recipe, RecipeModel, RecipeThresholds
-from hmi.downstream import RecordsAndPlc
-from tests.ui.conftest import FRAME, PIN, present, wire_station, write_frames
+from hmi.config.schema import InspectionRoi
+from hmi.station import Station
+from tests.support.stations import FRAME, PIN, stopped_afterwards, tiny_recipe, tiny_station, write_frames
+from tests.ui.conftest import present
 
 
 def build_emulated_station(root: Path, tiny_model: Path, kinds: list[str], *, rate_hz: float = 40.0,
                            roi: InspectionRoi | None = None, overrides: list[str] | None = None) -> Station:
     """A production station on the tiny model whose emulated Basler camera replays `kinds` frames; not started."""
-    data_dir = root / "data"
-    shutil.copytree(tiny_model, data_dir / "models" / "tiny")
-    frames = write_frames(root / "frames", kinds)
-    cfg = load_station(data_dir, ["station.recipe=ui-test", "station.mode=production", "camera.kind=emulated",
-                                  f"camera.replay_path={frames}", "camera.trigger=software",
-                                  f"camera.rate_hz={rate_hz}", "camera.exposure_us=5000", "camera.gain_db=0",
-                                  "plc.mode=off", "inference.threads=1", *(overrides or [])])
-    save_recipe(data_dir, Recipe(
-        name="ui-test", description="technician tests: grey frames with spots", model=RecipeModel(name="tiny"),
-        thresholds=RecipeThresholds(version=1, score=0.3, hold_below=0.05, hold_above=0.05),
-        roi=roi if roi is not None else InspectionRoi(rectangles=[(16, 16, FRAME - 32, FRAME - 32)]),
-        hold=HoldPolicy(timeout_s=300, default="NG")))
-    source = open_source(cfg.camera, frames)
-    station = Station(cfg, data_dir, source=source, downstream=RecordsAndPlc(cfg, data_dir))
-    wire_station(station)
-    return station
+    recipe = tiny_recipe("ui-test", frame_size=FRAME, margin=16, description="technician tests: grey frames with spots")
+    if roi is not None:
+        recipe = recipe.model_copy(update={"roi": roi})
+    return tiny_station(root, tiny_model, [recipe], write_frames(root / "frames", kinds), camera="emulated",
+                        rate_hz=rate_hz, settings=["camera.exposure_us=5000", "camera.gain_db=0", *(overrides or [])])
 
 
 @pytest.fixture
 def emulated_station(tmp_path, tiny_model):
     """Build (and afterwards stop) emulated-camera stations: `emulated_station(kinds, **options)`."""
-    made: list[Station] = []
-
-    def make(kinds: list[str], **options) -> Station:
-        station = build_emulated_station(tmp_path / f"s{len(made)}", tiny_model, kinds, **options)
-        made.append(station)
-        return station
-
-    yield make
-    for station in made:
-        station.stop()
+    yield from stopped_afterwards(
+        lambda root, kinds, **options: build_emulated_station(root, tiny_model, kinds, **options), tmp_path)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ records in SQLite, the tiny model, and textured good-part frames; the station te
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,13 +16,10 @@ import cv2
 import numpy as np
 import pytest
 
-from hmi.app import Station
-from hmi.camera.factory import open_source
-from hmi.config.loader import load_station, save_recipe
-from hmi.config.schema import HoldPolicy, InspectionRoi, Recipe, RecipeModel, RecipeThresholds
-from hmi.downstream import RecordsAndPlc
+from hmi.config.schema import Recipe
+from hmi.station import Station
 from hmi.store.database import database_path
-from tests.ui.conftest import PIN, wire_station
+from tests.support.stations import PIN, stopped_afterwards, tiny_recipe, tiny_station
 
 FRAME = 256
 TEACH_SIZE = 64        # the smallest input the backbone takes: a teach run takes well under a second here
@@ -52,44 +48,25 @@ def write_good_frames(folder: Path, count: int, first: int = 0, size: int = FRAM
 
 def recipe(name: str, *, plc_number: int = 0, exposure_us: float | None = None, description: str = "") -> Recipe:
     """A recipe on the tiny model."""
-    return Recipe(name=name, description=description or f"technician tests: {name}", model=RecipeModel(name="tiny"),
-                  thresholds=RecipeThresholds(version=1, score=0.3, hold_below=0.05, hold_above=0.05),
-                  roi=InspectionRoi(rectangles=[(8, 8, FRAME - 16, FRAME - 16)]),
-                  hold=HoldPolicy(timeout_s=300, default="NG"), plc_recipe_number=plc_number,
-                  exposure_us=exposure_us)
+    return tiny_recipe(name, frame_size=FRAME, margin=8, description=description or f"technician tests: {name}",
+                       plc_recipe_number=plc_number, exposure_us=exposure_us)
 
 
 def build_tech_station(root: Path, tiny_model: Path, *, rate_hz: float = 20.0, frame: int = FRAME,
                        overrides: list[str] | None = None) -> Station:
     """A production station on the emulated camera with recipes tech-a (PLC 1, in force) and tech-b (PLC 2)."""
-    data_dir = root / "data"
-    shutil.copytree(tiny_model, data_dir / "models" / "tiny")
     frames = root / "frames"
     write_good_frames(frames, 8, size=frame)
-    cfg = load_station(data_dir, ["station.recipe=tech-a", "station.mode=production", "camera.kind=emulated",
-                                  f"camera.replay_path={frames}", "camera.trigger=software",
-                                  f"camera.rate_hz={rate_hz}", "plc.mode=off", "inference.threads=1",
-                                  *(overrides or [])])
-    save_recipe(data_dir, recipe("tech-a", plc_number=1, exposure_us=3000.0))
-    save_recipe(data_dir, recipe("tech-b", plc_number=2, exposure_us=6500.0, description="second product"))
-    station = Station(cfg, data_dir, source=open_source(cfg.camera, frames), downstream=RecordsAndPlc(cfg, data_dir))
-    wire_station(station)
-    return station
+    recipes = [recipe("tech-a", plc_number=1, exposure_us=3000.0),
+               recipe("tech-b", plc_number=2, exposure_us=6500.0, description="second product")]
+    return tiny_station(root, tiny_model, recipes, frames, camera="emulated", rate_hz=rate_hz,
+                        settings=overrides or [])
 
 
 @pytest.fixture
 def tech_station(tmp_path: Path, tiny_model: Path) -> Iterator[Callable[..., Station]]:
     """Build (and afterwards stop) stations: `tech_station(**options)`."""
-    made: list[Station] = []
-
-    def make(**options) -> Station:
-        station = build_tech_station(tmp_path / f"s{len(made)}", tiny_model, **options)
-        made.append(station)
-        return station
-
-    yield make
-    for station in made:
-        station.stop()
+    yield from stopped_afterwards(lambda root, **options: build_tech_station(root, tiny_model, **options), tmp_path)
 
 
 def _query(station: Station, sql: str, args: tuple) -> list[dict]:

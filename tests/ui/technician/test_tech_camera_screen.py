@@ -12,7 +12,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from hmi.config.loader import load_recipe
-from hmi.pipeline.monitors import LIGHTING_DRIFT
+from hmi.core.alarm_catalogue import LIGHTING_DRIFT
 from hmi.store.audit import AuditAction
 from hmi.ui.screens.camera import CameraScreen
 from hmi.ui.touch import undersized
@@ -148,16 +148,16 @@ def test_tech_camera_lighting_reference_is_saved_and_the_drift_alarm_follows(run
     assert station.lighting_monitor.reference == pytest.approx(128.0)
     qtbot.waitUntil(lambda: "Reference mean 128.0" in screen.reference.text(), timeout=3000)
     wait_for_parts(qtbot, station, 30)
-    assert LIGHTING_DRIFT not in {a.code for a in station.alarms.snapshot() if a.active}
+    assert LIGHTING_DRIFT.code not in {a.code for a in station.alarms.snapshot() if a.active}
     qtbot.waitUntil(lambda: bool(audit_rows(station, AuditAction.LIGHTING_REFERENCE.value)), timeout=5000)
     assert audit_rows(station, AuditAction.LIGHTING_REFERENCE.value)[-1][0] == "theo"
 
     dim_the_lamp(station, tmp_path / "dim", 96)        # 25 % darker, limit 15 %
-    qtbot.waitUntil(lambda: LIGHTING_DRIFT in {a.code for a in station.alarms.snapshot() if a.active},
+    qtbot.waitUntil(lambda: LIGHTING_DRIFT.code in {a.code for a in station.alarms.snapshot() if a.active},
                     timeout=15000)
 
     def drift_words() -> str:
-        return next((a.message for a in station.alarms.snapshot() if a.code == LIGHTING_DRIFT and a.active), "")
+        return next((a.message for a in station.alarms.snapshot() if a.code == LIGHTING_DRIFT.code and a.active), "")
 
     # The monitor smooths over its last five samples: the words settle on the full drift.
     qtbot.waitUntil(lambda: "-25 %" in drift_words(), timeout=15000)

@@ -6,20 +6,16 @@ frame's spot grey sets its score: mostly good parts, some borderline, some defec
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from hmi.app import Station
-from hmi.camera.factory import open_source
-from hmi.config.loader import load_station, save_recipe
-from hmi.config.schema import HoldPolicy, InspectionRoi, Recipe, RecipeModel, RecipeThresholds
+from hmi.config.schema import Recipe
 from hmi.core.verdict import Verdict
-from hmi.downstream import RecordsAndPlc
-from tests.ui.conftest import PIN, wire_station
+from hmi.station import Station
+from tests.support.stations import PIN, tiny_recipe, tiny_station
 
 FRAME = 256
 CELL = FRAME // 8
@@ -27,10 +23,7 @@ CELL = FRAME // 8
 
 def recipe(name: str) -> Recipe:
     """The recipe in force: tiny model, threshold 0.3 with a HOLD band of 0.05 either side."""
-    return Recipe(name=name, description="thresholds screen tests", model=RecipeModel(name="tiny"),
-                  thresholds=RecipeThresholds(version=1, score=0.3, hold_below=0.05, hold_above=0.05),
-                  roi=InspectionRoi(rectangles=[(8, 8, FRAME - 16, FRAME - 16)]),
-                  hold=HoldPolicy(timeout_s=300, default="NG"), plc_recipe_number=1)
+    return tiny_recipe(name, frame_size=FRAME, margin=8, description="thresholds screen tests", plc_recipe_number=1)
 
 
 def spot_frame(score: float, rng: np.random.Generator) -> np.ndarray:
@@ -50,21 +43,13 @@ def mixed_scores(count: int, seed: int = 5) -> np.ndarray:
 
 def build_mixed_station(root: Path, tiny_model: Path, count: int, *, rate_hz: float = 60.0) -> Station:
     """A production station (records, users, PLC off) on the emulator replaying `count` mixed parts."""
-    data_dir = root / "data"
-    shutil.copytree(tiny_model, data_dir / "models" / "tiny")
     frames = root / "frames"
     frames.mkdir(parents=True)
     rng = np.random.default_rng(11)
     for i, score in enumerate(mixed_scores(count)):
         assert cv2.imwrite(str(frames / f"part_{i:04d}.png"), spot_frame(float(score), rng))
-    cfg = load_station(data_dir, ["station.recipe=tech-a", "station.mode=production", "camera.kind=emulated",
-                                  f"camera.replay_path={frames}", "camera.trigger=software",
-                                  f"camera.rate_hz={rate_hz}", "plc.mode=off", "inference.threads=1",
-                                  "store.ok_image_sample=10"])
-    save_recipe(data_dir, recipe("tech-a"))
-    station = Station(cfg, data_dir, source=open_source(cfg.camera, frames), downstream=RecordsAndPlc(cfg, data_dir))
-    wire_station(station)
-    return station
+    return tiny_station(root, tiny_model, [recipe("tech-a")], frames, camera="emulated", rate_hz=rate_hz,
+                        settings=["store.ok_image_sample=10"])
 
 
 def recorded(station: Station) -> int:

@@ -6,10 +6,11 @@ import time
 
 import numpy as np
 
+from hmi.core.alarm_catalogue import LIGHTING_DRIFT, REJECT_RATE
 from hmi.core.alarms import AlarmBoard
 from hmi.core.part import CameraSettings, Decision, Part, utc_now
 from hmi.core.verdict import Verdict
-from hmi.pipeline.monitors import LIGHTING_DRIFT, REJECT_RATE, LightingDriftMonitor, RejectRateMonitor
+from hmi.pipeline.monitors import LightingDriftMonitor, RejectRateMonitor
 
 
 def _part(seq: int, verdict: Verdict, brightness: int = 100) -> Part:

@@ -8,6 +8,7 @@ from hmi.core.part import CameraSettings, Part, utc_now
 from hmi.core.verdict import Verdict
 from hmi.pipeline.holds import HoldQueue
 from hmi.pipeline.queues import BoundedQueue, NewestSlot
+from tests.support.queues import NoWaiting
 
 
 def _part(seq: int) -> Part:
@@ -49,13 +50,50 @@ def test_review_decides_and_timeout_applies_recipe_default():
     assert [x.seq for x in plc_side] == [1, 2] and len(reviews) == 2
 
 
-def test_hold_queue_over_capacity_decides_the_oldest_by_default():
+def test_a_full_hold_list_gives_the_extra_part_the_recipe_default_at_once():
+    from hmi.core.alarm_catalogue import HOLD_FULL
+    from hmi.core.alarms import AlarmBoard
+
     reviews: BoundedQueue = BoundedQueue("reviews", 10)
-    holds = HoldQueue(reviews, timeout_s=60, default=Verdict.NG, capacity=2)
-    for seq in (1, 2, 3):
+    alarms = AlarmBoard()
+    plc_side = []
+    holds = HoldQueue(reviews, timeout_s=60, default=Verdict.NG, capacity=2, alarms=alarms)
+    holds.subscribe(plc_side.append)
+    for seq in (1, 2, 3, 4):
         holds.add(_part(seq))
-    assert [p.part.seq for p in holds.pending()] == [2, 3]
-    assert reviews.take(0).seq == 1
+    assert [p.part.seq for p in holds.pending()] == [1, 2]  # those waiting for an operator stay
+    decided = [reviews.take(0), reviews.take(0)]
+    assert [(r.seq, r.verdict, r.automatic) for r in decided] == [(3, Verdict.NG, True), (4, Verdict.NG, True)]
+    assert "HOLD list full (2 parts waiting for review): recipe default NG applied at once" in decided[0].note
+    assert [r.seq for r in plc_side] == [3, 4] and holds.overflowed == 2
+    (alarm,) = alarms.snapshot()
+    assert alarm.code == HOLD_FULL.code and alarm.active
+    assert "2 more held parts got the recipe default NG at once" in alarm.message
+    assert "review the waiting parts" in alarm.message
+    holds.decide(1, Verdict.OK, "olga")
+    holds.expire()  # the holds thread notices the list has room again
+    assert not alarms.is_active(HOLD_FULL)
+
+
+def test_a_default_the_full_reviews_queue_refuses_is_sent_later_by_the_holds_thread():
+    from hmi.core.alarm_catalogue import HOLD_FULL
+    from hmi.core.alarms import AlarmBoard
+
+    reviews = NoWaiting("reviews", 2)
+    reviews.offer("something already waiting")
+    reviews.offer("and another")
+    alarms = AlarmBoard()
+    holds = HoldQueue(reviews, timeout_s=60, default=Verdict.NG, capacity=2, alarms=alarms)
+    for seq in range(1, 6):
+        holds.add(_part(seq))  # on the judging thread: must not wait for the reviews queue
+    assert holds.overflowed == 3 and len(reviews) == 2 and [p.part.seq for p in holds.pending()] == [1, 2]
+    # at most `capacity` refused defaults are kept; the oldest beyond that is dropped, and the alarm says so
+    assert "1 of these verdicts could not be handed to the records" in alarms.snapshot()[0].message
+    assert [reviews.take_nowait(), reviews.take_nowait()] == ["something already waiting", "and another"]
+    reviews.waiting_allowed = True  # the holds thread may wait
+    assert [r.seq for r in holds.expire()] == [4, 5]
+    assert [reviews.take_nowait().seq, reviews.take_nowait().seq] == [4, 5]
+    assert alarms.is_active(HOLD_FULL)  # the list itself is still full
 
 
 def test_a_review_the_records_cannot_take_is_refused_and_the_part_stays_held():

@@ -5,13 +5,14 @@ from __future__ import annotations
 import time
 
 from hmi.config.schema import PlcConfig
+from hmi.core.alarm_catalogue import PLC_OFF
 from hmi.core.alarms import AlarmBoard, Priority
 from hmi.core.messages import DeliveryStatus, OperatorReview, PlcDelivery
 from hmi.core.part import CameraSettings, Decision, Part, utc_now
 from hmi.core.verdict import Verdict
 from hmi.pipeline.queues import BoundedQueue
 from hmi.plc.factory import create_signaller
-from hmi.plc.signaller import ALARM_OFF, NullSignaller
+from hmi.plc.signaller import NullSignaller
 
 
 def test_mode_off_reports_every_part_as_plc_off_with_one_low_warning():
@@ -42,7 +43,8 @@ def test_mode_off_reports_every_part_as_plc_off_with_one_low_warning():
     assert [(d.seq, d.status, d.delivered_at) for d in got] == [(s, DeliveryStatus.PLC_OFF, None) for s in range(1, 6)]
     assert len(reviews) == 0
     assert [(a.code, a.priority, a.message) for a in raised] == [
-        (ALARM_OFF, Priority.LOW, "PLC signalling is switched off — parts are NOT being rejected by the line")]
+        (PLC_OFF.code, Priority.LOW, "PLC signalling is switched off: parts are NOT being rejected by the line — set "
+                                     "plc.mode to s7 in station.toml when the line should act on the verdicts")]
     status = worker.status()
     assert status.mode == "off" and not status.connected and status.not_delivered == 5
     assert worker.signal_fault(wait_s=0.1) is False

@@ -8,7 +8,8 @@ import time
 import numpy as np
 
 from hmi.config.schema import StoreConfig
-from hmi.core.alarms import AlarmBoard, Priority
+from hmi.core.alarm_catalogue import PLC_SILENT
+from hmi.core.alarms import AlarmBoard
 from hmi.core.errors import StoreError
 from hmi.pipeline.queues import BoundedQueue
 from hmi.reports.drift import binned, compare
@@ -37,8 +38,8 @@ def test_alarm_changes_reach_the_database(tmp_path):
                           alarm_events=events)
     writer.start()
     try:
-        board.raise_("PLC_SILENT", "PLC heartbeat stopped — check the cable", Priority.HIGH)
-        board.raise_("PLC_SILENT", "PLC heartbeat stopped for 5 s — check the cable", Priority.HIGH)  # text only
+        board.raise_(PLC_SILENT, host="192.168.0.10")
+        board.raise_(PLC_SILENT, host="192.168.0.11")  # text only
         board.acknowledge("PLC_SILENT", "anna")
         board.clear("PLC_SILENT")
         deadline = time.monotonic() + 10

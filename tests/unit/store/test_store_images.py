@@ -11,10 +11,11 @@ import pytest
 
 import hmi.store.images as images_module
 from hmi.config.schema import StoreConfig
+from hmi.core.alarm_catalogue import DISK_LOW, IMAGE_WRITE
 from hmi.core.alarms import AlarmBoard
 from hmi.core.verdict import Verdict
 from hmi.pipeline.queues import BoundedQueue
-from hmi.store.images import DISK_LOW, IMAGE_WRITE, ImagePaths, ImageWriter, heatmap_overlay
+from hmi.store.images import ImagePaths, ImageWriter, heatmap_overlay
 
 DAY = datetime(2024, 5, 1, 23, 59, 59, tzinfo=timezone.utc)
 RNG = np.random.default_rng(7)

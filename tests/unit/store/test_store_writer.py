@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 from hmi.config.schema import StoreConfig
+from hmi.core.alarm_catalogue import RECORD_REFUSED, STORE_WRITE
 from hmi.core.alarms import AlarmBoard
-from hmi.core.messages import DeliveryStatus, OperatorReview, PlcDelivery
+from hmi.core.messages import DeliveryStatus, OperatorReview, PlcDelivery, RecordOnly
 from hmi.core.part import utc_now
 from hmi.core.verdict import Verdict
 from hmi.pipeline.queues import BoundedQueue
@@ -24,7 +25,7 @@ from hmi.store.audit import AuditAction, AuditRequest, verify
 from hmi.store.database import open_readonly
 from hmi.store.images import ImagePaths
 from hmi.store.queries import integrity_check, part_by_seq
-from hmi.store.writer import STORE_WRITE, RecordWriter
+from hmi.store.writer import RecordWriter
 
 IMAGE = np.zeros((48, 64), np.uint8)
 
@@ -300,7 +301,7 @@ def test_a_record_the_database_refuses_does_not_hold_up_the_others(line, db_path
     assert _rows(db_path, "SELECT seq FROM inspections ORDER BY seq") == [(4,), (5,), (6,)]
     wait_until(lambda: ln.alarms.snapshot(), what="the alarm")  # raised just after the verdicts went on
     (alarm,) = ln.alarms.snapshot()
-    assert alarm.code == STORE_WRITE and not alarm.active and alarm.acknowledged_by is None
+    assert alarm.code == RECORD_REFUSED.code and not alarm.active and alarm.acknowledged_by is None
     assert "part 5 was refused by the database" in alarm.message
 
 
@@ -334,3 +335,49 @@ def test_a_part_whose_record_cannot_be_built_still_reaches_the_plc(line, db_path
     assert [p.seq for p in _take(ln.committed, 2)] == [1, 2]
     wait_until(lambda: _rows(db_path, "SELECT seq FROM inspections") == [(2,)], what="part 2 recorded")
     assert "Part 1 could not be recorded" in ln.alarms.snapshot()[0].message
+
+
+def test_a_part_refused_by_the_full_records_queue_is_recorded_not_delivered_and_never_reaches_the_plc(
+        line, db_path, make_part, wait_until):
+    ln = line()
+    judged = make_part(7, Verdict.OK)
+    late = dataclasses.replace(judged, decision=dataclasses.replace(
+        judged.decision, verdict=Verdict.NOT_INSPECTED, reason="records queue full: no result sent to the PLC"))
+    ln.parts.offer(RecordOnly(late, "not sent: the records queue was full"))
+    ln.parts.offer(make_part(8))
+    assert [p.seq for p in _take(ln.committed, 2, timeout=1.0)] == [8]  # only the ordinary part goes on
+    wait_until(lambda: len(_rows(db_path, "SELECT seq FROM inspections")) == 2, what="both rows")
+    assert _rows(db_path, "SELECT auto_verdict, verdict, reason, plc_status, plc_detail, score FROM inspections "
+                          "WHERE seq = 7") == [("NOT_INSPECTED", "NOT_INSPECTED", "records queue full: no result sent "
+                                                "to the PLC", "not_delivered", "not sent: the records queue was full",
+                                                pytest.approx(0.25))]
+    assert _rows(db_path, "SELECT count(*) FROM regions WHERE seq = 7") == [(2,)]
+    assert len(ln.images) == 0  # nor to the image writer: its image was not kept
+
+
+def test_a_review_queued_while_the_store_waits_for_parts_lands_on_its_part(db_path, make_part, wait_until):
+    reviews = BoundedQueue("reviews", 10)
+
+    class PartArrivesWhileWaiting(BoundedQueue):
+        """The judging thread queues a HOLD part, then its automatic default, while the store waits here."""
+
+        def take(self, timeout: float):
+            got = super().take_nowait()
+            if got is None and not self.arrived:
+                self.arrived = True
+                self.offer(make_part(3, Verdict.HOLD))
+                reviews.offer(OperatorReview(3, Verdict.NG, "system", utc_now(), note="HOLD list full",
+                                             automatic=True))
+            return got
+
+    parts = PartArrivesWhileWaiting("parts", 10)
+    parts.arrived = False
+    writer = RecordWriter(db_path, parts, BoundedQueue("committed", 10), AlarmBoard(), StoreConfig(), reviews=reviews)
+    _start(writer)
+    try:
+        wait_until(lambda: _rows(db_path, "SELECT verdict FROM inspections WHERE seq = 3") == [("NG",)],
+                   what="the review on its part's row")
+    finally:
+        writer.stop()
+        assert writer.join(10)
+    assert _rows(db_path, "SELECT auto_verdict, reviewed_by FROM inspections") == [("HOLD", "system")]
