@@ -5,7 +5,7 @@
 Runs the real demo station (emulated Basler camera replaying the demo frames, demo model, records in
 a fresh data folder) with PLC signalling off (so the alarm zone shows its standing warning; the demo
 camera's own borderline part, the tenth, waits in the review queue), creates demo users, writes three days of generated history before it starts (so the
-reports and the record browser have shifts to show: hmi/reports/benchdata.py at one part every two
+reports and the record browser have shifts to show: hmi/bench/records.py at one part every two
 seconds), and lets the touchscreen save a PNG of every screen after 20 s. Nobody logs in: the
 screens show the locked state (gated screens are opened for the picture only).
 """
@@ -18,8 +18,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from hmi.config.loader import load_recipe, load_station, save_recipe
-from hmi.reports.benchdata import generate_week
-from hmi.reports.shifts import ShiftCalendar
+from hmi.bench.records import generate_week
+from hmi.services.reports.shifts import ShiftCalendar
 from hmi.station import build_station
 from hmi.store.users import Role
 from hmi.ui.shell import run_station_ui

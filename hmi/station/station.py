@@ -21,7 +21,7 @@ from hmi.core.messages import DownstreamDefect, OperatorReview
 from hmi.core.part import Part, utc_now
 from hmi.core.verdict import Verdict
 from hmi.inference.worker import ActiveSetup, InspectionWorker
-from hmi.logs import on_crash
+from hmi.core.logs import on_crash
 from hmi.pipeline.holds import HoldQueue
 from hmi.pipeline.metrics import StageMetrics, StageSnapshot
 from hmi.pipeline.monitors import LightingDriftMonitor, RejectRateMonitor

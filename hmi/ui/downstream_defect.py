@@ -12,7 +12,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QButtonGroup, QGridLayout, QHBoxLayout, QLineEdit, QPushButton, QWidget
 
 from hmi.core.errors import StationError
-from hmi.reports.browse import PartDetail, RecordBrowser
+from hmi.services.reports.browse import PartDetail, RecordBrowser
 from hmi.store.audit import AuditAction
 from hmi.ui import theme
 from hmi.ui.context import ScreenContext

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 
-from hmi.logs import CrashHandler, close_logging, install_crash_handler, on_crash, setup_logging
+from hmi.core.logs import CrashHandler, close_logging, install_crash_handler, on_crash, setup_logging
 
 
 def test_a_thread_crash_writes_a_report_and_calls_every_callback_even_after_one_fails(tmp_path):

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from hmi.logs import close_logging, config_summary, setup_logging
+from hmi.core.logs import close_logging, config_summary, setup_logging
 
 LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (\S+) (DEBUG|INFO|WARNING|ERROR|CRITICAL) (\S+): (.*)$")
 

@@ -21,9 +21,9 @@ from hmi.core.errors import StationError, StoreError
 from hmi.core.part import CameraSettings, Decision, DefectRegion, Inspection, Part
 from hmi.core.verdict import Verdict
 from hmi.decision.policy import confidence_text
-from hmi.reports.browse import (PAGE_SIZE, PartDetail, RecordBrowser, RecordExport, RecordFilter, RecordKey,
+from hmi.services.reports.browse import (PAGE_SIZE, PartDetail, RecordBrowser, RecordExport, RecordFilter, RecordKey,
                                 RecordPage)
-from hmi.reports.shifts import ShiftCalendar
+from hmi.services.reports.shifts import ShiftCalendar
 from hmi.store.queries import PartRecord
 from hmi.store.users import Permission
 from hmi.ui.context import ScreenContext

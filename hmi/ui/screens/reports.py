@@ -1,7 +1,7 @@
 """Shift reports for quality managers: pick a shift, read its figures and charts, compare, export CSV / PDF.
 
 Reports are built on the reports' own low-priority thread (nice 19, SCHED_IDLE: see
-hmi.reports.background) through their own read-only connection, never on the shared UI helper
+hmi.services.reports.background) through their own read-only connection, never on the shared UI helper
 thread; the screen only draws finished ShiftReport objects.
 """
 
@@ -18,14 +18,14 @@ import pyqtgraph as pg
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QButtonGroup, QGridLayout, QHBoxLayout, QVBoxLayout, QWidget
 
-from hmi.reports.background import report_worker
-from hmi.reports.compare import compare_reports
-from hmi.reports.connection import open_reports
-from hmi.reports.export import write_csv
-from hmi.reports.models import ModelBaselines
-from hmi.reports.pdf import write_pdf
-from hmi.reports.shifts import ShiftCalendar
-from hmi.reports.summary import ShiftReport, build_report, key_figures, known_models, resolve_model_shift
+from hmi.services.reports.background import report_worker
+from hmi.services.reports.compare import compare_reports
+from hmi.services.reports.connection import open_reports
+from hmi.services.reports.export import write_csv
+from hmi.services.reports.models import ModelBaselines
+from hmi.services.reports.pdf import write_pdf
+from hmi.services.reports.shifts import ShiftCalendar
+from hmi.services.reports.summary import ShiftReport, build_report, key_figures, known_models, resolve_model_shift
 from hmi.store.users import Permission
 from hmi.ui import theme
 from hmi.ui.charts import style_chart

@@ -13,9 +13,9 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLineEdit, QProgressBar, QSizePolicy, QStackedWidget,
                                QVBoxLayout, QWidget)
 
-from hmi.tuning.score_history import Comparison, Judgement, ScoreHistory, load_history
-from hmi.tuning.suggest import ThresholdSuggestion, suggest_thresholds
-from hmi.tuning.whatif import DEFAULT_IMAGES, WhatIfResult, WhatIfRun, inspector_for, rescore
+from hmi.services.tuning.score_history import Comparison, Judgement, ScoreHistory, load_history
+from hmi.services.tuning.suggest import ThresholdSuggestion, suggest_thresholds
+from hmi.services.tuning.whatif import DEFAULT_IMAGES, WhatIfResult, WhatIfRun, inspector_for, rescore
 from hmi.config.schema import RecipeThresholds
 from hmi.core.errors import StationError
 from hmi.core.verdict import Verdict

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from hmi.bench import HIRES_DEFECT_EVERY, hires_demo_frames, parse_frame_size, run_bench
+from hmi.bench.pipeline import HIRES_DEFECT_EVERY, hires_demo_frames, parse_frame_size, run_bench
 from hmi.config.paths import shipped_models_dir
 from hmi.inference.inspector import Inspector, read_image
 from hmi.inference.package import ModelPackage

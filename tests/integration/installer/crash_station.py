@@ -14,7 +14,7 @@ from pathlib import Path
 os.environ.setdefault("PYLON_CAMEMU", "1")
 
 from hmi.config.loader import load_station  # noqa: E402
-from hmi.logs import install_crash_handler, setup_logging  # noqa: E402
+from hmi.core.logs import install_crash_handler, setup_logging  # noqa: E402
 from hmi.station import build_station  # noqa: E402
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hmi.logs import EXIT_CRASHED
+from hmi.core.logs import EXIT_CRASHED
 from hmi.plc.layout import StationState
 from hmi.plc.simulator import SimulatedPlc
 

@@ -14,7 +14,7 @@ import pytest
 from hmi.cli import main
 from hmi.core.errors import ModelError
 from hmi.inference.package import ModelPackage
-from hmi.model_cli import add_parsers, run
+from hmi.cli import model as model_cli
 from tests.unit.inference.test_adapters_kinds import (DETECT_BOXES, DETECT_NAMES, build_anomalib, build_unrelated,
                                                       build_yolo_detect)
 
@@ -23,9 +23,9 @@ def _model_command(argv: list[str], data_dir: Path) -> int:
     """Parse and run a `model ...` command line as the station's CLI does."""
     parser = argparse.ArgumentParser(prog="hmi")
     sub = parser.add_subparsers(dest="command")
-    add_parsers(sub, lambda p: None)
+    model_cli.register(sub)
     args = parser.parse_args(argv)
-    return run(args.command, args, data_dir)
+    return args.handler(args, data_dir)
 
 
 def _inspect(images: list[Path], model: Path, tmp_path: Path) -> list[dict[str, str]]:

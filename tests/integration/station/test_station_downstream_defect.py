@@ -11,7 +11,7 @@ from hmi.core.errors import PermissionDenied, StationError, StoreError
 from hmi.store.audit import verify
 from hmi.store.database import database_path
 from hmi.store.users import Role
-from hmi.tuning.score_history import Judgement, load_history
+from hmi.services.tuning.score_history import Judgement, load_history
 from tests.support.stations import PIN, replay_station
 
 QUINN_PIN = "2468"

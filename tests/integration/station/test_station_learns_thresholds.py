@@ -35,7 +35,7 @@ from hmi.inference.teach import teach
 from hmi.station import Station, build_station
 from hmi.store.database import database_path
 from hmi.store.users import Role
-from hmi.tuning.score_history import CODE_VERDICT, ScoreHistory, load_history, verdicts_under
+from hmi.services.tuning.score_history import CODE_VERDICT, ScoreHistory, load_history, verdicts_under
 
 WELD = Path(__file__).resolve().parents[3].parent / "shared" / "datasets" / "weld"
 PIN = {"admin": "9999", "olga": "1234", "theo": "4321", "quinn": "2468"}

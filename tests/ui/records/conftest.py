@@ -10,7 +10,7 @@ from contextlib import closing
 import pytest
 
 from hmi.core.verdict import Verdict
-from hmi.reports.connection import open_reports
+from hmi.services.reports.connection import open_reports
 from hmi.ui.context import ScreenContext
 from hmi.ui.messages import MessageChannel
 from hmi.ui.session import OperatorSession

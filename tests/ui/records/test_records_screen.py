@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt
 
 from hmi.core.verdict import Verdict
 from hmi.decision.policy import confidence_text
-from hmi.reports.browse import RECORD_COLUMNS
+from hmi.services.reports.browse import RECORD_COLUMNS
 from hmi.ui.screens import records as records_module
 from hmi.ui.touch import undersized
 from tests.ui.conftest import PIN
@@ -92,7 +92,7 @@ def test_records_pages_older_and_newer_without_gaps(qtbot, records_screen, recor
 
 def test_records_lot_search_goes_on_step_by_step_until_the_page_is_full(qtbot, records_screen, recorded_station,
                                                                         monkeypatch):
-    from hmi.reports import browse
+    from hmi.services.reports import browse
 
     monkeypatch.setattr(browse, "SLICE_ROWS", 2)   # a tiny database searched like a 6-million-part one
     monkeypatch.setattr(browse, "BUDGET_S", 0.0)   # one slice per step

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from hmi.config.loader import load_station
-from hmi.reports.benchdata import generate_week
-from hmi.reports.shifts import ShiftCalendar
+from hmi.bench.records import generate_week
+from hmi.services.reports.shifts import ShiftCalendar
 from hmi.store.database import database_path
 from hmi.store.users import Role, UserDirectory
 

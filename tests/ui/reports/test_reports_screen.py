@@ -8,8 +8,8 @@ import pypdfium2 as pdfium
 
 from PySide6.QtCore import Qt
 
-from hmi.reports.connection import open_reports
-from hmi.reports.shifts import ShiftCalendar
+from hmi.services.reports.connection import open_reports
+from hmi.services.reports.shifts import ShiftCalendar
 from hmi.ui.messages import Level
 from hmi.ui.touch import undersized
 

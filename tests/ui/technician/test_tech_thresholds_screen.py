@@ -10,7 +10,7 @@ import time
 import pytest
 from PySide6.QtCore import Qt
 
-from hmi.tuning.score_history import Judgement
+from hmi.services.tuning.score_history import Judgement
 from hmi.config.schema import RecipeThresholds
 from hmi.core.errors import PermissionDenied
 from hmi.decision.policy import ThresholdSet

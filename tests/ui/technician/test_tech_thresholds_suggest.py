@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 
-from hmi.tuning.suggest import suggest_thresholds
+from hmi.services.tuning.suggest import suggest_thresholds
 from hmi.ui.screens.thresholds import ThresholdsScreen
 from hmi.ui.touch import undersized
 from tests.ui.conftest import PIN

@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from hmi.tuning.score_history import (CODE_VERDICT, Judgement, LoggedPart, ScoreHistory, load_history,
+from hmi.services.tuning.score_history import (CODE_VERDICT, Judgement, LoggedPart, ScoreHistory, load_history,
                                        verdicts_under)
 from hmi.core.errors import StoreError
 from hmi.core.part import DefectRegion, Inspection

@@ -11,8 +11,8 @@ from hmi.config.schema import JudgingTargets
 from hmi.core.errors import StationError
 from hmi.core.verdict import Verdict
 from hmi.decision.policy import ThresholdSet
-from hmi.tuning.score_history import LoggedPart, ScoreHistory, verdicts_under
-from hmi.tuning.suggest import labelled_outcome, suggest_thresholds
+from hmi.services.tuning.score_history import LoggedPart, ScoreHistory, verdicts_under
+from hmi.services.tuning.suggest import labelled_outcome, suggest_thresholds
 
 TARGETS = JudgingTargets()  # a false reject costs 1, an escape 20; the band may hold 5 % of the good parts
 

@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
-from hmi.tuning.score_history import load_history
-from hmi.tuning.whatif import WhatIfRun, inspector_for, rescore
+from hmi.services.tuning.score_history import load_history
+from hmi.services.tuning.whatif import WhatIfRun, inspector_for, rescore
 from hmi.config.loader import load_station, save_recipe
 from hmi.config.schema import Recipe, RecipeModel, RecipeThresholds
 from hmi.core.errors import StationError

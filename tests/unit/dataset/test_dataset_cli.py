@@ -1,4 +1,4 @@
-"""`hmi dataset export` through the command's own parser and runner (as hmi.cli wires them)."""
+"""`hmi dataset export` through the command's own parser and runner (as hmi.cli.entry dispatches them)."""
 
 from __future__ import annotations
 
@@ -6,21 +6,16 @@ import argparse
 
 import pytest
 
-from hmi import dataset_cli
+from hmi.cli import dataset as dataset_cli
 from hmi.core.errors import StationError
 from hmi.core.verdict import Verdict
 from tests.unit.dataset.conftest import PartPlan
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-dir", default=argparse.SUPPRESS)
-    p.add_argument("--set", dest="overrides", action="append", default=argparse.SUPPRESS)
-
-
 def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="hmi")
     sub = parser.add_subparsers(dest="command")
-    dataset_cli.add_parsers(sub, _common)
+    dataset_cli.register(sub)
     return parser.parse_args(argv)
 
 
@@ -32,7 +27,7 @@ def test_dataset_cli_exports_the_time_window_in_plant_time(recorded, tmp_path, c
     # Parts are captured at 07:00, 08:00 and 09:00 UTC; in Berlin (UTC+1 in March) 08:00 to 10:00 holds the first two.
     args = _parse(["dataset", "export", "--out", str(out), "--since", "2026-03-02T08:00",
                    "--until", "2026-03-02T10:00", "--layout", "anomalib", "--set", "shifts.timezone=Europe/Berlin"])
-    assert dataset_cli.run("dataset", args, records.data_dir) == 0
+    assert args.handler(args, records.data_dir) == 0
     printed = capsys.readouterr().out.splitlines()
     assert printed[0] == f"2 reviewed parts found; 2 exported to {out}"
     assert "anomalib/demo: defect/dent 1, good 1" in printed
@@ -45,13 +40,13 @@ def test_dataset_cli_refuses_a_window_that_ends_before_it_starts(recorded, tmp_p
     records = recorded([PartPlan(1, Verdict.HOLD, (), "anna", Verdict.OK)])
     args = _parse(["dataset", "export", "--out", str(tmp_path / "x"), "--since", "2026-03-03", "--until", "2026-03-02"])
     with pytest.raises(StationError, match="is not after --since"):
-        dataset_cli.run("dataset", args, records.data_dir)
+        args.handler(args, records.data_dir)
 
 
 def test_dataset_cli_names_the_missing_records(tmp_path):
     args = _parse(["dataset", "export", "--out", str(tmp_path / "x")])
     with pytest.raises(StationError, match="no records database") as err:
-        dataset_cli.run("dataset", args, tmp_path / "nowhere")
+        args.handler(args, tmp_path / "nowhere")
     assert "--data-dir" in err.value.todo
     assert not (tmp_path / "nowhere").exists() and not (tmp_path / "x").exists()
 

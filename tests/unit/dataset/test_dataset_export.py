@@ -11,9 +11,9 @@ import pytest
 
 from hmi.core.errors import StationError
 from hmi.core.verdict import Verdict
-from hmi.dataset.export import MANIFEST_COLUMNS, export_training_set, parse_time
-from hmi.dataset.layouts import is_validation
-from hmi.dataset.records import ExportFilter
+from hmi.services.dataset.export import MANIFEST_COLUMNS, export_training_set, parse_time
+from hmi.services.dataset.layouts import is_validation
+from hmi.services.dataset.records import ExportFilter
 from tests.unit.dataset.conftest import FRAME_H, FRAME_W, START, PartPlan
 
 OK, NG, HOLD = Verdict.OK, Verdict.NG, Verdict.HOLD

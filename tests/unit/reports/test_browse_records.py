@@ -15,10 +15,10 @@ import pytest
 from hmi.config.schema import ShiftsConfig
 from hmi.core.errors import ConfigError, StoreError
 from hmi.core.verdict import Verdict
-from hmi.reports import browse
-from hmi.reports.browse import (RECORD_COLUMNS, RecordBrowser, RecordExport, RecordFilter, distinct_values,
+from hmi.services.reports import browse
+from hmi.services.reports.browse import (RECORD_COLUMNS, RecordBrowser, RecordExport, RecordFilter, distinct_values,
                                 find_records)
-from hmi.reports.connection import open_reports
+from hmi.services.reports.connection import open_reports
 from hmi.store.database import iso_utc, open_database, transaction
 
 T0 = datetime(2024, 3, 29, 12, 0, tzinfo=timezone.utc)   # the clocks change in Berlin on 31 March

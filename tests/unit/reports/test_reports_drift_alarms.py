@@ -12,7 +12,7 @@ from hmi.core.alarm_catalogue import PLC_SILENT
 from hmi.core.alarms import AlarmBoard
 from hmi.core.errors import StoreError
 from hmi.pipeline.queues import BoundedQueue
-from hmi.reports.drift import binned, compare
+from hmi.services.reports.drift import binned, compare
 from hmi.store.database import open_readonly
 from hmi.store.writer import AlarmLog, RecordWriter
 

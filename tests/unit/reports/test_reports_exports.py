@@ -11,11 +11,11 @@ import numpy as np
 import pypdfium2 as pdfium
 
 from hmi.config.schema import ShiftsConfig
-from hmi.reports.connection import open_reports
-from hmi.reports.export import COLUMNS, write_csv
-from hmi.reports.pdf import write_pdf
-from hmi.reports.shifts import ShiftCalendar
-from hmi.reports.summary import build_report
+from hmi.services.reports.connection import open_reports
+from hmi.services.reports.export import COLUMNS, write_csv
+from hmi.services.reports.pdf import write_pdf
+from hmi.services.reports.shifts import ShiftCalendar
+from hmi.services.reports.summary import build_report
 from tests.unit.reports.conftest import T0
 
 CAL = ShiftCalendar(ShiftsConfig())

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from hmi.config.schema import ShiftsConfig
-from hmi.reports.background import REPORT_NICE, report_worker
-from hmi.reports.connection import open_reports
-from hmi.reports.drift import binned
-from hmi.reports.shifts import ShiftCalendar
-from hmi.reports.summary import HISTOGRAM_BINS, build_report
+from hmi.services.reports.background import REPORT_NICE, report_worker
+from hmi.services.reports.connection import open_reports
+from hmi.services.reports.drift import binned
+from hmi.services.reports.shifts import ShiftCalendar
+from hmi.services.reports.summary import HISTOGRAM_BINS, build_report
 from tests.unit.reports.conftest import SHA_A, T0, part, write
 
 CAL = ShiftCalendar(ShiftsConfig())

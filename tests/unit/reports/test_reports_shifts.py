@@ -8,7 +8,7 @@ import pytest
 
 from hmi.config.schema import ShiftsConfig
 from hmi.core.errors import ConfigError
-from hmi.reports.shifts import ShiftCalendar
+from hmi.services.reports.shifts import ShiftCalendar
 
 
 def berlin() -> ShiftCalendar:

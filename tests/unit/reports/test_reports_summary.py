@@ -9,12 +9,12 @@ import pytest
 
 from hmi.config.schema import ShiftsConfig
 from hmi.core.errors import StoreError
-from hmi.reports.benchdata import generate_week
-from hmi.reports.compare import compare_reports
-from hmi.reports.connection import open_reports
-from hmi.reports.models import ModelBaselines
-from hmi.reports.shifts import ShiftCalendar
-from hmi.reports.summary import build_report
+from hmi.bench.records import generate_week
+from hmi.services.reports.compare import compare_reports
+from hmi.services.reports.connection import open_reports
+from hmi.services.reports.models import ModelBaselines
+from hmi.services.reports.shifts import ShiftCalendar
+from hmi.services.reports.summary import build_report
 from tests.unit.reports.conftest import T0
 
 CAL = ShiftCalendar(ShiftsConfig())

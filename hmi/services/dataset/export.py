@@ -1,7 +1,7 @@
 """`hmi dataset export`: reviewed parts as a training set, so a plant's operator feedback feeds retraining.
 
 Reads the records through a read-only connection and the frames from the image store; writes
-OUT/anomalib/<recipe>/..., OUT/yolo/<recipe>/... (see hmi.dataset.layouts) and OUT/manifest.csv with one
+OUT/anomalib/<recipe>/..., OUT/yolo/<recipe>/... (see hmi.services.dataset.layouts) and OUT/manifest.csv with one
 row per reviewed part: its verdicts, who reviewed it, and the files written (or why none were).
 """
 
@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 from hmi.config.loader import load_recipe, recipe_path
 from hmi.core.errors import ConfigError, ImageError, ModelError, StationError, StoreError
 from hmi.core.verdict import Verdict
-from hmi.dataset.layouts import AnomalibFolder, YoloSet, folder_name, png_size
-from hmi.dataset.records import ExportFilter, ReviewedPart, reviewed_parts
+from hmi.services.dataset.layouts import AnomalibFolder, YoloSet, folder_name, png_size
+from hmi.services.dataset.records import ExportFilter, ReviewedPart, reviewed_parts
 from hmi.inference.loading import find_model
 from hmi.inference.package import ModelPackage
 from hmi.store.database import database_path, open_readonly

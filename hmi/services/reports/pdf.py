@@ -17,8 +17,8 @@ from reportlab.lib.units import mm
 from reportlab.platypus import KeepTogether, PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from hmi.core.errors import StoreError
-from hmi.reports.compare import compare_reports
-from hmi.reports.summary import ScoreDistribution, ShiftReport, key_figures
+from hmi.services.reports.compare import compare_reports
+from hmi.services.reports.summary import ScoreDistribution, ShiftReport, key_figures
 
 # The station's calm greys; red only for rejects (ISA-101), always with words beside it.
 GREY_DARK = colors.HexColor("#4A4A4A")

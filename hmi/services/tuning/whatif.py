@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from hmi.inference.loading import load_inspector
-from hmi.tuning.score_history import Comparison, Judgement, LoggedPart, ScoreHistory
+from hmi.services.tuning.score_history import Comparison, Judgement, LoggedPart, ScoreHistory
 from hmi.config.schema import Recipe, StationConfig
 from hmi.core.errors import ImageError, StationError
 from hmi.core.verdict import Verdict

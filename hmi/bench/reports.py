@@ -1,8 +1,7 @@
-"""The `hmi report` command (shift report as text, CSV, PDF) and `hmi report-bench` (the 6-million-part measurement)."""
+"""`hmi report-bench`: a week of records at the line rate, every shift's report timed, and the line's throughput beside them."""
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import re
@@ -10,122 +9,30 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from hmi.core.errors import StationError
 
 
-def add_parsers(sub: argparse._SubParsersAction, common) -> None:
-    """Register `report` and `report-bench`."""
-    rep = sub.add_parser("report", help="shift report: summary, CSV of the records, PDF with charts")
-    common(rep)
-    rep.add_argument("--shift", default="previous", metavar="SHIFT",
-                     help="'current', 'previous' (default) or a date and shift name, e.g. '2024-05-01 Early'")
-    rep.add_argument("--csv", type=Path, default=None, metavar="OUT", help="write the shift's records (one row per part)")
-    rep.add_argument("--pdf", type=Path, default=None, metavar="OUT", help="write the shift report as a PDF")
-    rep.add_argument("--compare", default=None, metavar="SHIFT2", help="a second shift to set side by side")
-    rep.add_argument("--model", default=None, metavar="SHA256",
-                     help="only the parts of this model version (its SHA-256 or the first 12 or more hex digits)")
+@dataclass(frozen=True)
+class ReportBenchPlan:
+    """What to measure: days and rate of generated records, parts and seconds per station run, runs of each kind."""
 
-    bench = sub.add_parser("report-bench", help="generate a week of records at 10 parts/s and measure reports "
-                                                "and the line's throughput beside them")
-    common(bench)
-    bench.add_argument("--days", type=float, default=7.0, help="days of records to generate (default 7)")
-    bench.add_argument("--rate", type=float, default=10.0, help="parts per second in the generated records")
-    bench.add_argument("--frames", type=int, default=600, help="parts per station run at full speed (at least 600)")
-    bench.add_argument("--line-seconds", type=float, default=60.0,
-                       help="seconds per station run at the line rate (at least 60)")
-    bench.add_argument("--rounds", type=int, default=3, help="station runs of each kind (without / with reports)")
+    days: float = 7.0
+    rate: float = 10.0
+    frames: int = 600
+    line_seconds: float = 60.0
+    rounds: int = 3
+    overrides: list[str] = field(default_factory=list)
 
 
-def run(command: str, args: argparse.Namespace, data_dir: Path) -> int:
-    """Carry out `report` or `report-bench`; prints what was done."""
-    if command == "report":
-        return _report(args, data_dir)
-    if command == "report-bench":
-        return _bench(args, data_dir)
-    raise StationError(f"unknown report command {command!r}", "use 'hmi report' or 'hmi report-bench'")
-
-
-# --- hmi report ---------------------------------------------------------------------------------
-
-def _report(args: argparse.Namespace, data_dir: Path) -> int:
+def run_report_bench(args: ReportBenchPlan, data_dir: Path) -> int:
+    """Generate (or reuse) a week of records, time every shift's report and the line's throughput beside them."""
     from hmi.config.loader import load_station
-    from hmi.reports.background import lower_this_thread
-    from hmi.reports.compare import compare_reports
-    from hmi.reports.connection import open_reports
-    from hmi.reports.export import write_csv
-    from hmi.reports.models import ModelBaselines
-    from hmi.reports.pdf import write_pdf
-    from hmi.reports.shifts import ShiftCalendar
-    from hmi.reports.summary import build_report, known_models
-
-    lower_this_thread()  # on the station's computer the line comes first (nice 19, SCHED_IDLE)
-    conn = open_reports(data_dir)  # first: a wrong data folder is refused before anything is created in it
-    try:
-        cfg = load_station(data_dir, getattr(args, "overrides", []) or [])
-        calendar = ShiftCalendar(cfg.shifts)
-        window = calendar.resolve(args.shift)
-        model = _model(args.model, known_models(conn)) if args.model else None
-        baselines = ModelBaselines(data_dir)
-        report = build_report(conn, window, model_sha256=model, calendar=calendar, baselines=baselines)
-        other = None
-        if args.compare:
-            other = build_report(conn, calendar.resolve(args.compare), model_sha256=model, calendar=calendar,
-                                 baselines=baselines)
-        print(summary_text(report))
-        if other is not None:
-            print(f"\nSide by side — A: {report.title}  B: {other.title}")
-            for f in compare_reports(report, other):
-                print(f"  {f.name:<22} {f.a:>16} {f.b:>16}   {f.change}")
-        if args.csv:
-            rows = write_csv(conn, window, args.csv, model_sha256=model)
-            print(f"\nCSV: {rows:,} parts written to {args.csv}")
-        if args.pdf:
-            write_pdf(report, args.pdf, station=f"{cfg.station.name} — {cfg.station.line}", other=other)
-            print(f"PDF: written to {args.pdf}")
-    finally:
-        conn.close()
-    return 0
-
-
-def _model(text: str, known: list[tuple[str, str]]) -> str:
-    wanted = text.strip().lower()
-    hits = [sha for sha, _ in known if sha.startswith(wanted)] if len(wanted) >= 12 else []
-    if len(hits) != 1:
-        listing = ", ".join(f"{name} {sha[:12]}" for sha, name in known) or "none"
-        raise StationError(f"no single model version in the records starts with '{text}'",
-                           f"give 12 or more hex digits of one of: {listing}")
-    return hits[0]
-
-
-def summary_text(report) -> str:
-    """The shift report as a few lines of text for the terminal."""
-    from hmi.reports.summary import key_figures
-
-    lines = [f"Shift report — {report.title}  (built in {report.build_s:.2f} s)"]
-    lines += [f"  {name:<26} {value}" for name, value in key_figures(report)]
-    if report.pareto:
-        lines.append("  Rejects by kind: " + ", ".join(f"{p.defect} {p.parts:,}" for p in report.pareto[:5]))
-    for m in report.models:
-        drift = m.drift.words if m.drift is not None else "no drift baseline"
-        lines.append(f"  Model {m.model_name} {m.model_sha256[:12]}: {m.parts:,} parts; NG overruled to OK "
-                     f"{m.ng_to_ok:,} of {m.auto_ng:,}; {drift}")
-    for s in report.stops:
-        lines.append(f"  Stop {report.window.local(s.start):%H:%M:%S}–{report.window.local(s.end):%H:%M:%S} "
-                     f"({s.seconds / 60:.1f} min){': ' + ', '.join(s.alarms) if s.alarms else ''}")
-    lines += [f"  Note: {n}" for n in report.notes]
-    return "\n".join(lines)
-
-
-# --- hmi report-bench -----------------------------------------------------------------------------
-
-def _bench(args: argparse.Namespace, data_dir: Path) -> int:
-    from hmi.config.loader import load_station
-    from hmi.reports.benchdata import generate_week
-    from hmi.reports.shifts import ShiftCalendar
+    from hmi.bench.records import generate_week
+    from hmi.services.reports.shifts import ShiftCalendar
     from hmi.store.database import database_path
 
     cfg = load_station(data_dir, getattr(args, "overrides", []) or [])
@@ -151,7 +58,7 @@ def _bench(args: argparse.Namespace, data_dir: Path) -> int:
 
 
 def _span(db: Path) -> tuple[datetime, datetime]:
-    from hmi.reports.connection import open_reports
+    from hmi.services.reports.connection import open_reports
 
     conn = open_reports(db)
     try:
@@ -167,10 +74,10 @@ def _span(db: Path) -> tuple[datetime, datetime]:
 
 def _report_times(data_dir: Path, windows, calendar) -> list[float]:
     """(a) Build every shift's report on the report thread, a fresh read-only connection each; print max / median."""
-    from hmi.reports.background import report_worker
-    from hmi.reports.connection import open_reports
-    from hmi.reports.models import ModelBaselines
-    from hmi.reports.summary import build_report
+    from hmi.services.reports.background import report_worker
+    from hmi.services.reports.connection import open_reports
+    from hmi.services.reports.models import ModelBaselines
+    from hmi.services.reports.summary import build_report
 
     worker = report_worker()
     print(f"\n(a) Report build time per shift: the report thread ({worker.applied_priority()}), fresh read-only "
@@ -209,14 +116,14 @@ class _Run:
     wal_max_mb: float
 
 
-def _station_throughput(args: argparse.Namespace, data_dir: Path, windows) -> tuple[float, float]:
+def _station_throughput(args: ReportBenchPlan, data_dir: Path, windows) -> tuple[float, float]:
     """(b) The headless station writing to the big database, without and with reports built as the product builds them.
 
     With reports, the station's own process builds shift reports back to back on the report thread
     (nice 19, SCHED_IDLE), on a fresh read-only connection each, as the reports screen does. Runs
     alternate without / with, at the line rate the records were generated at and at full speed.
     """
-    from hmi.reports.background import report_worker
+    from hmi.services.reports.background import report_worker
 
     frames = max(600, int(args.frames))
     line_s = max(60.0, float(args.line_seconds))
@@ -272,7 +179,7 @@ def _throughput_table(runs: list[_Run]) -> tuple[float, float]:
     return kept["line rate"], kept["full speed"]
 
 
-def _one_run(args: argparse.Namespace, data_dir: Path, windows, port: int, mode: str, hz: float, parts: int,
+def _one_run(args: ReportBenchPlan, data_dir: Path, windows, port: int, mode: str, hz: float, parts: int,
              *, with_reports: bool) -> _Run:
     """One station run of `parts` parts; with reports, the report thread builds shifts until the run ends."""
     import threading
@@ -317,11 +224,11 @@ def _sample_size(path: Path, biggest: list[int], stop) -> None:
 def _start_report_loop(data_dir: Path, windows, stop, took: list[float]):
     """Build the shifts' reports in turn on the report thread, as the reports screen does, until `stop` is set."""
     from hmi.config.loader import load_station
-    from hmi.reports.background import report_worker
-    from hmi.reports.connection import open_reports
-    from hmi.reports.models import ModelBaselines
-    from hmi.reports.shifts import ShiftCalendar
-    from hmi.reports.summary import build_report
+    from hmi.services.reports.background import report_worker
+    from hmi.services.reports.connection import open_reports
+    from hmi.services.reports.models import ModelBaselines
+    from hmi.services.reports.shifts import ShiftCalendar
+    from hmi.services.reports.summary import build_report
 
     calendar = ShiftCalendar(load_station(data_dir).shifts)
     baselines = ModelBaselines(data_dir)

@@ -8,8 +8,8 @@ import sqlite3
 from pathlib import Path
 
 from hmi.core.errors import StoreError
-from hmi.reports.connection import snapshot
-from hmi.reports.shifts import ShiftWindow
+from hmi.services.reports.connection import snapshot
+from hmi.services.reports.shifts import ShiftWindow
 
 # Every column of `inspections` in table order, then the part's defect regions in one column.
 COLUMNS = (

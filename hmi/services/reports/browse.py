@@ -25,8 +25,8 @@ import numpy as np
 from hmi.config.schema import ShiftsConfig
 from hmi.core.errors import ConfigError, StoreError
 from hmi.core.verdict import Verdict
-from hmi.reports.connection import open_reports
-from hmi.reports.shifts import ShiftCalendar
+from hmi.services.reports.connection import open_reports
+from hmi.services.reports.shifts import ShiftCalendar
 from hmi.store.audit import AuditEntry
 from hmi.store.database import database_path, iso_utc
 from hmi.store.queries import PART_COLUMNS, PartRecord, parse_utc, part_audit, part_by_seq, part_record

@@ -5,18 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hmi.core.errors import StationError
+from hmi.cli.options import command
 
 KINDS = ("anomalib", "yolo_detect", "yolo_segment", "classification")
 
 
-def add_parsers(sub: argparse._SubParsersAction, common) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
     """Register the `model` sub-command and its `import` action."""
-    model = sub.add_parser("model", help="model package tools (import an ONNX export)")
-    common(model)
+    model = command(sub, "model", None, help="model package tools (import an ONNX export)")
     model_sub = model.add_subparsers(dest="model_command", required=True)
-    imp = model_sub.add_parser("import", help="recognise an ONNX export and write a model package around it")
-    common(imp)
+    imp = command(model_sub, "import", _import, help="recognise an ONNX export and write a model package around it")
     imp.add_argument("onnx", type=Path, help="the .onnx file (anomalib's metadata.json beside it is read too)")
     imp.add_argument("--out", type=Path, required=True, help="model folder to create (e.g. DATA_DIR/models/NAME)")
     imp.add_argument("--kind", choices=KINDS, default=None, help="skip recognition and import as this kind")
@@ -25,10 +23,8 @@ def add_parsers(sub: argparse._SubParsersAction, common) -> None:
                      help="class names in output order, when the file does not carry them")
 
 
-def run(command: str, args: argparse.Namespace, data_dir: Path) -> int:
-    """Carry out a command registered by `add_parsers`; prints what was imported."""
-    if command != "model" or getattr(args, "model_command", None) != "import":
-        raise StationError(f"unknown model command {getattr(args, 'model_command', '')!r}", "use 'hmi model import'")
+def _import(args: argparse.Namespace, data_dir: Path) -> int:
+    """Import an ONNX export as a model package; prints what was imported."""
     from hmi.inference.importer import import_model
 
     classes = [c.strip() for c in args.classes.split(",") if c.strip()] or None

@@ -23,7 +23,7 @@ import numpy as np
 from hmi.config.schema import JudgingTargets
 from hmi.core.errors import StationError
 from hmi.decision.policy import ThresholdSet
-from hmi.tuning.score_history import Comparison, ScoreHistory, verdicts_under
+from hmi.services.tuning.score_history import Comparison, ScoreHistory, verdicts_under
 
 MIN_GOOD = 5       # labelled good parts needed before a suggestion means anything
 MIN_DEFECTIVE = 1  # labelled defective parts needed

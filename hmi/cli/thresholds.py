@@ -7,42 +7,38 @@ import json
 import textwrap
 from pathlib import Path
 
+from hmi.cli.options import command, overrides
 from hmi.core.errors import StationError
 
 
-def add_parsers(sub: argparse._SubParsersAction, common) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
     """Register the `thresholds` sub-command and its `suggest` action."""
-    thresholds = sub.add_parser("thresholds", help="threshold sets learnt from the operators' verdicts")
-    common(thresholds)
+    thresholds = command(sub, "thresholds", None, help="threshold sets learnt from the operators' verdicts")
     thresholds_sub = thresholds.add_subparsers(dest="thresholds_command", required=True)
-    suggest = thresholds_sub.add_parser(
-        "suggest", help="propose the threshold set of least cost on the parts people judged (read-only)",
+    suggest = command(
+        thresholds_sub, "suggest", suggest_command, help="propose the threshold set of least cost on the parts people judged (read-only)",
         description="Reads the recipe's recent parts from the records (read-only) and proposes the threshold set "
                     "that costs least on the parts people judged — reviewed HOLD parts, overruled NG parts and "
                     "defects found downstream — at the recipe's cost of a false reject against an escape. Nothing "
                     "is changed: applying it needs a technician's signature on the thresholds screen.")
-    common(suggest)
     suggest.add_argument("--recipe", default="", help="recipe name (default: the recipe in force on this station)")
     suggest.add_argument("--json", type=Path, default=None, metavar="OUT", help="also write the suggestion as JSON")
 
 
-def run(command: str, args: argparse.Namespace, data_dir: Path) -> int:
+def suggest_command(args: argparse.Namespace, data_dir: Path) -> int:
     """Carry out `thresholds suggest`; prints the proposal beside the set in force."""
-    if command != "thresholds" or getattr(args, "thresholds_command", None) != "suggest":
-        raise StationError(f"unknown thresholds command {getattr(args, 'thresholds_command', '')!r}",
-                           "use 'hmi thresholds suggest'")
     from hmi.config.loader import load_recipe, load_station
     from hmi.inference.loading import find_model, thresholds_of
     from hmi.inference.package import ModelPackage
     from hmi.store.database import database_path
-    from hmi.tuning.score_history import load_history
-    from hmi.tuning.suggest import suggest_thresholds
+    from hmi.services.tuning.score_history import load_history
+    from hmi.services.tuning.suggest import suggest_thresholds
 
     db = database_path(data_dir)
     if not db.exists():
         raise StationError(f"there is no records database in {data_dir}",
                            "give the station's data folder with --data-dir")
-    cfg = load_station(data_dir, getattr(args, "overrides", []) or [])
+    cfg = load_station(data_dir, overrides(args))
     recipe = load_recipe(data_dir, args.recipe or cfg.station.recipe)
     # Scores of another model are on another scale: only the parts of the recipe's model count.
     sha = recipe.model.sha256 or ModelPackage.load(find_model(recipe.model.name, data_dir)).sha256

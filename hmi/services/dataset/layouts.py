@@ -22,7 +22,7 @@ import numpy as np
 
 from hmi.core.errors import ImageError
 from hmi.core.verdict import Verdict
-from hmi.dataset.records import ReviewedPart
+from hmi.services.dataset.records import ReviewedPart
 from hmi.store.queries import RegionRecord
 
 UNSPECIFIED = "unspecified"  # folder of defective parts whose reviewer named no defect type

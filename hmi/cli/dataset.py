@@ -5,19 +5,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hmi.cli.options import command, overrides
 from hmi.core.errors import StationError
 
 
-def add_parsers(sub: argparse._SubParsersAction, common) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
     """Register the `dataset` sub-command and its `export` action."""
-    dataset = sub.add_parser("dataset", help="training sets from the records (parts operators reviewed)")
-    common(dataset)
+    dataset = command(sub, "dataset", None, help="training sets from the records (parts operators reviewed)")
     dataset_sub = dataset.add_subparsers(dest="dataset_command", required=True)
-    exp = dataset_sub.add_parser(
-        "export", help="export reviewed parts in anomalib's folder layout and/or YOLO's layout",
+    exp = command(
+        dataset_sub, "export", export, help="export reviewed parts in anomalib's folder layout and/or YOLO's layout",
         description="Exports the parts whose verdict an operator gave, confirmed or overruled (HOLDs that timed "
                     "out and verdicts nobody reviewed are left out), with a manifest.csv of every part.")
-    common(exp)
     exp.add_argument("--out", type=Path, required=True, help="folder to create (must be new or empty)")
     exp.add_argument("--since", default="", metavar="ISO", help="parts captured from this date/time (plant time)")
     exp.add_argument("--until", default="", metavar="ISO", help="parts captured before this date/time (plant time)")
@@ -26,22 +25,19 @@ def add_parsers(sub: argparse._SubParsersAction, common) -> None:
                      help="anomalib: good/ defect/<type>/ mask/<type>/; yolo: images/ labels/ data.yaml")
 
 
-def run(command: str, args: argparse.Namespace, data_dir: Path) -> int:
-    """Carry out a command registered by `add_parsers`; prints what was exported and what was skipped."""
-    if command != "dataset" or getattr(args, "dataset_command", None) != "export":
-        raise StationError(f"unknown dataset command {getattr(args, 'dataset_command', '')!r}",
-                           "use 'hmi dataset export'")
+def export(args: argparse.Namespace, data_dir: Path) -> int:
+    """Export the reviewed parts as a training set; prints what was exported and what was skipped."""
     from zoneinfo import ZoneInfo
 
     from hmi.config.loader import load_station
-    from hmi.dataset.export import export_training_set, parse_time
-    from hmi.dataset.records import ExportFilter
+    from hmi.services.dataset.export import export_training_set, parse_time
+    from hmi.services.dataset.records import ExportFilter
     from hmi.store.database import database_path
 
     if not database_path(data_dir).exists():
         raise StationError(f"there is no records database in {data_dir}",
                            "give the station's data folder with --data-dir")
-    tz = ZoneInfo(load_station(data_dir, getattr(args, "overrides", [])).shifts.timezone)
+    tz = ZoneInfo(load_station(data_dir, overrides(args)).shifts.timezone)
     flt = ExportFilter(since=parse_time(args.since, tz) if args.since else None,
                        until=parse_time(args.until, tz) if args.until else None,
                        recipe=args.recipe or None)

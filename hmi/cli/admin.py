@@ -10,49 +10,41 @@ import time
 from pathlib import Path
 
 from hmi.config.loader import load_station
+from hmi.cli.options import command, overrides
 from hmi.core.errors import StationError, StoreError
 
 
-def add_parsers(sub: argparse._SubParsersAction, common) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
     """Register `plc`, `audit`, `db` and `users` sub-commands."""
-    plc = sub.add_parser("plc", help="PLC link tools")
-    common(plc)
+    plc = command(sub, "plc", None, help="PLC link tools")
     plc_sub = plc.add_subparsers(dest="plc_command", required=True)
-    t = plc_sub.add_parser("test", help="connect, write a pattern, read it back, print the round trip")
-    common(t)
+    command(plc_sub, "test", _plc_test, help="connect, write a pattern, read it back, print the round trip")
 
-    audit = sub.add_parser("audit", help="audit trail tools")
-    common(audit)
+    audit = command(sub, "audit", None, help="audit trail tools")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
-    v = audit_sub.add_parser("verify", help="check the audit trail's hash chain; names any row changed behind the station's back")
-    common(v)
+    v = command(audit_sub, "verify", _audit_verify,
+                help="check the audit trail's hash chain; names any row changed behind the station's back")
     v.add_argument("--anchor", default="", help="ID:HASH of a row noted earlier (catches cut-off newest rows)")
 
-    db = sub.add_parser("db", help="records database tools")
-    common(db)
+    db = command(sub, "db", None, help="records database tools")
     db_sub = db.add_subparsers(dest="db_command", required=True)
-    c = db_sub.add_parser("check", help="PRAGMA integrity_check and foreign keys")
-    common(c)
-    b = db_sub.add_parser("backup", help="copy the database through SQLite's backup API (safe while the line runs)")
-    common(b)
+    command(db_sub, "check", _db_check, help="PRAGMA integrity_check and foreign keys")
+    b = command(db_sub, "backup", _db_backup,
+                help="copy the database through SQLite's backup API (safe while the line runs)")
     b.add_argument("out", type=Path, help="backup file to write")
 
-    users = sub.add_parser("users", help="list, add, disable or reset users")
-    common(users)
+    users = command(sub, "users", _users_list, help="list, add, disable or reset users")
     u_sub = users.add_subparsers(dest="users_command")
-    common(u_sub.add_parser("list", help="list users"))
-    add = u_sub.add_parser("add", help="add a user (the first one must be an admin)")
-    common(add)
+    command(u_sub, "list", _users_list, help="list users")
+    add = command(u_sub, "add", _users_change, help="add a user (the first one must be an admin)")
     add.add_argument("name")
     add.add_argument("--role", required=True, choices=["operator", "technician", "quality", "admin"])
     add.add_argument("--admin", default="", help="admin who authorises this (not needed for the first admin)")
-    dis = u_sub.add_parser("disable", help="stop a user from logging in")
-    common(dis)
+    dis = command(u_sub, "disable", _users_change, help="stop a user from logging in")
     dis.add_argument("name")
     dis.add_argument("--admin", required=True)
     dis.add_argument("--reason", default="")
-    res = u_sub.add_parser("reset", help="set a new PIN/password, unlock and re-enable a user")
-    common(res)
+    res = command(u_sub, "reset", _users_change, help="set a new PIN/password, unlock and re-enable a user")
     res.add_argument("name")
     res.add_argument("--admin", required=True)
     res.add_argument("--reason", default="")
@@ -68,48 +60,46 @@ def _secret(prompt: str, confirm: bool) -> str:
     return first
 
 
-def run(command: str, args: argparse.Namespace, data_dir: Path) -> int:
-    """Carry out one of the commands registered by `add_parsers`."""
-    if command == "plc":
-        return _plc_test(args, data_dir)
+def _audit_verify(args: argparse.Namespace, data_dir: Path) -> int:
+    from hmi.store.audit import verify
+
+    db = _need(data_dir)
+    anchor = None
+    if args.anchor:
+        ident, _, digest = args.anchor.partition(":")
+        anchor = (int(ident), digest)
+    report = verify(db, anchor)
+    print(report.text())
+    return 0 if report.ok else 1
+
+
+def _db_check(args: argparse.Namespace, data_dir: Path) -> int:
+    from hmi.store.queries import integrity_check
+
+    result = integrity_check(_need(data_dir))
+    print(result)
+    return 0 if result == "ok" else 1
+
+
+def _db_backup(args: argparse.Namespace, data_dir: Path) -> int:
+    return _backup(_need(data_dir), args.out)
+
+
+def _need(data_dir: Path) -> Path:
+    """The records database of `data_dir`; refused when there is none."""
     from hmi.store.database import database_path
 
     db = database_path(data_dir)
-    if command == "audit":
-        from hmi.store.audit import verify
-
-        _need(db)
-        anchor = None
-        if args.anchor:
-            ident, _, digest = args.anchor.partition(":")
-            anchor = (int(ident), digest)
-        report = verify(db, anchor)
-        print(report.text())
-        return 0 if report.ok else 1
-    if command == "db":
-        _need(db)
-        if args.db_command == "check":
-            from hmi.store.queries import integrity_check
-
-            result = integrity_check(db)
-            print(result)
-            return 0 if result == "ok" else 1
-        return _backup(db, args.out)
-    if command == "users":
-        return _users(args, db)
-    raise StationError(f"unknown command {command}")
-
-
-def _need(db: Path) -> None:
     if not db.exists():
         raise StoreError(f"no records database at {db}", "check --data-dir; the station creates it on its first run")
+    return db
 
 
 def _plc_test(args: argparse.Namespace, data_dir: Path) -> int:
     from hmi.plc.factory import simulated_link, start_simulated_plc
     from hmi.plc.linktest import link_test
 
-    cfg = load_station(data_dir, args.overrides).plc
+    cfg = load_station(data_dir, overrides(args)).plc
     if cfg.mode == "off":
         print("PLC signalling is switched off (plc.mode = off): nothing to test")
         return 1
@@ -159,30 +149,39 @@ def _backup(db: Path, out: Path) -> int:
     return 0
 
 
-def _users(args: argparse.Namespace, db: Path) -> int:
+def _users_list(args: argparse.Namespace, data_dir: Path) -> int:
+    from hmi.store.database import database_path
     from hmi.store.users import UserDirectory
 
-    directory = UserDirectory(db)
+    directory = UserDirectory(database_path(data_dir))
     try:
-        sub = args.users_command or "list"
-        if sub == "list":
-            users = directory.list()
-            if not users:
-                print("no users yet: create the admin with 'hmi users add NAME --role admin'")
-            for u in users:
-                state = "active" if u.active else "disabled"
-                print(f"{u.name:<20} {u.role.value:<11} {state}")
-            return 0
+        users = directory.list()
+    finally:
+        directory.close()
+    if not users:
+        print("no users yet: create the admin with 'hmi users add NAME --role admin'")
+    for u in users:
+        state = "active" if u.active else "disabled"
+        print(f"{u.name:<20} {u.role.value:<11} {state}")
+    return 0
+
+
+def _users_change(args: argparse.Namespace, data_dir: Path) -> int:
+    from hmi.store.database import database_path
+    from hmi.store.users import UserDirectory
+
+    directory = UserDirectory(database_path(data_dir))
+    try:
         by = None
         if getattr(args, "admin", ""):
             by = directory.authenticate(args.admin, _secret(f"PIN/password of {args.admin}: ", False))
-        if sub == "add":
+        if args.users_command == "add":
             user = directory.add(args.name, args.role, _secret(f"new PIN/password for {args.name}: ", True), by)
             print(f"added {user.name} ({user.role.value})")
-        elif sub == "disable":
+        elif args.users_command == "disable":
             directory.disable(args.name, by, args.reason)
             print(f"{args.name} disabled")
-        elif sub == "reset":
+        else:
             directory.reset(args.name, _secret(f"new PIN/password for {args.name}: ", True), by, args.reason)
             print(f"{args.name} reset and enabled")
         return 0

@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from hmi.reports.summary import ShiftReport
+from hmi.services.reports.summary import ShiftReport
 
 
 @dataclass(frozen=True)

@@ -26,10 +26,10 @@ import numpy as np
 from hmi.core.messages import TIMEOUT_REVIEWER
 from hmi.core.verdict import Verdict
 from hmi.pipeline.outlet import VerdictCounts
-from hmi.reports.connection import has_table
-from hmi.reports.drift import Binned, DriftCheck, binned, compare
-from hmi.reports.models import ModelBaselines
-from hmi.reports.shifts import ShiftCalendar, ShiftWindow
+from hmi.services.reports.connection import has_table
+from hmi.services.reports.drift import Binned, DriftCheck, binned, compare
+from hmi.services.reports.models import ModelBaselines
+from hmi.services.reports.shifts import ShiftCalendar, ShiftWindow
 from hmi.store.database import iso_utc
 
 HISTOGRAM_BINS = 48
