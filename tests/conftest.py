@@ -1,29 +1,40 @@
-"""Suite-wide settings: Qt offscreen, pylon camera emulation, no stray threads."""
+"""Suite-wide settings: Qt offscreen, pylon camera emulation; every test leaves no trace (tests/support/hygiene.py).
+
+A test fails on a Qt warning, on a record logged at ERROR or above (unless marked
+`@pytest.mark.expected_errors("regex", ...)` matching its message), and on threads, top-level widgets or
+active QTimers it leaves behind.
+"""
 
 from __future__ import annotations
 
 import os
-import threading
 
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("PYLON_CAMEMU", "1")
 
+from tests.support import hygiene  # noqa: E402  (after the environment above)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config):
+    """Collect Qt messages and logged errors for the whole session, with one handler each."""
+    # pytest-qt would replace the Qt message handler during each test; ours is the one check.
+    if config.pluginmanager.has_plugin("_qt_logging"):
+        config.pluginmanager.unregister(name="_qt_logging")
+    hygiene.install()
+
 
 @pytest.fixture(autouse=True)
-def no_leaked_workers():
-    """Fail a test that leaves one of the station's worker threads running."""
-    before = {t.ident for t in threading.enumerate()}
+def leaves_no_trace(request):
+    """Fail a test that logs a Qt warning or an unexpected error, or leaves threads, windows or timers behind."""
+    expected = [p for m in request.node.iter_markers("expected_errors") for p in m.args]
+    before = hygiene.Snapshot()
     yield
-    roles = {"capture", "inference", "store", "images", "plc", "holds", "supervisor"}
-    deadline = __import__("time").monotonic() + 5
-    while True:
-        leaked = [t.name for t in threading.enumerate() if t.ident not in before and t.name in roles and t.is_alive()]
-        if not leaked or __import__("time").monotonic() > deadline:
-            break
-        __import__("time").sleep(0.05)
-    assert not leaked, f"worker threads left running: {leaked}"
+    problems = before.problems(expected)
+    if problems:
+        pytest.fail("the test left a trace:\n  " + "\n  ".join(problems), pytrace=False)
 
 
 @pytest.fixture

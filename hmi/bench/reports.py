@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from hmi.core.errors import StationError
+from hmi.pipeline.worker import Worker
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ def run_report_bench(args: ReportBenchPlan, data_dir: Path) -> int:
     """Generate (or reuse) a week of records, time every shift's report and the line's throughput beside them."""
     from hmi.config.loader import load_station
     from hmi.bench.records import generate_week
+    from hmi.services.reports.background import ReportWorker
     from hmi.services.reports.shifts import ShiftCalendar
     from hmi.store.database import database_path
 
@@ -52,8 +54,9 @@ def run_report_bench(args: ReportBenchPlan, data_dir: Path) -> int:
         span = _span(db)
         print(f"Using the records already in {db}: {span[0]:%Y-%m-%d %H:%M} to {span[1]:%Y-%m-%d %H:%M} UTC")
     windows = [w for w in calendar.between(span[0], span[1]) if w.end <= span[1] + timedelta(minutes=1)]
-    times = _report_times(data_dir, windows, calendar)
-    line, full = _station_throughput(args, data_dir, windows)
+    with ReportWorker() as reports:  # the benchmark's report thread, as the station has its own: ends with it
+        times = _report_times(data_dir, windows, calendar, reports)
+        line, full = _station_throughput(args, data_dir, windows, reports)
     return 0 if times and max(times) <= 2.0 and line >= 0.95 and full >= 0.95 else 1
 
 
@@ -72,14 +75,12 @@ def _span(db: Path) -> tuple[datetime, datetime]:
             datetime.fromisoformat(b.replace("Z", "+00:00")))
 
 
-def _report_times(data_dir: Path, windows, calendar) -> list[float]:
+def _report_times(data_dir: Path, windows, calendar, worker) -> list[float]:
     """(a) Build every shift's report on the report thread, a fresh read-only connection each; print max / median."""
-    from hmi.services.reports.background import report_worker
     from hmi.services.reports.connection import open_reports
     from hmi.services.reports.models import ModelBaselines
     from hmi.services.reports.summary import build_report
 
-    worker = report_worker()
     print(f"\n(a) Report build time per shift: the report thread ({worker.applied_priority()}), fresh read-only "
           "connection each, the station not running")
     print(f"  {'shift':<44} {'parts':>9} {'seconds':>8}")
@@ -116,19 +117,17 @@ class _Run:
     wal_max_mb: float
 
 
-def _station_throughput(args: ReportBenchPlan, data_dir: Path, windows) -> tuple[float, float]:
+def _station_throughput(args: ReportBenchPlan, data_dir: Path, windows, reports) -> tuple[float, float]:
     """(b) The headless station writing to the big database, without and with reports built as the product builds them.
 
     With reports, the station's own process builds shift reports back to back on the report thread
     (nice 19, SCHED_IDLE), on a fresh read-only connection each, as the reports screen does. Runs
     alternate without / with, at the line rate the records were generated at and at full speed.
     """
-    from hmi.services.reports.background import report_worker
-
     frames = max(600, int(args.frames))
     line_s = max(60.0, float(args.line_seconds))
     line_parts = int(math.ceil(line_s * args.rate))
-    priority = report_worker().applied_priority()
+    priority = reports.applied_priority()
     print(f"\n(b) Headless station writing to the same database, {args.rounds} runs of each kind, alternating "
           f"without / with reports.\n    Reports: built back to back in the station's process on the report thread "
           f"({priority}), fresh read-only connection each.\n    Line rate: camera.rate_hz={args.rate:g} (software "
@@ -141,7 +140,7 @@ def _station_throughput(args: ReportBenchPlan, data_dir: Path, windows) -> tuple
     try:
         for mode, hz, parts in (("line rate", args.rate, line_parts), ("full speed", 0.0, frames)):
             for r in range(2 * args.rounds):
-                run = _one_run(args, data_dir, windows, port, mode, hz, parts, with_reports=r % 2 == 1)
+                run = _one_run(args, data_dir, windows, port, mode, hz, parts, reports if r % 2 == 1 else None)
                 runs.append(run)
                 done = f"{len(run.report_s)} reports, max {max(run.report_s):.2f} s" if run.report_s else ""
                 print(f"  {mode:<10} run {r + 1}: {'with' if run.reports else 'without':<7} reports "
@@ -180,8 +179,8 @@ def _throughput_table(runs: list[_Run]) -> tuple[float, float]:
 
 
 def _one_run(args: ReportBenchPlan, data_dir: Path, windows, port: int, mode: str, hz: float, parts: int,
-             *, with_reports: bool) -> _Run:
-    """One station run of `parts` parts; with reports, the report thread builds shifts until the run ends."""
+             reports) -> _Run:
+    """One station run of `parts` parts; with `reports` (a report thread), it builds shifts until the run ends."""
     import threading
 
     import numpy as np
@@ -195,10 +194,9 @@ def _one_run(args: ReportBenchPlan, data_dir: Path, windows, port: int, mode: st
     cfg = load_station(data_dir, settings)
     stop = threading.Event()
     report_s: list[float] = []
-    loop = _start_report_loop(data_dir, windows, stop, report_s) if with_reports else None
+    loop = _start_report_loop(reports, data_dir, windows, stop, report_s) if reports is not None else None
     wal = database_path(data_dir).with_name(database_path(data_dir).name + "-wal")
-    wal_max = [0]
-    sampler = threading.Thread(target=_sample_size, args=(wal, wal_max, stop), daemon=True)
+    sampler = _SizeSampler(wal)
     sampler.start()
     try:
         station = build_station(cfg, data_dir, max_parts=parts)
@@ -207,24 +205,33 @@ def _one_run(args: ReportBenchPlan, data_dir: Path, windows, port: int, mode: st
         stop.set()
         if loop is not None:
             loop.result(timeout=120)
+        sampler.stop()
         sampler.join(timeout=5)
     p99 = float(np.percentile(latencies, 99)) if latencies else math.nan
-    return _Run(mode, with_reports, len(latencies), rate, p99, report_s, wal_max[0] / 1e6)
+    return _Run(mode, reports is not None, len(latencies), rate, p99, report_s, sampler.biggest / 1e6)
 
 
-def _sample_size(path: Path, biggest: list[int], stop) -> None:
-    while not stop.is_set():
+class _SizeSampler(Worker):
+    """Notes the largest size a file (the WAL) reaches, five times a second, until stopped."""
+
+    role = "wal-sampler"
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+        self.biggest = 0
+
+    def loop_once(self) -> None:
         try:
-            biggest[0] = max(biggest[0], path.stat().st_size)
+            self.biggest = max(self.biggest, self.path.stat().st_size)
         except OSError:
             pass
-        stop.wait(0.2)
+        self.wait(0.2)
 
 
-def _start_report_loop(data_dir: Path, windows, stop, took: list[float]):
+def _start_report_loop(reports, data_dir: Path, windows, stop, took: list[float]):
     """Build the shifts' reports in turn on the report thread, as the reports screen does, until `stop` is set."""
     from hmi.config.loader import load_station
-    from hmi.services.reports.background import report_worker
     from hmi.services.reports.connection import open_reports
     from hmi.services.reports.models import ModelBaselines
     from hmi.services.reports.shifts import ShiftCalendar
@@ -246,7 +253,7 @@ def _start_report_loop(data_dir: Path, windows, stop, took: list[float]):
             took.append(time.perf_counter() - started)
             i += 1
 
-    return report_worker().submit(loop)
+    return reports.submit(loop)
 
 
 def _run_station(station, frames: int) -> tuple[float, list[float]]:

@@ -10,10 +10,11 @@ from concurrent.futures import Future
 from typing import Any, Callable
 
 from hmi.camera.source import FrameSource, Grab, TriggerMode
-from hmi.core.alarm_catalogue import CAMERA_LOST
+from hmi.core.alarm_catalogue import CAMERA_LOST, PART_NUMBERS
 from hmi.core.alarms import AlarmBoard
-from hmi.core.errors import CameraError, CameraLost
-from hmi.core.part import CameraSettings, Decision, Part, utc_now
+from hmi.core.errors import CameraError, CameraLost, StoreError
+from hmi.core.part import UNNUMBERED, CameraSettings, Decision, Part, utc_now
+from hmi.core.setup import SetupInForce
 from hmi.core.verdict import Verdict
 from hmi.pipeline.metrics import StageMetrics
 from hmi.pipeline.outlet import VerdictOutlet
@@ -38,7 +39,7 @@ class CaptureWorker(Worker):
     role = "capture"
 
     def __init__(self, source: FrameSource, frames: BoundedQueue[Part] | NewestSlot[Part], outlet: VerdictOutlet,
-                 next_seq: Callable[[], int], recipe_name: Callable[[], str], alarms: AlarmBoard,
+                 next_seq: Callable[[], int], in_force: Callable[[], SetupInForce], alarms: AlarmBoard,
                  metrics: StageMetrics, *, trigger: TriggerMode, production: bool,
                  credits: threading.Semaphore | None = None, rate_hz: float = 0.0, grab_timeout_s: float = 1.0,
                  reconnect_s: float = 1.0, max_parts: int = 0,
@@ -48,7 +49,7 @@ class CaptureWorker(Worker):
         self.frames = frames
         self.outlet = outlet
         self.next_seq = next_seq
-        self.recipe_name = recipe_name
+        self.in_force = in_force  # the setup in force, carried by a part rejected here unjudged
         self.alarms = alarms
         self.metrics = metrics
         self.trigger = trigger
@@ -61,6 +62,7 @@ class CaptureWorker(Worker):
         self.model_free_at = model_free_at
         self._grab_s = 0.0  # moving average of trigger-to-frame time
         self.parts = 0
+        self.unnumbered = 0  # parts the records could not number (the store did not answer in time)
         self.done = threading.Event()
         self._next_trigger = 0.0
         self._lost_since: float | None = None
@@ -161,11 +163,28 @@ class CaptureWorker(Worker):
     # --- helpers -----------------------------------------------------------------------------
     def _new_part(self, grab: Grab | None, error: str | None) -> Part:
         self.parts += 1
+        setup = self.in_force()
+        seq, error = self._number(error)
         if grab is not None:
-            return Part(seq=self.next_seq(), captured_at=grab.captured_at, captured_mono=grab.captured_mono,
-                        camera=grab.settings, recipe=self.recipe_name(), image=grab.image, capture_error=error)
-        return Part(seq=self.next_seq(), captured_at=utc_now(), captured_mono=time.monotonic(),
-                    camera=self._settings_or_blank(), recipe=self.recipe_name(), capture_error=error)
+            return Part(seq=seq, captured_at=grab.captured_at, captured_mono=grab.captured_mono,
+                        camera=grab.settings, recipe=setup.recipe, image=grab.image, capture_error=error, setup=setup)
+        return Part(seq=seq, captured_at=utc_now(), captured_mono=time.monotonic(),
+                    camera=self._settings_or_blank(), recipe=setup.recipe, capture_error=error, setup=setup)
+
+    def _number(self, error: str | None) -> tuple[int, str | None]:
+        """The part's number; UNNUMBERED, with the reason as its capture error, when the records gave none in time."""
+        try:
+            seq = self.next_seq()
+        except StoreError as exc:
+            self.unnumbered += 1
+            if self.unnumbered == 1:  # once: a log line per part would be file I/O on the capture thread
+                log.error("capture: parts cannot be numbered (%s); each is rejected until the store answers", exc)
+            self.alarms.raise_(PART_NUMBERS, problem=exc.what,
+                               count=self.unnumbered)
+            return UNNUMBERED, f"no part number: {exc}"
+        if self.unnumbered and self.alarms.is_active(PART_NUMBERS):
+            self.alarms.clear(PART_NUMBERS)
+        return seq, error
 
     def _settings_or_blank(self) -> CameraSettings:
         try:
@@ -179,6 +198,9 @@ class CaptureWorker(Worker):
             self._publish_unjudged(self._new_part(grab, grab.error), grab.error)
             return
         part = self._new_part(grab, None)
+        if part.seq == UNNUMBERED:
+            self._publish_unjudged(part, part.capture_error or "no part number")
+            return
         if isinstance(self.frames, NewestSlot):
             self.frames.put(part)
             self._release()
@@ -192,6 +214,8 @@ class CaptureWorker(Worker):
         self._publish_unjudged(self._new_part(None, reason), reason)
 
     def _publish_unjudged(self, part: Part, reason: str) -> None:
+        if part.seq == UNNUMBERED and part.capture_error:
+            reason = part.capture_error
         if self.production:
             now = time.monotonic()
             decision = Decision(Verdict.NOT_INSPECTED, reason, 0, utc_now(), now)

@@ -1,9 +1,10 @@
-"""Replay of a folder of images or a video file, as a frame source, for demos and offline runs."""
+"""Frame sources from files: a folder of images or a video replayed (demos, offline runs), or image files once each."""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -210,6 +211,93 @@ class ReplaySource(FrameSource):
                                  "check the file plays in a video player")
         self._position += 1
         return _mono(frame)
+
+
+def read_frame(path: Path) -> np.ndarray:
+    """Read an image file as the camera would have delivered it: 8-bit grey or RGB; ImageError in plain words.
+
+    Colour stays colour (a model taught on RGB images sees RGB) and deeper images are scaled to 8 bits,
+    exactly as `hmi.inference.inspector.read_image` reads them for teaching and the what-if tools.
+    """
+    try:
+        # imdecode from bytes: cv2.imread cannot open non-ASCII paths on Windows.
+        data = np.fromfile(str(path), dtype=np.uint8)
+    except FileNotFoundError:
+        raise ImageError(f"image {path} does not exist", "check the path") from None
+    except OSError as exc:
+        raise ImageError(f"image {path} cannot be read ({exc.strerror or exc})",
+                         "check the station may read the file; it was skipped") from None
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if image is None:
+        raise ImageError(f"image {path} cannot be read (corrupt or not an image)", "replace the file; it was skipped")
+    if image.dtype != np.uint8:
+        image = cv2.convertScaleAbs(image, alpha=255.0 / max(float(image.max()), 1.0))
+    if image.ndim == 3 and image.shape[2] in (3, 4):
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGB if image.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+    return np.ascontiguousarray(image)
+
+
+class ImageFilesSource(FrameSource):
+    """Each of a list of image files once, in the given order: the camera of `hmi inspect`.
+
+    Software trigger: one file per grab, read when the capture thread triggers, so reading the next
+    file overlaps the model judging the previous one. Grab `n` (frame_id `n`) is `paths[n - 1]`, and
+    every grab takes exactly one file: a file that cannot be read gives a Grab with the reason (the
+    part is NOT_INSPECTED, like a failed camera buffer), never an exception, so the parts and the
+    files stay in step. Opening never fails (there is no device); after the last file no frame comes.
+    """
+
+    def __init__(self, paths: Sequence[Path]) -> None:
+        self.paths = [Path(p) for p in paths]
+        self.name = "image files"
+        self._next = 0          # index of the next file
+        self._open = False
+
+    @property
+    def delivered(self) -> int:
+        """How many files were grabbed since open."""
+        return self._next
+
+    def open(self) -> None:
+        """Start again from the first file."""
+        self._next = 0
+        self._open = True
+        log.info("image files: %d to judge", len(self.paths))
+
+    def close(self) -> None:
+        """Nothing to release; safe to call twice."""
+        self._open = False
+
+    def grab(self, timeout_s: float) -> Grab | None:
+        """The next file as a frame (or the reason it cannot be read); None once every file was grabbed."""
+        if not self._open:
+            raise CameraError(f"{self.name} is not open", "start the station again")
+        if self._next >= len(self.paths):
+            time.sleep(max(0.0, min(timeout_s, 0.1)))  # no part passes: as a camera whose line has stopped
+            return None
+        path = self.paths[self._next]
+        self._next += 1
+        try:
+            image, error = read_frame(path), None
+        except ImageError as exc:
+            image, error = None, str(exc)
+        height, width = image.shape[:2] if image is not None else (0, 0)
+        return Grab(captured_at=utc_now(), captured_mono=time.monotonic(),
+                    settings=CameraSettings(source=self.name, exposure_us=0.0, gain_db=0.0, width=int(width),
+                                            height=int(height)),
+                    image=image, error=error, frame_id=self._next)
+
+    def settings(self) -> CameraSettings:
+        """A file has no exposure or gain (recorded as 0); the size is each frame's own."""
+        return CameraSettings(source=self.name, exposure_us=0.0, gain_db=0.0)
+
+    def set_exposure(self, exposure_us: float) -> float:
+        """Files were exposed when they were taken: a recipe's exposure changes nothing (and is no fault)."""
+        return exposure_us
+
+    def set_gain(self, gain_db: float) -> float:
+        """Files were exposed when they were taken: a recipe's gain changes nothing (and is no fault)."""
+        return gain_db
 
 
 def _mono(frame: np.ndarray) -> np.ndarray:

@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hmi.inference.loading import find_model, load_inspector, model_roots, thresholds_of
+from hmi.inference.loading import find_model, judging_setup, load_inspector, model_roots
 from hmi.config.loader import RECIPES_DIR, load_recipe, save_recipe
 from hmi.config.schema import InspectionRoi, Recipe, RecipeThresholds, StationConfig
 from hmi.core.errors import ConfigError, PermissionDenied, StationError
 from hmi.core.part import CameraSettings
 from hmi.inference.package import ModelPackage
-from hmi.inference.worker import ActiveSetup, JudgingSetup
+from hmi.inference.worker import ActiveSetup
 from hmi.store.audit import AuditAction
 from hmi.store.thresholds import STATION, ThresholdLog
 from hmi.store.users import Permission, User, require
@@ -72,7 +72,6 @@ class SetupChanges:
         self.threshold_log = threshold_log
         self.camera = camera
         self._lock = threading.RLock()
-        self._listeners: list[Callable[[Recipe], None]] = []
         if threshold_log is not None:
             # The version a recipe file declares is recorded once; a file edited by hand under an old
             # version number is refused here rather than judged by silently.
@@ -85,10 +84,6 @@ class SetupChanges:
         """The recipe in force."""
         with self._lock:
             return self._recipe
-
-    def subscribe(self, listener: Callable[[Recipe], None]) -> None:
-        """Call `listener(recipe)` after every change put in force (holds, monitors, PLC codes follow it)."""
-        self._listeners.append(listener)
 
     def recipe_names(self) -> list[str]:
         """The recipes on this station, by name."""
@@ -238,8 +233,7 @@ class SetupChanges:
             if save:
                 recipe = before.model_copy(update=new)
                 save_recipe(self.data_dir, recipe)
-                self._recipe = recipe
-                self._notify(recipe)
+                self._recipe = recipe  # each part carries the camera settings it was exposed with
             if audit:
                 self._audit(user.name, AuditAction.CAMERA_CHANGE, f"camera {settings.source}", old, new,
                             f"set from the camera screen for recipe {before.name}")
@@ -265,8 +259,9 @@ class SetupChanges:
             lighting = current.lighting.model_copy(update=update)
             recipe = current.model_copy(update={"lighting": lighting})
             save_recipe(self.data_dir, recipe)
+            judging = self.active.get()  # same model (or none, for the same reason); parts from now on carry it
+            self.active.set(judging_setup(recipe, judging.inspector, judging.problem))
             self._recipe = recipe
-            self._notify(recipe)
             self._audit(user.name, AuditAction.LIGHTING_REFERENCE, f"recipe {recipe.name}",
                         current.lighting.model_dump(), lighting.model_dump(), "saved from the camera screen")
             return recipe
@@ -373,23 +368,16 @@ class SetupChanges:
         log.info("recipe %s: camera exposure %s us, gain %s dB", recipe.name, recipe.exposure_us, recipe.gain_db)
 
     def _put_in_force(self, recipe: Recipe, *, reload_model: bool = True, inspector=None, save: bool = True) -> None:
-        """Save the recipe, then swap the judging setup for the next part (model loaded first if needed)."""
+        """Save the recipe, then swap the setup in force for the next part (model loaded first if needed)."""
         setup = self.active.get()
         if inspector is None:
             reuse = not reload_model and setup.inspector is not None
             inspector = setup.inspector if reuse else load_inspector(self.cfg, self.data_dir, recipe)
         if save:
             save_recipe(self.data_dir, recipe)
-        self.active.set(JudgingSetup(recipe.name, thresholds_of(recipe), inspector, ""))
+        # One value swapped whole: every part judged from now on carries it to the holds, monitors, records and PLC.
+        self.active.set(judging_setup(recipe, inspector))
         self._recipe = recipe
-        self._notify(recipe)
-
-    def _notify(self, recipe: Recipe) -> None:
-        for listener in self._listeners:
-            try:
-                listener(recipe)
-            except Exception:  # noqa: BLE001 - a listener's fault must not undo a change already in force
-                log.exception("recipe listener failed")
 
     @staticmethod
     def _threshold_values(t: RecipeThresholds) -> dict[str, Any]:

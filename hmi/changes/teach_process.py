@@ -4,8 +4,8 @@ A model build holds the GIL in long calls and runs NumPy and ONNX Runtime thread
 lowered priority with one thread of each, the touchscreen and the line keep their pace while it works.
 `teach_in_child` is the child's entry function (multiprocessing 'spawn'); it sends `TeachMessage`s back to
 the station's teach thread over a one-way pipe: progress while it works, then exactly one outcome.
-This module imports only the standard library at import time, so the child can limit its threads before
-NumPy and ONNX Runtime load.
+This module imports only the standard library (and hmi.pipeline.priority, itself standard library only) at
+import time, so the child can limit its threads before NumPy and ONNX Runtime load.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+
+from hmi.pipeline.priority import lower_this_thread
 
 # Thread pools of the numerical libraries, read once when each library loads.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
@@ -104,18 +106,15 @@ class _Progress:
 def limit_threads(nice: int) -> None:
     """One thread per numerical library and nice value `nice` (never higher priority than now); before NumPy loads.
 
+    The child's main thread is lowered before any other thread starts, so every thread it starts inherits it.
+
     Ctrl+C in a terminal reaches the whole process group: the station stops the child itself (cancel, then
     terminate), so the child ignores it rather than die half-way with a traceback.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for name in THREAD_VARIABLES:
         os.environ[name] = "1"
-    if hasattr(os, "setpriority"):
-        try:
-            if nice > os.getpriority(os.PRIO_PROCESS, 0):
-                os.setpriority(os.PRIO_PROCESS, 0, nice)
-        except OSError:  # not permitted here: teach at the priority it has
-            pass
+    lower_this_thread(nice)  # where that is not permitted, the child teaches at the priority it has
 
 
 def _send(out: Sender, message: TeachMessage) -> None:

@@ -1,13 +1,14 @@
 """Teaching a new model from the station: collect good parts from the line (or take a folder), then teach.
 
-A TeachJob collects on its own thread (cheap: it saves the frames of parts the line has judged), then builds
-the model in a child process (hmi.changes.teach_process, multiprocessing 'spawn') at lowered priority with one
-thread per numerical library: the build holds the GIL in long calls and runs NumPy and ONNX Runtime threads,
-which in the station's own process made the touchscreen stutter and the line slow down. The job thread reads
-the child's progress (stage, fraction, text) for the progress bar; cancel asks the child to stop at its next
-step and terminates it when it has not within CANCEL_GRACE_S. Nothing is left behind when cancelled or failed:
-the collected frames are removed, hmi.inference.teach writes the model folder only when it is complete, and
-what a terminated child left (its hidden '.NAME.teaching-*' staging folder) is removed here.
+A TeachJob (a hmi.pipeline.worker.Worker, its thread at nice TEACH_NICE) collects on its own thread (cheap: it
+saves the frames of parts the line has judged), then builds the model in a child process
+(hmi.changes.teach_process, multiprocessing 'spawn') at lowered priority with one thread per numerical
+library: the build holds the GIL in long calls and runs NumPy and ONNX Runtime threads, which in the
+station's own process made the touchscreen stutter and the line slow down. The job thread reads the child's
+progress (stage, fraction, text) for the progress bar; cancel asks the child to stop at its next step and
+terminates it when it has not within CANCEL_GRACE_S. Nothing is left behind when cancelled or failed: the
+collected frames are removed, hmi.inference.teach writes the model folder only when it is complete, and what
+a terminated child left (its hidden '.NAME.teaching-*' staging folder) is removed here.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from hmi.config.schema import JudgingTargets
 from hmi.core.errors import ConfigError, ImageError, ModelError, StationError, StoreError
 from hmi.inference.loading import model_roots
 from hmi.inference.teach import MIN_IMAGES, TeachCancelled, TeachReport
+from hmi.pipeline.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -108,17 +110,21 @@ def _station_nice() -> int:
         return 0
 
 
-class TeachJob:
+class TeachJob(Worker):
     """One teach run: N good parts from the line (or a folder of images), then a new model in models/<name>.
 
-    The parts are collected on the job's thread; the model is built in a child process (see the module
-    docstring). `progress()` and the outcome (`report` or `error`) may be read from any thread at any time.
+    The parts are collected on the job's thread (the worker's, at nice `nice`); the model is built in a
+    child process (see the module docstring). `progress()` and the outcome (`report` or `error`) may be
+    read from any thread at any time; `cancel` is the worker's `stop`.
     """
+
+    role = "teach"
 
     def __init__(self, data_dir: Path, name: str, *, parts: int = 0, folder: Path | None = None,
                  newest: NewestParts | None = None, input_size: int = 256, threads: int = TEACH_THREADS,
                  nice: int = TEACH_NICE, part_timeout_s: float = PART_TIMEOUT_S, poll_s: float = 0.01,
                  cancel_grace_s: float = CANCEL_GRACE_S, targets: JudgingTargets | None = None) -> None:
+        super().__init__()
         self.data_dir = Path(data_dir)
         self.targets = targets or JudgingTargets()
         self.name = name.strip()
@@ -133,37 +139,30 @@ class TeachJob:
         self.cancel_grace_s = cancel_grace_s
         self.model_dir = self.data_dir / "models" / self.name
         self.report: TeachReport | None = None
-        self.error: StationError | None = None
         self.collected: Path | None = None  # where the frames from the line were kept (after success)
-        self._cancel = threading.Event()
-        self._lock = threading.Lock()
+        self._failure: StationError | None = None
         self._progress = TeachProgress(TeachStage.STARTING, 0.0, "Starting")
-        self._thread: threading.Thread | None = None
+        self._progress_lock = threading.Lock()
         self._child_pid: int | None = None
 
     # --- control -----------------------------------------------------------------------------
     def start(self) -> "TeachJob":
-        """Start the run on its own thread; returns self."""
-        if self._thread is not None:
-            raise RuntimeError("a teach job runs once")
-        self._thread = threading.Thread(target=self._run, name="teach", daemon=True)
-        self._thread.start()
+        """Start the run on its own thread (a job runs once); returns self."""
+        super().start()
         return self
 
     def cancel(self) -> None:
         """Ask the run to stop at its next step; nothing it made is kept."""
-        self._cancel.set()
+        self.stop()
 
-    def join(self, timeout: float | None = None) -> bool:
-        """Wait for the run to end; True when it has."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-            return not self._thread.is_alive()
-        return True
+    @property
+    def error(self) -> BaseException | None:
+        """Why the run ended without a model (TeachCancelled when cancelled), in plain words; None otherwise."""
+        return self._failure or super().error
 
     def progress(self) -> TeachProgress:
         """The stage, fraction and text now."""
-        with self._lock:
+        with self._progress_lock:
             return self._progress
 
     @property
@@ -178,18 +177,11 @@ class TeachJob:
 
     # --- the run -----------------------------------------------------------------------------
     def _set(self, stage: TeachStage, fraction: float, text: str) -> None:
-        with self._lock:
+        with self._progress_lock:
             self._progress = TeachProgress(stage, min(max(fraction, 0.0), 1.0), text)
 
-    def _lower_priority(self) -> None:
-        if self.nice and hasattr(os, "setpriority") and hasattr(threading, "get_native_id"):
-            try:
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.nice)
-            except OSError as exc:  # not permitted here: teach at normal priority
-                log.debug("teaching keeps normal priority: %s", exc)
-
-    def _run(self) -> None:
-        self._lower_priority()
+    def run(self) -> None:
+        """The whole run, on the worker's thread: collect (or list the folder), teach in the child, keep."""
         staging: Path | None = None
         try:
             self._check()
@@ -208,16 +200,16 @@ class TeachJob:
             log.info("model %s taught on the station from %d images (%s)", self.name, report.images_used,
                      self.folder or "parts from the line")
         except TeachCancelled as exc:
-            self.error = exc
+            self._failure = exc
             self._set(TeachStage.CANCELLED, 0.0, "Cancelled: nothing was kept")
         except StationError as exc:
-            self.error = exc
+            self._failure = exc
             self._set(TeachStage.FAILED, 0.0, str(exc))
         except Exception as exc:  # noqa: BLE001 - reported to the screen in plain words, logged with its trace
             log.exception("teaching model %s failed", self.name)
-            self.error = ModelError(f"teaching model {self.name} failed unexpectedly ({type(exc).__name__}: {exc})",
-                                    "try again; if it repeats, send the station log to support")
-            self._set(TeachStage.FAILED, 0.0, str(self.error))
+            self._failure = ModelError(f"teaching model {self.name} failed unexpectedly ({type(exc).__name__}: "
+                                       f"{exc})", "try again; if it repeats, send the station log to support")
+            self._set(TeachStage.FAILED, 0.0, str(self._failure))
         finally:
             if staging is not None:
                 shutil.rmtree(staging, ignore_errors=True)
@@ -225,7 +217,7 @@ class TeachJob:
     def _build(self, images: list[Path]) -> TeachReport:
         """Teach `images` in a child process at lowered priority; its progress is ours, its outcome returned."""
         self._set(TeachStage.TEACHING, 0.0, "Starting the teaching process")
-        if self._cancel.is_set():
+        if self.stopping:
             raise TeachCancelled("teaching was cancelled; no model was written", "start teaching again when ready")
         spawn = multiprocessing.get_context("spawn")
         stop = spawn.Event()
@@ -267,7 +259,7 @@ class TeachJob:
         """
         asked_at: float | None = None
         while True:
-            if asked_at is None and self._cancel.is_set():
+            if asked_at is None and self.stopping:
                 stop.set()
                 asked_at = time.monotonic()
                 self._set(TeachStage.TEACHING, self.progress().fraction, "Cancelling")
@@ -352,7 +344,7 @@ class TeachJob:
         last_new = time.monotonic()
         self._set(TeachStage.COLLECTING, 0.0, f"Collecting good parts 0/{self.parts}")
         while len(paths) < self.parts:
-            if self._cancel.wait(self.poll_s):
+            if self.wait(self.poll_s):
                 raise TeachCancelled("teaching was cancelled; no model was written", "start teaching again when ready")
             version, part = self.newest.peek()
             if version != seen_version and part is not None and part.seq not in seen:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,15 +15,25 @@ from hmi.cli.options import command, overrides
 from hmi.core.errors import StationError
 
 if TYPE_CHECKING:
-    from hmi.config.schema import JudgingTargets
+    from hmi.config.schema import JudgingTargets, Recipe, StationConfig
+    from hmi.core.part import Inspection, Part
+    from hmi.inference.package import ModelPackage
+    from hmi.inference.worker import JudgingSetup
+    from hmi.station import Station
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Register `inspect`, `teach` and `evaluate`."""
-    ins = command(sub, "inspect", cmd_inspect, help="judge image files with a model and write a CSV")
+    ins = command(sub, "inspect", cmd_inspect,
+                  help="judge image files as the station judges parts (the recipe's model, inspection area and "
+                       "thresholds, through the station's own capture and inference threads) and write a CSV")
     ins.add_argument("paths", nargs="+", type=Path, help="image files or folders")
-    ins.add_argument("--model", type=Path, required=True, help="model folder (manifest.json + model.onnx)")
-    ins.add_argument("--csv", type=Path, required=True, help="output CSV file")
+    ins.add_argument("--csv", type=Path, required=True, help="output CSV file: one row per image, in this order")
+    ins.add_argument("--recipe", default=None,
+                     help="judge with this recipe (default: the one in force, station.recipe)")
+    ins.add_argument("--model", type=Path, default=None,
+                     help="judge with this model folder (manifest.json + model.onnx) and its own default "
+                          "thresholds instead of the recipe's model; the recipe's inspection area still applies")
     ins.add_argument("--maps", type=Path, default=None, metavar="DIR",
                      help="also write each image's anomaly map at the image's own size (float32 .npy per image, "
                           "in the images' folders under their common folder: good/a.png -> DIR/good/a.npy)")
@@ -66,61 +78,164 @@ def _image_paths(paths: list[Path]) -> list[Path]:
 
 
 def cmd_inspect(args: argparse.Namespace, folder: Path) -> int:
-    """Batch-judge images: one CSV row per image (path, score, verdict, reason, regions, latency_ms)."""
+    """Judge image files through the station's own path; one CSV row per image, in the order given.
+
+    The files are the camera (hmi.camera.replay.ImageFilesSource) of a station built as the line's
+    (`build_station`, without records): the capture thread reads each file while the model judges the
+    previous one, and the inference thread judges it with the recipe's model, inspection area,
+    thresholds and engine cache (or, with --model, another package under its own default thresholds).
+    The software trigger waits for the model (in-flight credits), so no file is skipped or dropped;
+    a file that cannot be read is NOT_INSPECTED with the reason, at its place in the CSV.
+    """
     import csv
-    import json
+    import queue
 
-    from hmi.config.loader import load_station
-    from hmi.core.errors import ImageError
-    from hmi.decision.policy import ThresholdSet, decide
-    from hmi.inference.inspector import Inspector, read_image
+    from hmi.camera.replay import ImageFilesSource
+    from hmi.config.loader import load_recipe, load_station
     from hmi.inference.package import ModelPackage
+    from hmi.station import build_station
 
-    cfg = load_station(folder, overrides(args))
-    package = ModelPackage.load(args.model)
-    t = package.manifest.thresholds
-    thresholds = ThresholdSet(0, t.score, t.hold_below, t.hold_above, t.min_defect_area_px)
-    inspector = Inspector(package, provider=cfg.inference.provider, threads=cfg.inference.threads,
-                          engine_cache=folder / "engines", tile=cfg.inference.tile)
-    inspector.warm_up(cfg.inference.warmup_runs)
     paths = _image_paths(args.paths)
+    # A file has no line takt: a large frame judged on a slow machine is late, not unjudged. Then the
+    # station as the line runs it: every frame a part, each trigger waiting for a free place at the model.
+    settings = ["pipeline.deadline_ms=600000", *overrides(args), "station.mode=production",
+                "camera.trigger=software", "camera.rate_hz=0"]
+    if args.recipe:
+        settings.append(f"station.recipe={args.recipe}")
+    cfg = load_station(folder, settings)
+    # At most max_in_flight parts are between the camera and the verdict: room for all of them in the queue.
+    cfg.pipeline.frame_queue = max(cfg.pipeline.frame_queue, cfg.pipeline.max_in_flight)
+    recipe = load_recipe(folder, cfg.station.recipe)
+    package = ModelPackage.load(args.model) if args.model is not None else None
     if not paths:
         raise StationError("no image files found in " + ", ".join(map(str, args.paths)), "check the paths")
-    args.csv.parent.mkdir(parents=True, exist_ok=True)
+    judging = _package_setup(package, cfg, folder, recipe) if package is not None else None
     maps_root = Path(os.path.commonpath([str(p.resolve().parent) for p in paths]))
+
+    station = build_station(cfg, folder, source=ImageFilesSource(paths), max_parts=len(paths), records=False,
+                            judging=judging)
+    setup = station.active.get()
+    inspector = setup.inspector
+    assert inspector is not None  # build_station raised ModelError otherwise
+    judged: queue.SimpleQueue[_Judged] = queue.SimpleQueue()  # holds at most one small entry per file given
+    # On the publishing threads: only hand the part's figures on (no image; its map only for --maps).
+    station.outlet.subscribe(lambda part: judged.put(_Judged.of(part, keep_map=args.maps is not None)))
     counts: dict[str, int] = {}
-    unreadable = 0
-    with args.csv.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["path", "score", "verdict", "reason", "regions", "latency_ms", "backend", "model_sha256"])
-        for p in paths:
-            t0 = time.perf_counter()
-            try:
-                frame = read_image(p)
-                ins = inspector.inspect(frame)
-            except ImageError as exc:
-                unreadable += 1
-                verdict, reason = decide(None, thresholds, failure=str(exc))
-                w.writerow([str(p), "", verdict.name, reason, "[]", f"{(time.perf_counter() - t0) * 1000:.2f}",
-                            inspector.backend, package.sha256])
-                print(f"hmi: {exc}", file=sys.stderr)
-                counts[verdict.name] = counts.get(verdict.name, 0) + 1
-                continue
-            verdict, reason = decide(ins, thresholds)
-            if args.maps is not None:
-                _save_map(args.maps / p.resolve().relative_to(maps_root).with_suffix(".npy"),
-                          inspector.frame_map(ins, frame.shape[:2]))
-            regions = [{"x": r.x, "y": r.y, "w": r.w, "h": r.h, "area_px": r.area_px,
-                        "peak": round(r.peak_score, 4), "label": r.label, "confidence": r.confidence}
-                       for r in ins.regions]
-            w.writerow([str(p), f"{ins.score:.6f}", verdict.name, reason, json.dumps(regions),
-                        f"{(time.perf_counter() - t0) * 1000:.2f}", ins.backend, package.sha256])
-            counts[verdict.name] = counts.get(verdict.name, 0) + 1
+    unreadable = unjudged = 0
+    waiting: dict[int, _Judged] = {}  # decided out of order (an unreadable file is decided at capture)
+    written = 0
+    try:
+        args.csv.parent.mkdir(parents=True, exist_ok=True)
+        with args.csv.open("w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["path", "score", "verdict", "reason", "regions", "latency_ms", "backend", "model_sha256",
+                        "confidence", "infer_ms"])
+            station.start()
+            while written < len(paths):
+                try:
+                    part = judged.get(timeout=0.5)
+                except queue.Empty:
+                    _check_running(station)
+                    continue
+                index = part.seq - 1  # part n is the n-th file grabbed (ImageFilesSource): paths[n - 1]
+                if not written <= index < len(paths) or index in waiting:
+                    raise StationError(f"part {part.seq} does not match one of the {len(paths)} image files",
+                                       "run the command again; if it repeats, call service")
+                waiting[index] = part
+                while written in waiting:
+                    p, part = paths[written], waiting.pop(written)
+                    if part.verdict == "NOT_INSPECTED":
+                        if part.capture_error is not None:
+                            unreadable += 1
+                        else:
+                            unjudged += 1
+                        print(f"hmi: {part.reason}" if str(p) in part.reason else f"hmi: {p}: {part.reason}",
+                              file=sys.stderr)
+                    if args.maps is not None and part.inspection is not None:
+                        _save_map(args.maps / p.resolve().relative_to(maps_root).with_suffix(".npy"),
+                                  inspector.frame_map(part.inspection, part.frame_shape))
+                    w.writerow([str(p), part.score, part.verdict, part.reason, part.regions,
+                                f"{part.latency_ms:.2f}", part.backend or inspector.backend,
+                                inspector.package.sha256, part.confidence, part.infer_ms])
+                    counts[part.verdict] = counts.get(part.verdict, 0) + 1
+                    written += 1
+    finally:
+        station.stop()
     summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
-    print(f"{len(paths)} images judged with '{package.manifest.name}' on {inspector.backend}: {summary}; CSV: {args.csv}")
+    print(f"{len(paths)} images judged with '{inspector.package.manifest.name}' (recipe '{setup.recipe}') on "
+          f"{inspector.backend}: {summary}; CSV: {args.csv}")
     if unreadable:
         print(f"{unreadable} images could not be read and are NOT_INSPECTED in the CSV", file=sys.stderr)
+    if unjudged:
+        print(f"{unjudged} images could not be judged and are NOT_INSPECTED in the CSV", file=sys.stderr)
     return 0
+
+
+def _package_setup(package: ModelPackage, cfg: StationConfig, folder: Path, recipe: Recipe) -> JudgingSetup:
+    """`recipe` judged with another model package under the package's own default thresholds (`hmi inspect --model`).
+
+    The model is run as the station runs the recipe's own (hmi.inference.loading.load_inspector): the
+    recipe's inspection area, the configured provider, threads, tiling and engine cache, warmed up.
+    """
+    from hmi.decision.policy import ThresholdSet
+    from hmi.inference.inspector import Inspector
+    from hmi.inference.loading import judging_setup
+    from hmi.inference.worker import JudgingSetup
+
+    cache = Path(cfg.inference.engine_cache) if cfg.inference.engine_cache else folder / "engines"
+    inspector = Inspector(package, provider=cfg.inference.provider, threads=cfg.inference.threads,
+                          engine_cache=cache, roi_rectangles=[tuple(r) for r in recipe.roi.rectangles],
+                          roi_polygons=[[tuple(p) for p in poly] for poly in recipe.roi.polygons],
+                          tile=cfg.inference.tile)
+    inspector.warm_up(cfg.inference.warmup_runs)
+    t = package.manifest.thresholds
+    thresholds = ThresholdSet(0, t.score, t.hold_below, t.hold_above, t.min_defect_area_px)  # 0: no recipe's set
+    carried = replace(judging_setup(recipe, inspector).carried, threshold_version=0, model=package.manifest.name,
+                      model_sha256=package.sha256)
+    return JudgingSetup(recipe.name, thresholds, inspector, "", carried)
+
+
+def _check_running(station: Station) -> None:
+    """Raise StationError when a judging thread has stopped, so the command ends instead of waiting forever."""
+    failed = station.supervisor.failed()
+    if failed:
+        raise StationError("judging stopped: " + "; ".join(f"{h.role}: {h.error}" for h in failed),
+                           "run the command again; if it repeats, call service")
+
+
+@dataclass(frozen=True)
+class _Judged:
+    """One decided part as the CSV row needs it, without its image (and without its map unless --maps)."""
+
+    seq: int
+    verdict: str
+    reason: str
+    score: str
+    regions: str
+    latency_ms: float
+    backend: str
+    confidence: str
+    infer_ms: str
+    capture_error: str | None
+    frame_shape: tuple[int, int]
+    inspection: Inspection | None
+
+    @classmethod
+    def of(cls, part: Part, *, keep_map: bool) -> _Judged:
+        """The figures of a decided part."""
+        ins, dec = part.inspection, part.decision
+        assert dec is not None
+        regions = [] if ins is None else [
+            {"x": r.x, "y": r.y, "w": r.w, "h": r.h, "area_px": r.area_px, "peak": round(r.peak_score, 4),
+             "label": r.label, "confidence": r.confidence} for r in ins.regions]
+        shape = part.image.shape[:2] if part.image is not None else (0, 0)
+        return cls(seq=part.seq, verdict=dec.verdict.name, reason=dec.reason,
+                   score="" if ins is None else f"{ins.score:.6f}", regions=json.dumps(regions),
+                   latency_ms=part.latency_ms or 0.0, backend="" if ins is None else ins.backend,
+                   confidence="" if dec.confidence is None else f"{dec.confidence:.4f}",
+                   infer_ms="" if ins is None else f"{ins.infer_ms:.2f}", capture_error=part.capture_error,
+                   frame_shape=(int(shape[0]), int(shape[1])),
+                   inspection=None if ins is None else (ins if keep_map else replace(ins, anomaly_map=None)))
 
 
 def _save_map(target: Path, frame_map: object) -> None:

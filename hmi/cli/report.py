@@ -22,8 +22,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _report(args: argparse.Namespace, data_dir: Path) -> int:
+    from hmi.services.reports.background import ReportWorker
+
+    # On the station's computer the line comes first: the report is built on a report thread (nice 19,
+    # SCHED_IDLE), which ends with the command.
+    with ReportWorker() as reports:
+        return reports.submit(lambda: _build(args, data_dir)).result()
+
+
+def _build(args: argparse.Namespace, data_dir: Path) -> int:
+    """Build, print and write the report (on the report thread)."""
     from hmi.config.loader import load_station
-    from hmi.services.reports.background import lower_this_thread
     from hmi.services.reports.compare import compare_reports
     from hmi.services.reports.connection import open_reports
     from hmi.services.reports.export import write_csv
@@ -32,7 +41,6 @@ def _report(args: argparse.Namespace, data_dir: Path) -> int:
     from hmi.services.reports.shifts import ShiftCalendar
     from hmi.services.reports.summary import build_report, known_models
 
-    lower_this_thread()  # on the station's computer the line comes first (nice 19, SCHED_IDLE)
     conn = open_reports(data_dir)  # first: a wrong data folder is refused before anything is created in it
     try:
         cfg = load_station(data_dir, overrides(args))

@@ -64,6 +64,9 @@ class PipelineConfig(Section):
     delivery_queue: int = Field(1024, ge=1, le=400_000,
                                 description="PLC delivery reports waiting for the store (keep at about 4 x result_queue)")
     audit_queue: int = Field(1000, ge=1, le=100_000, description="audit trail entries waiting for the store")
+    store_request_queue: int = Field(256, ge=1, le=100_000,
+                                     description="other writes waiting for the store: part number blocks, users, "
+                                                 "logins, threshold versions")
     alarm_event_queue: int = Field(1000, ge=1, le=100_000,
                                    description="alarm raises, clears and acknowledgements waiting for the store")
     downstream_defect_queue: int = Field(100, ge=1, le=10_000,

@@ -98,6 +98,11 @@ RECORDS_BACKLOG = AlarmSpec(
     "{unrecorded} parts could not be queued for the records (the store is behind): they were rejected as NOT "
     "INSPECTED without a result to the PLC and are recorded once the store catches up{missing}",
     "check the disk and the store alarms; call service if it repeats", "BEHIND")
+PART_NUMBERS = AlarmSpec(
+    "PART_NUMBERS", Priority.HIGH, Tile.DISK,
+    "parts cannot be numbered ({problem}): {count} parts were rejected as NOT INSPECTED without a number, a "
+    "record or a result to the PLC",
+    "check the disk and the store alarms; call service if it repeats", "FAULT")
 IMAGE_WRITE = AlarmSpec(
     "IMAGE_WRITE", Priority.MEDIUM, Tile.DISK,
     "part images cannot be saved in {folder} ({problem}); verdicts and records continue, images are not saved "

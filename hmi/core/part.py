@@ -8,7 +8,12 @@ from datetime import datetime, timezone
 
 import numpy as np
 
+from hmi.core.setup import SetupInForce
 from hmi.core.verdict import Verdict
+
+
+# The number of a part the records could not number (the store did not answer): never recorded, never sent.
+UNNUMBERED = 0
 
 
 def utc_now() -> datetime:
@@ -84,6 +89,7 @@ class Part:
     lot_id: str | None = None
     inspection: Inspection | None = None
     decision: Decision | None = None
+    setup: SetupInForce | None = None  # what it was judged with; None only outside the station (tools, tests)
 
     def inspected(self, inspection: Inspection) -> "Part":
         """This part with the model's findings filled in."""
@@ -92,6 +98,20 @@ class Part:
     def decided(self, decision: Decision) -> "Part":
         """This part with its automatic verdict filled in."""
         return dataclasses.replace(self, decision=decision)
+
+    def judged_with(self, setup: SetupInForce) -> "Part":
+        """This part stamped with the setup it is judged with (its recipe name follows)."""
+        return dataclasses.replace(self, setup=setup, recipe=setup.recipe)
+
+    @property
+    def defect_code(self) -> int:
+        """The PLC's defect code: its strongest region whose type its recipe lists; 0 when OK, unjudged or none."""
+        if self.setup is None or self.verdict in (None, Verdict.OK) or self.inspection is None:
+            return 0
+        known = [r for r in self.inspection.regions if self.setup.defect_code(r.label)]
+        if not known:
+            return 0
+        return self.setup.defect_code(max(known, key=lambda r: r.peak_score).label)
 
     @property
     def verdict(self) -> Verdict | None:

@@ -7,9 +7,12 @@ from pathlib import Path
 from hmi.config.paths import shipped_models_dir
 from hmi.config.schema import Recipe, StationConfig
 from hmi.core.errors import ModelError
+from hmi.core.setup import LightingReference, SetupInForce
+from hmi.core.verdict import Verdict
 from hmi.decision.policy import ThresholdSet
 from hmi.inference.inspector import Inspector
 from hmi.inference.package import ModelPackage
+from hmi.inference.worker import JudgingSetup
 
 
 def model_roots(data_dir: Path) -> tuple[Path, Path]:
@@ -30,6 +33,21 @@ def thresholds_of(recipe: Recipe) -> ThresholdSet:
     """The recipe's threshold set as the decision policy takes it."""
     t = recipe.thresholds
     return ThresholdSet(t.version, t.score, t.hold_below, t.hold_above, t.min_defect_area_px)
+
+
+def judging_setup(recipe: Recipe, inspector: Inspector | None, problem: str = "") -> JudgingSetup:
+    """The whole setup `recipe` puts in force with `inspector` (None: every part NOT_INSPECTED for `problem`)."""
+    thresholds = thresholds_of(recipe)
+    light = recipe.lighting
+    # The stored anomaly maps' colour scale: cold below 80 % of the region threshold, hottest at 120 %.
+    heat = None if inspector is None else (0.8 * inspector.region_threshold, 1.2 * inspector.region_threshold)
+    carried = SetupInForce(
+        recipe=recipe.name, threshold_version=thresholds.version, model=recipe.model.name,
+        model_sha256=recipe.model.sha256 or "", defect_types=tuple(recipe.defect_types),
+        hold_timeout_s=float(recipe.hold.timeout_s), hold_default=Verdict[recipe.hold.default],
+        reject_rate_limit=recipe.reject_rate_limit,
+        lighting=LightingReference(light.mean, light.limit_pct, light.every_n), heat_limits=heat)
+    return JudgingSetup(recipe.name, thresholds, inspector, problem, carried)
 
 
 def load_inspector(cfg: StationConfig, data_dir: Path, recipe: Recipe, *, warm_up: bool = True) -> Inspector:

@@ -11,6 +11,7 @@ from hmi.core.alarm_catalogue import MODEL
 from hmi.core.alarms import AlarmBoard
 from hmi.core.errors import StationError
 from hmi.core.part import Decision, Part, utc_now
+from hmi.core.setup import SetupInForce
 from hmi.core.verdict import Verdict
 from hmi.decision.policy import ThresholdSet, decide, defect_confidence
 from hmi.inference.inspector import Inspector
@@ -26,12 +27,29 @@ FLUSH_S = 5.0  # at shutdown, how long the records' overflow may wait for the st
 
 @dataclass(frozen=True)
 class JudgingSetup:
-    """What parts are judged by right now: recipe, model and threshold set (swapped as a whole)."""
+    """The setup in force, swapped as a whole: the model and threshold set that judge, and what each part carries.
+
+    `in_force` is what every judged part carries on to the holds, monitors, records, images, PLC and
+    outputs (hmi.core.setup); `hmi.inference.loading.judging_setup` builds the whole value from a recipe.
+    """
 
     recipe: str
     thresholds: ThresholdSet
     inspector: Inspector | None
     problem: str = ""  # why there is no inspector, in plain words
+    in_force: SetupInForce | None = None  # None: only the recipe name and threshold version (bare tools, tests)
+
+    def __post_init__(self) -> None:
+        if self.in_force is None:
+            object.__setattr__(self, "in_force", SetupInForce(self.recipe, self.thresholds.version))
+        elif (self.in_force.recipe, self.in_force.threshold_version) != (self.recipe, self.thresholds.version):
+            raise ValueError("a judging setup names one recipe and threshold version throughout")
+
+    @property
+    def carried(self) -> SetupInForce:
+        """What each part judged under this setup carries on."""
+        assert self.in_force is not None
+        return self.in_force
 
 
 class ActiveSetup:
@@ -114,8 +132,9 @@ class InspectionWorker(Worker):
         self.outlet.flush(FLUSH_S)
 
     def judge(self, part: Part) -> Part:
-        """The part with its inspection (when it ran) and decision under the setup in force."""
+        """The part with its inspection (when it ran) and decision under the setup in force, which it carries on."""
         setup = self.active.get()
+        part = part.judged_with(setup.carried)
         waited = time.monotonic() - part.captured_mono
         verdict: Verdict
         confidence: float | None = None

@@ -1,4 +1,4 @@
-"""HOLD parts waiting for an operator's verdict, with the recipe's time limit and default."""
+"""HOLD parts waiting for an operator's verdict, each with the time limit and default of the recipe it was judged with."""
 
 from __future__ import annotations
 
@@ -19,13 +19,17 @@ from hmi.pipeline.worker import Worker
 
 log = logging.getLogger(__name__)
 
+NO_SETUP_TIMEOUT_S = 300.0  # review time of a part that carries no setup (tools, tests)
+
 
 @dataclass(frozen=True)
 class PendingHold:
-    """A held part and when its review time runs out (monotonic seconds)."""
+    """A held part, when its review time runs out (monotonic seconds) and its recipe's default then."""
 
     part: Part
     due_mono: float
+    default: Verdict = Verdict.NG
+    timeout_s: float = 300.0
 
 
 class HoldQueue:
@@ -38,12 +42,13 @@ class HoldQueue:
     by `expire` on the holds thread.
     """
 
-    def __init__(self, reviews: BoundedQueue[OperatorReview], timeout_s: float, default: Verdict,
-                 capacity: int = 1000, alarms: AlarmBoard | None = None) -> None:
+    def __init__(self, reviews: BoundedQueue[OperatorReview], timeout_s: float | None = None,
+                 default: Verdict = Verdict.NG, capacity: int = 1000, alarms: AlarmBoard | None = None) -> None:
         self.reviews = reviews
         self._listeners: list = []
-        self.timeout_s = timeout_s
-        self.default = default
+        self._limit_s = timeout_s  # the queue's own limit, if any, on top of each part's recipe
+        self._fallback = default   # for a part that carries no setup (tools, tests): never pushed by the station
+        self._newest: tuple[float, Verdict] = (timeout_s if timeout_s is not None else NO_SETUP_TIMEOUT_S, default)
         self.capacity = capacity
         self.alarms = alarms
         self._lock = threading.Lock()
@@ -53,15 +58,45 @@ class HoldQueue:
         self._dropped = 0
         self._full_logged = False
 
-    def add(self, part: Part) -> None:
-        """Put a HOLD part in the queue (oldest first); when it is full the part gets the recipe's default at once."""
+    # --- the recipe's hold policy, as each part carries it ---------------------------------------
+    def _policy(self, part: Part) -> tuple[float, Verdict]:
+        """(review time, default verdict) of the recipe the part was judged with; the queue's own limit caps it."""
+        setup = part.setup
+        timeout, default = ((setup.hold_timeout_s, setup.hold_default) if setup is not None
+                            else (NO_SETUP_TIMEOUT_S, self._fallback))
+        if self._limit_s is not None:
+            timeout = min(timeout, self._limit_s)
+        return timeout, default
+
+    @property
+    def timeout_s(self) -> float:
+        """Review time of the newest held part's recipe (the queue's own limit where that is shorter)."""
         with self._lock:
+            return self._newest[0]
+
+    @timeout_s.setter
+    def timeout_s(self, limit_s: float) -> None:
+        """Cap every part's review time at `limit_s` (commissioning, tests); the recipes' own times still apply below it."""
+        with self._lock:
+            self._limit_s = limit_s
+            self._newest = (min(self._newest[0], limit_s), self._newest[1])
+
+    @property
+    def default(self) -> Verdict:
+        """Default verdict of the newest held part's recipe."""
+        with self._lock:
+            return self._newest[1]
+
+    def add(self, part: Part) -> None:
+        """Put a HOLD part in the queue (oldest first); when it is full the part gets its recipe's default at once."""
+        timeout, default = self._policy(part)
+        with self._lock:
+            self._newest = (timeout, default)
             if len(self._pending) < self.capacity:
-                self._pending[part.seq] = PendingHold(part, time.monotonic() + self.timeout_s)
+                self._pending[part.seq] = PendingHold(part, time.monotonic() + timeout, default, timeout)
                 return
             self._overflowed += 1
             first, self._full_logged = not self._full_logged, True
-        default = self.default
         review = OperatorReview(part.seq, default, TIMEOUT_REVIEWER, utc_now(), None,
                                 f"HOLD list full ({self.capacity} parts waiting for review): recipe default "
                                 f"{default.name} applied at once", automatic=True)
@@ -74,16 +109,16 @@ class HoldQueue:
                 if len(self._unsent) > self.capacity:
                     self._unsent.popleft()
                     self._dropped += 1
-        self._alarm_full()
+        self._alarm_full(default)
 
-    def _alarm_full(self) -> None:
+    def _alarm_full(self, default: Verdict) -> None:
         with self._lock:
             overflowed, dropped = self._overflowed, self._dropped
         if self.alarms is None:
             return
         lost = (f"; {dropped} of these verdicts could not be handed to the records, so those parts stay HOLD there"
                 if dropped else "")
-        self.alarms.raise_(HOLD_FULL, capacity=self.capacity, overflowed=overflowed, default=self.default.label,
+        self.alarms.raise_(HOLD_FULL, capacity=self.capacity, overflowed=overflowed, default=default.label,
                            lost=lost)
 
     def pending(self) -> list[PendingHold]:
@@ -157,9 +192,9 @@ class HoldQueue:
             due = [seq for seq, p in self._pending.items() if p.due_mono <= now]
             taken = [self._pending.pop(seq) for seq in due]
         for i, held in enumerate(taken):
-            review = OperatorReview(held.part.seq, self.default, TIMEOUT_REVIEWER, utc_now(), None,
-                                    f"not reviewed within {self.timeout_s:.0f} s: recipe default {self.default.name} applied",
-                                    automatic=True)
+            review = OperatorReview(held.part.seq, held.default, TIMEOUT_REVIEWER, utc_now(), None,
+                                    f"not reviewed within {held.timeout_s:.0f} s: recipe default "
+                                    f"{held.default.name} applied", automatic=True)
             if not self._send(review):
                 self._put_back(taken[i:])  # the records are backed up: try again on the next tick
                 break

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from hmi.core.alarm_catalogue import RECORDS_BACKLOG
 from hmi.core.alarms import AlarmBoard
 from hmi.core.messages import RecordOnly
-from hmi.core.part import Part
+from hmi.core.part import UNNUMBERED, Part
 from hmi.core.verdict import Verdict
 from hmi.pipeline.metrics import StageMetrics
 from hmi.pipeline.queues import BoundedQueue, NewestSlot
@@ -72,7 +72,8 @@ class VerdictOutlet:
         """Hand on a decided part without waiting: queue it for the records (then the PLC), count it, show it."""
         assert part.decision is not None, "only decided parts leave the judging stages"
         # Queued before the listeners run, so a HOLD default decided by a listener follows its part.
-        if self.records is not None and not self.records.offer(part):
+        # A part the records could not number has no row to go in (its reason says so; PART_NUMBERS alarms).
+        if self.records is not None and part.seq != UNNUMBERED and not self.records.offer(part):
             part = self._unqueued(part)
         self.metrics.record(part.decision.decided_mono - part.captured_mono)
         with self._lock:

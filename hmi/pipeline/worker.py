@@ -1,15 +1,27 @@
-"""Base class of every long-lived worker: setup / loop / teardown on a named thread, with a typed status."""
+"""Base class of every background thread: setup / run / teardown on a named thread, with a typed status.
+
+`Worker` is the one way the station runs a thread: the pipeline's stages, teaching and what-if (one job
+each, `run` overridden) and the job-queue threads (`JobWorker`: the reports thread, the UI's I/O thread).
+Its thread lowers its own priority as it starts (`nice`, `idle`: hmi.pipeline.priority), and the
+worker's owner stops it.
+"""
 
 from __future__ import annotations
 
 import logging
-import os
+import queue
 import threading
+from collections.abc import Callable
+from concurrent.futures import Future
 from enum import Enum
+from typing import Any, Self, TypeVar
 
 from hmi.core.errors import StationError
+from hmi.pipeline.priority import lower_this_thread
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class WorkerState(str, Enum):
@@ -24,17 +36,21 @@ class WorkerState(str, Enum):
 
 
 class Worker:
-    """A stage that owns one resource on its own thread.
+    """A stage that owns one resource (or one background job) on its own thread.
 
     Subclasses implement `setup` (open the resource), `loop_once` (one short step; must return
-    within a fraction of a second so `stop` is honoured) and `teardown` (release it). An exception
-    escaping them ends the worker in FAILED with the error kept for the screens; the worker does
-    not carry on silently.
+    within a fraction of a second so `stop` is honoured) and `teardown` (release it). A worker that
+    does one job and ends (teach, what-if) overrides `run` instead and checks `stopping` (or sleeps
+    with `wait`) between its steps. An exception escaping them ends the worker in FAILED with the
+    error kept for the screens; the worker does not carry on silently.
     """
 
     role = "worker"
-    # Added to the thread's nice value (Linux): best-effort stages yield the cores to the verdict path.
+    # The nice value the worker's thread runs at (Linux; 0: the process's): best-effort stages yield the
+    # cores to the verdict path. Set by the thread itself as it starts (hmi.pipeline.priority).
     nice = 0
+    # Also SCHED_IDLE (Linux): the thread runs only on a CPU nothing else wants (the reports thread).
+    idle = False
 
     def __init__(self, role: str | None = None) -> None:
         if role:
@@ -44,6 +60,7 @@ class Worker:
         self._state = WorkerState.NEW
         self._error: BaseException | None = None
         self._lock = threading.Lock()
+        self.priority = ""  # what the thread's priority was set to, once it runs ('nice 19, SCHED_IDLE')
 
     # --- to override -------------------------------------------------------------------------
     def setup(self) -> None:
@@ -55,6 +72,11 @@ class Worker:
 
     def teardown(self) -> None:
         """Release the resource; runs even after a failure."""
+
+    def run(self) -> None:
+        """The work between setup and teardown: `loop_once` until stop is asked (one-job workers override it)."""
+        while not self._stop.is_set():
+            self.loop_once()
 
     # --- life cycle --------------------------------------------------------------------------
     @property
@@ -117,20 +139,12 @@ class Worker:
         """Sleep up to `seconds`, waking early on stop; True when stop was requested."""
         return self._stop.wait(seconds)
 
-    def _lower_priority(self) -> None:
-        if self.nice and hasattr(os, "setpriority") and hasattr(threading, "get_native_id"):
-            try:
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.nice)
-            except OSError as exc:  # not permitted or not supported: run at normal priority
-                log.debug("%s keeps normal priority: %s", self.role, exc)
-
     def _run(self) -> None:
-        self._lower_priority()
+        self.priority = lower_this_thread(self.nice, idle=self.idle)
         try:
             self.setup()
             self._set_state(WorkerState.RUNNING)
-            while not self._stop.is_set():
-                self.loop_once()
+            self.run()
             self._set_state(WorkerState.STOPPING)
         except BaseException as exc:  # noqa: BLE001 - ends the worker with a typed status, never swallowed
             log.error("%s failed: %s", self.role, exc, exc_info=not isinstance(exc, StationError))
@@ -142,3 +156,95 @@ class Worker:
                 log.error("%s teardown failed: %s", self.role, exc)
             if self.state is not WorkerState.FAILED:
                 self._set_state(WorkerState.STOPPED)
+
+
+class JobWorker(Worker):
+    """A thread that runs submitted callables one after another; `submit(work)` returns a Future.
+
+    The thread starts with the first job (a worker nobody gives work costs no thread) and ends on `stop`
+    once the jobs queued before it are done; `stop(cancel_pending=True)` drops those not yet started
+    (their Futures are cancelled). A job's exception goes to its Future and never ends the worker. Used as
+    a context manager it is stopped and joined on leaving. Futures' callbacks run on this thread.
+    """
+
+    role = "jobs"
+
+    def __init__(self, role: str | None = None, *, nice: int | None = None, idle: bool | None = None) -> None:
+        super().__init__(role)
+        if nice is not None:
+            self.nice = nice
+        if idle is not None:
+            self.idle = idle
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future] | None] = queue.SimpleQueue()
+        self._closed = False
+        self._submit_lock = threading.Lock()
+
+    def submit(self, work: Callable[[], T]) -> Future[T]:
+        """Queue `work` behind the jobs already queued; RuntimeError once the worker was stopped."""
+        future: Future[T] = Future()
+        with self._submit_lock:
+            if self._closed:
+                raise RuntimeError(f"the {self.role} thread was stopped")
+            if self._thread is None:
+                self.start()
+            self._jobs.put((work, future))
+        return future
+
+    @property
+    def stopping(self) -> bool:
+        """True once stop was requested (the jobs queued before it may still be running)."""
+        return self._closed or super().stopping
+
+    def stop(self, cancel_pending: bool = False) -> None:
+        """Take no more jobs; the thread ends after those queued (dropped instead with `cancel_pending`)."""
+        with self._submit_lock:
+            if cancel_pending:
+                self._cancel_queued()  # (an end mark queued earlier goes too: it is put back below)
+            if cancel_pending or not self._closed:
+                self._closed = True
+                self._jobs.put(None)  # behind every job queued so far: the thread ends when it gets here
+        if self._thread is None:
+            self._stop.set()
+
+    def shutdown(self, timeout: float | None = None, *, cancel_pending: bool = False) -> bool:
+        """Stop and wait up to `timeout` for the thread to end; True when it has."""
+        self.stop(cancel_pending)
+        return self.join(timeout)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        # Leaving on an error (Ctrl+C included): drop what is queued and do not wait long for the job at hand.
+        self.shutdown(None if exc_type is None else 5.0, cancel_pending=exc_type is not None)
+
+    def loop_once(self) -> None:
+        """Run the next job (waits for one: `stop` wakes it with the end-of-jobs mark, which ends the loop)."""
+        item = self._jobs.get()
+        if item is None:
+            self._stop.set()
+            return
+        work, future = item
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            result = work()
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever waits on the Future
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
+
+    def teardown(self) -> None:
+        """A thread that ended early (it failed) leaves no Future unanswered: what is still queued is cancelled."""
+        with self._submit_lock:
+            self._closed = True
+            self._cancel_queued()
+
+    def _cancel_queued(self) -> None:
+        while True:
+            try:
+                item = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            if item is not None:
+                item[1].cancel()

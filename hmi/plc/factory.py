@@ -15,11 +15,12 @@ from hmi.plc.simulator import SimulatedPlc
 
 def create_signaller(cfg: PlcConfig, parts_in: BoundedQueue[Part], reviews_in: BoundedQueue[OperatorReview],
                      deliveries_out: BoundedQueue[PlcDelivery], alarms: AlarmBoard,
-                     defect_types: Sequence[str]) -> PlcSignaller | NullSignaller:
+                     defect_types: Sequence[str] = ()) -> PlcSignaller | NullSignaller:
     """The PLC worker for `cfg.mode`: a signaller for s7 and simulated, the PLC_OFF stand-in for off.
 
     For mode simulated, start the simulated PLC first and pass `simulated_link(cfg, plc)` as `cfg`.
-    Both variants are Workers with `status()`, `signal_fault()` and `clear_fault()`.
+    Both variants are Workers with `status()`, `signal_fault()` and `clear_fault()`. Each part is coded by the
+    defect types of the recipe it was judged with (`Part.setup`); `defect_types` only codes parts without one.
     """
     if cfg.mode == "off":
         return NullSignaller(cfg, parts_in, reviews_in, deliveries_out, alarms)

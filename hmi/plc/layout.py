@@ -191,7 +191,12 @@ def slot_flags(verdict: Verdict, hold_lane: bool, operator: bool = False) -> Slo
 
 
 def part_defect_code(part: Part, codes: Mapping[str, int]) -> int:
-    """Code of the part's most anomalous region whose label the recipe knows; 0 when none (or OK)."""
+    """The part's defect code: by the setup it was judged with (`Part.defect_code`), else by `codes`.
+
+    `codes` is only for a part that carries no setup (tools, tests); 0 when OK or no known type.
+    """
+    if part.setup is not None:
+        return part.defect_code
     if part.verdict in (None, Verdict.OK) or part.inspection is None:
         return 0
     known = [r for r in part.inspection.regions if r.label in codes]

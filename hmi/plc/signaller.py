@@ -83,14 +83,14 @@ class PlcSignaller(Worker):
     role = "plc"
 
     def __init__(self, cfg: PlcConfig, parts_in: BoundedQueue[Part], reviews_in: BoundedQueue[OperatorReview],
-                 deliveries_out: BoundedQueue[PlcDelivery], alarms: AlarmBoard, defect_types: Sequence[str]) -> None:
+                 deliveries_out: BoundedQueue[PlcDelivery], alarms: AlarmBoard, defect_types: Sequence[str] = ()) -> None:
         super().__init__()
         self.cfg = cfg
         self.parts_in = parts_in
         self.reviews_in = reviews_in
         self.deliveries_out = deliveries_out
         self.alarms = alarms
-        self.codes = layout.defect_codes(defect_types)
+        self.codes = layout.defect_codes(defect_types)  # only for parts that carry no setup (tools, tests)
         self.link = S7Link(cfg.host, cfg.port, cfg.rack, cfg.slot, cfg.db)
         self.metrics = StageMetrics("plc")  # latency = slot + header write time of each delivered part
         self._deadline_s = cfg.delivery_deadline_ms / 1000.0
@@ -102,7 +102,8 @@ class PlcSignaller(Worker):
         self._heartbeat = 0
         self._newest: int | None = None
         self._slot_seq: dict[int, int] = {}            # ring slot -> seq last written there
-        self._held: OrderedDict[int, None] = OrderedDict()  # seqs sent to the hold lane
+        # Seqs sent to the hold lane -> the defect codes of the recipe each was judged with, for its release.
+        self._held: OrderedDict[int, dict[str, int]] = OrderedDict()
         self._pending: OrderedDict[int, OperatorReview] = OrderedDict()
         self._plc_beat: int | None = None
         self._plc_beat_changed = 0.0
@@ -113,10 +114,6 @@ class PlcSignaller(Worker):
         self._status = PlcStatus(mode=cfg.mode, address=f"{cfg.host}:{cfg.port}", db=cfg.db)
 
     # --- thread-safe surface -----------------------------------------------------------------
-    def set_defect_types(self, defect_types: Sequence[str]) -> None:
-        """Code defects by a new recipe's list from the next part on (after a changeover)."""
-        self.codes = layout.defect_codes(defect_types)
-
     def status(self) -> PlcStatus:
         """The link as of now (safe from any thread)."""
         with self._lock:
@@ -283,7 +280,7 @@ class PlcSignaller(Worker):
         self._newest = newest
         self._slot_seq[layout.slot_index(slot.seq)] = slot.seq
         if slot.flags & SlotFlag.HOLD_LANE:
-            self._remember_held(slot.seq)
+            self._remember_held(slot.seq, self._codes_of(part))
         self._update(newest_seq_written=newest, round_trip_ms=ms)
         if late_on_arrival:
             self._report(part.seq, DeliveryStatus.LATE, at,
@@ -306,8 +303,14 @@ class PlcSignaller(Worker):
             log.error("delivery report for part %d dropped: the records queue is full", seq)
 
     # --- hold lane ---------------------------------------------------------------------------
-    def _remember_held(self, seq: int) -> None:
-        self._held[seq] = None
+    def _codes_of(self, part: Part) -> dict[str, int]:
+        """Defect type -> code by the recipe the part was judged with."""
+        if part.setup is None:
+            return self.codes
+        return layout.defect_codes(part.setup.defect_types)
+
+    def _remember_held(self, seq: int, codes: dict[str, int]) -> None:
+        self._held[seq] = codes
         while len(self._held) > HELD_MEMORY:
             self._held.popitem(last=False)
 
@@ -337,7 +340,7 @@ class PlcSignaller(Worker):
             occupant = self._slot_seq.get(layout.slot_index(seq), seq)
             if consumed is None or layout.wire_seq(occupant) > consumed:
                 continue  # the PLC has not yet taken the result in that slot (the HOLD itself or a newer one)
-            slot = layout.slot_for_review(review, self.codes)
+            slot = layout.slot_for_review(review, self._held[seq])
             try:
                 self.link.write(slot.offset, slot.encode())
             except PlcLinkError as exc:
@@ -368,9 +371,6 @@ class NullSignaller(Worker):
         self._lock = threading.Lock()
         self._status = PlcStatus(mode="off", address="", db=cfg.db,
                                  last_error="PLC signalling is switched off (plc.mode = off)")
-
-    def set_defect_types(self, defect_types: Sequence[str]) -> None:
-        """Nothing to code: there is no PLC."""
 
     def status(self) -> PlcStatus:
         """Counts of parts that went nowhere (safe from any thread)."""

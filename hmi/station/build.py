@@ -21,19 +21,21 @@ from hmi.core.alarms import AlarmBoard
 from hmi.core.errors import ModelError
 from hmi.core.verdict import Verdict
 from hmi.demo.dataset import demo_frames_dir
-from hmi.inference.loading import load_inspector, thresholds_of
+from hmi.inference.loading import judging_setup, load_inspector
 from hmi.inference.worker import ActiveSetup, InspectionWorker, JudgingSetup
 from hmi.pipeline.holds import HoldQueue, HoldTimer
 from hmi.pipeline.metrics import StageMetrics
 from hmi.pipeline.monitors import LightingDriftMonitor, RejectRateMonitor
 from hmi.pipeline.outlet import VerdictOutlet
 from hmi.pipeline.supervisor import Supervisor
+from hmi.services.reports.background import ReportWorker
 from hmi.station.outputs import Output, OutputFactory, OutputFeed
 from hmi.station.queues import judging_queues, output_queue, records_queues
 from hmi.station.records_and_plc import RecordsAndPlc, audit_not_recorded
 from hmi.station.station import Station
 from hmi.store.database import database_path, open_database
 from hmi.store.queries import RecordReader
+from hmi.store.requests import StoreRequests
 from hmi.store.sequence import SequenceAllocator
 from hmi.store.thresholds import ThresholdLog
 from hmi.store.users import UserDirectory
@@ -42,7 +44,7 @@ from hmi.store.writer import AlarmLog
 
 def build_station(cfg: StationConfig, data_dir: Path, *, source: FrameSource | None = None, max_parts: int = 0,
                   records: bool = True, require_model: bool = True,
-                  outputs: Sequence[OutputFactory] = ()) -> Station:
+                  outputs: Sequence[OutputFactory] = (), judging: JudgingSetup | None = None) -> Station:
     """The station `cfg` describes, wired and ready to start (not started); its `stop()` releases what this opened.
 
     source: the camera or replay to judge; None opens the configured one (`[camera]`, the demo frames by default).
@@ -52,6 +54,8 @@ def build_station(cfg: StationConfig, data_dir: Path, *, source: FrameSource | N
     require_model: False builds the station although the recipe's model cannot be loaded (it then judges
     every part NOT_INSPECTED with the reason) instead of raising ModelError.
     outputs: one factory per further output (plant database, OPC UA, MQTT), each called with its OutputFeed.
+    judging: the setup to judge with instead of the recipe's model and thresholds, for the recipe in force
+    (`hmi inspect --model`: another model package with its own default thresholds); None loads the recipe's.
     """
     production = cfg.station.mode == "production"
     keep_records = records and production
@@ -60,30 +64,35 @@ def build_station(cfg: StationConfig, data_dir: Path, *, source: FrameSource | N
     with ExitStack() as opened:  # released here if building fails, else handed to the station
         if records:
             open_database(database_path(data_dir)).close()  # refuse a foreign or newer database before anything starts
-        stores = _RecordStores.open(data_dir, opened) if keep_records else None
         recipe = load_recipe(data_dir, cfg.station.recipe)
-        active = ActiveSetup(_judging_setup(cfg, data_dir, recipe, require_model))
+        if judging is not None and judging.recipe != recipe.name:
+            raise ValueError(f"a judging setup for recipe {judging.recipe!r} given to a station of recipe "
+                             f"{recipe.name!r}")
+        active = ActiveSetup(judging or _judging_setup(cfg, data_dir, recipe, require_model))  # the one setup in force
         q = judging_queues(cfg.pipeline, production=production, records=keep_records)
         alarms = AlarmBoard()
         metrics = {stage: StageMetrics(stage) for stage in ("capture", "inference", "verdicts")}
         outlet = VerdictOutlet(metrics["verdicts"], q.newest, q.records_in, alarms)
-        holds = HoldQueue(q.reviews, recipe.hold.timeout_s, Verdict[recipe.hold.default], alarms=alarms)
-        light = recipe.lighting
-        reject_monitor = RejectRateMonitor(alarms, recipe.reject_rate_limit)
-        lighting_monitor = LightingDriftMonitor(alarms, light.mean, light.limit_pct, light.every_n)
-        if production:
+        # Holds, monitors, records, images, PLC and outputs read each part's own setup (Part.setup): nothing
+        # here is given a copy of the recipe to keep in step.
+        holds = HoldQueue(q.reviews, alarms=alarms)
+        reject_monitor = RejectRateMonitor(alarms)
+        lighting_monitor = LightingDriftMonitor(alarms)
+        if keep_records:  # a bare core (`hmi bench`, `hmi inspect`) has nobody to review: its HOLD parts are not kept
             outlet.subscribe(lambda part: holds.add(part) if part.verdict is Verdict.HOLD else None)
+        if production:
             outlet.subscribe(reject_monitor)
             outlet.subscribe(lighting_monitor)  # idle while the recipe has no lighting reference
         downstream: RecordsAndPlc | None = None
+        stores: _RecordStores | None = None
         added: list[Output] = []
-        if stores is not None and q.records_in is not None:
+        if keep_records and q.records_in is not None:
             rq = records_queues(cfg.pipeline)
             alarms.subscribe(AlarmLog(rq.alarm_events))
             holds.subscribe(rq.plc_reviews.offer)
-            downstream = RecordsAndPlc(cfg, data_dir, rq, records_in=q.records_in, reviews=q.reviews, alarms=alarms,
-                                       defect_types=recipe.defect_types, heat_limits=_heat_limits(active.get()))
+            downstream = RecordsAndPlc(cfg, data_dir, rq, records_in=q.records_in, reviews=q.reviews, alarms=alarms)
             opened.callback(downstream.close)
+            stores = _RecordStores.open(data_dir, downstream.writes, opened)
             added = [_output(factory, i, cfg, data_dir, alarms, outlet) for i, factory in enumerate(outputs)]
 
         trigger = TriggerMode(cfg.camera.trigger) if production else TriggerMode.FREE_RUN
@@ -95,7 +104,7 @@ def build_station(cfg: StationConfig, data_dir: Path, *, source: FrameSource | N
             q.frames, active, outlet, alarms, metrics["inference"], deadline_s=p.deadline_ms / 1000.0, credits=credits))
         capture = supervisor.add(CaptureWorker(
             source, q.frames, outlet, stores.sequence.next if stores else itertools.count(1).__next__,
-            lambda: active.get().recipe, alarms, metrics["capture"], trigger=trigger, production=production,
+            lambda: active.get().carried, alarms, metrics["capture"], trigger=trigger, production=production,
             credits=credits, rate_hz=cfg.camera.rate_hz, grab_timeout_s=cfg.camera.grab_timeout_ms / 1000.0,
             reconnect_s=cfg.camera.reconnect_s, max_parts=max_parts, model_free_at=inference.expected_free_at))
 
@@ -109,35 +118,35 @@ def build_station(cfg: StationConfig, data_dir: Path, *, source: FrameSource | N
             supervisor.watch(*downstream.workers())
             recipe_requests = supervisor.add(PlcRecipeRequests(changes, downstream.plc_status, alarms))
         station = Station(
-            cfg=cfg, data_dir=data_dir, recipe=recipe, active=active, alarms=alarms, frames=q.frames, newest=q.newest,
+            cfg=cfg, data_dir=data_dir, active=active, alarms=alarms, frames=q.frames, newest=q.newest,
             records_in=q.records_in, reviews=q.reviews, capture_metrics=metrics["capture"],
             inference_metrics=metrics["inference"], verdict_metrics=metrics["verdicts"], outlet=outlet, holds=holds,
             reject_monitor=reject_monitor, lighting_monitor=lighting_monitor, supervisor=supervisor,
             inference=inference, capture=capture, changes=changes, teaching=Teaching(data_dir, q.newest),
+            reports=ReportWorker(),
             audit_trail=audit, users=stores.users if stores else None, records=stores.records if stores else None,
             downstream=downstream, outputs=added, recipe_requests=recipe_requests, resources=opened.pop_all())
-    changes.subscribe(station.follow_recipe)
     return station
 
 
 @dataclass(frozen=True)
 class _RecordStores:
-    """The station's own connections to the records file, beside the store thread's."""
+    """What reads the records beside the store thread; their writes go to it as requests (`writes`)."""
 
-    sequence: SequenceAllocator   # part numbers, continued across restarts (called on the capture thread)
+    sequence: SequenceAllocator   # part numbers in blocks reserved ahead by the store (called on the capture thread)
     users: UserDirectory
     records: RecordReader
     thresholds: ThresholdLog
 
     @classmethod
-    def open(cls, data_dir: Path, opened: ExitStack) -> _RecordStores:
+    def open(cls, data_dir: Path, writes: StoreRequests, opened: ExitStack) -> _RecordStores:
         """Open them, each registered in `opened` to be closed."""
         db = database_path(data_dir)
-        sequence = SequenceAllocator(db)
+        sequence = SequenceAllocator(writes)  # asks for its first block now, so the camera never waits at start
         opened.callback(sequence.close)
-        users = UserDirectory(db)
+        users = UserDirectory(db, writes=writes)
         opened.callback(users.close)
-        thresholds = ThresholdLog(db)
+        thresholds = ThresholdLog(db, writes=writes)
         opened.callback(thresholds.close)
         return cls(sequence, users, RecordReader(db), thresholds)
 
@@ -150,15 +159,7 @@ def _judging_setup(cfg: StationConfig, data_dir: Path, recipe: Recipe, require_m
         if require_model:
             raise
         inspector, problem = None, str(exc)
-    return JudgingSetup(recipe.name, thresholds_of(recipe), inspector, problem)
-
-
-def _heat_limits(setup: JudgingSetup) -> tuple[float, float] | None:
-    """The stored anomaly maps' colour scale: cold below 80 % of the region threshold, hottest at 120 %."""
-    if setup.inspector is None:
-        return None
-    thr = setup.inspector.region_threshold
-    return 0.8 * thr, 1.2 * thr
+    return judging_setup(recipe, inspector, problem)
 
 
 def _output(factory: OutputFactory, index: int, cfg: StationConfig, data_dir: Path, alarms: AlarmBoard,

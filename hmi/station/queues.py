@@ -10,6 +10,7 @@ from hmi.core.part import Part
 from hmi.pipeline.queues import BoundedQueue, NewestSlot
 from hmi.store.audit import AuditRequest
 from hmi.store.images import ImagePaths
+from hmi.store.requests import StoreRequest
 from hmi.store.writer import AlarmEvent
 
 
@@ -35,6 +36,7 @@ class RecordsQueues:
     image_paths: BoundedQueue[ImagePaths]             # image writer -> store
     alarm_events: BoundedQueue[AlarmEvent]
     downstream_defects: BoundedQueue[DownstreamDefect]
+    store_requests: BoundedQueue[StoreRequest]        # part numbers, users, thresholds -> the store, each answered
 
 
 def judging_queues(p: PipelineConfig, *, production: bool, records: bool) -> JudgingQueues:
@@ -56,7 +58,8 @@ def records_queues(p: PipelineConfig) -> RecordsQueues:
         image_jobs=BoundedQueue("image jobs", p.image_queue),
         image_paths=BoundedQueue("image paths", p.image_path_queue),
         alarm_events=BoundedQueue("alarm events", p.alarm_event_queue),
-        downstream_defects=BoundedQueue("downstream defects", p.downstream_defect_queue))
+        downstream_defects=BoundedQueue("downstream defects", p.downstream_defect_queue),
+        store_requests=BoundedQueue("store requests", p.store_request_queue))
 
 
 def output_queue(p: PipelineConfig, name: str) -> BoundedQueue[Part]:

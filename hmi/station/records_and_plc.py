@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from hmi.station.queues import RecordsQueues
 from hmi.store.audit import AuditAction, AuditRequest
 from hmi.store.database import database_path
 from hmi.store.images import ImageWriter
+from hmi.store.requests import StoreRequests
 from hmi.store.writer import RecordWriter
 
 log = logging.getLogger(__name__)
@@ -29,46 +29,46 @@ class RecordsAndPlc:
 
     DESIGN.md draws the PLC and the store side by side; they are chained here because a verdict the
     PLC acted on must be in the database even if the process is killed at any moment. Everything it
-    works with comes in through the constructor; it never sees the station.
+    works with comes in through the constructor; it never sees the station. What each part was judged
+    with (recipe, threshold version, defect codes, heat-map scale) comes with the part itself.
     """
 
     def __init__(self, cfg: StationConfig, data_dir: Path, queues: RecordsQueues, *,
-                 records_in: BoundedQueue[Part], reviews: BoundedQueue[OperatorReview], alarms: AlarmBoard,
-                 defect_types: Sequence[str], heat_limits: tuple[float, float] | None) -> None:
+                 records_in: BoundedQueue[Part], reviews: BoundedQueue[OperatorReview], alarms: AlarmBoard) -> None:
+        self._started = False
         self.records_in = records_in
         self.queues = queues
         self.writer = RecordWriter(database_path(data_dir), records_in, queues.committed, alarms, cfg.store,
                                    deliveries=queues.deliveries, reviews=reviews, audits=queues.audits,
                                    images=queues.image_jobs, image_paths=queues.image_paths,
-                                   alarm_events=queues.alarm_events, downstream_defects=queues.downstream_defects)
-        self.images = ImageWriter(data_dir, queues.image_jobs, queues.image_paths, alarms, cfg.store,
-                                  heat_limits=heat_limits)
+                                   alarm_events=queues.alarm_events, downstream_defects=queues.downstream_defects,
+                                   requests=queues.store_requests)
+        assert self.writer.requests is not None
+        # The door every other write of the records goes through (part numbers, users, thresholds).
+        self.writes: StoreRequests = self.writer.requests
+        self.images = ImageWriter(data_dir, queues.image_jobs, queues.image_paths, alarms, cfg.store)
         plc_cfg = cfg.plc
         self.simulated_plc = start_simulated_plc(plc_cfg) if plc_cfg.mode == "simulated" else None
         try:
             if self.simulated_plc is not None:
                 plc_cfg = simulated_link(plc_cfg, self.simulated_plc)
-            self.plc = create_signaller(plc_cfg, queues.committed, queues.plc_reviews, queues.deliveries, alarms,
-                                        defect_types)
+            self.plc = create_signaller(plc_cfg, queues.committed, queues.plc_reviews, queues.deliveries, alarms)
         except BaseException:
             self.close()
             raise
-        self._started = False
 
     def audit(self, user: str, action: AuditAction | str, subject: str = "", old: Any = None, new: Any = None,
               reason: str = "") -> None:
-        """Queue an audit entry for the store thread (the one writer of the database)."""
-        self.queues.audits.put(AuditRequest(user, AuditAction(action), subject, old, new, reason), timeout=1.0)
+        """Queue an audit entry for the store thread (the one writer of the database); StoreError when it cannot."""
+        if not self.queues.audits.put(AuditRequest(user, AuditAction(action), subject, old, new, reason), timeout=1.0):
+            raise StoreError(f"the audit entry '{AuditAction(action).value}' could not be handed to the records "
+                             "(queue full)", "try again in a moment; if it repeats, check the store alarms")
 
     def report_downstream_defect(self, report: DownstreamDefect) -> None:
         """Queue a defect found downstream for the store thread, which records and audits it in one transaction."""
         if not self.queues.downstream_defects.put(report, timeout=1.0):
             raise StoreError(f"the report on part {report.seq} could not be handed to the records (queue full)",
                              "try again in a moment; nothing was recorded")
-
-    def set_defect_types(self, defect_types: Sequence[str]) -> None:
-        """The recipe in force changed: its defect types give the PLC's defect codes."""
-        self.plc.set_defect_types(defect_types)
 
     def plc_status(self):
         """The PLC link's state (connected, heartbeats, requested recipe)."""
@@ -99,7 +99,9 @@ class RecordsAndPlc:
         self.close()
 
     def close(self) -> None:
-        """Stop the simulated PLC this stage started (also when it never ran); safe to call twice."""
+        """Close the records (a store that never ran) and stop the simulated PLC this stage started; safe twice."""
+        if not self._started and not self.writer.alive:
+            self.writer.close()
         if self.simulated_plc is not None:
             self.simulated_plc.stop()
             self.simulated_plc = None

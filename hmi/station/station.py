@@ -28,12 +28,15 @@ from hmi.pipeline.monitors import LightingDriftMonitor, RejectRateMonitor
 from hmi.pipeline.outlet import VerdictCounts, VerdictOutlet
 from hmi.pipeline.queues import BoundedQueue, NewestSlot
 from hmi.pipeline.supervisor import Supervisor, WorkerHealth
+from hmi.services.reports.background import ReportWorker
 from hmi.station.outputs import Output
 from hmi.station.records_and_plc import RecordsAndPlc
 from hmi.store.queries import RecordReader
 from hmi.store.users import UserDirectory
 
 log = logging.getLogger(__name__)
+
+REPORTS_STOP_S = 10.0  # a shift report takes 2 s at most; an export of a long shift a few more
 
 
 @dataclass(frozen=True)
@@ -60,8 +63,7 @@ class Station:
 
     cfg: StationConfig
     data_dir: Path
-    recipe: Recipe                      # the recipe in force; follows every changeover
-    active: ActiveSetup                 # the judging setup in force (model, thresholds)
+    active: ActiveSetup                 # the setup in force (model, thresholds, what each part carries on)
     alarms: AlarmBoard
     frames: BoundedQueue[Part] | NewestSlot[Part]
     newest: NewestSlot[Part]
@@ -79,6 +81,7 @@ class Station:
     capture: CaptureWorker
     changes: SetupChanges
     teaching: Teaching
+    reports: ReportWorker               # the reports screen's low-priority thread: starts with its first report
     audit_trail: Callable[..., None]    # the store's audit queue, or the log without records
     users: UserDirectory | None = None
     records: RecordReader | None = None
@@ -89,15 +92,14 @@ class Station:
     _started: bool = field(default=False, init=False)
     _crash_callback_remove: Callable[[], None] = field(default=lambda: None, init=False)
 
-    def follow_recipe(self, recipe: Recipe) -> None:
-        """Make everything that follows the recipe follow a change: holds, alarms, PLC defect codes."""
-        self.recipe = recipe
-        self.holds.timeout_s = recipe.hold.timeout_s
-        self.holds.default = Verdict[recipe.hold.default]
-        self.reject_monitor.limit = recipe.reject_rate_limit
-        self.lighting_monitor.retarget(recipe.lighting.mean, recipe.lighting.limit_pct, recipe.lighting.every_n)
-        if self.downstream is not None:
-            self.downstream.set_defect_types(recipe.defect_types)
+    @property
+    def recipe(self) -> Recipe:
+        """The recipe in force, as its one owner (the setup changes) holds it.
+
+        Nothing is pushed from here: every part carries the setup it was judged with (`Part.setup`) to the
+        holds, monitors, records, images, PLC and outputs, so a part in flight keeps its own recipe.
+        """
+        return self.changes.recipe
 
     @property
     def backend(self) -> str:
@@ -127,11 +129,16 @@ class Station:
             self.downstream.signal_fault()
 
     def stop(self) -> None:
-        """Stop the camera first, let inference finish its queue, then the outputs, then the records and PLC drain.
+        """Stop teaching and the report thread, then the camera; inference finishes its queue, then the outputs,
+        then the records and PLC drain.
 
         A station built but never started releases what the builder opened (PLC server, records connections).
         """
         self.teaching.stop()
+        # A report under way is let finish; those still queued are dropped, and nothing new starts.
+        if not self.reports.shutdown(REPORTS_STOP_S, cancel_pending=True):
+            log.warning("the report thread did not finish its report within %.0f s; stopping without it",
+                        REPORTS_STOP_S)
         if self._started:
             self.supervisor.stop()
             for output in reversed(self.outputs):

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from hmi.core.part import utc_now
-from hmi.store.database import guarded_transaction, iso_utc, open_database, open_readonly
+from hmi.store.database import iso_utc, open_readonly
+from hmi.store.requests import OwnConnection, Writes
 from hmi.store.schema import AUDIT_TRIGGERS
 
 GENESIS_HASH = "0" * 64
@@ -159,10 +160,14 @@ def append_entry(conn: sqlite3.Connection, request: AuditRequest) -> AuditEntry:
 
 
 class AuditTrail:
-    """Writes audit entries through its own short transactions; safe to share between threads."""
+    """Appends audit entries through `writes` (the store thread's requests in a station, else a connection of
+    its own) and reads them through a read-only connection; safe to share between threads."""
 
-    def __init__(self, db_path: Path) -> None:
-        self._conn = open_database(db_path)
+    def __init__(self, db_path: Path, *, writes: Writes | None = None) -> None:
+        self._own_writes = writes is None
+        self._writes: Writes = writes if writes is not None else OwnConnection(db_path)
+        self._conn = open_readonly(db_path)
+        self._conn.row_factory = None
         self._lock = threading.Lock()
 
     def append(self, user: str, action: AuditAction, subject: str = "", old_value: Any = None,
@@ -172,9 +177,9 @@ class AuditTrail:
 
     def append_request(self, request: AuditRequest) -> AuditEntry:
         """Append a prepared request; StoreError in plain words when the database refuses."""
-        with guarded_transaction(self._conn, f"the audit trail could not record '{AuditAction(request.action).value}'",
-                                 "free disk space or call service; the action was not recorded", self._lock) as conn:
-            return append_entry(conn, request)
+        return self._writes.run(f"the audit trail could not record '{AuditAction(request.action).value}'",
+                                "free disk space or call service; the action was not recorded",
+                                lambda conn: append_entry(conn, request))
 
     def entries(self, since_id: int = 0, limit: int = 1000) -> list[AuditEntry]:
         """Stored entries after `since_id`, oldest first."""
@@ -185,9 +190,11 @@ class AuditTrail:
         return [AuditEntry(*r) for r in rows]
 
     def close(self) -> None:
-        """Release the connection."""
+        """Release the read connection (and the write connection of a tool's own)."""
         with self._lock:
             self._conn.close()
+        if self._own_writes:
+            self._writes.close()
 
 
 def _trigger_findings(conn: sqlite3.Connection) -> list[AuditFinding]:

@@ -122,7 +122,7 @@ class ImageWriter(Worker):
         self.data_dir = Path(data_dir)
         self.root = self.data_dir / IMAGES_DIR
         self.jobs, self.paths, self.alarms, self.config = jobs, paths, alarms, config
-        self.heat_limits = heat_limits
+        self.heat_limits = heat_limits  # only for a part that carries no setup (tools, tests)
         self.retry_s = retry_s
         self.disk_check_s = disk_check_s
         self.relink_recent = relink_recent
@@ -214,8 +214,10 @@ class ImageWriter(Worker):
         amap = part.inspection.anomaly_map if part.inspection is not None else None
         if amap is not None:
             # The heatmap is a picture for people (the frame itself stays lossless): JPEG is 8x faster here.
+            # Coloured on the scale of the model the part was judged with (a changeover may have come since).
+            limits = part.setup.heat_limits if part.setup is not None else self.heat_limits
             files.append((stem.with_name(stem.name + "_heatmap.jpg"),
-                          _jpeg(heatmap_overlay(image, amap, self.heat_limits))))
+                          _jpeg(heatmap_overlay(image, amap, limits))))
         return files
 
     def _stored(self, entry: _Stored, ok: bool) -> None:

@@ -164,12 +164,18 @@ CREATE TABLE downstream_defects (
 CREATE INDEX downstream_defects_seq ON downstream_defects (seq);
 """
 
+# Every part keeps the defect code its result carried to the PLC, by the recipe it was judged with (0: none).
+_V5 = """
+ALTER TABLE inspections ADD COLUMN defect_code INTEGER;
+"""
+
 # Append only: a released step is never edited, a change is a new step.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "inspections, regions, audit trail, users, threshold sets, part sequence", _V1),
     Migration(2, "audit entries found by subject", _V2),
     Migration(3, "alarm events; parts found by model version and time", _V3),
     Migration(4, "defect confidence of every part; defects found downstream", _V4),
+    Migration(5, "the defect code signalled to the PLC with every part", _V5),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

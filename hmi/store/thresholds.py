@@ -5,19 +5,20 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from hmi.core.errors import StoreError
 from hmi.core.part import utc_now
 from hmi.store.audit import AuditAction, AuditRequest, append_entry
-from hmi.store.database import guarded_transaction, iso_utc, open_database
+from hmi.store.database import iso_utc, open_readonly
+from hmi.store.requests import OwnConnection, Writes
 from hmi.store.users import STATION, Permission, User, acting_user
 
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -46,31 +47,40 @@ _COLUMNS = 'recipe, version, "values", created_by, created_at, reason'
 
 
 class ThresholdLog:
-    """Records threshold-set versions per recipe; a change needs the thresholds permission and a reason."""
+    """Records threshold-set versions per recipe; a change needs the thresholds permission and a reason.
 
-    def __init__(self, db_path: Path) -> None:
-        self._conn = open_database(db_path)
+    Versions are written through `writes` (in a station the store thread's requests, else a connection of
+    its own) and read through a read-only connection.
+    """
+
+    def __init__(self, db_path: Path, *, writes: Writes | None = None) -> None:
+        self._own_writes = writes is None
+        self._writes: Writes = writes if writes is not None else OwnConnection(db_path)
+        self._conn = open_readonly(db_path)
+        self._conn.row_factory = None
         self._lock = threading.Lock()
 
     def record(self, recipe: str, version: int, values: Mapping[str, Any], by: User, reason: str) -> ThresholdRecord:
         """Store a new version (above every earlier one) and audit the change with its old and new values."""
         if not reason or not reason.strip():
             raise StoreError("a threshold change needs a reason", "say why the thresholds change, then apply again")
-        with self._write() as conn:
+        def record(conn: sqlite3.Connection) -> ThresholdRecord:
             actor = acting_user(conn, by, Permission.THRESHOLDS).name
             last = self._latest(conn, recipe)
             if last is not None and version <= last.version:
                 raise StoreError(f"threshold version {version} of recipe '{recipe}' is not newer than the "
                                  f"recorded version {last.version}", f"use version {last.version + 1}")
-            record = self._insert(conn, recipe, version, values, actor, reason.strip())
+            stored = self._insert(conn, recipe, version, values, actor, reason.strip())
             append_entry(conn, AuditRequest(actor, AuditAction.THRESHOLD_CHANGE, f"recipe {recipe}",
                                             last.values if last else None,
                                             {"version": version, **dict(values)}, reason.strip()))
-        return record
+            return stored
+
+        return self._write(record)
 
     def ensure(self, recipe: str, version: int, values: Mapping[str, Any], source: str) -> ThresholdRecord:
         """Record the version a recipe file declares if it is new; refuse one whose values were changed by hand."""
-        with self._write() as conn:
+        def ensure(conn: sqlite3.Connection) -> ThresholdRecord:
             row = conn.execute(f"SELECT {_COLUMNS} FROM threshold_sets WHERE recipe = ? AND version = ?",
                                (recipe, int(version))).fetchone()
             if row is not None:
@@ -81,10 +91,12 @@ class ThresholdLog:
                         f"differ from those recorded for that version ({_canonical(known.values)})",
                         "change thresholds on the station, or give the edited file a new version number")
                 return known
-            record = self._insert(conn, recipe, version, values, STATION, f"loaded from {source}")
+            stored = self._insert(conn, recipe, version, values, STATION, f"loaded from {source}")
             append_entry(conn, AuditRequest(STATION, AuditAction.THRESHOLD_CHANGE, f"recipe {recipe}", None,
                                             {"version": version, **dict(values)}, f"loaded from {source}"))
-        return record
+            return stored
+
+        return self._write(ensure)
 
     def latest(self, recipe: str) -> ThresholdRecord | None:
         """The newest version of the recipe's thresholds, or None."""
@@ -99,9 +111,11 @@ class ThresholdLog:
         return [_record(r) for r in rows]
 
     def close(self) -> None:
-        """Release the connection."""
+        """Release the read connection (and the write connection of a tool's own)."""
         with self._lock:
             self._conn.close()
+        if self._own_writes:
+            self._writes.close()
 
     @staticmethod
     def _latest(conn: sqlite3.Connection, recipe: str) -> ThresholdRecord | None:
@@ -116,8 +130,7 @@ class ThresholdLog:
         conn.execute(f"INSERT INTO threshold_sets ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", row)
         return _record(row)  # as stored: millisecond timestamp, values through JSON
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with guarded_transaction(self._conn, "could not record the thresholds in the records database",
-                                 "free disk space or call service; the thresholds were not changed", self._lock) as conn:
-            yield conn
+    def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`work` in one write transaction of the store, waiting for it; database errors become StoreError."""
+        return self._writes.run("could not record the thresholds in the records database",
+                                "free disk space or call service; the thresholds were not changed", work)

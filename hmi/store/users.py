@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -19,7 +18,10 @@ from hmi.core.errors import PermissionDenied, StoreError
 from hmi.core.messages import TIMEOUT_REVIEWER
 from hmi.core.part import utc_now
 from hmi.store.audit import AuditAction, AuditRequest, append_entry
-from hmi.store.database import guarded_transaction, iso_utc, open_database
+from hmi.store.database import iso_utc, open_readonly
+from hmi.store.requests import OwnConnection, Writes
+
+T = TypeVar("T")
 
 MAX_FAILURES = 5
 LOCKOUT = timedelta(minutes=5)
@@ -152,12 +154,17 @@ class UserDirectory:
     """The station's users: add, disable, reset and authenticate; every change goes to the audit trail.
 
     There is no default account: on a fresh station `needs_first_admin()` is True and the first
-    user added must be an admin (added with `by=None`).
+    user added must be an admin (added with `by=None`). Every write (users, failed logins, lock-outs, login
+    audit entries) goes through `writes`: in a station the store thread's requests, else (a tool such as
+    `hmi admin`) a connection of its own. Reads use a read-only connection.
     """
 
     def __init__(self, db_path: Path, clock: Callable[[], datetime] = utc_now,
-                 hasher: PasswordHasher | None = None) -> None:
-        self._conn = open_database(db_path)
+                 hasher: PasswordHasher | None = None, *, writes: Writes | None = None) -> None:
+        self._own_writes = writes is None
+        self._writes: Writes = writes if writes is not None else OwnConnection(db_path)
+        self._conn = open_readonly(db_path)
+        self._conn.row_factory = None  # plain tuples, as the write connection gives them
         self._lock = threading.Lock()
         self._clock = clock
         self._hasher = hasher or PasswordHasher()
@@ -189,7 +196,8 @@ class UserDirectory:
         _check_secret(secret)
         digest = self._hasher.hash(secret)  # slow on purpose: hash before taking the write lock
         now = iso_utc(self._clock())
-        with self._write("add a user") as conn:
+
+        def add(conn: sqlite3.Connection) -> None:
             if by is None:
                 if self._active_admins(conn) > 0:
                     raise PermissionDenied("Only an admin can manage users", "ask an admin to log in")
@@ -204,34 +212,43 @@ class UserDirectory:
             conn.execute("INSERT INTO users (name, role, secret_hash, created_at, created_by) VALUES (?, ?, ?, ?, ?)",
                          (name, role.value, digest, now, actor))
             append_entry(conn, AuditRequest(actor, AuditAction.USER_ADD, name, None, role.value))
+
+        self._write("add a user", add)
         return User(name, role)
 
     def disable(self, name: str, by: User, reason: str = "") -> User:
         """Stop `name` from logging in; the last active admin cannot be disabled."""
-        with self._write("disable a user") as conn:
+        at = iso_utc(self._clock())
+
+        def disable(conn: sqlite3.Connection) -> User:
             actor = acting_user(conn, by, Permission.USERS).name
             target = self._target(conn, name)
             if target.role is Role.ADMIN and target.active and self._active_admins(conn) <= 1:
                 raise PermissionDenied(f"{target.name} is the last admin and cannot be disabled",
                                        "add another admin first")
-            conn.execute("UPDATE users SET active = 0, changed_at = ? WHERE name = ?",
-                         (iso_utc(self._clock()), target.name))
+            conn.execute("UPDATE users SET active = 0, changed_at = ? WHERE name = ?", (at, target.name))
             append_entry(conn, AuditRequest(actor, AuditAction.USER_DISABLE, target.name,
                                             "active" if target.active else "disabled", "disabled", reason))
-        return User(target.name, target.role, active=False)
+            return User(target.name, target.role, active=False)
+
+        return self._write("disable a user", disable)
 
     def reset(self, name: str, secret: str, by: User, reason: str = "") -> User:
         """Give `name` a new secret and let them log in again (clears a lockout, re-enables a disabled user)."""
         _check_secret(secret)
         digest = self._hasher.hash(secret)
-        with self._write("reset a user") as conn:
+        at = iso_utc(self._clock())
+
+        def reset(conn: sqlite3.Connection) -> User:
             actor = acting_user(conn, by, Permission.USERS).name
             target = self._target(conn, name)
             conn.execute("UPDATE users SET secret_hash = ?, active = 1, failed_logins = 0, locked_until = NULL, "
-                         "changed_at = ? WHERE name = ?", (digest, iso_utc(self._clock()), target.name))
+                         "changed_at = ? WHERE name = ?", (digest, at, target.name))
             before = "disabled" if not target.active else "active"
             append_entry(conn, AuditRequest(actor, AuditAction.USER_RESET, target.name, before, "active", reason))
-        return User(target.name, target.role)
+            return User(target.name, target.role)
+
+        return self._write("reset a user", reset)
 
     # --- logging in --------------------------------------------------------------------------
     def authenticate(self, name: str, secret: str) -> User:
@@ -268,10 +285,13 @@ class UserDirectory:
             self._audit(user.name, AuditAction.LOGIN_FAILED, "user disabled")
             raise PermissionDenied(f"{user.name} is disabled", "ask an admin to reset the user")
         new_digest = self._hasher.hash(secret) if self._hasher.check_needs_rehash(digest) else digest
-        with self._write("record a login") as conn:
+
+        def logged_in(conn: sqlite3.Connection) -> None:
             conn.execute("UPDATE users SET failed_logins = 0, locked_until = NULL, last_login_at = ?, "
                          "secret_hash = ? WHERE name = ?", (iso_utc(now), new_digest, user.name))
             append_entry(conn, AuditRequest(user.name, action, user.name, reason=meaning))
+
+        self._write("record a login", logged_in)
         return User(user.name, user.role, True, None, now)
 
     def logout(self, user: User) -> None:
@@ -279,14 +299,17 @@ class UserDirectory:
         self._audit(user.name, AuditAction.LOGOUT, "")
 
     def close(self) -> None:
-        """Release the connection."""
+        """Release the read connection (and the write connection of a tool's own)."""
         with self._lock:
             self._conn.close()
+        if self._own_writes:
+            self._writes.close()
 
     # --- internals ---------------------------------------------------------------------------
     def _fail_login(self, user: User, now: datetime) -> NoReturn:
         """Count a wrong secret, lock the name at the fifth, audit it, and raise."""
-        with self._write("record a failed login") as conn:
+
+        def failed(conn: sqlite3.Connection) -> int:
             failures = conn.execute("UPDATE users SET failed_logins = failed_logins + 1 WHERE name = ? "
                                     "RETURNING failed_logins", (user.name,)).fetchone()[0]
             if failures >= MAX_FAILURES:
@@ -297,6 +320,9 @@ class UserDirectory:
             else:
                 why = f"wrong secret ({failures} of {MAX_FAILURES})"
             append_entry(conn, AuditRequest(user.name, AuditAction.LOGIN_FAILED, user.name, reason=why))
+            return failures
+
+        failures = self._write("record a failed login", failed)
         if failures >= MAX_FAILURES:
             raise PermissionDenied(f"Wrong PIN for {user.name} {MAX_FAILURES} times: the name is locked for "
                                    f"{int(LOCKOUT.total_seconds() // 60)} minutes",
@@ -315,15 +341,11 @@ class UserDirectory:
         return self._dummy_hash
 
     def _audit(self, user: str, action: AuditAction, reason: str) -> None:
-        with self._write("record a login") as conn:
-            append_entry(conn, AuditRequest(user, action, user, reason=reason))
+        self._write("record a login", lambda conn: append_entry(conn, AuditRequest(user, action, user, reason=reason)))
 
-    @contextmanager
-    def _write(self, doing: str) -> Iterator[sqlite3.Connection]:
-        """The directory's lock plus one write transaction; database errors become StoreError."""
-        with guarded_transaction(self._conn, f"could not {doing} in the records database",
-                                 "free disk space or call service", self._lock) as conn:
-            yield conn
+    def _write(self, doing: str, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`work` in one write transaction of the store (waiting for it); database errors become StoreError."""
+        return self._writes.run(f"could not {doing} in the records database", "free disk space or call service", work)
 
     def _target(self, conn: sqlite3.Connection, name: str) -> User:
         row = conn.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE name = ?", (name.strip(),)).fetchone()

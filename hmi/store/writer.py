@@ -26,6 +26,7 @@ from hmi.store.audit import AuditAction, AuditRequest, append_entry, part_subjec
 from hmi.store.database import iso_utc, open_database, transaction
 from hmi.store.found_downstream import record_downstream_defect
 from hmi.store.images import ImagePaths
+from hmi.store.requests import StoreRequest, StoreRequests
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,8 @@ _REOPEN_AFTER = {10, 11, 14, 26}
 _INSERT_PART = (
     "INSERT INTO inspections (seq, part_id, lot_id, captured_at, captured_mono, decided_at, recipe, model_name, "
     "model_sha256, threshold_version, backend, camera_source, exposure_us, gain_db, score, infer_ms, auto_verdict, "
-    "verdict, reason, latency_ms, confidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    "verdict, reason, latency_ms, confidence, defect_code) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 _INSERT_ALARM = "INSERT INTO alarm_events (at, code, event, priority, message, user) VALUES (?, ?, ?, ?, ?, ?)"
 _INSERT_REGION = ("INSERT INTO regions (seq, idx, x, y, w, h, area_px, peak_score, label, confidence) "
                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
@@ -52,7 +54,10 @@ def _num(value: float | None) -> float | None:
 
 
 def inspection_row(part: Part) -> tuple:
-    """The `inspections` row for a decided part, as bound by the INSERT (final verdict = automatic verdict)."""
+    """The `inspections` row for a decided part, as bound by the INSERT (final verdict = automatic verdict).
+
+    Recipe, threshold version and defect code are those the part was judged with, as it carries them.
+    """
     insp, dec = part.inspection, part.decision
     auto = dec.verdict.name if dec else Verdict.NOT_INSPECTED.name
     reason = dec.reason if dec else (part.capture_error or "no verdict was reached")
@@ -64,6 +69,7 @@ def inspection_row(part: Part) -> tuple:
         part.camera.source, _num(part.camera.exposure_us), _num(part.camera.gain_db),
         _num(insp.score) if insp else None, _num(insp.infer_ms) if insp else None,
         auto, auto, reason, _num(part.latency_ms), _num(dec.confidence) if dec else None,
+        part.defect_code if part.setup is not None else None,
     )
 
 
@@ -135,7 +141,7 @@ def _alarm_changes(old: Alarm | None, new: Alarm) -> list[AlarmEvent]:
     return made
 
 
-_Op = _PartOp | PlcDelivery | OperatorReview | ImagePaths | AuditRequest | AlarmEvent | DownstreamDefect
+_Op = _PartOp | PlcDelivery | OperatorReview | ImagePaths | AuditRequest | AlarmEvent | DownstreamDefect | StoreRequest
 
 
 @dataclass
@@ -147,14 +153,17 @@ class _Outcome:
 
 
 class RecordWriter(Worker):
-    """Writes decided parts, PLC deliveries, reviews, image paths, audit entries, downstream defects to SQLite.
+    """The one writer of the records: decided parts, PLC deliveries, reviews, image paths, audit entries,
+    downstream defects, and the requests of the other store modules (part numbers, users, threshold versions).
 
     Whatever is waiting is written in one transaction; parts go on to `committed` (the PLC thread)
     and to the image writer only after COMMIT; a RecordOnly part (its record came late, through the
     judging stages' overflow) is written as not delivered and goes nowhere. When the database refuses
     (disk full, I/O error) the STORE_WRITE alarm is raised, verdicts keep flowing to the PLC
     uncommitted, and up to `backlog_limit` waiting writes are kept in memory and retried every
-    `retry_s` seconds.
+    `retry_s` seconds. A request (`requests`, through the door `self.requests`) runs in the same
+    transaction, in a savepoint of its own, and is answered after COMMIT; one the database refuses is
+    answered with the error at once, never kept.
     """
 
     role = "store"
@@ -168,6 +177,7 @@ class RecordWriter(Worker):
                  image_paths: BoundedQueue[ImagePaths] | None = None,
                  alarm_events: BoundedQueue[AlarmEvent] | None = None,
                  downstream_defects: BoundedQueue[DownstreamDefect] | None = None,
+                 requests: BoundedQueue[StoreRequest] | None = None,
                  max_batch: int = 1000, backlog_limit: int = 50_000, retry_s: float = 1.0) -> None:
         super().__init__()
         self.db_path = Path(db_path)
@@ -175,6 +185,8 @@ class RecordWriter(Worker):
         self._updates: list[BoundedQueue] = [q for q in (deliveries, reviews, image_paths, audits, alarm_events,
                                                          downstream_defects) if q is not None]
         self.images = images
+        # The door other store modules write through; None: this writer takes no requests.
+        self.requests = StoreRequests(requests, self._run_alone) if requests is not None else None
         self.max_batch = max_batch
         self.backlog_limit = backlog_limit
         self.retry_s = retry_s
@@ -191,8 +203,10 @@ class RecordWriter(Worker):
 
     # --- worker life cycle -------------------------------------------------------------------
     def setup(self) -> None:
-        """Open the write connection (migrating the schema if needed)."""
-        self._conn = self._connect()
+        """Take the requests over from the builder's thread, then open the write connection (migrating if needed)."""
+        if self.requests is not None:
+            self.requests.queued()
+        self._connection()
 
     def _connect(self) -> sqlite3.Connection:
         return open_database(self.db_path)
@@ -220,9 +234,19 @@ class RecordWriter(Worker):
                 log.error("records: %d writes could not be saved before shutdown (%s)",
                           len(self._backlog), self._last_error)
         finally:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            self.close()
+
+    def close(self) -> None:
+        """Refuse further requests and close the connection (a writer that never ran, or at the end of teardown)."""
+        if self.requests is not None:
+            self.requests.close()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _run_alone(self, request: StoreRequest) -> None:
+        """Before the thread runs (the builder, one request at a time): the request in a transaction of its own."""
+        self._write([request], force_retry=True)
 
     # --- state for the screens ---------------------------------------------------------------
     @property
@@ -235,6 +259,12 @@ class RecordWriter(Worker):
         # Updates are taken before parts: an update (a HOLD default, say) is only ever queued after its part,
         # so the parts taken next include it, and its row is written first in the same transaction.
         updates: list[_Op] = []
+        if self.requests is not None:
+            for _ in range(self.max_batch):
+                request = self.requests.queue.take_nowait()
+                if request is None:
+                    break
+                updates.append(request)
         for q in self._updates:
             for _ in range(self.max_batch):
                 item = q.take_nowait()
@@ -280,22 +310,44 @@ class RecordWriter(Worker):
 
     # --- writing -----------------------------------------------------------------------------
     def _write(self, fresh: list[_Op], force_retry: bool = False) -> None:
-        if not fresh and not self._backlog:
+        requests = [op for op in fresh if isinstance(op, StoreRequest)]
+        fresh = [op for op in fresh if not isinstance(op, StoreRequest)]
+        if not fresh and not requests and not self._backlog:
             return
         now = time.monotonic()
         if self._failing_since is not None and now < self._retry_at and not force_retry:
             self._keep(fresh)  # still failing: the PLC gets its verdicts now, the rows wait
+            for request in requests:
+                request.refuse(f"the database refuses writes: {self._last_error}")
             return
         chunk = list(islice(self._backlog, self.max_batch))
         started = time.perf_counter()
+        answers: list[tuple[StoreRequest, object]] = []
+        durable = any(r.durable for r in requests)
         try:
-            with transaction(self._connection()) as conn:
-                outcome = _Outcome()
-                self._apply(conn, chunk, outcome)
-                self._apply(conn, fresh, outcome)
+            conn = self._connection()
+            if durable:  # part numbers: their high-water mark must survive a power cut, not only a kill
+                conn.execute("PRAGMA synchronous = FULL")
+            try:
+                with transaction(conn):
+                    outcome = _Outcome()
+                    self._apply(conn, chunk, outcome)
+                    self._apply(conn, fresh, outcome)
+                    for request in requests:
+                        self._request(conn, request, answers)
+            finally:
+                if durable and self._conn is not None:
+                    conn.execute("PRAGMA synchronous = NORMAL")
         except (sqlite3.Error, StoreError) as exc:
+            for request in requests:
+                request.refuse(str(exc))
             self._failed(exc, fresh)
             return
+        for request, result in answers:
+            if isinstance(result, BaseException):
+                request.future.set_exception(result)
+            else:
+                request.future.set_result(result)
         self.commit_metrics.record(time.perf_counter() - started)
         for _ in chunk:
             op = self._backlog.popleft()
@@ -335,6 +387,24 @@ class RecordWriter(Worker):
                     self._unmatched(op, outcome, "a defect found downstream")
             else:
                 append_entry(conn, op)
+
+    @staticmethod
+    def _request(conn: sqlite3.Connection, request: StoreRequest, answers: list[tuple[StoreRequest, object]]) -> None:
+        """Run one request in a savepoint: what it refuses (a wrong PIN, a version not newer) undoes only itself."""
+        conn.execute("SAVEPOINT request")
+        try:
+            answers.append((request, request.work(conn)))
+        except sqlite3.IntegrityError as exc:  # refused by the table's own rules: this request alone
+            conn.execute("ROLLBACK TO request")
+            answers.append((request, StoreError(f"{request.what} ({exc})", request.todo)))
+        except sqlite3.Error:
+            conn.execute("ROLLBACK TO request")
+            conn.execute("RELEASE request")
+            raise  # the database itself refuses: the whole transaction fails and is retried without the request
+        except Exception as exc:  # noqa: BLE001 - the caller's own refusal (permission, validation) goes back to it
+            conn.execute("ROLLBACK TO request")
+            answers.append((request, exc))
+        conn.execute("RELEASE request")
 
     @staticmethod
     def _insert_part(conn: sqlite3.Connection, op: _PartOp, outcome: _Outcome) -> None:

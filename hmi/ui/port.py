@@ -8,6 +8,8 @@ on a queue).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -81,6 +83,13 @@ class ChangesPort(Protocol):
         """The recipe in force."""
 
 
+class ReportsPort(Protocol):
+    """The station's low-priority report thread (hmi.services.reports.background.ReportWorker), stopped with it."""
+
+    def submit(self, work: Callable[[], Any]) -> Future:
+        """Queue `work` on the report thread; RuntimeError once the station stopped it."""
+
+
 class StationPort(Protocol):
     """Everything the UI touches on the station object."""
 
@@ -96,6 +105,7 @@ class StationPort(Protocol):
     users: UsersPort | None   # None: a station without records (setup mode); nobody can log in
     records: RecordsPort      # optional: without it the part screen shows what is in memory only
     changes: ChangesPort      # technician changes, signed and audited
+    reports: ReportsPort      # the report thread: shift reports and exports are built there, never on the UI's
 
     def status(self) -> Any:
         """A StationStatus: counts, stage figures, worker health, backend, recipe, alarms."""

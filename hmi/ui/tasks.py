@@ -1,15 +1,20 @@
-"""Blocking calls (database, PIN hashing, hand-overs that may wait) run off the UI thread, one at a time."""
+"""Blocking calls (database, PIN hashing, hand-overs that may wait) run off the UI thread, one at a time.
+
+The helper thread is a hmi.pipeline.worker.JobWorker named 'ui-io' at normal priority (reports have their
+own low-priority thread); the window owns it and `shutdown` ends it when the window stops.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
 from hmi.core.errors import StationError
+from hmi.pipeline.worker import JobWorker
 from hmi.ui.messages import MessageChannel
 
 log = logging.getLogger(__name__)
@@ -29,7 +34,7 @@ class BackgroundTasks(QObject):
     def __init__(self, channel: MessageChannel, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.channel = channel
-        self._pool: ThreadPoolExecutor | None = ThreadPoolExecutor(max_workers=1, thread_name_prefix=THREAD_NAME)
+        self._worker = JobWorker(THREAD_NAME)  # its thread starts with the first task
         self._running = 0
         self._finished.connect(self._deliver)
 
@@ -41,14 +46,16 @@ class BackgroundTasks(QObject):
     def submit(self, work: Callable[[], Any], done: Callable[[Any], None] | None = None,
                failed: Callable[[BaseException], None] | None = None) -> None:
         """Queue `work`; its outcome comes back on the UI thread."""
-        if self._pool is None:
+        if self._worker.stopping:
             raise RuntimeError("background tasks were shut down")
+        future = self._worker.submit(work)
         self._running += 1
-        future = self._pool.submit(work)
         future.add_done_callback(lambda f: self._finished.emit(f, done, failed))
 
     def _deliver(self, future: Future, done, failed) -> None:
         self._running -= 1
+        if future.cancelled():  # dropped unstarted when the helper thread ended early: nothing to report
+            return
         exc = future.exception()
         if exc is None:
             if done is not None:
@@ -63,6 +70,4 @@ class BackgroundTasks(QObject):
 
     def shutdown(self) -> None:
         """Finish what is queued and end the helper thread."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+        self._worker.shutdown()

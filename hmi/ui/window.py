@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QApplication, QHBoxLayout, QMainWindow, QPushButto
 from hmi.core.errors import PermissionDenied, StationError
 from hmi.core.part import Part
 from hmi.core.verdict import Verdict
+from hmi.pipeline.holds import PendingHold
 from hmi.store.audit import AuditAction
 from hmi.store.users import Permission, User
 from hmi.ui.banner import MessageBanner
@@ -143,7 +144,7 @@ class StationWindow(QMainWindow):
         self.previous = "live"
         self._after_login: str | None = None
         self._deciding: set[int] = set()
-        self._known_holds: dict[int, float] = {}
+        self._known_holds: dict[int, PendingHold] = {}  # held parts seen on the last tick, by sequence
         self.poll = QTimer(self)
         self.poll.setTimerType(Qt.TimerType.PreciseTimer)
         self.poll.setInterval(max(1, round(1000 / cfg.ui.refresh_hz)))
@@ -235,13 +236,13 @@ class StationWindow(QMainWindow):
     def _watch_holds(self, holds) -> None:
         """Say so when a held part left the queue without a decision from this screen (time limit or overflow)."""
         now = time.monotonic()
-        current = {h.part.seq: h.due_mono for h in holds}
-        default = self.station.holds.default
-        for seq, due in self._known_holds.items():
+        current = {h.part.seq: h for h in holds}
+        for seq, held in self._known_holds.items():
             if seq in current or seq in self._deciding:
                 continue
-            if now >= due - 1.0:
-                self.channel.warning(f"Part {seq} was not reviewed within {self.station.holds.timeout_s:.0f} s: "
+            default = held.default  # the part's own recipe's, even after a changeover
+            if now >= held.due_mono - 1.0:
+                self.channel.warning(f"Part {seq} was not reviewed within {held.timeout_s:.0f} s: "
                                      f"the recipe's default verdict {default.label} was applied and recorded",
                                      "review held parts sooner; the Review button shows how many wait")
             else:

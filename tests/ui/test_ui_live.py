@@ -12,6 +12,7 @@ from hmi.decision.policy import ThresholdSet, confidence_percent, confidence_tex
 from hmi.ui import imaging, theme
 from hmi.ui.strip import part_tile
 from hmi.ui.symbols import verdict_rgba
+from tests.support.waiting import wait_for
 
 
 def test_ui_heatmap_scale_puts_the_threshold_in_the_middle():
@@ -32,11 +33,8 @@ def test_ui_heatmap_scale_puts_the_threshold_in_the_middle():
 def test_ui_strip_tile_marks_the_verdict_by_symbol_and_rejects_by_a_red_frame(station_factory):
     station = station_factory(["ng", "ok"], rate_hz=30.0)
     station.start()
-    for _ in range(200):
-        recent = station.outlet.recent()
-        if {p.verdict for p in recent} >= {Verdict.OK, Verdict.NG}:
-            break
-        time.sleep(0.02)
+    wait_for(lambda: {p.verdict for p in station.outlet.recent()} >= {Verdict.OK, Verdict.NG}, "an OK and an NG part")
+    recent = station.outlet.recent()
     ng = next(p for p in recent if p.verdict is Verdict.NG)
     ok = next(p for p in recent if p.verdict is Verdict.OK)
     ng_tile, ok_tile = part_tile(ng, 90), part_tile(ok, 90)

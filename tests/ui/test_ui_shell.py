@@ -43,6 +43,8 @@ class _Emitter(QObject):
 
 
 @pytest.mark.qt_no_exception_capture  # the station's own hook is under test, not pytest-qt's
+@pytest.mark.expected_errors("uncaught exception in the UI", r"internal error \(ZeroDivisionError: division by zero\)",
+                             "^PLC 192.168.0.10 not answering")
 def test_ui_an_exception_in_a_slot_is_shown_and_the_loop_goes_on(qtbot):
     channel = MessageChannel()
     shown = []

@@ -5,9 +5,12 @@ from __future__ import annotations
 import sys
 import threading
 
+import pytest
+
 from hmi.core.logs import CrashHandler, close_logging, install_crash_handler, on_crash, setup_logging
 
 
+@pytest.mark.expected_errors("unhandled IndexError in thread 'report-export", "a crash callback failed")
 def test_a_thread_crash_writes_a_report_and_calls_every_callback_even_after_one_fails(tmp_path):
     setup_logging(tmp_path)
     hooks = (sys.excepthook, threading.excepthook)
@@ -39,6 +42,7 @@ def test_a_thread_crash_writes_a_report_and_calls_every_callback_even_after_one_
     assert "a crash callback failed" in log and "OSError: callback broke" in log
 
 
+@pytest.mark.expected_errors("unhandled RuntimeError in thread 'MainThread': x")
 def test_without_an_installed_handler_registering_is_harmless(tmp_path):
     remove = on_crash(lambda: None)
     remove()

@@ -21,6 +21,7 @@ def logged(tmp_path):
     close_logging()
 
 
+@pytest.mark.expected_errors("^with a traceback$")
 def test_one_line_per_event_with_utc_time_thread_level_and_logger(logged):
     path = setup_logging(logged)
     log = logging.getLogger("hmi.test")
@@ -43,6 +44,7 @@ def test_one_line_per_event_with_utc_time_thread_level_and_logger(logged):
     assert "ValueError: boom" in parsed[2].group(4)
 
 
+@pytest.mark.expected_errors("^already told the person$")
 def test_console_shows_warnings_only_and_file_only_records_stay_off_it(logged, capsys):
     path = setup_logging(logged)
     log = logging.getLogger("hmi.test")

@@ -1,13 +1,13 @@
 """What-if: re-score the stored part images with the model in force (or a proposed one) and judge them anew.
 
-Each run loads its own copy of the model on its own thread at lower priority (Linux nice), so the
-model's thread pool inherits that priority and the line's inference keeps the cores it needs.
+Each run (a hmi.pipeline.worker.Worker) loads its own copy of the model on its own thread at lower priority
+(nice NICE, set by the worker as its thread starts), so the model's thread pool inherits that priority and the
+line's inference keeps the cores it needs.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +21,7 @@ from hmi.core.errors import ImageError, StationError
 from hmi.core.verdict import Verdict
 from hmi.decision.policy import ThresholdSet, decide
 from hmi.inference.inspector import Inspector, read_image
+from hmi.pipeline.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -77,15 +78,6 @@ class WhatIfResult:
         return head + "."
 
 
-def lower_priority(nice: int = NICE) -> None:
-    """Lower the calling thread's priority (Linux); elsewhere, or when not allowed, it stays as it is."""
-    if hasattr(os, "setpriority") and hasattr(threading, "get_native_id"):
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
-        except OSError as exc:
-            log.debug("what-if keeps normal priority: %s", exc)
-
-
 def inspector_for(cfg: StationConfig, data_dir: Path, recipe: Recipe, model: str | None = None) -> Inspector:
     """A private inspector on one thread for the recipe's model, or for `model` (a recipe copy naming it)."""
     if model and model != recipe.model.name:
@@ -133,43 +125,54 @@ def rescore(history: ScoreHistory, inspector: Inspector, data_dir: Path, proposa
                         cancelled, time.perf_counter() - t0, moves)
 
 
-class WhatIfRun:
-    """One what-if on its own low-priority thread; `done(result)` or `failed(error)` is called from it."""
+class WhatIfRun(Worker):
+    """One what-if on its own low-priority thread (a Worker); `done(result)` or `failed(error)` is called from it.
+
+    `cancel` is the worker's `stop`; `wait` waits for the run's end (the caller's side, unlike a stage's
+    `Worker.wait`, which this worker does not use).
+    """
+
+    role = "what-if"
+    nice = NICE
 
     def __init__(self, cfg: StationConfig, data_dir: Path, recipe: Recipe, history: ScoreHistory,
                  proposal: ThresholdSet, *, in_force: ThresholdSet | None = None, model: str | None = None,
                  limit: int = DEFAULT_IMAGES, progress: Progress | None = None,
                  done: Callable[[WhatIfResult], None] | None = None,
                  failed: Callable[[BaseException], None] | None = None) -> None:
+        super().__init__()
         self.cfg, self.data_dir, self.recipe, self.history = cfg, Path(data_dir), recipe, history
         self.proposal, self.in_force, self.model, self.limit = proposal, in_force, model, limit
         self.progress, self.done, self.failed = progress, done, failed
-        self.cancel_event = threading.Event()
+        self.cancel_event = self._stop  # set by `cancel` (the worker's stop); `rescore` checks it per image
         self.result: WhatIfResult | None = None
-        self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="what-if", daemon=True)
+        self._failure: BaseException | None = None
 
     def start(self) -> "WhatIfRun":
         """Start re-scoring in the background."""
-        self._thread.start()
+        super().start()
         return self
 
     def cancel(self) -> None:
         """Stop after the image being scored; the result so far is kept and marked as stopped early."""
-        self.cancel_event.set()
+        self.stop()
 
     @property
     def running(self) -> bool:
         """True while the thread is at work."""
-        return self._thread.is_alive()
+        return self.alive
 
-    def wait(self, timeout_s: float | None = None) -> bool:
+    @property
+    def error(self) -> BaseException | None:
+        """What the run failed on (also handed to `failed`), or None."""
+        return self._failure or super().error
+
+    def wait(self, timeout_s: float | None = None) -> bool:  # type: ignore[override]
         """Wait for the end; True when it ended."""
-        self._thread.join(timeout_s)
-        return not self._thread.is_alive()
+        return self.join(timeout_s)
 
-    def _run(self) -> None:
-        lower_priority()
+    def run(self) -> None:
+        """Load the model, re-score, and hand the outcome to `done` or `failed` (on this thread)."""
         try:
             if not any(p.image_path for p in self.history.parts):
                 raise StationError("no stored images of this recipe's recent parts to re-score",
@@ -180,7 +183,7 @@ class WhatIfRun:
         except BaseException as exc:  # noqa: BLE001 - handed to the caller, which shows it in plain words
             if not isinstance(exc, StationError):
                 log.exception("what-if failed")
-            self.error = exc
+            self._failure = exc
             if self.failed is not None:
                 self.failed(exc)
             return
@@ -188,4 +191,4 @@ class WhatIfRun:
             self.done(self.result)
 
 
-__all__ = ["DEFAULT_IMAGES", "RescoredPart", "WhatIfResult", "WhatIfRun", "inspector_for", "lower_priority", "rescore"]
+__all__ = ["DEFAULT_IMAGES", "RescoredPart", "WhatIfResult", "WhatIfRun", "inspector_for", "rescore"]

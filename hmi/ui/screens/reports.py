@@ -1,8 +1,8 @@
 """Shift reports for quality managers: pick a shift, read its figures and charts, compare, export CSV / PDF.
 
-Reports are built on the reports' own low-priority thread (nice 19, SCHED_IDLE: see
-hmi.services.reports.background) through their own read-only connection, never on the shared UI helper
-thread; the screen only draws finished ShiftReport objects.
+Reports are built on the station's own low-priority report thread (`station.reports`, nice 19, SCHED_IDLE:
+see hmi.services.reports.background; stopped with the station) through their own read-only connection,
+never on the shared UI helper thread; the screen only draws finished ShiftReport objects.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QButtonGroup, QGridLayout, QHBoxLayout, QVBoxLayout, QWidget
 
-from hmi.services.reports.background import report_worker
+from hmi.core.errors import StationError
 from hmi.services.reports.compare import compare_reports
 from hmi.services.reports.connection import open_reports
 from hmi.services.reports.export import write_csv
@@ -75,17 +75,23 @@ def load_reports(data_dir: Path, calendar: ShiftCalendar, pick: str, compare: st
 
 
 class _LowPriority(QObject):
-    """Runs work on the report thread and hands its outcome back on the UI thread."""
+    """Runs work on the station's report thread and hands its outcome back on the UI thread."""
 
     _finished = Signal(object, object, object)
 
-    def __init__(self, parent: QObject) -> None:
+    def __init__(self, parent: QObject, station) -> None:
         super().__init__(parent)
+        self._station = station
         self._finished.connect(self._deliver)
 
     def submit(self, work, done, failed) -> None:
         """Queue `work` on the report thread; `done(result)` or `failed(exc)` is called on the UI thread."""
-        report_worker().submit(work).add_done_callback(lambda f: self._emit(f, done, failed))
+        try:
+            future = self._station.reports.submit(work)
+        except RuntimeError:  # the station stopped, and its report thread with it
+            failed(StationError("reports cannot be built: the station has stopped", "start the station again"))
+            return
+        future.add_done_callback(lambda f: self._emit(f, done, failed))
 
     def _emit(self, future, done, failed) -> None:
         try:
@@ -95,6 +101,9 @@ class _LowPriority(QObject):
 
     @staticmethod
     def _deliver(future, done, failed) -> None:
+        if future.cancelled():
+            failed(StationError("the report was not built: the station stopped first", "start the station again"))
+            return
         exc = future.exception()
         if exc is None:
             done(future.result())
@@ -227,7 +236,7 @@ class ReportsScreen(QWidget):
         self.loaded: LoadedReports | None = None
         self.loading = False
         self._loaded_mono = 0.0
-        self.low = _LowPriority(self)
+        self.low = _LowPriority(self, ctx.station)
         self.day: date = self.calendar.previous().day
 
         # Picker: current / previous, or a day and a shift name.

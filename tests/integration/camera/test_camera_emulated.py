@@ -11,6 +11,7 @@ import pytest
 from hmi.camera.pylon import EMULATOR_SERIAL, PylonCamera
 from hmi.camera.source import FrameRoi, TriggerMode
 from hmi.core.errors import CameraError, CameraLost
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture
@@ -62,7 +63,8 @@ def test_camera_emulated_software_trigger_gives_one_frame_per_grab(frames_dir):
     cam = PylonCamera.emulated(folder, trigger=TriggerMode.SOFTWARE)
     cam.open()
     try:
-        time.sleep(0.2)              # a free-running camera would queue frames meanwhile
+        # Not a wait for the camera: an idle spell in which a free-running camera would queue frames.
+        time.sleep(0.2)
         grabs = [cam.grab(1.0) for _ in range(6)]
         counters = cam.buffer_counters()
     finally:
@@ -150,7 +152,7 @@ def test_camera_emulated_free_run_and_hardware_trigger(frames_dir):
     try:
         start = time.monotonic()
         assert hardware.grab(0.2) is None          # no signal on Line1: no part passed
-        assert time.monotonic() - start >= 0.19
+        assert time.monotonic() - start >= 0.19   # it waited its timeout: a lower bound, never broken by a slow machine
     finally:
         hardware.close()
 
@@ -182,6 +184,6 @@ def test_camera_emulated_late_frame_is_reported_then_discarded(camera, frames_di
         if late is not None:
             break
     assert late.image is None and late.error == "camera sent no image within 4 ms of the software trigger"
-    time.sleep(0.05)                    # the late frame (first file) arrives meanwhile
+    wait_for(lambda: camera.buffer_counters()["total"] == 1, "the late frame (first file) to arrive", 5.0)
     next_part = camera.grab(1.0)
     assert next_part.error is None and np.array_equal(next_part.image, frames[1])

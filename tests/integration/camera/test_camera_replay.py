@@ -87,16 +87,14 @@ def test_camera_replay_free_run_is_paced_at_rate_and_software_trigger_is_not(fra
     early = free.grab(0.01)         # next frame due in 50 ms: nothing within 10 ms
     free.close()
     assert all(g is not None for g in grabs)
-    assert elapsed >= 3 / 20.0 - 0.005
+    assert elapsed >= 3 / 20.0 - 0.005   # paced: a lower bound, which a slow machine cannot break
     assert early is None
     triggered = ReplaySource(folder, trigger=TriggerMode.SOFTWARE, rate_hz=2.0)
     triggered.open()
-    start = time.monotonic()
-    grabs = _grab_all(triggered, 4)
-    elapsed = time.monotonic() - start
+    grabs = _grab_all(triggered, 4, timeout_s=0.0)
     triggered.close()
-    assert all(g.error is None for g in grabs)
-    assert elapsed < 0.5            # one frame per trigger, at once; the capture thread paces triggers
+    # One frame per trigger, at once (none is refused for want of time to wait); the capture thread paces triggers.
+    assert all(g is not None and g.error is None for g in grabs)
 
 
 def test_camera_replay_roi_crops(frames_dir):

@@ -15,6 +15,7 @@ os.environ.setdefault("PYLON_CAMEMU", "1")
 
 from hmi.config.loader import load_station  # noqa: E402
 from hmi.core.logs import install_crash_handler, setup_logging  # noqa: E402
+from hmi.plc.layout import StationState  # noqa: E402
 from hmi.station import build_station  # noqa: E402
 
 
@@ -33,7 +34,9 @@ def main() -> None:
         worker = threading.Thread(target=lambda: 1 / 0, name="label-printer")
         worker.start()
         worker.join()
-        time.sleep(0.5)
+        deadline = time.monotonic() + 60  # the crash callback told the PLC: the station is in fault
+        while station.plc_status().station_state is not StationState.FAULT and time.monotonic() < deadline:
+            time.sleep(0.01)
         station.stop()
         return
     raise RuntimeError("deliberate crash in the main thread")

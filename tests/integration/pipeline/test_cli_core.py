@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from hmi.cli import main
 from hmi.demo.dataset import demo_frames_dir, demo_truth_file
 
@@ -80,6 +82,7 @@ def test_demo_frames_are_judged_as_their_ground_truth(tmp_path):
     assert ev.defects_passed_pct <= 100.0 * 2 / 7
 
 
+@pytest.mark.expected_errors("unknown key 'camera.exposur'")
 def test_config_typo_is_one_clear_message_and_exit_2(tmp_path, capsys):
     code = main(["run", "--headless", "--max-parts", "1", "--data-dir", str(tmp_path), "--set", "camera.exposur=5"])
     assert code == 2
@@ -87,6 +90,7 @@ def test_config_typo_is_one_clear_message_and_exit_2(tmp_path, capsys):
     assert "unknown key 'camera.exposur'" in err and "station.toml" in err
 
 
+@pytest.mark.expected_errors("has no manifest.json")
 def test_model_folder_without_manifest_is_refused(tmp_path, capsys):
     empty = tmp_path / "m"
     empty.mkdir()

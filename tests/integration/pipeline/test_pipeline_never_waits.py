@@ -7,6 +7,7 @@ import threading
 from contextlib import closing
 from dataclasses import replace
 
+import pytest
 
 from hmi.camera.factory import open_source
 from hmi.config.loader import load_station
@@ -22,6 +23,7 @@ def _rows(data, sql: str) -> list[tuple]:
         return conn.execute(sql).fetchall()
 
 
+@pytest.mark.expected_errors("refused by the full records queue")
 def test_a_station_keeps_judging_with_its_hold_list_and_its_records_queue_full(line):
     data, frames = line
     cfg = load_station(data, ["station.recipe=tiny", "camera.kind=replay", f"camera.replay_path={frames}",

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from hmi.camera.pylon import PylonCamera
 from hmi.config.loader import load_station
 from hmi.core.verdict import Verdict
 from hmi.station import build_station
+from tests.support.waiting import wait_for
 
 
 def _station(data, frames, *overrides, records=False, **options):
@@ -51,12 +50,9 @@ def test_failed_buffers_become_not_inspected_and_are_never_judged(line):
     parts = _collect(st)
     st.start()
     try:
-        while len(parts) < 3:
-            time.sleep(0.01)
+        wait_for(lambda: len(parts) >= 3, "three judged parts")
         cam.inject_failed_buffers(3)
-        deadline = time.monotonic() + 20
-        while sum(p.verdict is Verdict.NOT_INSPECTED for p in parts) < 3 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_for(lambda: sum(p.verdict is Verdict.NOT_INSPECTED for p in parts) >= 3, "three NOT INSPECTED parts")
     finally:
         st.stop()
     failed = [p for p in parts if p.verdict is Verdict.NOT_INSPECTED]
@@ -72,20 +68,13 @@ def test_camera_removed_mid_run_rejects_parts_raises_alarm_and_reconnects(line):
     parts = _collect(st)
     st.start()
     try:
-        while len(parts) < 3:
-            time.sleep(0.01)
+        wait_for(lambda: len(parts) >= 3, "three judged parts")
         cam.simulate_removal()
-        deadline = time.monotonic() + 20
-        while not st.alarms.is_active("CAMERA_LOST") and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert st.alarms.is_active("CAMERA_LOST")
+        wait_for(lambda: st.alarms.is_active("CAMERA_LOST"), "the CAMERA_LOST alarm")
         # back: the alarm clears and parts are judged again
-        while st.alarms.is_active("CAMERA_LOST") and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not st.alarms.is_active("CAMERA_LOST")
+        wait_for(lambda: not st.alarms.is_active("CAMERA_LOST"), "the CAMERA_LOST alarm to clear")
         n = len(parts)
-        while len(parts) < n + 5 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_for(lambda: len(parts) >= n + 5, "five more parts after the camera came back")
     finally:
         st.stop()
     lost = [p for p in parts if p.verdict is Verdict.NOT_INSPECTED]
@@ -134,12 +123,11 @@ def test_setup_mode_newest_frame_wins_and_nothing_is_recorded(line, demo_model_d
     parts = _collect(st)
     st.start()
     try:
-        time.sleep(1.5)
+        # setup mode shows judged frames, and frames replaced before the model took them are counted
+        wait_for(lambda: parts and st.frames.overwritten > 0, "judged frames and overwritten ones")
     finally:
         st.stop()
     assert st.records_in is None and st.downstream is None
-    assert parts, "setup mode shows judged frames"
-    assert st.frames.overwritten > 0  # frames replaced before the model took them are counted
 
 
 def test_station_refuses_a_model_whose_hash_differs_from_the_recipe(line):

@@ -20,8 +20,9 @@ from hmi.plc.factory import create_signaller
 from hmi.plc.simulator import SimulatedPlc
 
 
-def wait_until(condition: Callable[[], object], timeout: float, step: float = 0.005) -> float:
-    """Poll `condition` until true; returns seconds waited, fails the test after `timeout`."""
+def wait_until(condition: Callable[[], object], timeout: float = 30.0, step: float = 0.005) -> float:
+    """Poll `condition` until true; returns seconds waited, fails the test after `timeout` (generous: a slow
+    machine must not fail a test; how fast the PLC link reacts is for benchmarks)."""
     t0 = time.monotonic()
     while not condition():
         if time.monotonic() - t0 > timeout:
@@ -90,7 +91,7 @@ class Line:
         """An operator's final verdict on a held part."""
         assert self.reviews.offer(OperatorReview(seq, verdict, "anna", utc_now(), defect_type=defect_type))
 
-    def collect(self, n: int, timeout: float = 5.0) -> list[PlcDelivery]:
+    def collect(self, n: int, timeout: float = 30.0) -> list[PlcDelivery]:
         """Wait until `n` delivery reports in all have arrived; returns all so far."""
         def enough() -> bool:
             while (d := self.deliveries.take_nowait()) is not None:

@@ -92,7 +92,7 @@ def test_recipe_edits_keep_thresholds_and_a_copy_can_be_put_in_force(station):
     station.start()
     _wait_for(lambda: _rows(station, "SELECT 1 FROM inspections LIMIT 1"))
     station.changes.changeover("ui-test-b", theo, "product change to B")
-    assert station.recipe.name == "ui-test-b" and station.holds.timeout_s == copy.hold.timeout_s
+    assert station.recipe.name == "ui-test-b" and station.active.get().carried.hold_timeout_s == copy.hold.timeout_s
     _wait_for(lambda: _rows(station, "SELECT 1 FROM inspections WHERE recipe = 'ui-test-b'"))
     audit = _rows(station, "SELECT user, subject, reason FROM audit WHERE action = 'recipe_change' ORDER BY id")
     assert ("theo", "changeover to ui-test-b", "product change to B") in audit

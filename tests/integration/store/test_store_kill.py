@@ -54,7 +54,7 @@ STATION = textwrap.dedent("""
         part = part.inspected(Inspection(0.7, region, "cpu", "m", "ab" * 32, 1.0))
         part = part.decided(Decision(Verdict.NG, "score 0.700", 1, now, mono))
         parts.put(part, timeout=1.0)
-        time.sleep(0.0003)
+        time.sleep(0.0003)  # the line's pace in the child (kept: not a wait for the system under test)
 """)
 
 NUMBERS_ONLY = textwrap.dedent("""

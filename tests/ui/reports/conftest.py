@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -10,6 +10,7 @@ import pytest
 
 from hmi.config.loader import load_station
 from hmi.bench.records import generate_week
+from hmi.services.reports.background import ReportWorker
 from hmi.services.reports.shifts import ShiftCalendar
 from hmi.store.database import database_path
 from hmi.store.users import Role, UserDirectory
@@ -19,10 +20,15 @@ START = datetime(2026, 3, 2, 6, 0, tzinfo=timezone.utc)
 
 @dataclass
 class ReportsStation:
-    """What the reports screen uses of the station (StationPort's cfg and data_dir)."""
+    """What the reports screen uses of the station (StationPort's cfg, data_dir and report thread)."""
 
     cfg: object
     data_dir: Path
+    reports: ReportWorker = field(default_factory=ReportWorker)
+
+    def stop(self) -> None:
+        """As the station stops its report thread."""
+        self.reports.shutdown(10, cancel_pending=True)
 
 
 @pytest.fixture(scope="module")
@@ -62,12 +68,14 @@ def reports_screen(qtbot, records_dir):
         session = OperatorSession(users, tasks, channel)
         if logged_in:
             session.log_in(users.authenticate("quinn", "2468"))
-        ctx = ScreenContext(TouchSize.of(cfg.ui), ReportsStation(cfg, records_dir), tasks, channel, session)
+        station = ReportsStation(cfg, records_dir)
+        ctx = ScreenContext(TouchSize.of(cfg.ui), station, tasks, channel, session)
         screen = present(qtbot, ReportsScreen(ctx))
-        made.append((tasks, users))
+        made.append((tasks, users, station))
         return screen, ctx
 
     yield make
-    for tasks, users in made:
+    for tasks, users, station in made:
         tasks.shutdown()
+        station.stop()
         users.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 
 import pypdfium2 as pdfium
-
+import pytest
 from PySide6.QtCore import Qt
 
 from hmi.services.reports.connection import open_reports
@@ -79,6 +79,7 @@ def test_export_csv_writes_one_row_per_part_and_says_where(qtbot, reports_screen
     pdf.close()
 
 
+@pytest.mark.expected_errors("only a quality manager can export records")
 def test_export_needs_a_user_who_may_export(qtbot, reports_screen):
     screen, ctx = reports_screen(logged_in=False)
     screen.prepare_screenshot()

@@ -58,8 +58,12 @@ def screen_context(qtbot):
         return ScreenContext(TouchSize.of(station.cfg.ui), station, tasks, channel, session)
 
     yield make
+    from PySide6.QtCore import QCoreApplication
+
     for tasks in made:
         tasks.shutdown()
+        # Results still on their way to a screen already closed are dropped, as the window's deletion drops them.
+        QCoreApplication.removePostedEvents(tasks)
 
 
 def show_screen(qtbot, screen, size: tuple[int, int] = (1280, 640)):

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
+
 from hmi.store.audit import AuditAction
 from hmi.ui.screens.teach import TeachScreen
 from hmi.ui.touch import undersized
@@ -150,6 +152,7 @@ def test_wrong_pin_is_refused_and_nothing_changes(qtbot, tech_station, screen_co
     assert audit_entries(station, AuditAction.MODEL_ACTIVATE.value) == []
 
 
+@pytest.mark.expected_errors("does not exist or is not a folder", "a model called 'tiny' exists already")
 def test_teaching_errors_are_said_in_plain_words(qtbot, tech_station, screen_context, tmp_path):
     station = tech_station()
     ctx = screen_context(station, "theo")
@@ -170,6 +173,7 @@ def test_teaching_errors_are_said_in_plain_words(qtbot, tech_station, screen_con
     assert "exists already" in ctx.channel.history[-1].what
 
 
+@pytest.mark.expected_errors("Only a technician can teach a product")
 def test_an_operator_cannot_teach(qtbot, tech_station, screen_context):
     station = tech_station()
     ctx = screen_context(station, "olga")

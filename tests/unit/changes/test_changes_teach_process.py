@@ -120,6 +120,7 @@ def test_a_child_that_does_not_stop_is_terminated_and_its_staging_folder_removed
     assert _gone(job.child_pid)
 
 
+@pytest.mark.expected_errors("ended without a result")
 def test_a_child_that_dies_is_said_in_plain_words_and_leaves_nothing(tmp_path, folder):
     job = TeachJob(tmp_path / "data", "killed", folder=folder, input_size=INPUT).start()
     _wait(lambda: _staging(job) or job.finished)

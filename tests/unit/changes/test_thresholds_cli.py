@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import sqlite3
 
+import pytest
+
 from hmi.cli import main
 from hmi.config.loader import save_recipe
 from hmi.config.schema import Recipe, RecipeModel, RecipeThresholds
@@ -44,6 +46,7 @@ def test_suggest_prints_the_proposal_beside_the_set_in_force_and_changes_nothing
     assert "score = 0.4" in (data / "recipes" / "r1.toml").read_text()
 
 
+@pytest.mark.expected_errors("too few parts judged by people")
 def test_suggest_with_too_few_judged_parts_says_how_many_more_and_fails(tmp_path, capsys):
     data = _station(tmp_path, [Row(0.2, "HOLD", "OK", "olga"), Row(0.5, "HOLD", "NG", "olga"), Row(0.1, "OK")])
     assert main(["thresholds", "suggest", "--data-dir", str(data), "--set", "station.recipe=r1"]) == 2

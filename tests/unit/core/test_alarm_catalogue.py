@@ -8,6 +8,7 @@ import string
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
 
 import hmi
 from hmi.core import alarm_catalogue
@@ -141,6 +142,7 @@ class _Broken(Worker):
 
 
 
+@pytest.mark.expected_errors("failed: wiring fault")
 def test_reading_health_raises_nothing_and_the_supervisor_alarms_a_failed_thread_once_with_a_clean_code():
     board = AlarmBoard()
     raised: list[Alarm] = []
@@ -159,6 +161,7 @@ def test_reading_health_raises_nothing_and_the_supervisor_alarms_a_failed_thread
                                         "stopped on an internal error (RuntimeError: wiring fault)")
 
 
+@pytest.mark.expected_errors("failed: wiring fault")
 def test_the_supervisors_thread_alarms_failures_of_its_own_and_of_watched_workers():
     board = AlarmBoard()
     sup = Supervisor(board)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 
 from hmi.core.alarm_catalogue import HOLD_FULL, RECORDS_BACKLOG
 from hmi.core.alarms import AlarmBoard
@@ -26,6 +27,7 @@ PARTS = 300
 
 
 
+@pytest.mark.expected_errors("refused by the full records queue")
 def test_the_inference_thread_keeps_judging_with_the_records_queue_and_the_hold_list_full(tiny_model):
     inspector = Inspector(ModelPackage.load(tiny_model), provider="cpu", threads=1)
     everything_held = ThresholdSet(version=1, score=0.3, hold_below=1.0)  # a flat frame scores 0: HOLD

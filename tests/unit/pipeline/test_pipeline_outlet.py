@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pytest
 
 from hmi.core.alarm_catalogue import HOLD_FULL, RECORDS_BACKLOG
 from hmi.core.alarms import AlarmBoard
@@ -29,6 +30,7 @@ def _outlet(records, alarms: AlarmBoard, **kw) -> VerdictOutlet:
     return VerdictOutlet(StageMetrics("verdicts"), NewestSlot("screen"), records, alarms, **kw)
 
 
+@pytest.mark.expected_errors("refused by the full records queue")
 def test_a_full_records_queue_makes_a_counted_not_inspected_reject_without_waiting():
     records, alarms = NoWaiting("records", 2), AlarmBoard()
     outlet = _outlet(records, alarms)
@@ -50,6 +52,7 @@ def test_a_full_records_queue_makes_a_counted_not_inspected_reject_without_waiti
     assert "check the disk" in alarm.message
 
 
+@pytest.mark.expected_errors("refused by the full records queue")
 def test_refused_records_reach_the_records_queue_later_stripped_and_marked_record_only():
     records, alarms = NoWaiting("records", 4), AlarmBoard()
     outlet = _outlet(records, alarms)
@@ -74,6 +77,7 @@ def test_refused_records_reach_the_records_queue_later_stripped_and_marked_recor
     assert not alarms.is_active(RECORDS_BACKLOG)  # cleared once every refused part is on its way to the records
 
 
+@pytest.mark.expected_errors("refused by the full records queue")
 def test_an_overflow_at_its_limit_counts_parts_missing_from_the_records():
     records, alarms = NoWaiting("records", 1), AlarmBoard()
     outlet = _outlet(records, alarms, overflow=2)
@@ -84,6 +88,7 @@ def test_an_overflow_at_its_limit_counts_parts_missing_from_the_records():
     assert "3 of them are missing from the records" in alarms.snapshot()[0].message
 
 
+@pytest.mark.expected_errors("refused by the full records queue")
 def test_at_shutdown_the_overflow_is_flushed_into_the_records_queue():
     records, alarms = NoWaiting("records", 10), AlarmBoard()
     outlet = _outlet(records, alarms)
@@ -95,6 +100,7 @@ def test_at_shutdown_the_overflow_is_flushed_into_the_records_queue():
     assert isinstance(records.take_nowait(), RecordOnly)
 
 
+@pytest.mark.expected_errors("refused by the full records queue")
 def test_with_the_hold_list_and_then_the_records_queue_full_every_part_is_still_judged_and_handed_on():
     records, reviews, alarms = NoWaiting("records", 105), NoWaiting("reviews", 2), AlarmBoard()
     outlet = _outlet(records, alarms)

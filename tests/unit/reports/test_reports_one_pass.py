@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from hmi.config.schema import ShiftsConfig
-from hmi.services.reports.background import REPORT_NICE, report_worker
+from hmi.services.reports.background import REPORT_NICE, ReportWorker
 from hmi.services.reports.connection import open_reports
 from hmi.services.reports.drift import binned
 from hmi.services.reports.shifts import ShiftCalendar
@@ -100,12 +100,14 @@ def test_reports_are_built_on_a_thread_of_the_lowest_priority_and_only_it_is_low
         return threading.current_thread().name, os.getpriority(os.PRIO_PROCESS, tid), policy
 
     mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    name, nice, policy = report_worker().submit(where).result(timeout=10)
-    assert name.startswith("reports") and nice == REPORT_NICE
-    if hasattr(os, "SCHED_IDLE"):
-        assert policy == os.SCHED_IDLE
-    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine   # the caller keeps its priority
-    assert "nice 19" in report_worker().applied_priority()
+    with ReportWorker() as reports:
+        name, nice, policy = reports.submit(where).result(timeout=10)
+        assert name.startswith("reports") and nice == REPORT_NICE
+        if hasattr(os, "SCHED_IDLE"):
+            assert policy == os.SCHED_IDLE
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine   # the caller keeps its priority
+        assert "nice 19" in reports.applied_priority()
+    assert not reports.alive   # its owner stopped it: no report thread is left behind
 
 
 @pytest.mark.parametrize("shift", ["2026-03-02 Night"])

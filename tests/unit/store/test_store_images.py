@@ -130,6 +130,7 @@ def test_a_restarted_writer_indexes_old_images_and_relinks_the_newest(tmp_path, 
     assert [p.seq for p in _drain(paths, second)] == [2, 3]
 
 
+@pytest.mark.expected_errors("cannot write to .*No space left on device")
 def test_a_full_disk_stops_images_raises_the_alarm_and_recovers(tmp_path, alarms, paths, make_part, monkeypatch):
     """A full disk cannot be made portably; the write call fails with ENOSPC as the OS would report it."""
     writer = _writer(tmp_path, alarms, paths)
@@ -173,6 +174,7 @@ def test_the_writer_thread_saves_what_it_is_given(tmp_path, alarms, paths, make_
     assert paths.take_nowait().seq == 9 and writer.error is None
 
 
+@pytest.mark.expected_errors("image that cannot be saved: image has pixel type uint16")
 def test_a_frame_that_cannot_be_encoded_is_skipped(tmp_path, alarms, paths, make_part):
     writer = _writer(tmp_path, alarms, paths)
     deep = np.zeros((32, 32), np.uint16)  # not what the pipeline delivers: the heatmap blend refuses it

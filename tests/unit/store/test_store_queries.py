@@ -32,8 +32,8 @@ def records(db_path, make_part):
                              regions=3 if verdict is Verdict.NG else 0)
             conn.execute(f"INSERT INTO inspections (seq, part_id, lot_id, captured_at, captured_mono, decided_at, "
                          f"recipe, model_name, model_sha256, threshold_version, backend, camera_source, exposure_us, "
-                         f"gain_db, score, infer_ms, auto_verdict, verdict, reason, latency_ms, confidence) "
-                         f"VALUES ({', '.join('?' * 21)})", inspection_row(part))
+                         f"gain_db, score, infer_ms, auto_verdict, verdict, reason, latency_ms, confidence, defect_code) "
+                         f"VALUES ({', '.join('?' * 22)})", inspection_row(part))
             conn.executemany("INSERT INTO regions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", region_rows(part))
         conn.execute("UPDATE inspections SET verdict = 'NG', reviewed_by = 'otto' WHERE seq = 4")
     conn.close()

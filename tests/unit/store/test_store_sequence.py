@@ -27,15 +27,17 @@ def test_numbers_continue_after_a_restart_without_reuse(db_path):
     assert after == sorted(after)
 
 
-def test_a_block_is_committed_before_its_first_number_is_used(db_path):
+def test_a_block_is_committed_before_its_first_number_is_used_and_the_next_when_half_is_used(db_path):
     alloc = SequenceAllocator(db_path, block=1000)
     seq = alloc.next()
     # Another connection (what a restarted process would see) already knows the whole block is taken.
     assert _high_water(db_path) >= seq + 999
-    for _ in range(999):
+    for _ in range(498):
         alloc.next()
     assert _high_water(db_path) == 1000
-    assert alloc.next() == 1001
+    assert alloc.next() == 500
+    assert _high_water(db_path) == 2000  # the next block is reserved ahead, while half of this one is left
+    assert [alloc.next() for _ in range(501)][-1] == 1001
     assert _high_water(db_path) == 2000
     alloc.close()
 
