@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import time
 
 import pytest
 
@@ -13,6 +12,7 @@ from hmi.core.errors import PermissionDenied, StationError
 from hmi.store.database import database_path
 from hmi.store.users import User
 from tests.support.stations import PIN, replay_station
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture
@@ -31,20 +31,11 @@ def _rows(station, sql: str, *args):
         return conn.execute(sql, args).fetchall()
 
 
-def _wait_for(predicate, timeout_s: float = 15.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
-
 
 def test_signed_threshold_change_reaches_the_next_record_and_the_audit_trail(station):
     station.start()
     theo = _user(station, "theo")
-    _wait_for(lambda: _rows(station, "SELECT 1 FROM inspections LIMIT 1"))
+    wait_for(lambda: _rows(station, "SELECT 1 FROM inspections LIMIT 1"), "a first recorded part")
     proposal = RecipeThresholds(score=0.5, hold_below=0.1, hold_above=0.05)
 
     with pytest.raises(PermissionDenied):
@@ -58,7 +49,8 @@ def test_signed_threshold_change_reaches_the_next_record_and_the_audit_trail(sta
     assert load_recipe(station.data_dir, "ui-test").thresholds.version == 2
     assert station.active.get().thresholds.version == 2
     changed_at = _rows(station, "SELECT max(seq) FROM inspections")[0][0]
-    _wait_for(lambda: _rows(station, "SELECT 1 FROM inspections WHERE seq > ? + 3", changed_at))
+    wait_for(lambda: _rows(station, "SELECT 1 FROM inspections WHERE seq > ? + 3", changed_at),
+             "parts recorded after the change")
     versions = {v for (v,) in _rows(station, "SELECT DISTINCT threshold_version FROM inspections WHERE seq > ? + 2",
                                     changed_at)}
     assert versions == {2}
@@ -90,10 +82,11 @@ def test_recipe_edits_keep_thresholds_and_a_copy_can_be_put_in_force(station):
     assert station.changes.recipe_for_plc_number(7) == "ui-test-b"
 
     station.start()
-    _wait_for(lambda: _rows(station, "SELECT 1 FROM inspections LIMIT 1"))
+    wait_for(lambda: _rows(station, "SELECT 1 FROM inspections LIMIT 1"), "a first recorded part")
     station.changes.changeover("ui-test-b", theo, "product change to B")
     assert station.recipe.name == "ui-test-b" and station.active.get().carried.hold_timeout_s == copy.hold.timeout_s
-    _wait_for(lambda: _rows(station, "SELECT 1 FROM inspections WHERE recipe = 'ui-test-b'"))
+    wait_for(lambda: _rows(station, "SELECT 1 FROM inspections WHERE recipe = 'ui-test-b'"),
+             "a part recorded under recipe ui-test-b")
     audit = _rows(station, "SELECT user, subject, reason FROM audit WHERE action = 'recipe_change' ORDER BY id")
     assert ("theo", "changeover to ui-test-b", "product change to B") in audit
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import time
 
 import pytest
 
@@ -13,6 +12,7 @@ from hmi.store.database import database_path
 from hmi.store.users import Role
 from hmi.services.tuning.score_history import Judgement, load_history
 from tests.support.stations import PIN, replay_station
+from tests.support.waiting import wait_for
 
 QUINN_PIN = "2468"
 
@@ -32,22 +32,14 @@ def _rows(station, sql: str, *args):
         return conn.execute(sql, args).fetchall()
 
 
-def _wait_for(predicate, timeout_s: float = 15.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
-
 
 def test_a_quality_manager_reports_a_missed_defect_and_it_becomes_a_labelled_defect(station):
-    seq = _wait_for(lambda: _rows(station, "SELECT min(seq) FROM inspections WHERE verdict = 'OK'")[0][0])
+    seq = wait_for(lambda: _rows(station, "SELECT min(seq) FROM inspections WHERE verdict = 'OK'")[0][0],
+                   "a recorded OK part")
     quinn = station.users.authenticate("quinn", QUINN_PIN)
     report = station.report_downstream_defect(seq, "crack", quinn, QUINN_PIN, "  crack at the rim, final test  ")
     assert report.user == "quinn" and report.note == "crack at the rim, final test"
-    _wait_for(lambda: _rows(station, "SELECT 1 FROM downstream_defects"))
+    wait_for(lambda: _rows(station, "SELECT 1 FROM downstream_defects"), "the downstream defect recorded")
     assert _rows(station, "SELECT seq, reported_by, defect_type, note FROM downstream_defects") == [
         (seq, "quinn", "crack", "crack at the rim, final test")]
     assert _rows(station, "SELECT user, old_value, new_value, reason FROM audit WHERE action = 'downstream_defect' "
@@ -61,7 +53,7 @@ def test_a_quality_manager_reports_a_missed_defect_and_it_becomes_a_labelled_def
 
 
 def test_a_report_is_refused_in_plain_words_before_anything_is_recorded(station):
-    seq = _wait_for(lambda: _rows(station, "SELECT min(seq) FROM inspections")[0][0])
+    seq = wait_for(lambda: _rows(station, "SELECT min(seq) FROM inspections")[0][0], "a recorded part")
     quinn = station.users.authenticate("quinn", QUINN_PIN)
     olga = station.users.authenticate("olga", PIN["olga"])
     with pytest.raises(PermissionDenied, match="Only a quality manager can report a defect found downstream"):
