@@ -19,6 +19,7 @@ from hmi.config.loader import load_recipe
 from hmi.config.schema import Recipe, StationConfig
 from hmi.core.alarms import AlarmBoard
 from hmi.core.errors import ModelError
+from hmi.core.part import UNNUMBERED
 from hmi.core.verdict import Verdict
 from hmi.demo.dataset import demo_frames_dir
 from hmi.inference.loading import judging_setup, load_inspector
@@ -166,7 +167,8 @@ def _output(factory: OutputFactory, index: int, cfg: StationConfig, data_dir: Pa
             outlet: VerdictOutlet) -> Output:
     """One added output, fed every decided part through its own queue (offered: a full queue never slows judging)."""
     parts = output_queue(cfg.pipeline, f"output {index + 1}")
-    outlet.subscribe(parts.offer)
+    # A part without a number (the store stalled) is neither recorded nor signalled: outputs do not see it either.
+    outlet.subscribe(lambda part: parts.offer(part) if part.seq != UNNUMBERED else None)
     return factory(OutputFeed(cfg, data_dir, alarms, parts))
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import threading
 import time
 
+from hmi.core.part import UNNUMBERED, CameraSettings, Decision, Part, utc_now
+from hmi.core.verdict import Verdict
 from hmi.pipeline.worker import Worker, WorkerState
 from hmi.station import OutputFeed
 from tests.support.stations import replay_station
@@ -79,3 +81,22 @@ def test_an_added_output_gets_every_part_in_the_fixed_start_and_stop_order(tmp_p
     assert output.seen == [("start", {"store", "plc"}), ("stop", {"store", "plc"})]
     assert output.worker.state is WorkerState.STOPPED
     assert len(output.worker.seqs) + output.worker.feed.parts.refused == station.outlet.counts().total
+
+
+def test_an_output_never_sees_a_part_the_station_could_not_number(tmp_path, tiny_model):
+    made: list[RecordingOutput] = []
+
+    def factory(feed: OutputFeed) -> RecordingOutput:
+        made.append(RecordingOutput(feed))
+        return made[-1]
+
+    station = replay_station(tmp_path, tiny_model, ["ok"], rate_hz=0.0, outputs=[factory])
+    try:
+        mono = time.monotonic()
+        for seq in (UNNUMBERED, 7):  # the first as when the store stalled: NOT_INSPECTED, no record, no PLC result
+            part = Part(seq, utc_now(), mono, CameraSettings("cam", 1.0, 0.0), "r")
+            station.outlet.publish(part.decided(Decision(Verdict.NOT_INSPECTED, "no part number", 1, utc_now(), mono)))
+        parts = made[0].worker.feed.parts
+        assert [p.seq for p in iter(parts.take_nowait, None)] == [7]
+    finally:
+        station.stop()
