@@ -12,6 +12,7 @@ import numpy as np
 
 from hmi.camera.source import FrameRoi, FrameSource, Grab, TriggerMode
 from hmi.core.errors import CameraError, ImageError
+from hmi.core.image_files import decode_image, read_frame, read_image_bytes
 from hmi.core.part import CameraSettings, utc_now
 
 log = logging.getLogger(__name__)
@@ -29,16 +30,7 @@ def image_files(folder: Path) -> list[Path]:
 
 def read_mono8(path: Path) -> np.ndarray:
     """Read an image file as a C-contiguous Mono8 array; raise ImageError in plain words."""
-    try:
-        # imdecode from bytes: cv2.imread cannot open non-ASCII paths on Windows.
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError as exc:
-        raise ImageError(f"image {path.name} cannot be read ({exc.strerror or exc})",
-                         "check the file exists and the station may read it") from exc
-    image = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE) if data.size else None
-    if image is None:
-        raise ImageError(f"image {path.name} cannot be read — the file is damaged or not an image",
-                         "replace or remove the file")
+    image = decode_image(read_image_bytes(path), path.name, cv2.IMREAD_GRAYSCALE)
     return np.ascontiguousarray(image, dtype=np.uint8)
 
 
@@ -211,30 +203,6 @@ class ReplaySource(FrameSource):
                                  "check the file plays in a video player")
         self._position += 1
         return _mono(frame)
-
-
-def read_frame(path: Path) -> np.ndarray:
-    """Read an image file as the camera would have delivered it: 8-bit grey or RGB; ImageError in plain words.
-
-    Colour stays colour (a model taught on RGB images sees RGB) and deeper images are scaled to 8 bits,
-    exactly as `hmi.inference.inspector.read_image` reads them for teaching and the what-if tools.
-    """
-    try:
-        # imdecode from bytes: cv2.imread cannot open non-ASCII paths on Windows.
-        data = np.fromfile(str(path), dtype=np.uint8)
-    except FileNotFoundError:
-        raise ImageError(f"image {path} does not exist", "check the path") from None
-    except OSError as exc:
-        raise ImageError(f"image {path} cannot be read ({exc.strerror or exc})",
-                         "check the station may read the file; it was skipped") from None
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if image is None:
-        raise ImageError(f"image {path} cannot be read (corrupt or not an image)", "replace the file; it was skipped")
-    if image.dtype != np.uint8:
-        image = cv2.convertScaleAbs(image, alpha=255.0 / max(float(image.max()), 1.0))
-    if image.ndim == 3 and image.shape[2] in (3, 4):
-        image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGB if image.shape[2] == 4 else cv2.COLOR_BGR2RGB)
-    return np.ascontiguousarray(image)
 
 
 class ImageFilesSource(FrameSource):

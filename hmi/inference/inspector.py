@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hmi.core.errors import ImageError, ModelError
+from hmi.core.errors import ModelError
+from hmi.core.image_files import read_frame
 from hmi.core.part import Inspection
 from hmi.inference.backend import Session
 from hmi.inference.geometry import Geometry, TiledSession, map_to_frame as geometry_map_to_frame
@@ -158,18 +159,4 @@ class Inspector:
 
 def read_image(path: Path) -> np.ndarray:
     """Read an image file as uint8 (grey or RGB) or raise ImageError in plain words."""
-    import cv2
-
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # our message replaces its warnings
-
-    data = np.fromfile(str(path), dtype=np.uint8) if Path(path).exists() else None
-    if data is None:
-        raise ImageError(f"image {path} does not exist", "check the path")
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if img is None:
-        raise ImageError(f"image {path} cannot be read (corrupt or not an image)", "replace the file; it was skipped")
-    if img.dtype != np.uint8:
-        img = cv2.convertScaleAbs(img, alpha=255.0 / max(float(img.max()), 1.0))
-    if img.ndim == 3:
-        img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB if img.shape[2] == 4 else cv2.COLOR_BGR2RGB)
-    return check_frame(img)
+    return check_frame(read_frame(path))

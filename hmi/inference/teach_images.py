@@ -10,12 +10,21 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
+from hmi.core.errors import ImageError
+from hmi.core.image_files import MAX_IMAGE_PIXELS, header_size, read_image_bytes
+
 
 def decode(data: bytes) -> np.ndarray | str:
     """An image file's bytes as uint8 grey or RGB, or the reason it cannot be used."""
     if not data:
         return "empty file"
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    claimed = header_size(data)
+    if claimed is not None and claimed[0] * claimed[1] > MAX_IMAGE_PIXELS:
+        return f"claims {claimed[0]} x {claimed[1]} pixels, more than any camera frame"
+    try:
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        img = None
     if img is None:
         return "not a readable image (corrupt or unknown format)"
     if img.dtype != np.uint8:
@@ -54,9 +63,9 @@ def read_part_images(paths: Sequence[Path], tick: Callable[[int, int], None] | N
         if tick is not None:
             tick(i, len(ordered))
         try:
-            data = path.read_bytes()
-        except OSError as exc:
-            skipped.append((path, f"cannot be opened ({exc.strerror or exc})"))
+            data = read_image_bytes(path)
+        except ImageError as exc:  # the path is named beside the reason: keep only what is wrong with the file
+            skipped.append((path, exc.what.replace(f"image {path} ", "").replace(f"{path} ", "")))
             continue
         img = decode(data)
         if isinstance(img, str):
