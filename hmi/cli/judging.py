@@ -67,7 +67,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _image_paths(paths: list[Path]) -> list[Path]:
-    exts = {".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff"}
+    from hmi.camera.replay import IMAGE_SUFFIXES
+
+    exts = set(IMAGE_SUFFIXES)
     out: list[Path] = []
     for p in paths:
         if p.is_dir():
@@ -178,16 +180,10 @@ def _package_setup(package: ModelPackage, cfg: StationConfig, folder: Path, reci
     recipe's inspection area, the configured provider, threads, tiling and engine cache, warmed up.
     """
     from hmi.decision.policy import ThresholdSet
-    from hmi.inference.inspector import Inspector
-    from hmi.inference.loading import judging_setup
+    from hmi.inference.loading import judging_setup, package_inspector
     from hmi.inference.worker import JudgingSetup
 
-    cache = Path(cfg.inference.engine_cache) if cfg.inference.engine_cache else folder / "engines"
-    inspector = Inspector(package, provider=cfg.inference.provider, threads=cfg.inference.threads,
-                          engine_cache=cache, roi_rectangles=[tuple(r) for r in recipe.roi.rectangles],
-                          roi_polygons=[[tuple(p) for p in poly] for poly in recipe.roi.polygons],
-                          tile=cfg.inference.tile)
-    inspector.warm_up(cfg.inference.warmup_runs)
+    inspector = package_inspector(cfg, folder, recipe, package)
     t = package.manifest.thresholds
     thresholds = ThresholdSet(0, t.score, t.hold_below, t.hold_above, t.min_defect_area_px)  # 0: no recipe's set
     carried = replace(judging_setup(recipe, inspector).carried, threshold_version=0, model=package.manifest.name,

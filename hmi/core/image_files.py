@@ -92,10 +92,15 @@ def _tiff_size(data: bytes) -> tuple[int, int] | None:
     return (size[256], size[257]) if len(size) == 2 else None
 
 
+def oversized(data: bytes) -> tuple[int, int] | None:
+    """The width and height the header claims when they exceed MAX_IMAGE_PIXELS (decoding would be refused)."""
+    claimed = header_size(data)
+    return claimed if claimed is not None and claimed[0] * claimed[1] > MAX_IMAGE_PIXELS else None
+
+
 def decode_image(data: bytes, name: str | Path, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray:
     """Decode an image file's bytes with OpenCV, refusing in plain words one too large or not an image."""
-    claimed = header_size(data)
-    if claimed is not None and claimed[0] * claimed[1] > MAX_IMAGE_PIXELS:
+    if (claimed := oversized(data)) is not None:
         raise ImageError(f"image {name} claims {claimed[0]} x {claimed[1]} pixels, more than any camera frame "
                          f"({MAX_IMAGE_PIXELS // 1_000_000} megapixels at most)", "check the file; it was skipped")
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # our message replaces its warnings
@@ -120,4 +125,4 @@ def read_frame(path: Path) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
-__all__ = ["MAX_IMAGE_PIXELS", "decode_image", "header_size", "read_frame", "read_image_bytes"]
+__all__ = ["MAX_IMAGE_PIXELS", "decode_image", "header_size", "oversized", "read_frame", "read_image_bytes"]

@@ -53,6 +53,12 @@ def judging_setup(recipe: Recipe, inspector: Inspector | None, problem: str = ""
 def load_inspector(cfg: StationConfig, data_dir: Path, recipe: Recipe, *, warm_up: bool = True) -> Inspector:
     """Load (and warm up) the recipe's model with its ROI; raises ModelError in plain words."""
     package = ModelPackage.load(find_model(recipe.model.name, data_dir), recipe.model.sha256)
+    return package_inspector(cfg, data_dir, recipe, package, warm_up=warm_up)
+
+
+def package_inspector(cfg: StationConfig, data_dir: Path, recipe: Recipe, package: ModelPackage, *,
+                      warm_up: bool = True) -> Inspector:
+    """`package` run as the station runs models: the recipe's inspection area, provider, tiling, engine cache."""
     cache = Path(cfg.inference.engine_cache) if cfg.inference.engine_cache else data_dir / "engines"
     inspector = Inspector(package, provider=cfg.inference.provider, threads=cfg.inference.threads,
                           engine_cache=cache, roi_rectangles=[tuple(r) for r in recipe.roi.rectangles],

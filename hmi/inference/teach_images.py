@@ -11,15 +11,14 @@ import cv2
 import numpy as np
 
 from hmi.core.errors import ImageError
-from hmi.core.image_files import MAX_IMAGE_PIXELS, header_size, read_image_bytes
+from hmi.core.image_files import oversized, read_image_bytes
 
 
 def decode(data: bytes) -> np.ndarray | str:
     """An image file's bytes as uint8 grey or RGB, or the reason it cannot be used."""
     if not data:
         return "empty file"
-    claimed = header_size(data)
-    if claimed is not None and claimed[0] * claimed[1] > MAX_IMAGE_PIXELS:
+    if (claimed := oversized(data)) is not None:
         return f"claims {claimed[0]} x {claimed[1]} pixels, more than any camera frame"
     try:
         img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)

@@ -46,9 +46,9 @@ class HoldQueue:
                  default: Verdict = Verdict.NG, capacity: int = 1000, alarms: AlarmBoard | None = None) -> None:
         self.reviews = reviews
         self._listeners: list = []
-        self._limit_s = timeout_s  # the queue's own limit, if any, on top of each part's recipe
+        # The queue's own cap on every part's review time (None: the recipes' times alone); commissioning, tests.
+        self.timeout_s: float | None = timeout_s
         self._fallback = default   # for a part that carries no setup (tools, tests): never pushed by the station
-        self._newest: tuple[float, Verdict] = (timeout_s if timeout_s is not None else NO_SETUP_TIMEOUT_S, default)
         self.capacity = capacity
         self.alarms = alarms
         self._lock = threading.Lock()
@@ -64,34 +64,13 @@ class HoldQueue:
         setup = part.setup
         timeout, default = ((setup.hold_timeout_s, setup.hold_default) if setup is not None
                             else (NO_SETUP_TIMEOUT_S, self._fallback))
-        if self._limit_s is not None:
-            timeout = min(timeout, self._limit_s)
-        return timeout, default
-
-    @property
-    def timeout_s(self) -> float:
-        """Review time of the newest held part's recipe (the queue's own limit where that is shorter)."""
-        with self._lock:
-            return self._newest[0]
-
-    @timeout_s.setter
-    def timeout_s(self, limit_s: float) -> None:
-        """Cap every part's review time at `limit_s` (commissioning, tests); the recipes' own times still apply below it."""
-        with self._lock:
-            self._limit_s = limit_s
-            self._newest = (min(self._newest[0], limit_s), self._newest[1])
-
-    @property
-    def default(self) -> Verdict:
-        """Default verdict of the newest held part's recipe."""
-        with self._lock:
-            return self._newest[1]
+        limit = self.timeout_s
+        return (timeout if limit is None else min(timeout, limit)), default
 
     def add(self, part: Part) -> None:
         """Put a HOLD part in the queue (oldest first); when it is full the part gets its recipe's default at once."""
         timeout, default = self._policy(part)
         with self._lock:
-            self._newest = (timeout, default)
             if len(self._pending) < self.capacity:
                 self._pending[part.seq] = PendingHold(part, time.monotonic() + timeout, default, timeout)
                 return
