@@ -161,6 +161,64 @@ class StationSection(Section):
     recipe: str = Field("demo", min_length=1, description="active recipe name (file recipes/NAME.toml)")
 
 
+class PlantConfig(Section):
+    """The plant database this station replicates its records to (PostgreSQL); empty `database` = none."""
+
+    database: str = Field("", description="PostgreSQL URL, e.g. postgresql://hmi@plant-db:5432/quality; no password in it")
+    password_env: str = Field("HMI_PLANT_PASSWORD", description="environment variable holding the database password")
+    password_file: str = Field("", description="file holding the database password, readable by the station only (mode 0600)")
+    station_id: str = Field("", max_length=64, pattern=r"^$|^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+                            description="this station's id in the plant, unique per station; empty = none (required with a database)")
+    line: str = Field("", max_length=64, description="the line in the plant's reports; empty = [station] line")
+    batch_size: int = Field(500, ge=1, le=50_000, description="records sent to the plant in one transaction")
+    interval_s: float = Field(1.0, gt=0, le=600, description="how often new records are sent")
+    retry_max_s: float = Field(30.0, gt=0, le=3600, description="longest wait between reconnects while the plant server is away")
+    connect_timeout_s: float = Field(5.0, gt=0, le=120, description="how long one connection attempt may take")
+
+    @model_validator(mode="after")
+    def _station_id_with_database(self) -> "PlantConfig":
+        if self.database and not self.station_id:
+            raise ValueError("plant.station_id is required with plant.database (a unique id such as 'L1-S03')")
+        if self.database and not self.database.startswith(("postgresql://", "postgres://")):
+            raise ValueError("plant.database must be a PostgreSQL URL (postgresql://user@host:5432/dbname)")
+        return self
+
+
+class OpcuaConfig(Section):
+    """The OPC UA server (OPC 40100 machine vision) the plant's MES and SCADA read results from."""
+
+    enabled: bool = Field(False, description="serve OPC UA")
+    host: str = Field("0.0.0.0", description="address to listen on")
+    port: int = Field(4840, ge=1, le=65535, description="TCP port (4840 is OPC UA's own)")
+    security: Literal["none", "basic256sha256"] = Field(
+        "basic256sha256", description="basic256sha256 = signed and encrypted, users from the station's users; "
+                                      "none = anyone on the network may read (shown as a warning on every screen)")
+    results_kept: int = Field(100, ge=1, le=10_000, description="newest results kept in the result management")
+
+
+class MqttConfig(Section):
+    """MQTT: one JSON message per part and a retained station state; empty `url` = none."""
+
+    url: str = Field("", description="broker, e.g. mqtt://broker:1883 or mqtts://broker:8883")
+    topic_prefix: str = Field("hmi", min_length=1, max_length=128, pattern=r"^[^#+]*[^#+/]$",
+                              description="topics are PREFIX/STATION/result and PREFIX/STATION/state")
+    client_id: str = Field("", max_length=64, description="MQTT client id; empty = hmi-STATION")
+    username: str = Field("", description="broker user; empty = none")
+    password_env: str = Field("HMI_MQTT_PASSWORD", description="environment variable holding the broker password")
+    password_file: str = Field("", description="file holding the broker password, readable by the station only (mode 0600)")
+    ca_file: str = Field("", description="CA certificate for mqtts://; empty = the system's")
+    cert_file: str = Field("", description="client certificate for mqtts:// (optional)")
+    key_file: str = Field("", description="client key for mqtts:// (optional)")
+    buffer_limit: int = Field(100_000, ge=10, le=10_000_000,
+                              description="messages kept while the broker is away; beyond it they are counted and alarmed")
+
+    @model_validator(mode="after")
+    def _url_scheme(self) -> "MqttConfig":
+        if self.url and not self.url.startswith(("mqtt://", "mqtts://")):
+            raise ValueError("mqtt.url must start with mqtt:// or mqtts:// (e.g. mqtt://broker:1883)")
+        return self
+
+
 class StationConfig(Section):
     """The whole station file (station.toml)."""
 
@@ -172,6 +230,9 @@ class StationConfig(Section):
     store: StoreConfig = Field(default_factory=StoreConfig)
     ui: UiConfig = Field(default_factory=UiConfig)
     shifts: ShiftsConfig = Field(default_factory=ShiftsConfig)
+    plant: PlantConfig = Field(default_factory=PlantConfig)
+    opcua: OpcuaConfig = Field(default_factory=OpcuaConfig)
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
 
 
 class RecipeModel(Section):

@@ -28,9 +28,10 @@ from hmi.pipeline.holds import HoldQueue, HoldTimer
 from hmi.pipeline.metrics import StageMetrics
 from hmi.pipeline.monitors import LightingDriftMonitor, RejectRateMonitor
 from hmi.pipeline.outlet import VerdictOutlet
+from hmi.pipeline.outputs import Output, OutputFactory, OutputFeed, StationStateWatch
 from hmi.pipeline.supervisor import Supervisor
+from hmi.plant import configured_outputs
 from hmi.services.reports.background import ReportWorker
-from hmi.station.outputs import Output, OutputFactory, OutputFeed
 from hmi.station.queues import judging_queues, output_queue, records_queues
 from hmi.station.records_and_plc import RecordsAndPlc, audit_not_recorded
 from hmi.station.station import Station
@@ -54,7 +55,8 @@ def build_station(cfg: StationConfig, data_dir: Path, *, source: FrameSource | N
     a station in setup mode records nothing either.
     require_model: False builds the station although the recipe's model cannot be loaded (it then judges
     every part NOT_INSPECTED with the reason) instead of raising ModelError.
-    outputs: one factory per further output (plant database, OPC UA, MQTT), each called with its OutputFeed.
+    outputs: one factory per further output, each called with its OutputFeed, after those `cfg` configures
+    (`[plant]` database, `[opcua]`, `[mqtt]`).
     judging: the setup to judge with instead of the recipe's model and thresholds, for the recipe in force
     (`hmi inspect --model`: another model package with its own default thresholds); None loads the recipe's.
     """
@@ -72,6 +74,7 @@ def build_station(cfg: StationConfig, data_dir: Path, *, source: FrameSource | N
         active = ActiveSetup(judging or _judging_setup(cfg, data_dir, recipe, require_model))  # the one setup in force
         q = judging_queues(cfg.pipeline, production=production, records=keep_records)
         alarms = AlarmBoard()
+        state = StationStateWatch(alarms)
         metrics = {stage: StageMetrics(stage) for stage in ("capture", "inference", "verdicts")}
         outlet = VerdictOutlet(metrics["verdicts"], q.newest, q.records_in, alarms)
         # Holds, monitors, records, images, PLC and outputs read each part's own setup (Part.setup): nothing
@@ -94,7 +97,8 @@ def build_station(cfg: StationConfig, data_dir: Path, *, source: FrameSource | N
             downstream = RecordsAndPlc(cfg, data_dir, rq, records_in=q.records_in, reviews=q.reviews, alarms=alarms)
             opened.callback(downstream.close)
             stores = _RecordStores.open(data_dir, downstream.writes, opened)
-            added = [_output(factory, i, cfg, data_dir, alarms, outlet) for i, factory in enumerate(outputs)]
+            added = [_output(factory, i, cfg, data_dir, alarms, state, outlet)
+                     for i, factory in enumerate([*configured_outputs(cfg), *outputs])]
 
         trigger = TriggerMode(cfg.camera.trigger) if production else TriggerMode.FREE_RUN
         p = cfg.pipeline
@@ -126,7 +130,7 @@ def build_station(cfg: StationConfig, data_dir: Path, *, source: FrameSource | N
             inference=inference, capture=capture, changes=changes, teaching=Teaching(data_dir, q.newest),
             reports=ReportWorker(),
             audit_trail=audit, users=stores.users if stores else None, records=stores.records if stores else None,
-            downstream=downstream, outputs=added, recipe_requests=recipe_requests, resources=opened.pop_all())
+            downstream=downstream, outputs=added, state=state, recipe_requests=recipe_requests, resources=opened.pop_all())
     return station
 
 
@@ -164,12 +168,12 @@ def _judging_setup(cfg: StationConfig, data_dir: Path, recipe: Recipe, require_m
 
 
 def _output(factory: OutputFactory, index: int, cfg: StationConfig, data_dir: Path, alarms: AlarmBoard,
-            outlet: VerdictOutlet) -> Output:
+            state: StationStateWatch, outlet: VerdictOutlet) -> Output:
     """One added output, fed every decided part through its own queue (offered: a full queue never slows judging)."""
     parts = output_queue(cfg.pipeline, f"output {index + 1}")
     # A part without a number (the store stalled) is neither recorded nor signalled: outputs do not see it either.
     outlet.subscribe(lambda part: parts.offer(part) if part.seq != UNNUMBERED else None)
-    return factory(OutputFeed(cfg, data_dir, alarms, parts))
+    return factory(OutputFeed(cfg, data_dir, alarms, parts, state))
 
 
 __all__ = ["build_station"]

@@ -26,10 +26,10 @@ from hmi.pipeline.holds import HoldQueue
 from hmi.pipeline.metrics import StageMetrics, StageSnapshot
 from hmi.pipeline.monitors import LightingDriftMonitor, RejectRateMonitor
 from hmi.pipeline.outlet import VerdictCounts, VerdictOutlet
+from hmi.pipeline.outputs import Output, StationStateWatch
 from hmi.pipeline.queues import BoundedQueue, NewestSlot
 from hmi.pipeline.supervisor import Supervisor, WorkerHealth
 from hmi.services.reports.background import ReportWorker
-from hmi.station.outputs import Output
 from hmi.station.records_and_plc import RecordsAndPlc
 from hmi.store.queries import RecordReader
 from hmi.store.users import UserDirectory
@@ -82,6 +82,7 @@ class Station:
     changes: SetupChanges
     teaching: Teaching
     reports: ReportWorker               # the reports screen's low-priority thread: starts with its first report
+    state: StationStateWatch            # Preoperational / Operational / Error / Halted, as the plant's outputs show it
     audit_trail: Callable[..., None]    # the store's audit queue, or the log without records
     users: UserDirectory | None = None
     records: RecordReader | None = None
@@ -121,6 +122,7 @@ class Station:
             output.start()
         self.supervisor.start()
         self._started = True
+        self.state.running()
         self.changes.apply_camera(self.recipe)  # the recipe's exposure and gain, on the capture thread
 
     def signal_fault(self) -> None:
@@ -140,6 +142,7 @@ class Station:
             log.warning("the report thread did not finish its report within %.0f s; stopping without it",
                         REPORTS_STOP_S)
         if self._started:
+            self.state.halted()
             self.supervisor.stop()
             for output in reversed(self.outputs):
                 output.stop()
