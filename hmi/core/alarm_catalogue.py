@@ -114,6 +114,31 @@ DISK_LOW = AlarmSpec(
     "{limit_mb} MB; when the disk is full images stop being saved",
     "delete old files or fit a bigger disk", "LOW")
 
+# --- the plant: replication, OPC UA, MQTT (the line keeps running: none of these rejects a part) -------
+PLANT_DB = AlarmSpec(
+    "PLANT_DB", Priority.MEDIUM, None,
+    "the plant database {server} cannot take this station's records ({problem}): {behind} parts wait here and are "
+    "sent when it is back; the line runs on",
+    "tell the plant's IT if it lasts; check [plant] in station.toml if the message names a setting")
+OPCUA = AlarmSpec(
+    "OPCUA", Priority.MEDIUM, None,
+    "the OPC UA server cannot serve ({problem}): the MES and SCADA get no results from this station",
+    "check opcua.port and opcua.host in station.toml (is another program using the port?); call service if it "
+    "repeats")
+OPCUA_INSECURE = AlarmSpec(
+    "OPCUA_INSECURE", Priority.LOW, None,
+    "OPC UA runs without security (opcua.security = none): anyone on the network can read this station's results",
+    "set opcua.security = basic256sha256 in station.toml for production")
+MQTT_LINK = AlarmSpec(
+    "MQTT_LINK", Priority.MEDIUM, None,
+    "the MQTT broker {broker} cannot be reached ({problem}): {buffered} results are kept and sent when it is back",
+    "tell the plant's IT if it lasts; the line runs on")
+MQTT_DROPPED = AlarmSpec(
+    "MQTT_DROPPED", Priority.MEDIUM, None,
+    "{dropped} part results were not sent over MQTT: the buffer of {limit} results was full while the broker was "
+    "away",
+    "bring the broker back or raise mqtt.buffer_limit; the parts are in this station's records")
+
 # --- the station's own threads (raised by the supervisor when one ends on an error) ----------------
 _THREAD_ACTION = "restart the station; if it repeats, call service"
 WORKER_CAPTURE = AlarmSpec(
@@ -140,6 +165,10 @@ WORKER_RECIPE_REQUESTS = AlarmSpec(
     "WORKER_RECIPE_REQUESTS", Priority.HIGH, None,
     "the thread that follows the PLC's recipe requests stopped: {error}; the PLC can no longer change the recipe",
     _THREAD_ACTION)
+WORKER_PLANT = AlarmSpec(
+    "WORKER_PLANT", Priority.MEDIUM, None,
+    "a plant output stopped (replication, OPC UA or MQTT): {error}; the line runs on, the plant gets nothing new",
+    _THREAD_ACTION)
 WORKER_OTHER = AlarmSpec(
     "WORKER_OTHER", Priority.HIGH, None,
     "station threads stopped: {error}", _THREAD_ACTION)
@@ -159,7 +188,8 @@ CATALOGUE: dict[str, AlarmSpec] = _declared()
 
 _WORKER_ALARMS = {"capture": WORKER_CAPTURE, "inference": WORKER_INFERENCE, "holds": WORKER_HOLDS,
                   "store": WORKER_STORE, "images": WORKER_IMAGES, "plc": WORKER_PLC,
-                  "recipe requests": WORKER_RECIPE_REQUESTS}
+                  "recipe requests": WORKER_RECIPE_REQUESTS, "plant database": WORKER_PLANT, "opcua": WORKER_PLANT,
+                  "mqtt": WORKER_PLANT}
 
 
 def worker_alarm(role: str) -> AlarmSpec:

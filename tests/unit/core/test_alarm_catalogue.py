@@ -166,7 +166,7 @@ def test_the_supervisors_thread_alarms_failures_of_its_own_and_of_watched_worker
     board = AlarmBoard()
     sup = Supervisor(board)
     sup.add(_Broken(role="capture"))
-    outside = _Broken(role="mqtt")  # a stage that starts its own workers: watched only
+    outside = _Broken(role="label printer")  # a stage that starts its own workers: watched only
     sup.watch(outside)
     sup.start()
     outside.start()
@@ -175,6 +175,7 @@ def test_the_supervisors_thread_alarms_failures_of_its_own_and_of_watched_worker
     finally:
         sup.stop()
         outside.join(5)
-    assert "mqtt (mqtt stopped on an internal error" in next(a.message for a in board.snapshot()
+    assert "label printer (label printer stopped on an internal error" in next(a.message for a in board.snapshot()
                                                            if a.code == WORKER_OTHER.code)
-    assert worker_alarm("capture").tile is Tile.CAMERA and worker_alarm("plant replication") is WORKER_OTHER
+    assert worker_alarm("capture").tile is Tile.CAMERA and worker_alarm("label printer") is WORKER_OTHER
+    assert worker_alarm("mqtt").priority is Priority.MEDIUM  # a plant output failing never rejects parts
