@@ -168,7 +168,8 @@ class PlantConfig(Section):
     password_env: str = Field("HMI_PLANT_PASSWORD", description="environment variable holding the database password")
     password_file: str = Field("", description="file holding the database password, readable by the station only (mode 0600)")
     station_id: str = Field("", max_length=64, pattern=r"^$|^[A-Za-z0-9][A-Za-z0-9_.-]*$",
-                            description="this station's id in the plant, unique per station; empty = none (required with a database)")
+                            description="this station's id in the plant, unique per station (a station replicates only "
+                                        "with one; an office PC running plant reports needs none)")
     line: str = Field("", max_length=64, description="the line in the plant's reports; empty = [station] line")
     batch_size: int = Field(500, ge=1, le=50_000, description="records sent to the plant in one transaction")
     interval_s: float = Field(1.0, gt=0, le=600, description="how often new records are sent")
@@ -176,9 +177,7 @@ class PlantConfig(Section):
     connect_timeout_s: float = Field(5.0, gt=0, le=120, description="how long one connection attempt may take")
 
     @model_validator(mode="after")
-    def _station_id_with_database(self) -> "PlantConfig":
-        if self.database and not self.station_id:
-            raise ValueError("plant.station_id is required with plant.database (a unique id such as 'L1-S03')")
+    def _postgresql_url(self) -> "PlantConfig":
         if self.database and not self.database.startswith(("postgresql://", "postgres://")):
             raise ValueError("plant.database must be a PostgreSQL URL (postgresql://user@host:5432/dbname)")
         return self

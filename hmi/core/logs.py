@@ -34,8 +34,8 @@ LOG_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S"
 LOG_FILE_BYTES = 5 * 1024 * 1024
 LOG_FILE_COUNT = 5
 EXIT_CRASHED = 70  # EX_SOFTWARE: the service manager restarts the station
-# Libraries whose INFO lines (every S7 connect/disconnect) would drown the station's own events.
-CHATTY_LIBRARIES = ("snap7",)
+# Libraries whose INFO lines (every S7 connect/disconnect, every OPC UA request) would drown the station's own events.
+CHATTY_LIBRARIES = ("snap7", "asyncua")
 # Settings whose values never go into a crash report (matched against the dotted key).
 SECRET_WORDS = ("password", "pin", "secret", "token", "key")
 

@@ -142,10 +142,19 @@ CREATE TABLE models (
 );
 """
 
+# Each station's lag as it last reported it (hmi plant status), and parts found by station and time.
+_V2 = """
+ALTER TABLE stations ADD COLUMN local_high_at timestamptz;            -- captured_at of local_high_seq
+ALTER TABLE stations ADD COLUMN behind bigint NOT NULL DEFAULT 0;     -- its parts not yet sent, at last_seen
+ALTER TABLE stations ADD COLUMN parts_in_plant bigint NOT NULL DEFAULT 0;  -- its rows in parts (counted as inserted)
+CREATE INDEX parts_station_time ON parts (station_id, captured_at);
+"""
+
 # Append only: a released step is never edited, a change is a new step.
 PLANT_MIGRATIONS: tuple[PlantMigration, ...] = (
     PlantMigration(1, "stations, watermarks, parts and regions by month, audit, alarm events, threshold sets, models",
                    _V1),
+    PlantMigration(2, "each station's lag as last reported; parts found by station and time", _V2),
 )
 
 PLANT_SCHEMA_VERSION = PLANT_MIGRATIONS[-1].version

@@ -169,6 +169,28 @@ _V5 = """
 ALTER TABLE inspections ADD COLUMN defect_code INTEGER;
 """
 
+# The plant's replication (hmi.plant.replication) sends parts again when they change: every insert, and every
+# update of a column the plant keeps (review, PLC status; not image paths), notes the part in part_changes, in
+# the writer's own transaction. Parts recorded before this step are noted once, so they reach the plant too.
+_V6 = """
+CREATE TABLE part_changes (
+    id  INTEGER PRIMARY KEY,
+    seq INTEGER NOT NULL
+);
+CREATE TRIGGER part_changes_insert AFTER INSERT ON inspections
+BEGIN
+    INSERT INTO part_changes (seq) VALUES (NEW.seq);
+END;
+CREATE TRIGGER part_changes_update AFTER UPDATE OF part_id, lot_id, captured_at, decided_at, recipe, model_name,
+    model_sha256, threshold_version, backend, camera_source, exposure_us, gain_db, score, infer_ms, auto_verdict,
+    verdict, reason, latency_ms, reviewed_by, reviewed_at, review_note, defect_type, plc_status, confidence,
+    defect_code ON inspections
+BEGIN
+    INSERT INTO part_changes (seq) VALUES (NEW.seq);
+END;
+INSERT INTO part_changes (seq) SELECT seq FROM inspections ORDER BY seq;
+"""
+
 # Append only: a released step is never edited, a change is a new step.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "inspections, regions, audit trail, users, threshold sets, part sequence", _V1),
@@ -176,6 +198,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "alarm events; parts found by model version and time", _V3),
     Migration(4, "defect confidence of every part; defects found downstream", _V4),
     Migration(5, "the defect code signalled to the PLC with every part", _V5),
+    Migration(6, "a change log of parts for the plant's replication", _V6),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
