@@ -3,11 +3,16 @@
 Reports are built on the station's own low-priority report thread (`station.reports`, nice 19, SCHED_IDLE:
 see hmi.services.reports.background; stopped with the station) through their own read-only connection,
 never on the shared UI helper thread; the screen only draws finished ShiftReport objects.
+
+With a plant database configured ([plant] database), a scope switch "This station | Plant" shows the same
+shift's plant report (hmi.ui.screens.plant_reports) across all stations or this station's line, read on the
+same report thread; a plant server that is away is one message in the Plant scope, the station scope works on.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -16,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtWidgets import QButtonGroup, QGridLayout, QHBoxLayout, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QButtonGroup, QGridLayout, QHBoxLayout, QPushButton, QStackedWidget, QVBoxLayout,
+                               QWidget)
 
 from hmi.core.errors import StationError
 from hmi.services.reports.compare import compare_reports
@@ -30,11 +36,13 @@ from hmi.store.users import Permission
 from hmi.ui import theme
 from hmi.ui.charts import style_chart
 from hmi.ui.context import ScreenContext
+from hmi.ui.screens.plant_reports import PlantReportView, load_plant_shift, plant_line
 from hmi.ui.theme import Fonts
 from hmi.ui.touch import button
 from hmi.ui.widgets import fill_table, label, panel, read_only_table
 
 COMPARE_MODES = ("off", "shift before", "model versions")
+SCOPES = {"station": "This station", "plant": "Plant"}
 REFRESH_CURRENT_S = 60.0
 
 
@@ -238,6 +246,14 @@ class ReportsScreen(QWidget):
         self._loaded_mono = 0.0
         self.low = _LowPriority(self, ctx.station)
         self.day: date = self.calendar.previous().day
+        cfg = ctx.station.cfg
+        self.scope = "station"
+        self.line = plant_line(cfg)
+        self.plant_line_only = False
+        self.plant_loaded = None
+        self.plant_loading = False
+        self._plant_loaded_mono = 0.0
+        self._plant_again = False
 
         # Picker: current / previous, or a day and a shift name.
         self.current_btn = button("Current", touch, checkable=True, wide=2.4)
@@ -280,7 +296,32 @@ class ReportsScreen(QWidget):
         for b in self.shift_buttons.values():
             row1.addWidget(b)
         row2 = QHBoxLayout()
-        row2.addWidget(label("Side by side:", "title"))
+        # The scope switch and the line choice exist only where a plant database is configured.
+        self.scope_buttons: dict[str, QPushButton] = {}
+        self.line_buttons: dict[str, QPushButton] = {}
+        if cfg.plant.database:
+            self.scope_buttons = {scope: button(words, touch, checkable=True, wide=2.0)
+                                  for scope, words in SCOPES.items()}
+            self.scopes = QButtonGroup(self)
+            self.scopes.setExclusive(True)
+            for scope, b in self.scope_buttons.items():
+                self.scopes.addButton(b)
+                b.clicked.connect(lambda _=False, scope=scope: self.set_scope(scope))
+                row2.addWidget(b)
+            self.scope_buttons["station"].setChecked(True)
+            self.line_buttons = {"all": button("All lines", touch, checkable=True, wide=2.0),
+                                 "line": button(f"Line {self.line}", touch, checkable=True, wide=2.0)}
+            self.lines = QButtonGroup(self)
+            self.lines.setExclusive(True)
+            for key, b in self.line_buttons.items():
+                self.lines.addButton(b)
+                b.clicked.connect(lambda _=False, key=key: self.set_plant_line(key == "line"))
+                row2.addWidget(b)
+                b.hide()
+            self.line_buttons["all"].setChecked(True)
+            row2.addSpacing(touch.px // 3)
+        self.compare_label = label("Side by side:", "title")
+        row2.addWidget(self.compare_label)
         for b in self.compare_buttons.values():
             row2.addWidget(b)
         row2.addStretch(1)
@@ -334,14 +375,22 @@ class ReportsScreen(QWidget):
         self.compare_title.hide()
         self.compare_table.hide()
 
-        body = QHBoxLayout()
+        station_body = QWidget()
+        body = QHBoxLayout(station_body)
+        body.setContentsMargins(0, 0, 0, 0)
         body.addWidget(figures_panel, 3)
         body.addWidget(charts_panel, 4)
         body.addWidget(right_panel, 4)
+        self.bodies = QStackedWidget()
+        self.bodies.addWidget(station_body)
+        self.plant: PlantReportView | None = None
+        if cfg.plant.database:
+            self.plant = PlantReportView(touch, ParetoChart(fonts.small))
+            self.bodies.addWidget(self.plant)
         col = QVBoxLayout(self)
         col.setContentsMargins(0, 0, 0, 0)
         col.addWidget(picker)
-        col.addLayout(body, 1)
+        col.addWidget(self.bodies, 1)
         self._show_day()
 
     # --- the window's calls ------------------------------------------------------------------
@@ -351,8 +400,12 @@ class ReportsScreen(QWidget):
 
     def on_tick(self) -> None:
         """Refresh the current shift once a minute while it is on show; nothing else (cheap)."""
-        if (self.pick == "current" and not self.loading and self.isVisible()
-                and time.monotonic() - self._loaded_mono > REFRESH_CURRENT_S):
+        if self.pick != "current" or not self.isVisible():
+            return
+        if self.scope == "plant":
+            if not self.plant_loading and time.monotonic() - self._plant_loaded_mono > REFRESH_CURRENT_S:
+                self.reload()
+        elif not self.loading and time.monotonic() - self._loaded_mono > REFRESH_CURRENT_S:
             self.reload()
 
     def prepare_screenshot(self) -> None:
@@ -370,6 +423,26 @@ class ReportsScreen(QWidget):
         self.compare_mode = mode
         self.reload()
 
+    def set_scope(self, scope: str) -> None:
+        """'station': this station's own records; 'plant': the plant database (only with [plant] configured)."""
+        if scope == "plant" and self.plant is None:
+            return
+        self.scope = scope
+        plant = scope == "plant"
+        self.scope_buttons[scope].setChecked(True)
+        self.bodies.setCurrentIndex(1 if plant else 0)
+        for b in self.line_buttons.values():
+            b.setVisible(plant)
+        for w in (self.compare_label, *self.compare_buttons.values()):
+            w.setVisible(not plant)
+        self.reload()
+
+    def set_plant_line(self, line_only: bool) -> None:
+        """Plant scope: every line, or only this station's line."""
+        self.plant_line_only = line_only
+        self.line_buttons["line" if line_only else "all"].setChecked(True)
+        self.reload()
+
     def _move_day(self, step: int) -> None:
         self.day += timedelta(days=step)
         self._show_day()
@@ -383,6 +456,9 @@ class ReportsScreen(QWidget):
 
     def reload(self) -> None:
         """Start building the report on the report thread (a load already running is let finish)."""
+        if self.scope == "plant":
+            self._reload_plant()
+            return
         if self.loading:
             return
         self.loading = True
@@ -399,6 +475,40 @@ class ReportsScreen(QWidget):
         self.loading = False
         self.status.setText("The report could not be built.")
         self.ctx.channel.error(exc)
+
+    def _reload_plant(self) -> None:
+        """Read the chosen shift's plant report on the report thread (never on this one); one load at a time."""
+        if self.plant is None:
+            return
+        if self.plant_loading:
+            self._plant_again = True  # the choice changed while a read was out: read again when it is in
+            return
+        self._plant_again = False
+        self.plant_loading = True
+        self.plant.show_loading()
+        cfg, calendar, pick = self.ctx.station.cfg, self.calendar, self.pick
+        line = self.line if self.plant_line_only else None
+        self.low.submit(lambda: load_plant_shift(cfg, calendar, pick, line), self._plant_done, self._plant_failed)
+
+    def _plant_done(self, report) -> None:
+        self.plant_loading = False
+        self._plant_loaded_mono = time.monotonic()
+        self.plant_loaded = report
+        window = self.calendar.resolve(self.pick) if self.pick in ("current", "previous") else None
+        if window is not None:
+            self.day = window.day
+            self._show_day()
+        self.plant.show_report(report)
+        if self._plant_again:
+            self._reload_plant()
+
+    def _plant_failed(self, exc: BaseException) -> None:
+        # One message in the Plant scope itself; the banner and the station scope are left alone.
+        self.plant_loading = False
+        self.plant_loaded = None
+        self.plant.show_problem(exc)
+        if self._plant_again:
+            self._reload_plant()
 
     # --- drawing -----------------------------------------------------------------------------
     def show_loaded(self, loaded: LoadedReports) -> None:
@@ -453,6 +563,9 @@ class ReportsScreen(QWidget):
         if denial is not None:
             self.ctx.channel.error(denial)
             return
+        if self.scope == "plant":
+            self._export_plant(kind)
+            return
         if self.loaded is None:
             self.ctx.channel.warning("No report is on show yet", "wait until it is built, then export")
             return
@@ -473,5 +586,26 @@ class ReportsScreen(QWidget):
                 return f"CSV of {rows:,} parts written to {out}"
             write_pdf(r, out, station=f"{cfg.station.name} — {cfg.station.line}", other=loaded.other)
             return f"PDF shift report written to {out}"
+
+        self.low.submit(work, lambda words: self.ctx.channel.info(words), self.ctx.channel.error)
+
+    def _export_plant(self, kind: str) -> None:
+        """Write the plant report on show as CSV or PDF to DATA_DIR/exports/ on the report thread."""
+        report = self.plant_loaded
+        if report is None:
+            self.ctx.channel.warning("No plant report is on show", "wait until it is read from the plant database")
+            return
+        day = report.local(report.start).strftime("%Y-%m-%d_%H%M")
+        line = "_" + re.sub(r"[^A-Za-z0-9_.-]+", "-", report.line) if report.line else ""
+        out = Path(self.ctx.station.data_dir) / "exports" / f"plant_{day}{line}.{kind}"
+
+        def work() -> str:
+            if kind == "csv":
+                from hmi.plant.reports import write_plant_csv
+
+                return f"CSV plant report ({write_plant_csv(report, out):,} rows) written to {out}"
+            from hmi.plant.report_pdf import write_plant_pdf
+
+            return f"PDF plant report ({write_plant_pdf(report, out)} pages) written to {out}"
 
         self.low.submit(work, lambda words: self.ctx.channel.info(words), self.ctx.channel.error)
