@@ -21,7 +21,7 @@ version="$(run --version)"
 echo "smoke: $version"
 [[ "$version" == hmi\ * ]] || fail "--version printed '$version'"
 
-pin="73194"
+pin="731946"
 printf '%s\n' "$pin" | run users add admin1 --role admin --data-dir "$data" || fail "users add (first admin)"
 run users list --data-dir "$data" | grep -q "admin1 .*admin .*active" || fail "the admin is not listed"
 

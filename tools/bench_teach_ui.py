@@ -60,8 +60,8 @@ def measure(data_dir: Path, parts: int, input_size: int, rate_hz: float, baselin
     cfg = load_station(data_dir, ["station.mode=production", "camera.kind=emulated", "camera.trigger=software",
                                   f"camera.rate_hz={rate_hz}", "plc.mode=off"])
     station = build_station(cfg, data_dir)
-    admin = station.users.add("admin", Role.ADMIN, "9999", None)
-    station.users.add("theo", Role.TECHNICIAN, "4321", admin)
+    admin = station.users.add("admin", Role.ADMIN, "999999", None)
+    station.users.add("theo", Role.TECHNICIAN, "432165", admin)
     channel = MessageChannel()
     tasks = BackgroundTasks(channel)
     session = OperatorSession(station.users, tasks, channel)
@@ -76,7 +76,7 @@ def measure(data_dir: Path, parts: int, input_size: int, rate_hz: float, baselin
     probe.timeout.connect(lambda: stamps.append(time.perf_counter()))
     station.start()
     try:
-        session.log_in(station.users.authenticate("theo", "4321"))
+        session.log_in(station.users.authenticate("theo", "432165"))
         screen.show()
         screen.on_show()
         _spin(2.0)  # warm-up: camera, model, first parts

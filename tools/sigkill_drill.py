@@ -11,19 +11,15 @@ At the end every result the PLC received must be in the database with the same v
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import random
-import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-PY = sys.executable
+from drill_support import ENV, PY, PlcProcess, plc_against_records, records_problems, station_command, verdict
 
 
 def main() -> int:
@@ -36,72 +32,36 @@ def main() -> int:
     args = ap.parse_args()
     rng = random.Random(args.seed)
     data = args.data_dir or Path(tempfile.mkdtemp(prefix="hmi-kill-"))
-    record = data.parent / (data.name + "-plc.json")
-    plc = subprocess.Popen([PY, "-m", "hmi.plc.simulator", "--port", "0", "--record", str(record)],
-                           stdout=subprocess.PIPE, text=True)
-    port = int(re.search(r":(\d+)", plc.stdout.readline()).group(1))
-    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
-    cmd = [PY, "-m", "hmi", "run", "--headless", "--data-dir", str(data), "--set", "plc.mode=s7",
-           "--set", "plc.host=127.0.0.1", "--set", f"plc.port={port}", "--set", "camera.rate_hz=0"]
+    plc = PlcProcess(data.parent / (data.name + "-plc.json"))
+    cmd = station_command(data, plc.port, "camera.rate_hz=0")
     failures: list[str] = []
     t_start = time.monotonic()
     for r in range(1, args.rounds + 1):
         delay = rng.uniform(0.2, args.max_delay)
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ENV)
         time.sleep(delay)
         if proc.poll() is not None:
             failures.append(f"round {r}: station exited by itself with {proc.returncode}: {proc.stderr.read()[-500:]}")
             continue
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        db = data / "hmi.db"
-        if db.exists():
-            conn = sqlite3.connect(db)
-            try:
-                ok = conn.execute("PRAGMA integrity_check").fetchone()[0]
-                dup = conn.execute("SELECT count(*) - count(DISTINCT seq) FROM inspections").fetchone()[0]
-                n = conn.execute("SELECT count(*) FROM inspections").fetchone()[0]
-            finally:
-                conn.close()
-            if ok != "ok":
-                failures.append(f"round {r}: integrity_check says {ok}")
-            if dup:
-                failures.append(f"round {r}: {dup} sequence numbers repeated")
-        else:
-            n = 0
-        audit = subprocess.run([PY, "-m", "hmi", "audit", "verify", "--data-dir", str(data)], capture_output=True, text=True)
-        if db.exists() and audit.returncode != 0:
-            failures.append(f"round {r}: audit verify failed: {audit.stdout.strip()}")
+        problems, n = records_problems(data)
+        failures += [f"round {r}: {p}" for p in problems]
         if r % 10 == 0 or r == args.rounds:
             print(f"round {r}/{args.rounds}: killed after {delay:.1f} s; {n} parts recorded so far; "
                   f"{len(failures)} failures", flush=True)
-    plc.send_signal(signal.SIGTERM)
-    plc.wait(timeout=30)
-    seen = json.loads(record.read_text())["results"]
-    conn = sqlite3.connect(data / "hmi.db")
-    rows = dict(conn.execute("SELECT seq, auto_verdict FROM inspections").fetchall())
-    total = conn.execute("SELECT count(*) FROM inspections").fetchone()[0]
-    conn.close()
-    missing = [s for s in seen if s["seq"] not in rows]
-    mismatched = [s for s in seen if s["seq"] in rows and rows[s["seq"]] != s["verdict"]]
-    plc_seqs = [s["seq"] for s in seen]
-    if missing:
-        failures.append(f"{len(missing)} results the PLC received are not in the database, e.g. {missing[:3]}")
-    if mismatched:
-        failures.append(f"{len(mismatched)} results differ from the database, e.g. {mismatched[:3]}")
-    if len(plc_seqs) != len(set(plc_seqs)):
-        failures.append("the PLC received a sequence number twice")
+    seen = plc.stop()
+    problems, rows = plc_against_records(seen, data / "hmi.db")
+    failures += problems
+    missing = sum(1 for s in seen if s["seq"] not in rows)
     final = subprocess.run([PY, "-m", "hmi", "run", "--headless", "--max-parts", "5", "--data-dir", str(data),
-                            "--set", "plc.mode=simulated"], capture_output=True, text=True, env=env)
+                            "--set", "plc.mode=simulated"], capture_output=True, text=True, env=ENV)
     if final.returncode != 0:
         failures.append(f"station did not restart cleanly: {final.stderr[-500:]}")
     print(f"{args.rounds} SIGKILLs in {time.monotonic() - t_start:.0f} s: the PLC received {len(seen)} results, "
-          f"all {len(seen) - len(missing)} found in the database with the same verdict; {total} parts recorded; "
+          f"all {len(seen) - missing} found in the database with the same verdict; {len(rows)} parts recorded; "
           f"clean restart: {'yes' if final.returncode == 0 else 'NO'}")
-    for f in failures:
-        print("FAIL:", f)
-    print("PASS" if not failures else f"{len(failures)} FAILURES")
-    return 0 if not failures else 1
+    return verdict(failures)
 
 
 if __name__ == "__main__":

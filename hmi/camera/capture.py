@@ -10,7 +10,7 @@ from concurrent.futures import Future
 from typing import Any, Callable
 
 from hmi.camera.source import FrameSource, Grab, TriggerMode
-from hmi.core.alarm_catalogue import CAMERA_LOST, PART_NUMBERS
+from hmi.core.alarm_catalogue import CAMERA_LOST, INSPECTION_DISABLED, PART_NUMBERS
 from hmi.core.alarms import AlarmBoard
 from hmi.core.errors import CameraError, CameraLost, StoreError
 from hmi.core.part import UNNUMBERED, CameraSettings, Decision, Part, utc_now
@@ -34,6 +34,9 @@ class CaptureWorker(Worker):
     In software-trigger mode the next trigger waits for a free slot among `max_in_flight`
     parts (the `credits` semaphore), like a line whose PLC advances a part when the station is
     ready. Setup mode: free-run, the newest frame replaces an unread one (drops counted).
+    While the PLC has inspection disabled (the INSPECTION_DISABLED alarm, raised by the PLC thread from
+    its command bit) production triggers no part; a frame the camera takes anyway (hardware trigger,
+    free run) is let go, counted in `ignored_while_disabled`, and becomes no part.
     """
 
     role = "capture"
@@ -63,6 +66,7 @@ class CaptureWorker(Worker):
         self._grab_s = 0.0  # moving average of trigger-to-frame time
         self.parts = 0
         self.unnumbered = 0  # parts the records could not number (the store did not answer in time)
+        self.ignored_while_disabled = 0  # frames let go while the PLC had inspection disabled
         self.done = threading.Event()
         self._next_trigger = 0.0
         self._lost_since: float | None = None
@@ -121,6 +125,9 @@ class CaptureWorker(Worker):
             self.done.set()
             self.wait(0.05)
             return
+        if self.production and self.alarms.is_active(INSPECTION_DISABLED):
+            self._while_disabled()
+            return
         if self.credits is not None and not self.credits.acquire(timeout=0.1):
             return
         if self.period:
@@ -159,6 +166,19 @@ class CaptureWorker(Worker):
                 self._release()
             return
         self._hand_on(grab)
+
+    def _while_disabled(self) -> None:
+        """The PLC disabled inspection: no trigger; a frame that comes anyway is let go, never made a part."""
+        if self.trigger is TriggerMode.SOFTWARE or self._lost_since is not None:
+            self.wait(0.05)
+            return
+        try:
+            grab = self.source.grab(min(self.grab_timeout_s, 0.05))
+        except CameraError:
+            self.wait(0.05)
+            return
+        if grab is not None:
+            self.ignored_while_disabled += 1
 
     # --- helpers -----------------------------------------------------------------------------
     def _new_part(self, grab: Grab | None, error: str | None) -> Part:

@@ -20,6 +20,7 @@ from pypylon import genicam, pylon
 from hmi.camera.replay import IMAGE_SUFFIXES, read_mono8
 from hmi.camera.source import FrameRoi, FrameSource, Grab, TriggerMode
 from hmi.core.errors import CameraError, CameraLost, ImageError
+from hmi.core.image_files import MAX_IMAGE_PIXELS, special_kind, to_8bit
 from hmi.core.part import CameraSettings, utc_now
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,11 @@ log = logging.getLogger(__name__)
 EMULATOR_DEVICE_CLASS = "BaslerCamEmu"
 EMULATOR_SERIAL = "0815-0000"   # pylon names emulated cameras 0815-0000, 0815-0001, ...
 CAMEMU_ENV = "PYLON_CAMEMU"
+
+# Unpacked deeper-than-8-bit mono formats: their bits per pixel. Their frames are shifted to their upper 8 bits
+# (hmi.core.image_files.to_8bit), the rule 16-bit image files follow too; packed ones go through pylon's
+# converter, which keeps the same upper bits.
+_DEEP_MONO = {pylon.PixelType_Mono10: 10, pylon.PixelType_Mono12: 12, pylon.PixelType_Mono16: 16}
 
 _LOST_TODO = ("check the camera's cable and power; the station reconnects by itself when the camera is back, "
               "and parts are not inspected until then")
@@ -50,13 +56,17 @@ class PylonCamera(FrameSource):
     frame ROI, exposure, gain and trigger mode; `reconnect` finds the same camera again after it was
     lost and applies the same settings, including changes made through `set_exposure`/`set_gain`.
     `rate_hz` limits the camera's own frame rate in free-run (0 = as fast as it can); software
-    triggers are paced by the capture thread, one frame per `grab`.
+    triggers are paced by the capture thread, one frame per `grab`. `pixel_format` asks for another
+    format than Mono8 (e.g. Mono12); every frame reaches the station as Mono8 all the same.
     """
 
     def __init__(self, serial: str = "", *, trigger: TriggerMode = TriggerMode.SOFTWARE,
                  exposure_us: float = 5000.0, gain_db: float = 0.0, roi: FrameRoi = FrameRoi(),
-                 rate_hz: float = 0.0, emulator_images: Path | None = None) -> None:
+                 rate_hz: float = 0.0, emulator_images: Path | None = None, pixel_format: str = "",
+                 max_pixels: int = MAX_IMAGE_PIXELS) -> None:
         self.serial = serial.strip()
+        self.pixel_format = pixel_format
+        self.max_pixels = max_pixels  # for the emulator's image files
         self.trigger = TriggerMode(trigger)
         self.exposure_us = float(exposure_us)
         self.gain_db = float(gain_db)
@@ -76,10 +86,12 @@ class PylonCamera(FrameSource):
     @classmethod
     def emulated(cls, image_dir: Path, *, serial: str = EMULATOR_SERIAL,
                  trigger: TriggerMode = TriggerMode.SOFTWARE, exposure_us: float = 5000.0,
-                 gain_db: float = 0.0, roi: FrameRoi = FrameRoi(), rate_hz: float = 0.0) -> "PylonCamera":
+                 gain_db: float = 0.0, roi: FrameRoi = FrameRoi(), rate_hz: float = 0.0, pixel_format: str = "",
+                 max_pixels: int = MAX_IMAGE_PIXELS) -> "PylonCamera":
         """pylon's emulated camera replaying the images in `image_dir` (sorted by name, looping): the demo camera."""
         return cls(serial, trigger=trigger, exposure_us=exposure_us, gain_db=gain_db, roi=roi,
-                   rate_hz=rate_hz, emulator_images=Path(image_dir))
+                   rate_hz=rate_hz, emulator_images=Path(image_dir), pixel_format=pixel_format,
+                   max_pixels=max_pixels)
 
     @property
     def is_open(self) -> bool:
@@ -92,7 +104,7 @@ class PylonCamera(FrameSource):
         self.close()
         image_size = None
         if self.emulator_images is not None:
-            image_size = _emulator_image_size(self.emulator_images)
+            image_size = _emulator_image_size(self.emulator_images, self.max_pixels)
             if not self._bound_serial:  # first open only: a reconnect must not conjure the camera back
                 enable_emulation(_emulator_index(self.serial) + 1)
         camera = self._create_camera()
@@ -311,10 +323,15 @@ class PylonCamera(FrameSource):
         if not genicam.IsWritable(node):
             return
         formats = list(node.Symbolics)
-        mono = "Mono8" if "Mono8" in formats else next((f for f in formats if f.startswith("Mono")), "")
+        if self.pixel_format and self.pixel_format not in formats:
+            raise CameraError(f"camera {self.name} offers no pixel format {self.pixel_format} "
+                              f"(it offers {', '.join(formats)})", "choose one of the formats it offers")
+        mono = self.pixel_format or ("Mono8" if "Mono8" in formats else
+                                     next((f for f in formats if f.startswith("Mono")), ""))
         if mono:
             node.Value = mono
-        # Anything else (Mono12, Bayer...) is converted to Mono8 per frame by pylon's converter.
+        # Mono10/12/16 are shifted to their upper 8 bits per frame (_mono8); anything else (packed, Bayer...)
+        # is converted to Mono8 by pylon's converter.
         self._converter = None
 
     def _set_roi(self, nodes, image_size: tuple[int, int] | None) -> None:
@@ -428,8 +445,11 @@ class PylonCamera(FrameSource):
                         self.name, late)
 
     def _mono8(self, result) -> np.ndarray:
-        if result.GetPixelType() == pylon.PixelType_Mono8:
+        pixel_type = result.GetPixelType()
+        if pixel_type == pylon.PixelType_Mono8:
             image = result.GetArray()           # a copy; the buffer goes back to the camera right after
+        elif pixel_type in _DEEP_MONO:          # the bit depth the format declares, never the frame's brightest pixel
+            image = to_8bit(result.GetArray(), self.name, _DEEP_MONO[pixel_type])
         else:
             if self._converter is None:
                 self._converter = pylon.ImageFormatConverter()
@@ -490,7 +510,7 @@ def _emulator_index(serial: str) -> int:
     return int(match.group(1)) if match else 0
 
 
-def _emulator_image_size(path: Path) -> tuple[int, int]:
+def _emulator_image_size(path: Path, max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[int, int]:
     """Check every entry pylon's emulator will load from `path` is a readable image of one size; (width, height)."""
     if not path.exists():
         raise CameraError(f"demo image folder {path} does not exist",
@@ -501,10 +521,13 @@ def _emulator_image_size(path: Path) -> tuple[int, int]:
     todo = "the camera emulation replays every entry of the folder: remove or replace it"
     sizes: dict[tuple[int, int], str] = {}
     for entry in entries:
-        if not entry.is_file() or entry.suffix.lower() not in IMAGE_SUFFIXES:
+        if not entry.is_file():  # the emulator would open a pipe too, and wait on it for ever
+            kind = special_kind(os.stat(entry).st_mode) if entry.exists() else "a link to nothing"
+            raise CameraError(f"{entry.name} in {path} is {kind}, not an image file", todo)
+        if entry.suffix.lower() not in IMAGE_SUFFIXES:
             raise CameraError(f"{entry.name} in {path} is not a PNG, BMP, JPEG or TIFF image", todo)
         try:
-            image = read_mono8(entry)
+            image = read_mono8(entry, max_pixels)
         except ImageError as exc:
             raise CameraError(f"{exc.what} (in {path})", todo) from exc
         sizes.setdefault((int(image.shape[1]), int(image.shape[0])), entry.name)

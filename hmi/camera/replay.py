@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import stat
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,26 +14,19 @@ import numpy as np
 
 from hmi.camera.source import FrameRoi, FrameSource, Grab, TriggerMode
 from hmi.core.errors import CameraError, ImageError
-from hmi.core.image_files import decode_image, read_frame, read_image_bytes
+from hmi.core.image_files import (IMAGE_SUFFIXES, MAX_IMAGE_PIXELS, list_images, read_frame, read_mono8,
+                                  special_kind)
 from hmi.core.part import CameraSettings, utc_now
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
+# What else a file's decoding may raise (memory, OpenCV, NumPy): the file's part is NOT_INSPECTED, the camera goes on.
+_FILE_FAILURES = (ImageError, MemoryError, cv2.error, ValueError, OSError)
 
 
 def image_files(folder: Path) -> list[Path]:
     """The image files directly inside `folder`, sorted by name (the order pylon's emulator replays)."""
-    return sorted(
-        (p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES),
-        key=lambda p: p.name,
-    )
-
-
-def read_mono8(path: Path) -> np.ndarray:
-    """Read an image file as a C-contiguous Mono8 array; raise ImageError in plain words."""
-    image = decode_image(read_image_bytes(path), path.name, cv2.IMREAD_GRAYSCALE)
-    return np.ascontiguousarray(image, dtype=np.uint8)
+    return sorted(list_images(folder).files, key=lambda p: p.name)
 
 
 def crop_to_roi(image: np.ndarray, roi: FrameRoi) -> np.ndarray:
@@ -83,10 +78,11 @@ class ReplaySource(FrameSource):
     """
 
     def __init__(self, path: Path, *, trigger: TriggerMode = TriggerMode.SOFTWARE, rate_hz: float = 0.0,
-                 roi: FrameRoi = FrameRoi()) -> None:
+                 roi: FrameRoi = FrameRoi(), max_pixels: int = MAX_IMAGE_PIXELS) -> None:
         self.path = Path(path)
         self.trigger = TriggerMode(trigger)
         self.roi = roi
+        self.max_pixels = max_pixels
         self.name = f"replay {self.path.name}"
         self._pacer = FramePacer(0.0 if self.trigger is TriggerMode.SOFTWARE else rate_hz)
         self._files: list[Path] = []
@@ -102,8 +98,15 @@ class ReplaySource(FrameSource):
         if not self.path.exists():
             raise CameraError(f"replay path {self.path} does not exist",
                               "check camera.replay_path in the station file")
+        mode = os.stat(self.path).st_mode
+        if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):  # a pipe would block the video reader for ever
+            raise CameraError(f"replay path {self.path} is {special_kind(mode)}, not a folder, image or video file",
+                              "set camera.replay_path to a folder of images or a video file")
         if self.path.is_dir():
-            self._files = image_files(self.path)
+            listing = list_images(self.path)
+            for skipped, why in listing.skipped:  # pipes, sockets, folders named *.png: never opened
+                log.warning("replay: %s skipped: %s", skipped, why)
+            self._files = sorted(listing.files, key=lambda p: p.name)
             if not self._files:
                 raise CameraError(
                     f"replay folder {self.path} holds no images ({', '.join(s[1:] for s in IMAGE_SUFFIXES)})",
@@ -145,8 +148,8 @@ class ReplaySource(FrameSource):
             image = self._next_video_frame() if self._video is not None else self._next_file_frame()
             image = crop_to_roi(image, self.roi)
             error = None
-        except ImageError as exc:
-            image, error = None, str(exc)
+        except _FILE_FAILURES as exc:  # a bad file is a failed buffer, never the end of the capture thread
+            image, error = None, _failure_text(exc)
         self._frames += 1
         captured_mono = time.monotonic()
         if image is not None and (image.shape[1], image.shape[0]) != (self._settings.width, self._settings.height):
@@ -165,16 +168,16 @@ class ReplaySource(FrameSource):
     def _first_readable_image(self) -> np.ndarray:
         for path in self._files:
             try:
-                return read_mono8(path)
-            except ImageError as exc:
-                log.warning("replay: %s", exc)
+                return read_mono8(path, self.max_pixels)
+            except _FILE_FAILURES as exc:
+                log.warning("replay: %s", _failure_text(exc))
         raise CameraError(f"none of the {len(self._files)} images in {self.path} can be read",
                           "replace the files with PNG, BMP, JPEG or TIFF images")
 
     def _next_file_frame(self) -> np.ndarray:
         path = self._files[self._position % len(self._files)]
         self._position += 1
-        return read_mono8(path)
+        return read_mono8(path, self.max_pixels)
 
     def _open_video(self) -> np.ndarray:
         video = cv2.VideoCapture(str(self.path))
@@ -215,8 +218,9 @@ class ImageFilesSource(FrameSource):
     files stay in step. Opening never fails (there is no device); after the last file no frame comes.
     """
 
-    def __init__(self, paths: Sequence[Path]) -> None:
+    def __init__(self, paths: Sequence[Path], *, max_pixels: int = MAX_IMAGE_PIXELS) -> None:
         self.paths = [Path(p) for p in paths]
+        self.max_pixels = max_pixels
         self.name = "image files"
         self._next = 0          # index of the next file
         self._open = False
@@ -246,9 +250,9 @@ class ImageFilesSource(FrameSource):
         path = self.paths[self._next]
         self._next += 1
         try:
-            image, error = read_frame(path), None
-        except ImageError as exc:
-            image, error = None, str(exc)
+            image, error = read_frame(path, self.max_pixels), None
+        except _FILE_FAILURES as exc:
+            image, error = None, _failure_text(exc)
         height, width = image.shape[:2] if image is not None else (0, 0)
         return Grab(captured_at=utc_now(), captured_mono=time.monotonic(),
                     settings=CameraSettings(source=self.name, exposure_us=0.0, gain_db=0.0, width=int(width),
@@ -266,6 +270,14 @@ class ImageFilesSource(FrameSource):
     def set_gain(self, gain_db: float) -> float:
         """Files were exposed when they were taken: a recipe's gain changes nothing (and is no fault)."""
         return gain_db
+
+
+def _failure_text(exc: BaseException) -> str:
+    """Why a file gave no frame: the ImageError's own words, else the kind of failure."""
+    if isinstance(exc, ImageError):
+        return str(exc)
+    detail = str(exc).splitlines()[0][:200] if str(exc) else "no detail"
+    return f"image cannot be decoded ({type(exc).__name__}: {detail}); the part is not inspected"
 
 
 def _mono(frame: np.ndarray) -> np.ndarray:

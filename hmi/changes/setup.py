@@ -21,7 +21,7 @@ from hmi.config.loader import RECIPES_DIR, load_recipe, save_recipe
 from hmi.config.schema import InspectionRoi, Recipe, RecipeThresholds, StationConfig
 from hmi.core.errors import ConfigError, PermissionDenied, StationError
 from hmi.core.part import CameraSettings
-from hmi.inference.package import ModelPackage
+from hmi.inference.package import ModelPackage, threshold_problem
 from hmi.inference.worker import ActiveSetup
 from hmi.store.audit import AuditAction
 from hmi.store.thresholds import STATION, ThresholdLog
@@ -137,6 +137,7 @@ class SetupChanges:
         reason = _reason(reason)
         with self._lock:
             current = self._recipe
+            self._refuse_unusable(current, proposal)  # before the signature: nothing is signed for a set never used
             signer = self.sign(user, secret, Permission.THRESHOLDS, f"threshold change on recipe {current.name}")
             version = current.thresholds.version + 1
             if self.threshold_log is not None:
@@ -378,6 +379,16 @@ class SetupChanges:
         # One value swapped whole: every part judged from now on carries it to the holds, monitors, records and PLC.
         self.active.set(judging_setup(recipe, inspector))
         self._recipe = recipe
+
+    def _refuse_unusable(self, recipe: Recipe, proposal: RecipeThresholds) -> None:
+        """StationError when `proposal` is not finite or lies outside the scores the recipe's model gives."""
+        inspector = self.active.get().inspector
+        package = inspector.package if inspector is not None else ModelPackage.load(
+            find_model(recipe.model.name, self.data_dir))
+        problem = threshold_problem(proposal.score, proposal.hold_below, proposal.hold_above, package.manifest)
+        if problem:
+            raise StationError(f"thresholds for recipe {recipe.name} refused: {problem}",
+                               "enter a threshold inside the model's score range, then apply again")
 
     @staticmethod
     def _threshold_values(t: RecipeThresholds) -> dict[str, Any]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import re
+import socket
 import sqlite3
 import sys
 import time
@@ -11,7 +13,7 @@ from pathlib import Path
 
 from hmi.config.loader import load_station
 from hmi.cli.options import command, overrides
-from hmi.core.errors import StationError, StoreError
+from hmi.core.errors import ConfigError, StationError, StoreError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -48,6 +50,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     res.add_argument("name")
     res.add_argument("--admin", required=True)
     res.add_argument("--reason", default="")
+    rec = command(u_sub, "recover-admin", _users_recover,
+                  help="at the station's console, when no admin can log in: unlock, re-enable and give a new PIN "
+                       "to the admin NAME, or add NAME as an admin (recorded in the audit trail)")
+    rec.add_argument("name")
+    rec.add_argument("--reason", required=True, help="why (recorded in the audit trail)")
 
 
 def _secret(prompt: str, confirm: bool) -> str:
@@ -63,20 +70,38 @@ def _secret(prompt: str, confirm: bool) -> str:
 def _audit_verify(args: argparse.Namespace, data_dir: Path) -> int:
     from hmi.store.audit import verify
 
-    db = _need(data_dir)
-    anchor = None
-    if args.anchor:
-        ident, _, digest = args.anchor.partition(":")
-        anchor = (int(ident), digest)
-    report = verify(db, anchor)
+    anchor = _anchor(args.anchor) if args.anchor else None
+    report = verify(_need(data_dir), anchor)
     print(report.text())
     return 0 if report.ok else 1
 
 
+def _anchor(text: str) -> tuple[int, str]:
+    """--anchor ID:HASH as (id, hash); ConfigError in plain words for anything else."""
+    ident, sep, digest = text.strip().partition(":")
+    if not sep or not ident.isdigit() or int(ident) < 1 or not re.fullmatch(r"[0-9a-fA-F]{64}", digest):
+        raise ConfigError(f"--anchor {text!r} is not an audit entry's ID:HASH",
+                          "give the entry's number and its 64-digit hash as 'hmi audit verify' printed them, "
+                          "e.g. --anchor 1042:3f5a…")
+    return int(ident), digest.lower()
+
+
 def _db_check(args: argparse.Namespace, data_dir: Path) -> int:
+    from hmi.store.database import missing_tables, open_readonly
     from hmi.store.queries import integrity_check
 
-    result = integrity_check(_need(data_dir))
+    db = _need(data_dir)
+    result = integrity_check(db)
+    conn = open_readonly(db)
+    try:
+        missing = missing_tables(conn)
+    finally:
+        conn.close()
+    if missing:
+        many = len(missing) > 1
+        print(f"{result}; but the table{'s' if many else ''} {', '.join(missing)} of the records schema "
+              f"{'are' if many else 'is'} missing: removed behind the station's back")
+        return 1
     print(result)
     return 0 if result == "ok" else 1
 
@@ -119,6 +144,7 @@ def _plc_test(args: argparse.Namespace, data_dir: Path) -> int:
 def _backup(db: Path, out: Path) -> int:
     """Online backup: pages are copied in steps so the writer is never held up for long."""
     from hmi.store.database import open_readonly
+    from hmi.store.wal_identity import as_pragma, new_identity
 
     out = out.expanduser().resolve()
     if out.exists():
@@ -131,6 +157,9 @@ def _backup(db: Path, out: Path) -> int:
         dst = sqlite3.connect(tmp)
         try:
             src.backup(dst, pages=256, sleep=0.005)
+            # An identity of its own: a restored copy then never takes a write-ahead log left by the original.
+            dst.execute(f"PRAGMA application_id = {as_pragma(new_identity())}")
+            dst.commit()
             ok = dst.execute("PRAGMA integrity_check").fetchone()[0]
             parts = dst.execute("SELECT count(*) FROM inspections").fetchone()[0]
         finally:
@@ -156,10 +185,14 @@ def _users_list(args: argparse.Namespace, data_dir: Path) -> int:
     directory = UserDirectory(database_path(data_dir))
     try:
         users = directory.list()
+        first_run = directory.first_run_open()
     finally:
         directory.close()
-    if not users:
+    if not users and first_run:
         print("no users yet: create the admin with 'hmi users add NAME --role admin'")
+    elif not users:
+        print("no users, though this station had some: restore an admin at this console with "
+              "'hmi users recover-admin NAME --reason TEXT'")
     for u in users:
         state = "active" if u.active else "disabled"
         print(f"{u.name:<20} {u.role.value:<11} {state}")
@@ -170,7 +203,7 @@ def _users_change(args: argparse.Namespace, data_dir: Path) -> int:
     from hmi.store.database import database_path
     from hmi.store.users import UserDirectory
 
-    directory = UserDirectory(database_path(data_dir))
+    directory = UserDirectory(database_path(data_dir), min_secret_len=_min_pin_length(args, data_dir))
     try:
         by = None
         if getattr(args, "admin", ""):
@@ -187,3 +220,24 @@ def _users_change(args: argparse.Namespace, data_dir: Path) -> int:
         return 0
     finally:
         directory.close()
+
+
+def _users_recover(args: argparse.Namespace, data_dir: Path) -> int:
+    from hmi.store.database import database_path
+    from hmi.store.users import RECOVERY, UserDirectory
+
+    directory = UserDirectory(database_path(data_dir), min_secret_len=_min_pin_length(args, data_dir))
+    try:
+        console = f"{getpass.getuser()}@{socket.gethostname()}"
+        user = directory.recover_admin(args.name, _secret(f"new PIN/password for {args.name}: ", True),
+                                       args.reason, console)
+    finally:
+        directory.close()
+    print(f"{user.name} is an active admin with the new PIN; recorded in the audit trail as '{RECOVERY}' "
+          f"({console})")
+    return 0
+
+
+def _min_pin_length(args: argparse.Namespace, data_dir: Path) -> int:
+    """The station's minimum PIN length ([users] min_pin_length in station.toml, with --set)."""
+    return load_station(data_dir, overrides(args)).users.min_pin_length

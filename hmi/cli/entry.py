@@ -38,10 +38,17 @@ def main(argv: list[str] | None = None) -> int:
     multiprocessing.freeze_support()  # the frozen station's teaching process starts here (hmi.changes.teach_process)
     args = build_parser().parse_args(argv)
     command = args.command or "run"
-    from hmi.config.loader import load_station
+    from hmi.config.loader import check_data_dir, load_station
+    from hmi.config.paths import private_files
     from hmi.core.logs import EXIT_CRASHED, close_logging, install_crash_handler, setup_logging
 
     folder = data_dir(args)
+    try:
+        check_data_dir(folder)  # before logging, which would make folders in it
+    except StationError as exc:
+        print(f"hmi: {exc}", file=sys.stderr)
+        return 2
+    private_files()  # records, logs, images, recipes: the station's account's only
     # HMI_LOG sets the log file's level (default INFO); the console shows warnings and errors only.
     setup_logging(folder, file_level=os.environ.get("HMI_LOG", "INFO"))
     # The main thread's own errors are caught below; the hooks see other threads and Qt slots, which survive them.

@@ -66,17 +66,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--truth", type=Path, default=None, help="... and its ground_truth.csv (file,label)")
 
 
-def _image_paths(paths: list[Path]) -> list[Path]:
-    from hmi.camera.replay import IMAGE_SUFFIXES
+def _image_paths(paths: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """The image files given and found in the folders given (searched through), and what the folders held that
+    is named like an image but is not a regular file (pipes, sockets, folders named *.png), with why."""
+    from hmi.core.image_files import list_images
 
-    exts = set(IMAGE_SUFFIXES)
     out: list[Path] = []
+    skipped: list[tuple[Path, str]] = []
     for p in paths:
         if p.is_dir():
-            out.extend(sorted(q for q in p.rglob("*") if q.suffix.lower() in exts))
+            listing = list_images(p, recursive=True)
+            out.extend(listing.files)
+            skipped.extend(listing.skipped)
         else:
-            out.append(p)
-    return out
+            out.append(p)  # named on the command line: judged, or NOT_INSPECTED with the reason in its place
+    return out, skipped
 
 
 def cmd_inspect(args: argparse.Namespace, folder: Path) -> int:
@@ -94,10 +98,13 @@ def cmd_inspect(args: argparse.Namespace, folder: Path) -> int:
 
     from hmi.camera.replay import ImageFilesSource
     from hmi.config.loader import load_recipe, load_station
+    from hmi.core.image_files import max_pixels
     from hmi.inference.package import ModelPackage
     from hmi.station import build_station
 
-    paths = _image_paths(args.paths)
+    paths, skipped = _image_paths(args.paths)
+    for path, why in skipped:  # never opened: a pipe would block the reader
+        print(f"hmi: skipped {path}: {why}", file=sys.stderr)
     # A file has no line takt: a large frame judged on a slow machine is late, not unjudged. Then the
     # station as the line runs it: every frame a part, each trigger waiting for a free place at the model.
     settings = ["pipeline.deadline_ms=600000", *overrides(args), "station.mode=production",
@@ -114,8 +121,8 @@ def cmd_inspect(args: argparse.Namespace, folder: Path) -> int:
     judging = _package_setup(package, cfg, folder, recipe) if package is not None else None
     maps_root = Path(os.path.commonpath([str(p.resolve().parent) for p in paths]))
 
-    station = build_station(cfg, folder, source=ImageFilesSource(paths), max_parts=len(paths), records=False,
-                            judging=judging)
+    source = ImageFilesSource(paths, max_pixels=max_pixels(cfg.camera.max_image_megapixels))
+    station = build_station(cfg, folder, source=source, max_parts=len(paths), records=False, judging=judging)
     setup = station.active.get()
     inspector = setup.inspector
     assert inspector is not None  # build_station raised ModelError otherwise
@@ -170,6 +177,9 @@ def cmd_inspect(args: argparse.Namespace, folder: Path) -> int:
         print(f"{unreadable} images could not be read and are NOT_INSPECTED in the CSV", file=sys.stderr)
     if unjudged:
         print(f"{unjudged} images could not be judged and are NOT_INSPECTED in the CSV", file=sys.stderr)
+    if skipped:
+        print(f"{len(skipped)} entries named like images were skipped (not regular files) and are not in the CSV",
+              file=sys.stderr)
     return 0
 
 
@@ -264,12 +274,16 @@ def _teach_targets(args: argparse.Namespace, folder: Path) -> JudgingTargets:
 
 def cmd_teach(args: argparse.Namespace, folder: Path) -> int:
     """Teach an anomaly model from good images, with a progress line."""
+    from hmi.config.loader import load_station
+    from hmi.core.image_files import max_pixels
     from hmi.inference.teach import teach
 
     good = args.good
     if not good.is_dir():
         raise StationError(f"folder {good} does not exist", "give the folder of good-part images with --good")
-    paths = _image_paths([good])
+    files, special = _image_paths([good])
+    paths = files + [p for p, _ in special]  # never opened: teach lists each as skipped, with why
+    limit = max_pixels(load_station(folder, overrides(args)).camera.max_image_megapixels)
     tty = sys.stderr.isatty()
     last = [0.0, ""]
 
@@ -282,7 +296,7 @@ def cmd_teach(args: argparse.Namespace, folder: Path) -> int:
     targets = _teach_targets(args, folder)
     report = teach(paths, args.out, name=args.name or args.out.name, input_size=args.input_size,
                    coreset_ratio=args.coreset, progress=progress, augment=args.augment,
-                   false_reject=targets.false_reject, hold_share=targets.hold_share)
+                   false_reject=targets.false_reject, hold_share=targets.hold_share, max_pixels=limit)
     if tty:
         print(file=sys.stderr)
     print(report.summary())

@@ -56,8 +56,9 @@ def cmd_run(args: argparse.Namespace, folder: Path) -> int:
         print("hmi: no display found; running headless with a status line", file=sys.stderr)
     station = configured_station(args, folder, max_parts=args.max_parts)
     if station.users is not None and station.users.needs_first_admin():
-        print("hmi: this station has no admin yet — create one with 'hmi users add NAME --role admin'",
-              file=sys.stderr)
+        how = ("create one with 'hmi users add NAME --role admin'" if station.users.first_run_open() else
+               "restore one at this console with 'hmi users recover-admin NAME --reason TEXT'")
+        print(f"hmi: this station has no active admin — {how}", file=sys.stderr)
     stop = threading.Event()
     if args.quit_after:
         threading.Timer(args.quit_after, stop.set).start()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 import shutil
 import tomllib
 from pathlib import Path
@@ -10,14 +12,31 @@ from typing import Any, TypeVar
 import tomli_w
 from pydantic import BaseModel, ValidationError
 
-from hmi.config.paths import resources_dir
+from hmi.config.paths import PRIVATE_DIR_MODE, make_private, resources_dir, tighten_data_dir
 from hmi.config.schema import Recipe, StationConfig
 from hmi.core.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
 
+log = logging.getLogger("hmi.config")
+
 STATION_FILE = "station.toml"
 RECIPES_DIR = "recipes"
+# A recipe's name is also its file's name: letters (any language), digits, space, '_', '-', '+', '.'; never a path.
+_RECIPE_NAME = re.compile(r"[^\W_][\w .+-]{0,63}")  # \w: letters of any language, digits and '_'
+_DEVICE_NAMES = frozenset({"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
+                           *(f"LPT{i}" for i in range(1, 10))})
+RECIPE_NAME_RULE = ("use 1 to 64 letters, digits, spaces, '_', '-', '+' or '.', starting with a letter or digit "
+                    "(no '..', '/' or '\\': a recipe name is a file name in DATA_DIR/recipes)")
+
+
+def check_recipe_name(name: str, where: str = "") -> str:
+    """`name` when it may name a recipe (and its file); ConfigError in plain words otherwise. The one rule."""
+    text = name if isinstance(name, str) else ""
+    if (not _RECIPE_NAME.fullmatch(text) or ".." in text or text.endswith((".", " "))
+            or text.split(".")[0].strip().upper() in _DEVICE_NAMES):
+        raise ConfigError(f"{where + ': ' if where else ''}{name!r} cannot be a recipe name", RECIPE_NAME_RULE)
+    return text
 
 
 def _describe(err: dict[str, Any]) -> str:
@@ -44,12 +63,27 @@ def validate(model: type[M], data: dict[str, Any], source: str) -> M:
 
 
 def read_toml(path: Path) -> dict[str, Any]:
-    """Parse a TOML file into a dict, or raise ConfigError saying where the syntax breaks."""
+    """Parse a TOML file (UTF-8) into a dict, or raise ConfigError saying what is wrong with it."""
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found", "check the path or run the station once to create it") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror or exc})",
+                          "check that it is a file the station's account may read") from None
+    try:
+        text = raw.decode("utf-8-sig")  # a byte order mark (Notepad's) is fine
+    except UnicodeDecodeError:
+        text = None
+    if text is None or "\x00" in text:
+        head = raw[:64]  # UTF-16 has a byte order mark, or a zero byte beside every ASCII letter
+        utf16 = raw[:2] in (b"\xff\xfe", b"\xfe\xff") or (len(head) >= 4 and not (any(head[1::2]) and any(head[::2])))
+        kind = "it looks like UTF-16 text" if utf16 else "it holds binary data"
+        raise ConfigError(f"{path}: not a UTF-8 text file ({kind})",
+                          "save it again as UTF-8 text (an editor's 'Save as', encoding UTF-8), or put back a copy "
+                          "that was")
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})", "fix the syntax at that line") from None
 
@@ -88,15 +122,35 @@ def _deep_copy(d: dict[str, Any]) -> dict[str, Any]:
     return {k: _deep_copy(v) if isinstance(v, dict) else v for k, v in d.items()}
 
 
+def check_data_dir(data_dir: Path) -> None:
+    """Refuse a data folder path that names something other than a folder (a file, say)."""
+    if data_dir.exists() and not data_dir.is_dir():
+        raise ConfigError(f"the data folder {data_dir} is a file, not a folder",
+                          "give --data-dir a folder (it is created when missing), or move the file away")
+
+
 def ensure_data_dir(data_dir: Path) -> None:
-    """Create the data directory with the shipped station file and recipes on first use."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    station = data_dir / STATION_FILE
-    if not station.exists():
-        shutil.copyfile(resources_dir() / STATION_FILE, station)
-    recipes = data_dir / RECIPES_DIR
-    if not recipes.exists():
-        shutil.copytree(resources_dir() / RECIPES_DIR, recipes)
+    """Create the data directory (owner-only) with the shipped station file and recipes on first use.
+
+    An existing folder that others may read is made owner-only, with a line in the log.
+    """
+    check_data_dir(data_dir)
+    try:
+        data_dir.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+        station = data_dir / STATION_FILE
+        if not station.exists():
+            shutil.copyfile(resources_dir() / STATION_FILE, station)
+        recipes = data_dir / RECIPES_DIR
+        if not recipes.exists():
+            shutil.copytree(resources_dir() / RECIPES_DIR, recipes)
+    except OSError as exc:
+        raise ConfigError(f"cannot prepare the data folder {data_dir} ({exc.strerror or exc})",
+                          "check the --data-dir path and that the station's account may write there") from None
+    changed = tighten_data_dir(data_dir)
+    if changed:
+        named = ", ".join(str(p.relative_to(data_dir)) or "." for p in changed[:8])
+        log.info("data folder %s: %d files and folders that others could read are now the station's account's "
+                 "only (%s)", data_dir, len(changed), named)
 
 
 def load_station(data_dir: Path, overrides: list[str] | None = None) -> StationConfig:
@@ -108,12 +162,14 @@ def load_station(data_dir: Path, overrides: list[str] | None = None) -> StationC
     if overrides:
         data = apply_overrides(data, overrides)
         source += " with --set " + " ".join(overrides)
-    return validate(StationConfig, data, source)
+    cfg = validate(StationConfig, data, source)
+    check_recipe_name(cfg.station.recipe, f"{source}: key 'station.recipe'")
+    return cfg
 
 
 def recipe_path(data_dir: Path, name: str) -> Path:
-    """File of the recipe called `name`."""
-    return data_dir / RECIPES_DIR / f"{name}.toml"
+    """File of the recipe called `name` (ConfigError for a name that is not a recipe name)."""
+    return data_dir / RECIPES_DIR / f"{check_recipe_name(name)}.toml"
 
 
 def load_recipe(data_dir: Path, name: str) -> Recipe:
@@ -133,8 +189,9 @@ def load_recipe(data_dir: Path, name: str) -> Recipe:
 def save_recipe(data_dir: Path, recipe: Recipe) -> Path:
     """Write a recipe atomically (write a temporary file, then rename)."""
     path = recipe_path(data_dir, recipe.name)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
     tmp = path.with_suffix(".toml.tmp")
     tmp.write_text(tomli_w.dumps(recipe.model_dump(mode="json", exclude_none=True)), encoding="utf-8")
+    make_private(tmp)
     tmp.replace(path)
     return path

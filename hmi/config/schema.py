@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 
 class Section(BaseModel):
@@ -35,6 +36,10 @@ class CameraConfig(Section):
     gain_db: float = Field(0.0, ge=0, le=48, description="analogue gain in dB")
     grab_timeout_ms: int = Field(1000, ge=10, le=60_000, description="how long to wait for a buffer")
     reconnect_s: float = Field(1.0, gt=0, le=60, description="first reconnect delay after the camera is lost (doubles to 10 s)")
+    max_image_megapixels: float = Field(
+        150.0, gt=0, le=1000, description="largest image (width x height, megapixels) any image file may have: "
+                                          "replay, emulated camera, hmi inspect, teach; checked from the header "
+                                          "before decoding, larger files are refused")
     roi: RoiConfig = Field(default_factory=RoiConfig)
 
 
@@ -60,7 +65,8 @@ class PipelineConfig(Section):
     deadline_ms: int = Field(2000, ge=10, le=600_000, description="a part not judged within this after capture is NOT_INSPECTED")
     max_in_flight: int = Field(2, ge=1, le=64, description="software trigger waits while this many parts are being judged")
     review_queue: int = Field(1000, ge=1, le=100_000,
-                              description="operators' verdicts on HOLD parts waiting for the store, and again for the PLC")
+                              description="operators' verdicts on HOLD parts waiting for the store, and again for "
+                                          "the PLC and for each added output")
     delivery_queue: int = Field(1024, ge=1, le=400_000,
                                 description="PLC delivery reports waiting for the store (keep at about 4 x result_queue)")
     audit_queue: int = Field(1000, ge=1, le=100_000, description="audit trail entries waiting for the store")
@@ -79,8 +85,11 @@ class PipelineConfig(Section):
 class PlcConfig(Section):
     """The Siemens S7 link (DESIGN.md, PLC interface)."""
 
+    # No default: a station file that names no mode must not signal a PLC simulated in-process by mistake.
     mode: Literal["simulated", "s7", "off"] = Field(
-        "simulated", description="simulated = python-snap7 server on loopback; s7 = a real PLC; off = no PLC (warning shown)")
+        None, validate_default=True,  # left out: refused by _mode_given with what to write
+        description="s7 = the line's real PLC; simulated = python-snap7 server on loopback, the line acts on "
+                    "nothing (demo; a standing PLC_SIMULATED alarm); off = no PLC (a standing PLC_OFF alarm)")
     host: str = Field("127.0.0.1", description="PLC IP address")
     port: int = Field(102, ge=1, le=65535, description="ISO-on-TCP port (102 on a real PLC)")
     rack: int = Field(0, ge=0, le=7)
@@ -92,13 +101,43 @@ class PlcConfig(Section):
     hold_lane: bool = Field(False, description="the line has a hold lane for HOLD parts (else HOLD parts are rejected)")
     reconnect_max_s: float = Field(5.0, gt=0, le=300, description="longest wait between reconnect attempts")
 
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _mode_given(cls, mode: object) -> object:
+        if mode is None:
+            raise PydanticCustomError(
+                "plc_mode_missing",
+                'not set: write mode = "s7" under [plc] for the line\'s PLC (with its host), "simulated" for a PLC '
+                'simulated inside the station (a demo: the line acts on no verdict) or "off" for no PLC')
+        return mode
+
 
 class StoreConfig(Section):
     """Records database and image store under the data directory."""
 
     ok_image_sample: int = Field(50, ge=0, le=1_000_000, description="keep every N-th OK image; 0 = none")
     image_quota_mb: int = Field(2048, ge=1, description="disk space for part images")
-    low_disk_mb: int = Field(500, ge=1, description="alarm when free disk space falls under this")
+    low_disk_mb: int = Field(500, ge=1, description="alarm (DISK_LOW) when free disk space falls under this; "
+                                                    "must be above image_floor_mb")
+    image_floor_mb: int = Field(256, ge=0, description="images stop being saved when the disk has less than this "
+                                                       "free, so the records keep room; 0 = only when writing fails")
+    records_reserve_mb: int = Field(64, ge=0, le=65_536,
+                                    description="room kept inside hmi.db for the records of a full disk (every part "
+                                                "is then rejected NOT_INSPECTED with a durable record); 0 = none")
+    keep_days: int = Field(0, ge=0, le=36_500, description="records retention: OK parts older than this are exported "
+                                                           "and purged (docs/database.md); 0 = keep every part")
+    keep_gb: float = Field(0.0, ge=0.0, le=100_000.0,
+                           description="records retention by size: while the records hold more than this, the "
+                                       "oldest OK parts are exported and purged; 0 = no limit")
+    purge_export_dir: str = Field("", description="folder for the exports of purged parts (gzip CSV); "
+                                                  "empty = DATA_DIR/purged")
+
+    @model_validator(mode="after")
+    def _alarm_before_images_stop(self) -> "StoreConfig":
+        if self.image_floor_mb >= self.low_disk_mb:
+            raise ValueError(f"store.low_disk_mb ({self.low_disk_mb}) must be above store.image_floor_mb "
+                             f"({self.image_floor_mb}): the DISK_LOW alarm must come before images stop")
+        return self
 
 
 class UiConfig(Section):
@@ -218,6 +257,14 @@ class MqttConfig(Section):
         return self
 
 
+class UsersConfig(Section):
+    """Logins at the station (users themselves live in the records database)."""
+
+    min_pin_length: int = Field(6, ge=6, le=12,
+                                description="fewest characters of a new or reset PIN or password (the touchscreen "
+                                            "keypad takes up to 12 digits); PINs already set keep working")
+
+
 class StationConfig(Section):
     """The whole station file (station.toml)."""
 
@@ -225,9 +272,10 @@ class StationConfig(Section):
     camera: CameraConfig = Field(default_factory=CameraConfig)
     inference: InferenceConfig = Field(default_factory=InferenceConfig)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
-    plc: PlcConfig = Field(default_factory=PlcConfig)
+    plc: PlcConfig = Field(default_factory=dict, validate_default=True)  # no [plc]: refused for want of plc.mode
     store: StoreConfig = Field(default_factory=StoreConfig)
     ui: UiConfig = Field(default_factory=UiConfig)
+    users: UsersConfig = Field(default_factory=UsersConfig)
     shifts: ShiftsConfig = Field(default_factory=ShiftsConfig)
     plant: PlantConfig = Field(default_factory=PlantConfig)
     opcua: OpcuaConfig = Field(default_factory=OpcuaConfig)
@@ -245,9 +293,11 @@ class RecipeThresholds(Section):
     """The recipe's threshold set (see hmi.decision.policy.ThresholdSet)."""
 
     version: int = Field(1, ge=1)
-    score: float = Field(..., description="score at or above which a part is a defect")
-    hold_below: float = Field(0.0, ge=0)
-    hold_above: float = Field(0.0, ge=0)
+    score: float = Field(..., allow_inf_nan=False,
+                         description="score at or above which a part is a defect; a finite number inside the "
+                                     "model's score range (checked when the model is loaded)")
+    hold_below: float = Field(0.0, ge=0, allow_inf_nan=False)
+    hold_above: float = Field(0.0, ge=0, allow_inf_nan=False)
     min_defect_area_px: int = Field(0, ge=0)
 
 

@@ -78,20 +78,42 @@ PLC_LINK = AlarmSpec(
     "PLC_LINK", Priority.HIGH, Tile.PLC,
     "PLC {address} not answering: parts are being rejected",
     "check the cable and the PLC's power; the station reconnects by itself", "DOWN")
+PLC_REFUSED = AlarmSpec(
+    "PLC_REFUSED", Priority.HIGH, Tile.PLC,
+    "PLC {address} answers but refuses the station's reads or writes of DB {db} ({problem}): parts are being "
+    "rejected",
+    "enable PUT/GET access in the CPU's protection settings (Protection & Security → Connection mechanisms) and "
+    "check plc.db in station.toml (now {db}: that DB downloaded, 80 bytes, optimized block access off); the "
+    "station retries by itself", "REFUSED")
 PLC_OFF = AlarmSpec(
     "PLC_OFF", Priority.LOW, Tile.PLC,
     "PLC signalling is switched off: parts are NOT being rejected by the line",
     "set plc.mode to s7 in station.toml when the line should act on the verdicts", "OFF")
+PLC_SIMULATED = AlarmSpec(
+    "PLC_SIMULATED", Priority.LOW, Tile.PLC,
+    "the PLC is simulated inside the station (plc.mode = simulated): the line does not act on the verdicts",
+    "set plc.mode to s7 (and plc.host) in station.toml when this station runs a real line", "SIMULATED")
+INSPECTION_DISABLED = AlarmSpec(
+    "INSPECTION_DISABLED", Priority.LOW, Tile.CAMERA,
+    "inspection disabled by the PLC (DB {db} byte 78 bit 0 is off): no parts are triggered or judged",
+    "enable inspection in the PLC program when parts should be inspected", "DISABLED BY PLC")
 
 # --- records and disk ----------------------------------------------------------------------------
+# Declared before DISK_FULL: with both active (the reserve used up), the Disk tile says FAULT.
 STORE_WRITE = AlarmSpec(
     "STORE_WRITE", Priority.HIGH, Tile.DISK,
-    "records cannot be written to the database ({problem}): {waiting} writes are waiting in memory{lost}; "
-    "verdicts still go to the PLC",
-    "free disk space or call service", "FAULT")
+    "records cannot be written to the database ({problem}): no result goes to the PLC, which is told the station "
+    "has a fault and rejects every part; {waiting} writes are waiting in memory{lost}",
+    "free disk space or call service; the station resumes by itself once the records can be written", "FAULT")
+DISK_FULL = AlarmSpec(
+    "DISK_FULL", Priority.HIGH, Tile.DISK,
+    "the disk holding the records is full ({free_mb} MB free): every part is rejected as NOT INSPECTED and "
+    "recorded in the records' reserve ({reserve_mb} MB left)",
+    "free disk space (files that are not the station's, old images) or fit a bigger disk; judging resumes by itself "
+    "above {resume_mb} MB free", "FULL")
 RECORD_REFUSED = AlarmSpec(
     "RECORD_REFUSED", Priority.MEDIUM, Tile.DISK,
-    "{problem}; verdicts still go to the PLC",
+    "{problem}; no result was sent to the PLC for it, which rejects the part",
     "call service", "FAULT")
 RECORDS_BACKLOG = AlarmSpec(
     "RECORDS_BACKLOG", Priority.HIGH, Tile.DISK,
@@ -111,8 +133,13 @@ IMAGE_WRITE = AlarmSpec(
 DISK_LOW = AlarmSpec(
     "DISK_LOW", Priority.MEDIUM, Tile.DISK,
     "disk space is low: {free_mb} MB free where the records and images are kept ({folder}), alarm below "
-    "{limit_mb} MB; when the disk is full images stop being saved",
-    "delete old files or fit a bigger disk", "LOW")
+    "{limit_mb} MB; images stop being saved below store.image_floor_mb, and on a full disk every part is rejected",
+    "delete old files, set a records retention (store.keep_days or store.keep_gb) or fit a bigger disk", "LOW")
+RETENTION = AlarmSpec(
+    "RETENTION", Priority.MEDIUM, None,
+    "records retention is not keeping up: {problem}; the records keep growing",
+    "check store.keep_days, store.keep_gb and store.purge_export_dir in station.toml (is there room for the "
+    "exports?); call service if it repeats")
 
 # --- the plant: replication, OPC UA, MQTT (the line keeps running: none of these rejects a part) -------
 PLANT_DB = AlarmSpec(

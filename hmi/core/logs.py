@@ -55,6 +55,38 @@ class _OneLine(_UtcFormatter):
         return super().format(record).replace("\r", "").replace("\n", " | ")
 
 
+class _PrivateRotatingFile(logging.handlers.RotatingFileHandler):
+    """A rotating log file readable by the station's account only (0600 on POSIX), also after each rotation."""
+
+    _failing = False      # the file could not be written (a full disk): said once, not with a traceback per line
+    _just_failed = False
+
+    def _open(self):
+        stream = super()._open()
+        if os.name == "posix":
+            os.chmod(self.baseFilename, 0o600)
+        return stream
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write the line; a line written after a failure ends it."""
+        self._just_failed = False
+        super().emit(record)
+        if not self._just_failed:
+            self._failing = False
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        """A file the disk has no room for is said once on stderr; other errors as logging says them."""
+        exc = sys.exc_info()[1]
+        if not isinstance(exc, OSError):
+            super().handleError(record)
+            return
+        self._just_failed = True
+        if not self._failing:
+            self._failing = True
+            sys.stderr.write(f"hmi: the log file {self.baseFilename} cannot be written ({exc.strerror or exc}); "
+                             "log lines are lost until it can\n")
+
+
 def logs_dir(data_dir: Path) -> Path:
     """Folder of the station's log files."""
     return Path(data_dir) / "logs"
@@ -83,8 +115,9 @@ def setup_logging(data_dir: Path, *, console_level: str = "WARNING", file_level:
     path = logs_dir(data_dir) / "hmi.log"
     problem = ""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        file = logging.handlers.RotatingFileHandler(path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
+        Path(data_dir).mkdir(mode=0o700, parents=True, exist_ok=True)  # the data folder and its logs: owner-only
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        file = _PrivateRotatingFile(path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
         file.setLevel(file_level.upper())
         file.setFormatter(_OneLine(LOG_FORMAT, LOG_DATE_FORMAT))
         handlers.append(file)
@@ -110,7 +143,10 @@ def close_logging() -> None:
     ours = [h for h in root.handlers if getattr(h, "_hmi_handler", False)]
     for h in ours:
         root.removeHandler(h)
-        h.close()
+        try:
+            h.close()
+        except OSError:  # the last lines could not be flushed (a full disk): nothing more to do about them
+            pass
     if ours:
         root.setLevel(logging.WARNING)  # Python's default, as before setup_logging
 

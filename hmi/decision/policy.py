@@ -25,6 +25,9 @@ class ThresholdSet:
     min_defect_area_px: int = 0
 
     def __post_init__(self) -> None:
+        if not all(math.isfinite(v) for v in (self.score, self.hold_below, self.hold_above)):
+            # inf would pass every part, NaN reject every one: refused wherever thresholds enter (docs/models.md)
+            raise ValueError("threshold and borderline band must be finite numbers")
         if self.hold_below < 0 or self.hold_above < 0:
             raise ValueError("borderline band margins must be zero or positive")
         if self.min_defect_area_px < 0:

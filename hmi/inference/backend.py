@@ -117,6 +117,7 @@ class Session:
         self.info = BackendInfo(label, n)
         self.input_names = [i.name for i in self._sess.get_inputs()]
         self.output_names = [o.name for o in self._sess.get_outputs()]
+        self.file_name = onnx_path.name
 
     def inputs(self) -> list[tuple[str, list[Any], str]]:
         """(name, shape, type) of each graph input."""
@@ -133,5 +134,12 @@ class Session:
     def run(self, feeds: Mapping[str, np.ndarray], outputs: list[str] | None = None) -> dict[str, np.ndarray]:
         """Run the graph; returns output name -> array."""
         names = outputs or self.output_names
-        values = self._sess.run(names, dict(feeds))
+        try:
+            values = self._sess.run(names, dict(feeds))
+        except Exception as exc:  # noqa: BLE001 - ORT raises several unrelated types; none may reach people raw
+            given = ", ".join(f"{k} {'×'.join(map(str, v.shape))} {v.dtype}" for k, v in feeds.items())
+            detail = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+            raise ModelError(f"ONNX Runtime cannot run {self.file_name} on {given} ({detail})",
+                             "the model package does not fit its ONNX file or this frame; re-import it with "
+                             "'hmi model import' or teach it again with 'hmi teach'") from None
         return dict(zip(names, values))

@@ -13,8 +13,8 @@ from typing import Any
 from hmi.core.errors import ModelError
 from hmi.inference.adapters import ADAPTERS, is_defect_class
 from hmi.inference.backend import Session
-from hmi.inference.package import (InputSpec, Manifest, ModelPackage, ThresholdDefaults, TrainingInfo, file_sha256,
-                                   write_manifest)
+from hmi.inference.package import (MANIFEST, InputSpec, Manifest, ModelPackage, ThresholdDefaults, TrainingInfo,
+                                   file_sha256, write_manifest)
 
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
@@ -252,11 +252,42 @@ def import_model(onnx_path: Path, out: Path, kind: str | None = None, name: str 
     try:
         shutil.copyfile(onnx_path, out / manifest.onnx)
         write_manifest(out, manifest)
-        package = ModelPackage.load(out)
-        from hmi.inference.adapters import adapter_for
-
-        adapter_for(package, Session(package.onnx_path, provider="cpu", threads=1))  # refuse a mismatch now
+        package = check_package(out)
     except Exception:
         shutil.rmtree(out, ignore_errors=True)
         raise
     return package
+
+
+def check_package(folder: Path) -> ModelPackage:
+    """Load the package in `folder` and run it once as the station will, refusing any mismatch in plain words.
+
+    The hash, the manifest against the ONNX file (hmi.inference.manifest_check), the default thresholds
+    against the score range, and one run on a blank image of the manifest's size.
+    """
+    from hmi.inference.inspector import Inspector
+
+    package = ModelPackage.load(folder)
+    Inspector(package, provider="cpu", threads=1).warm_up(1)
+    return package
+
+
+def import_package(folder: Path, out: Path) -> ModelPackage:
+    """Copy a model package made elsewhere (manifest.json and its ONNX file) into `out`, checked as the station
+    will use it; nothing is left in `out` when it is refused."""
+    folder, out = Path(folder), Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise ModelError(f"model folder {out} already exists and is not empty", "choose a new --out folder")
+    source = check_package(folder)  # refused here, before anything is copied
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        for name in (MANIFEST, source.manifest.onnx):
+            shutil.copyfile(folder / name, out / name)
+        return check_package(out)
+    except OSError as exc:
+        shutil.rmtree(out, ignore_errors=True)
+        raise ModelError(f"the model could not be copied to {out} ({exc.strerror or exc})",
+                         "check that the disk has free space and the folder is writable") from None
+    except Exception:
+        shutil.rmtree(out, ignore_errors=True)
+        raise

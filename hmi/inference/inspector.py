@@ -12,6 +12,7 @@ from hmi.core.image_files import read_frame
 from hmi.core.part import Inspection
 from hmi.inference.backend import Session
 from hmi.inference.geometry import Geometry, TiledSession, map_to_frame as geometry_map_to_frame
+from hmi.inference.manifest_check import check_fits
 from hmi.inference.package import ModelPackage
 from hmi.inference.processing import check_frame, find_regions, map_to_frame, roi_mask, to_model_input
 
@@ -44,6 +45,8 @@ class Inspector:
         self.package = package
         self.session = Session(package.onnx_path, provider=provider, threads=threads,
                                engine_cache=engine_cache, model_sha256=package.sha256)
+        # Before the first frame: a manifest that does not describe its ONNX file is refused in plain words.
+        check_fits(m, self.session.inputs(), self.session.outputs(), batched=m.geometry is not None)
         self._adapter = None
         self._tiler = None
         self._tiled: TiledSession | None = None

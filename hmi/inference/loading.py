@@ -11,7 +11,7 @@ from hmi.core.setup import LightingReference, SetupInForce
 from hmi.core.verdict import Verdict
 from hmi.decision.policy import ThresholdSet
 from hmi.inference.inspector import Inspector
-from hmi.inference.package import ModelPackage
+from hmi.inference.package import ModelPackage, threshold_problem
 from hmi.inference.worker import JudgingSetup
 
 
@@ -50,9 +50,26 @@ def judging_setup(recipe: Recipe, inspector: Inspector | None, problem: str = ""
     return JudgingSetup(recipe.name, thresholds, inspector, problem, carried)
 
 
-def load_inspector(cfg: StationConfig, data_dir: Path, recipe: Recipe, *, warm_up: bool = True) -> Inspector:
-    """Load (and warm up) the recipe's model with its ROI; raises ModelError in plain words."""
+def check_thresholds(recipe: Recipe, package: ModelPackage) -> None:
+    """Refuse (ModelError) a recipe whose thresholds are not finite or lie outside the scores its model gives."""
+    t = recipe.thresholds
+    if problem := threshold_problem(t.score, t.hold_below, t.hold_above, package.manifest):
+        raise ModelError(f"recipe '{recipe.name}', threshold version {t.version}: {problem}",
+                         "set thresholds inside the model's score range on the thresholds screen (technician), "
+                         "or choose the model the thresholds were set for")
+
+
+def load_inspector(cfg: StationConfig, data_dir: Path, recipe: Recipe, *, warm_up: bool = True,
+                   judges_by_recipe: bool = True) -> Inspector:
+    """Load (and warm up) the recipe's model with its ROI; raises ModelError in plain words.
+
+    Refused before anything runs: a package whose manifest does not match its ONNX file, and (unless
+    `judges_by_recipe` is False: a what-if of another model under other thresholds) the recipe's thresholds
+    outside the model's score range (docs/models.md).
+    """
     package = ModelPackage.load(find_model(recipe.model.name, data_dir), recipe.model.sha256)
+    if judges_by_recipe:
+        check_thresholds(recipe, package)
     return package_inspector(cfg, data_dir, recipe, package, warm_up=warm_up)
 
 

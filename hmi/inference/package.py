@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hmi.core.errors import ModelError
 
 MANIFEST = "manifest.json"
+
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+# The scores each kind gives when its manifest declares no range: a taught anomaly model's score is a feature
+# distance (0 and up, no upper end); the adapters' scores are normalised scores, confidences or probabilities.
+KIND_SCORE_RANGE: dict[str, tuple[float, float]] = {
+    "anomaly": (0.0, math.inf), "anomalib": (0.0, 1.0), "yolo_detect": (0.0, 1.0), "yolo_segment": (0.0, 1.0),
+    "classification": (0.0, 1.0)}
 
 
 class _Strict(BaseModel):
@@ -35,12 +43,19 @@ class InputSpec(_Strict):
 
 
 class ThresholdDefaults(_Strict):
-    """Default thresholds chosen at teach/import time."""
+    """Default thresholds chosen at teach/import time: finite, inside the model's score range."""
 
-    score: float
-    hold_below: float = 0.0
-    hold_above: float = 0.0
-    min_defect_area_px: int = 0
+    score: Finite
+    hold_below: Finite = Field(0.0, ge=0)
+    hold_above: Finite = Field(0.0, ge=0)
+    min_defect_area_px: int = Field(0, ge=0)
+
+
+class ScoreRange(_Strict):
+    """The scores a model gives, lowest to highest (`high` None: no upper end); thresholds must lie inside."""
+
+    low: Finite = 0.0
+    high: Finite | None = None
 
 
 class GeometrySpec(_Strict):
@@ -76,18 +91,53 @@ class Manifest(_Strict):
     name: str = Field(..., min_length=1)
     version: str = "1"
     kind: Literal["anomaly", "anomalib", "yolo_detect", "yolo_segment", "classification"] = "anomaly"
-    onnx: str = "model.onnx"
+    onnx: str = Field("model.onnx", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*\.onnx$",
+                      description="the ONNX file's name, in the package folder")
     sha256: str = Field(..., pattern=r"^[0-9a-f]{64}$")
     input: InputSpec
     outputs: dict[str, str] = Field(default_factory=dict, description="role -> ONNX output name (score, anomaly_map, ...)")
     # Anomaly-map value from which a pixel belongs to a defect region (same scale as score).
-    region_threshold: float | None = None
+    region_threshold: Finite | None = None
     thresholds: ThresholdDefaults
+    score_range: ScoreRange | None = Field(None, description="the model's scores, when not its kind's (KIND_SCORE_RANGE)")
     class_names: list[str] = Field(default_factory=list)
-    class_thresholds: dict[str, float] = Field(default_factory=dict)
+    class_thresholds: dict[str, Finite] = Field(default_factory=dict)
     training: TrainingInfo = Field(default_factory=TrainingInfo)
     geometry: GeometrySpec | None = None
     extra: dict[str, float | str | list[float]] = Field(default_factory=dict)
+
+
+def score_range(manifest: Manifest) -> tuple[float, float]:
+    """(lowest, highest) score the model gives: the manifest's `score_range`, else its kind's; highest may be inf."""
+    if manifest.score_range is not None:
+        high = manifest.score_range.high
+        return manifest.score_range.low, math.inf if high is None else high
+    return KIND_SCORE_RANGE.get(manifest.kind, (-math.inf, math.inf))
+
+
+def range_text(low: float, high: float) -> str:
+    """A score range in words: '0 to 1', '0 and up'."""
+    return f"{low:g} and up" if math.isinf(high) else f"{low:g} to {high:g}"
+
+
+def threshold_problem(score: float, hold_below: float, hold_above: float, manifest: Manifest) -> str:
+    """Why a threshold set cannot judge by this model ('' when it can): not finite, or outside its score range.
+
+    The threshold must lie within the range, and so must the NG limit (threshold + HOLD band above it): a
+    limit no score reaches would pass or hold every part.
+    """
+    values = {"score": score, "hold_below": hold_below, "hold_above": hold_above}
+    bad = [f"{k} = {v}" for k, v in values.items() if not isinstance(v, (int, float)) or not math.isfinite(v)]
+    if bad:
+        return f"{', '.join(bad)} is not a finite number"
+    low, high = score_range(manifest)
+    if not low <= score <= high:
+        return (f"threshold {score:g} is outside the scores model '{manifest.name}' gives "
+                f"({range_text(low, high)})")
+    if score + hold_above > high:
+        return (f"the NG limit {score + hold_above:g} (threshold + HOLD band above) is above the highest score model "
+                f"'{manifest.name}' gives ({high:g}), so no part could be rejected")
+    return ""
 
 
 def file_sha256(path: Path) -> str:
@@ -144,11 +194,19 @@ class ModelPackage:
             raise ModelError(
                 f"model '{manifest.name}' has SHA-256 {actual[:12]}…, but the recipe expects {expect_sha256[:12]}…",
                 "select the model the recipe was approved with, or update the recipe (technician)")
+        t = manifest.thresholds
+        if problem := threshold_problem(t.score, t.hold_below, t.hold_above, manifest):
+            raise ModelError(f"{mpath}: the default thresholds cannot be used: {problem}",
+                             "rebuild the package with 'hmi teach' or 'hmi model import'")
         return cls(folder, manifest)
 
 
 def write_manifest(folder: Path, manifest: Manifest) -> Path:
     """Write manifest.json next to the ONNX file."""
     path = folder / MANIFEST
-    path.write_text(json.dumps(manifest.model_dump(mode="json"), indent=2) + "\n", encoding="utf-8")
+    # allow_nan=False: the file stays standard JSON (Infinity and NaN are refused by the manifest's own fields).
+    data = manifest.model_dump(mode="json")
+    if data.get("score_range") is None:
+        data.pop("score_range", None)  # the kind's range: packages stay as older stations wrote them
+    path.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")
     return path

@@ -27,6 +27,7 @@ import numpy as np
 import onnx
 
 from hmi.core.errors import ModelError, StationError
+from hmi.core.image_files import MAX_IMAGE_PIXELS
 from hmi.inference import scoring_graph as sg
 from hmi.inference.backend import Session
 from hmi.inference.geometry import Geometry, TiledSession, scale_for
@@ -266,16 +267,18 @@ def teach(good_images: Sequence[Path], out_dir: Path, *, name: str, input_size: 
           coreset_ratio: float = 0.01, holdout: float = 0.2, seed: int = 0,
           progress: Progress | None = None, cancel: threading.Event | None = None,
           provider: str = "cpu", threads: int = 0, augment: bool = False, tile: int = DEFAULT_TILE,
-          false_reject: float = DEFAULT_FALSE_REJECT, hold_share: float = DEFAULT_HOLD_SHARE) -> TeachReport:
+          false_reject: float = DEFAULT_FALSE_REJECT, hold_share: float = DEFAULT_HOLD_SHARE,
+          max_pixels: int = MAX_IMAGE_PIXELS) -> TeachReport:
     """Build an anomaly model package in `out_dir` from good-part images; see the module docstring.
 
     `input_size` is the teach size: the images' median shorter side is scaled to it (never enlarged), and
     the line's frames are scaled by the same factor. `augment` adds turned and mirrored views of every taught
     image to the memory bank, for parts that arrive in any orientation. `false_reject` and `hold_share` are
     the targets of the default thresholds (teach_thresholds.calibrate): the share of good parts rejected and
-    held for review at most.
+    held for review at most. `max_pixels` is the pixel limit of image files (`[camera] max_image_megapixels`).
 
-    Unreadable files are skipped and listed in the report. The package is assembled in a hidden folder beside
+    Unreadable files (pipes and other special files, files over the pixel limit) are skipped and listed in the
+    report. The package is assembled in a hidden folder beside
     `out_dir` and renamed into place only when complete and verified, so a cancelled (TeachCancelled) or failed
     run leaves nothing behind. `progress(text, fraction)` is called many times a second while work goes on.
     """
@@ -286,7 +289,8 @@ def teach(good_images: Sequence[Path], out_dir: Path, *, name: str, input_size: 
     tracker = _Tracker(progress, cancel)
     tracker.report("read", "Reading images", 0.0)
     images = read_part_images(good_images,
-                              lambda i, n: tracker.report("read", f"Reading images {i}/{n}", i / max(n, 1)))
+                              lambda i, n: tracker.report("read", f"Reading images {i}/{n}", i / max(n, 1)),
+                              limit=max_pixels)
     tracker.finish("read")
     if len(images.paths) < MIN_IMAGES:
         raise ModelError(f"only {len(images.paths)} usable good image(s) were found"

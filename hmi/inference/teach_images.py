@@ -11,30 +11,15 @@ import cv2
 import numpy as np
 
 from hmi.core.errors import ImageError
-from hmi.core.image_files import oversized, read_image_bytes
+from hmi.core.image_files import MAX_IMAGE_PIXELS, decode_8bit, read_image_bytes
 
 
-def decode(data: bytes) -> np.ndarray | str:
-    """An image file's bytes as uint8 grey or RGB, or the reason it cannot be used."""
-    if not data:
-        return "empty file"
-    if (claimed := oversized(data)) is not None:
-        return f"claims {claimed[0]} x {claimed[1]} pixels, more than any camera frame"
+def decode(data: bytes, limit: int = MAX_IMAGE_PIXELS) -> np.ndarray | str:
+    """An image file's bytes as uint8 grey or RGB, as every reader of images makes it, or why it cannot be used."""
     try:
-        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    except cv2.error:
-        img = None
-    if img is None:
-        return "not a readable image (corrupt or unknown format)"
-    if img.dtype != np.uint8:
-        return f"pixel type {img.dtype}; the station inspects 8-bit images"
-    if img.ndim == 3 and img.shape[2] == 1:
-        img = img[:, :, 0]
-    if img.ndim == 3 and img.shape[2] in (3, 4):
-        img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB if img.shape[2] == 4 else cv2.COLOR_BGR2RGB)
-    elif img.ndim != 2:
-        return f"unexpected image shape {img.shape}"
-    return img
+        return decode_8bit(data, "", limit=limit)
+    except ImageError as exc:  # the file is named beside the reason: keep only what is wrong with it
+        return exc.what.replace("image  ", "", 1)
 
 
 @dataclass
@@ -47,8 +32,12 @@ class PartImages:
     data_sha256: str = ""
 
 
-def read_part_images(paths: Sequence[Path], tick: Callable[[int, int], None] | None = None) -> PartImages:
-    """Read every file at its own size as RGB; unusable ones are listed with the reason.
+def read_part_images(paths: Sequence[Path], tick: Callable[[int, int], None] | None = None, *,
+                     limit: int = MAX_IMAGE_PIXELS) -> PartImages:
+    """Read every file at its own size as RGB (16-bit by its upper 8 bits); unusable ones are listed with the reason.
+
+    `limit` is the pixel limit (`[camera] max_image_megapixels`); pipes and other special files are skipped
+    with the reason, never opened.
 
     The SHA-256 covers the bytes of the files used, in the (sorted) order they were read, each preceded by its
     length, so the same folder of images always gives the same hash.
@@ -66,7 +55,7 @@ def read_part_images(paths: Sequence[Path], tick: Callable[[int, int], None] | N
         except ImageError as exc:  # the path is named beside the reason: keep only what is wrong with the file
             skipped.append((path, exc.what.replace(f"image {path} ", "").replace(f"{path} ", "")))
             continue
-        img = decode(data)
+        img = decode(data, limit)
         if isinstance(img, str):
             skipped.append((path, img))
             continue

@@ -1,23 +1,29 @@
 """MQTT results (paho-mqtt): one JSON message per decided part, QoS 1, and the station's state as a retained message.
 
-Topics (docs/mqtt.md): `PREFIX/STATION/result`, one message per part, QoS 1, not retained; `PREFIX/STATION/state`,
-retained, QoS 1, sent at every change of the station's state and after every reconnect, with the last will
-{"state": "Offline"} that the broker publishes there when the station vanishes. STATION is `station_topic_name`:
-[plant] station_id, else [station] name, every run of characters other than letters, digits, '_', '.' and '-'
-replaced by one '-' ("Station 1" -> "Station-1").
+Topics (docs/mqtt.md): `PREFIX/STATION/result`, one message per part and one more when a HOLD part gets its final
+verdict (an operator's review, or the recipe's default when its review time ran out), QoS 1, not retained;
+`PREFIX/STATION/state`, retained, QoS 1, sent at every change of the station's state and after every reconnect,
+with the last will {"state": "Offline"} that the broker publishes there when the station vanishes. STATION is
+`station_topic_name`: [plant] station_id, else [station] name, every run of characters other than letters, digits,
+'_', '.' and '-' replaced by one '-' ("Station 1" -> "Station-1").
 
-Each part reaches the broker at least once; subscribers deduplicate by (station, seq):
+A message with "final": true carries the verdict a part leaves the station with: a part decided OK, NG or
+NOT_INSPECTED gets one such message; a HOLD part gets one with "final": false at once and a final one after its
+review. Each message reaches the broker at least once; subscribers deduplicate by (station, seq, final), and a
+final message is never replaced by a non-final one:
 - the worker keeps its own buffer of up to `mqtt.buffer_limit` messages, and a message leaves it only when the
   broker acknowledged it (PUBACK). Every connection is a clean session on a fresh paho client: what was published
   but not acknowledged when the link broke goes back to the buffer and is sent again on the next connection
   (paho's own copies go with the old client, so they are not sent a second time by paho);
 - after a lost link, the newest `REPLAY` messages the broker had acknowledged are sent once more: a broker that
   goes down may have acknowledged messages it had not yet handed on to its subscribers;
+- reviews are kept in the same buffer, in the order they came, so the same holds for them;
 - when the buffer is full the newest result is not kept (those waiting go first, oldest first, when the broker is
   back): counted and alarmed (MQTT_DROPPED); every part stays in the station's records.
 
-The worker never blocks the line: it takes parts from its own queue (offered by the verdict outlet) and runs at
-nice 10. The broker away is the MQTT_LINK alarm (with the number kept), cleared once connected and drained.
+The worker never blocks the line: it takes parts and reviews from its own queues (offered by the verdict outlet
+and the HOLD list) and runs at nice 10. The broker away is the MQTT_LINK alarm (with the number kept), cleared
+once connected and drained.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import ssl
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
@@ -41,18 +48,21 @@ from hmi import __version__
 from hmi.config.schema import MqttConfig, StationConfig
 from hmi.core.alarm_catalogue import MQTT_DROPPED, MQTT_LINK
 from hmi.core.errors import ConfigError
+from hmi.core.messages import OperatorReview
 from hmi.core.part import Part, utc_now
-from hmi.pipeline.outputs import OutputFeed, StationState
+from hmi.core.verdict import Verdict
+from hmi.pipeline.outputs import AwaitingReview, OutputFeed, StationState, review_reason, reviewed_defect_code
+from hmi.pipeline.queues import BoundedQueue
 from hmi.pipeline.worker import Worker
 from hmi.plant.secrets import read_secret, redacted, refuse_password_in_url
 
 log = logging.getLogger(__name__)
 
 WHAT = "MQTT broker"
-PAYLOAD_VERSION = 1          # "v" in every message: raised when a field changes meaning
+PAYLOAD_VERSION = 2          # "v" in every message: raised when a field changes meaning (2: final, reviews)
 WINDOW = 100                 # results published and not yet acknowledged, at most
 REPLAY = 100                 # acknowledged results sent again after a lost link
-TAKE_MAX = 500               # parts taken from the queue in one step
+TAKE_MAX = 500               # parts (and reviews) taken from their queues in one step
 STEP_WAIT_S = 0.02           # a step waits this long for a part (the socket is served between waits)
 # TCP connect and TLS handshake (the thread waits: its parts queue, pipeline.result_queue, must cover it), and
 # then the broker's answer to the login (not waited on).
@@ -186,9 +196,10 @@ def result_message(part: Part, station: dict[str, str]) -> dict[str, object]:
     if part.lot_id:
         msg["lot_id"] = part.lot_id
     msg.update({
-        # The verdict the line acted on when the part was decided; a HOLD's review is in the station's records.
+        # The verdict the line acted on when the part was decided; a HOLD's review follows in a final message.
         "verdict": verdict,
         "auto_verdict": verdict,
+        "final": decision is not None and decision.verdict is not Verdict.HOLD,
         "reason": decision.reason if decision else None,
         "score": _number(inspection.score, 6) if inspection else None,
         "confidence": _number(decision.confidence, 4) if decision else None,
@@ -205,6 +216,26 @@ def result_message(part: Part, station: dict[str, str]) -> dict[str, object]:
     })
     if part.capture_error:
         msg["capture_error"] = part.capture_error
+    return msg
+
+
+def review_message(review: OperatorReview, held: dict[str, object] | None, defect_types: tuple[str, ...],
+                   station: dict[str, str]) -> dict[str, object]:
+    """The final verdict of a HOLD part: its HOLD message's fields (when still known) with the review's."""
+    msg = dict(held) if held is not None else {"v": PAYLOAD_VERSION, **station, "seq": review.seq,
+                                               "auto_verdict": Verdict.HOLD.name}
+    ng = review.verdict is not Verdict.OK
+    msg.update({
+        "verdict": review.verdict.name,
+        "final": True,
+        "reason": review_reason(review),
+        # Unknown (null) only for a Defect review of a part this thread no longer remembers.
+        "defect_code": reviewed_defect_code(review, defect_types) if held is not None or not ng else None,
+        "defect_type": review.defect_type if ng else None,
+        "reviewed_by": review.user,
+        "reviewed_at": iso_utc(review.reviewed_at),
+        "automatic": review.automatic,
+    })
     return msg
 
 
@@ -231,12 +262,13 @@ class Message:
 class MqttCounts:
     """What the publisher has done so far (for tests, tools and the log)."""
 
-    acknowledged: int   # result messages the broker acknowledged (replays included)
+    acknowledged: int   # result messages the broker acknowledged (reviews and replays included)
     buffered: int       # kept, not yet acknowledged
-    dropped: int        # not sent: the buffer was full, or the thread fell behind and its parts queue refused them
+    dropped: int        # not sent: the buffer was full, or the thread fell behind and its queues refused them
     replayed: int       # acknowledged messages sent again after a lost link
     connected: bool
     connections: int    # successful logins so far
+    reviews: int        # final verdicts of HOLD parts taken for sending
 
 
 class ResultPublisher(Worker):
@@ -254,6 +286,8 @@ class ResultPublisher(Worker):
         self._unacked: dict[int, Message] = {}    # published on this connection, by paho's message id
         self._recent: deque[Message] = deque(maxlen=REPLAY)  # acknowledged, newest last
         self._serial = 0
+        self._held: AwaitingReview[tuple[dict[str, object], tuple[str, ...]]] = AwaitingReview()
+        self._reviews = 0
         self._client: paho.Client | None = None
         self._connected = False
         self._login_started = 0.0
@@ -288,13 +322,13 @@ class ResultPublisher(Worker):
         """A snapshot of what was sent, kept and dropped."""
         with self._counts_lock:
             return MqttCounts(self._acknowledged, len(self._waiting) + len(self._unacked),
-                              self._dropped + self._feed.parts.refused, self._replayed, self._connected,
-                              self._connections)
+                              self._dropped + self._feed.parts.refused + self._feed.reviews.refused, self._replayed,
+                              self._connected, self._connections, self._reviews)
 
     # --- the thread --------------------------------------------------------------------------------
     def loop_once(self) -> None:
-        """Take what parts came, serve the connection, publish what waits, show the alarms."""
-        self._take_parts(STEP_WAIT_S)
+        """Take what parts and reviews came, serve the connection, publish what waits, show the alarms."""
+        self._take(STEP_WAIT_S)
         self._serve()
         if self._connected:
             self._publish_results()
@@ -313,7 +347,7 @@ class ResultPublisher(Worker):
 
     def _last_flush(self) -> None:
         deadline = time.monotonic() + FLUSH_S
-        while self._take_parts(0.0):
+        while self._take(0.0):
             pass
         tries = self._connections
         if self._client is None:
@@ -334,7 +368,7 @@ class ResultPublisher(Worker):
                         break
             if self._client is not None:
                 time.sleep(STEP_WAIT_S / 2)
-        left = len(self._waiting) + len(self._unacked) + len(self._feed.parts)
+        left = len(self._waiting) + len(self._unacked) + len(self._feed.parts) + len(self._feed.reviews)
         if self._connected and self._client is not None:
             self._client.on_disconnect = None
             self._client.disconnect()  # a clean goodbye: the broker does not publish the last will
@@ -345,10 +379,13 @@ class ResultPublisher(Worker):
         else:
             log.info("MQTT: every part result reached %s; state Halted published", self._link.name)
 
-    def _take_parts(self, wait_s: float) -> int:
-        """Keep the parts that came (waiting up to `wait_s` for the first); how many were taken."""
+    def _take(self, wait_s: float) -> int:
+        """Keep the parts and reviews that came (waiting up to `wait_s` for a part when none came); how many."""
+        # Reviews are taken first and kept after the parts taken with them: a HOLD part whose list was full gets
+        # its default at once, offered just before the part itself, and its message should go first.
+        reviews = list(_take_now(self._feed.reviews, TAKE_MAX))
         parts = self._feed.parts
-        part = parts.take(wait_s) if wait_s > 0 else parts.take_nowait()
+        part = parts.take(wait_s) if wait_s > 0 and not reviews else parts.take_nowait()
         taken = 0
         while part is not None:
             self._keep(part)
@@ -356,9 +393,25 @@ class ResultPublisher(Worker):
             if taken >= TAKE_MAX:
                 break
             part = parts.take_nowait()
-        return taken
+        for review in reviews:
+            self._keep_review(review)
+        return taken + len(reviews)
 
     def _keep(self, part: Part) -> None:
+        msg = result_message(part, self._station)
+        if part.verdict is Verdict.HOLD:  # its review comes later, as a final message with these fields
+            self._held.keep(part.seq, (msg, part.setup.defect_types if part.setup else ()))
+        self._buffer(part.seq, msg)
+
+    def _keep_review(self, review: OperatorReview) -> None:
+        held = self._held.take(review.seq)
+        msg, defect_types = held if held is not None else (None, ())
+        with self._counts_lock:
+            self._reviews += 1
+        self._buffer(review.seq, review_message(review, msg, defect_types, self._station))
+
+    def _buffer(self, seq: int, msg: dict[str, object]) -> None:
+        """Keep a message until the broker acknowledges it; when the buffer is full it is counted as dropped."""
         if len(self._waiting) + len(self._unacked) >= self._limit:
             with self._counts_lock:
                 self._dropped += 1
@@ -366,7 +419,7 @@ class ResultPublisher(Worker):
                 self._alarm_at = 0.0  # the first drop shows at once
             return
         self._serial += 1
-        message = Message(self._serial, part.seq, encode(result_message(part, self._station)))
+        message = Message(self._serial, seq, encode(msg))
         with self._counts_lock:
             self._waiting.append(message)
 
@@ -527,6 +580,15 @@ class ResultPublisher(Worker):
             alarms.raise_(MQTT_LINK, broker=self._link.name, problem=self._problem, buffered=counts.buffered)
 
 
+def _take_now(queue: BoundedQueue[OperatorReview], most: int) -> Iterator[OperatorReview]:
+    """What `queue` holds now, oldest first, at most `most` items."""
+    for _ in range(most):
+        item = queue.take_nowait()
+        if item is None:
+            return
+        yield item
+
+
 def _error_text(rc: MQTTErrorCode) -> str:
     return f"the connection was lost: {paho.error_string(rc).rstrip('.')}"
 
@@ -540,7 +602,7 @@ def _os_error_text(exc: OSError) -> str:
 
 
 class MqttResults:
-    """The MQTT output: one publisher thread fed from the station's parts; opens nothing before `start`."""
+    """The MQTT output: one publisher thread fed the station's parts and reviews; opens nothing before `start`."""
 
     def __init__(self, feed: OutputFeed) -> None:
         self.link = BrokerLink.of(feed.cfg)
@@ -567,4 +629,4 @@ class MqttResults:
         return self.publisher.counts()
 
 
-__all__ = ["MqttResults", "MqttCounts", "Topics", "station_topic_name", "result_message"]
+__all__ = ["MqttResults", "MqttCounts", "Topics", "station_topic_name", "result_message", "review_message"]

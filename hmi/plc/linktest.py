@@ -57,6 +57,8 @@ class LinkTestResult:
                          "write the heartbeat; the station will raise PLC_SILENT")
         lines.append(f"  PLC commands: inspection {'enabled' if self.inspection_enabled else 'DISABLED'}, "
                      f"requested recipe number {self.requested_recipe}")
+        if not self.inspection_enabled:
+            lines.append("  While inspection is disabled (offset 78 bit 0 off) the station triggers and judges no part")
         return "\n".join(lines)
 
 

@@ -12,7 +12,8 @@ from enum import Enum
 
 import snap7
 from snap7.connection import ISOTCPConnection
-from snap7.error import S7ConnectionError, S7Error, S7ProtocolError, S7TimeoutError
+from snap7.error import (S7ConnectionError, S7Error, S7PacketLostError, S7ProtocolError, S7StalePacketError,
+                         S7TimeoutError)
 
 from hmi.core.errors import PlcError
 
@@ -22,6 +23,9 @@ CONNECT_TIMEOUT_S = 0.3
 IO_TIMEOUT_S = 0.5
 
 _ITEM_CODE = re.compile(r"\(0x([0-9a-fA-F]{2})\)")
+_HEADER_CODE = re.compile(r"class=0x([0-9a-fA-F]{2}), code=0x([0-9a-fA-F]{2})")
+# The job refused as a whole: what an S7-1200/1500 answers while PUT/GET access is not allowed.
+_PUT_GET_OFF = 0x8104
 
 
 class LinkFailure(str, Enum):
@@ -38,12 +42,28 @@ class LinkFailure(str, Enum):
     PROTOCOL = "protocol"
 
 
+# The PLC answers, but refuses what the station asks: its settings or the station's, not the cable.
+REFUSALS = frozenset({LinkFailure.S7_REFUSED, LinkFailure.NO_DB, LinkFailure.DB_TOO_SMALL, LinkFailure.ACCESS_DENIED,
+                      LinkFailure.PROTOCOL})
+
+
 class PlcLinkError(PlcError):
     """A failed connect, read or write, with its coarse cause (`failure`)."""
 
-    def __init__(self, failure: LinkFailure, what: str, todo: str) -> None:
+    def __init__(self, failure: LinkFailure, what: str, todo: str, *, silent: bool = False) -> None:
         super().__init__(what, todo)
         self.failure = failure
+        self.silent = silent  # the peer took the connection but never answered
+
+    @property
+    def refused(self) -> bool:
+        """True when the PLC answered but refused the request (PUT/GET, DB number or size, rack/slot)."""
+        return self.failure in REFUSALS and not self.silent
+
+    @property
+    def unanswered(self) -> bool:
+        """True when a request went out and no answer came: a write may still be applied by the PLC."""
+        return self.failure in (LinkFailure.TIMEOUT, LinkFailure.LOST) or self.silent
 
 
 class _StationClient(snap7.Client):
@@ -163,7 +183,7 @@ class S7Link:
                                 f"PLC {self.address} accepted the network connection "
                                 f"but gave no S7 answer within {ms:.0f} ms",
                                 "check that this address is the PLC and not another device, and its rack "
-                                f"{self.rack} / slot {self.slot} (S7-1200/1500: 0/1, S7-300: 0/2)")
+                                f"{self.rack} / slot {self.slot} (S7-1200/1500: 0/1, S7-300: 0/2)", silent=True)
         return PlcLinkError(LinkFailure.S7_REFUSED,
                             f"PLC {self.address} accepted the network connection but refused the S7 connection ({exc})",
                             f"check rack {self.rack} / slot {self.slot} (S7-1200/1500: 0/1, S7-300: 0/2), "
@@ -176,6 +196,9 @@ class S7Link:
             return PlcLinkError(LinkFailure.TIMEOUT,
                                 f"PLC {self.address} did not answer a {op} within {self.io_timeout_s * 1000:.0f} ms",
                                 "check the cable and that the PLC is running")
+        if isinstance(exc, (S7StalePacketError, S7PacketLostError)):  # answers out of step: start afresh
+            return PlcLinkError(LinkFailure.LOST, f"PLC {self.address} answered out of step during {op} ({exc})",
+                                "the station reconnects by itself; check the network if it repeats")
         if isinstance(exc, S7ProtocolError):
             match = _ITEM_CODE.search(str(exc))
             code = int(match.group(1), 16) if match else None
@@ -191,6 +214,13 @@ class S7Link:
             if code == 0x03:
                 return PlcLinkError(LinkFailure.ACCESS_DENIED, f"PLC {self.host} refused access to DB {self.db}",
                                     "switch off 'Optimized block access' for the DB and allow PUT/GET in the PLC")
+            header = _HEADER_CODE.search(str(exc))
+            if header and int(header.group(1), 16) << 8 | int(header.group(2), 16) == _PUT_GET_OFF:
+                return PlcLinkError(LinkFailure.ACCESS_DENIED,
+                                    f"PLC {self.host} refused the {op} of DB {self.db} (S7 error 0x8104: "
+                                    "PUT/GET access is not allowed)",
+                                    "enable PUT/GET access in the CPU's protection settings (Protection & Security "
+                                    "→ Connection mechanisms)")
             return PlcLinkError(LinkFailure.PROTOCOL, f"PLC {self.address} refused {op} of {where} ({exc})",
                                 "check the DB number and size, and that PUT/GET access is allowed in the PLC")
         if isinstance(exc, S7ConnectionError) or isinstance(exc, OSError):

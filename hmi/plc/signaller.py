@@ -2,7 +2,12 @@
 
 Parts reach this thread only after the store has committed them, so the PLC never acts on a
 verdict the records lack. A part whose result cannot be written by its deadline is reported as
-not delivered: the PLC rejects any part it has no result for.
+not delivered: the PLC rejects any part it has no result for. A write the PLC never answered is
+watched in the ring afterwards, and its record corrected if the PLC applied it after all
+(`hmi.plc.unsure`); rows a killed run left pending are settled from the ring at the first contact
+(`hmi.plc.left_pending`). The link counts as up only once a connect has read the interface DB and
+written the heartbeat: a PLC that accepts the connection but refuses the DB is PLC_REFUSED, retried
+on a back-off that such a connect does not reset.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from hmi.config.schema import PlcConfig
-from hmi.core.alarm_catalogue import PLC_LINK, PLC_OFF, PLC_SILENT
+from hmi.core.alarm_catalogue import INSPECTION_DISABLED, PLC_LINK, PLC_OFF, PLC_REFUSED, PLC_SILENT, PLC_SIMULATED
 from hmi.core.alarms import AlarmBoard
 from hmi.core.messages import DeliveryStatus, OperatorReview, PlcDelivery
 from hmi.core.part import Part, utc_now
@@ -25,17 +30,22 @@ from hmi.pipeline.queues import BoundedQueue
 from hmi.pipeline.worker import Worker, WorkerState
 from hmi.plc import layout
 from hmi.plc.layout import SlotFlag, StationState
+from hmi.plc.left_pending import LeftPending, RecordWrites, ring_slots
+from hmi.plc.repeats import RepeatedLog
 from hmi.plc.s7link import PlcLinkError, S7Link
+from hmi.plc.unsure import UnsureResult, UnsureResults
 
 log = logging.getLogger(__name__)
 
 
 FIRST_RETRY_S = 0.2          # first reconnect delay; doubles up to plc.reconnect_max_s
+STABLE_S = 2.0               # a link up at least this long (and plc.reconnect_max_s) starts the back-off afresh
 LINK_PROBE_S = 0.25          # the PLC area is read at least this often, so a dead link shows within 1 s
 MAX_PARTS_PER_STEP = 64      # a burst of parts never starves the heartbeat for long
 REPORT_WAIT_S = 0.05         # how long a delivery report may wait for room in the store's queue
 HELD_MEMORY = 4096           # HOLD parts remembered for a later release from the hold lane
 MAX_PENDING_RELEASES = 256
+RING_END = layout.SLOT_BASE + layout.SLOT_SIZE * layout.SLOT_COUNT
 
 
 @dataclass(frozen=True)
@@ -46,6 +56,7 @@ class PlcStatus:
     address: str
     db: int
     connected: bool = False
+    refused: bool = False            # the PLC answers but refuses the station's requests (PLC_REFUSED)
     round_trip_ms: float | None = None
     plc_heartbeat_age_s: float | None = None
     plc_silent: bool = False
@@ -57,9 +68,14 @@ class PlcStatus:
     delivered: int = 0
     late: int = 0
     not_delivered: int = 0
+    corrected: int = 0               # not-delivered reports corrected: the PLC applied the write after all
+    unsure: int = 0                  # unanswered writes still watched in the ring
+    left_pending: int = 0            # rows a killed run left pending, settled from the ring at this start
     releases: int = 0
     pending_releases: int = 0
     reports_dropped: int = 0
+    connect_attempts: int = 0
+    retry_delay_s: float = FIRST_RETRY_S  # the wait before the next attempt after a failure
     last_error: str = ""
 
 
@@ -78,12 +94,17 @@ class _Ticker:
 
 
 class PlcSignaller(Worker):
-    """Owns the S7 client: writes part results (slot, then header), heartbeats, reconnects, raises alarms."""
+    """Owns the S7 client: writes part results (slot, then header), heartbeats, reconnects, raises alarms.
+
+    `records` (the store's door for requests) lets it settle the rows a killed run left pending; None in
+    tools and tests without records.
+    """
 
     role = "plc"
 
     def __init__(self, cfg: PlcConfig, parts_in: BoundedQueue[Part], reviews_in: BoundedQueue[OperatorReview],
-                 deliveries_out: BoundedQueue[PlcDelivery], alarms: AlarmBoard, defect_types: Sequence[str] = ()) -> None:
+                 deliveries_out: BoundedQueue[PlcDelivery], alarms: AlarmBoard, defect_types: Sequence[str] = (),
+                 records: RecordWrites | None = None) -> None:
         super().__init__()
         self.cfg = cfg
         self.parts_in = parts_in
@@ -99,12 +120,16 @@ class PlcSignaller(Worker):
         self._probe = _Ticker(min(cfg.heartbeat_ms / 1000.0, LINK_PROBE_S))
         self._retry_at = 0.0
         self._retry_delay = FIRST_RETRY_S
+        self._up_since: float | None = None
         self._heartbeat = 0
         self._newest: int | None = None
         self._slot_seq: dict[int, int] = {}            # ring slot -> seq last written there
         # Seqs sent to the hold lane -> the defect codes of the recipe each was judged with, for its release.
         self._held: OrderedDict[int, dict[str, int]] = OrderedDict()
         self._pending: OrderedDict[int, OperatorReview] = OrderedDict()
+        self._unsure = UnsureResults()
+        self._left_pending = LeftPending(records)      # read now: before any part of this run is recorded
+        self._said = RepeatedLog(log)
         self._plc_beat: int | None = None
         self._plc_beat_changed = 0.0
         self._fault_requested = threading.Event()
@@ -145,7 +170,9 @@ class PlcSignaller(Worker):
 
     # --- worker life cycle -------------------------------------------------------------------
     def setup(self) -> None:
-        """Try the first connection; a PLC that is not there yet is retried from the loop."""
+        """Say so when the PLC is simulated; try the first connection (a PLC not there yet is retried)."""
+        if self.cfg.mode == "simulated":
+            self.alarms.raise_(PLC_SIMULATED)  # stands as long as the station runs: every screen shows it
         self._connect(time.monotonic())
 
     def loop_once(self) -> None:
@@ -158,6 +185,7 @@ class PlcSignaller(Worker):
             self._write_beat()
         if self._probe.fire(now):
             self._read_plc(now)
+            self._stop_watching(now)
         self._take_reviews()
         if self._pending:
             self._write_releases()
@@ -172,45 +200,77 @@ class PlcSignaller(Worker):
             part = self.parts_in.take_nowait()
 
     def teardown(self) -> None:
-        """Tell the PLC the station stopped (or failed), then close the link."""
+        """Look once more for unanswered writes, tell the PLC the station stopped (or failed), close the link."""
         failed = self.state is WorkerState.FAILED or self._fault_requested.is_set()
         state = StationState.FAULT if failed else StationState.STOPPED
+        if self.link.up and len(self._unsure):
+            self._read_plc(time.monotonic())
         if self.link.up:
             try:
                 self.link.write(layout.VISION_HEARTBEAT, layout.encode_beat(layout.next_heartbeat(self._heartbeat), state))
             except PlcLinkError as exc:
                 log.warning("could not tell the PLC the station stopped: %s", exc)
+        for result in self._unsure.expired(float("inf")):
+            log.warning("part %d: its unanswered write was not seen in the PLC's ring before the station stopped; "
+                        "it stays recorded not delivered", result.slot.seq)
         self.link.close()
-        self._update(connected=False, station_state=state)
+        self._update(connected=False, station_state=state, unsure=0)
 
     # --- link --------------------------------------------------------------------------------
     def _connect(self, now: float) -> None:
+        """Connect, read the whole interface DB and write the heartbeat: only then is the link up."""
+        self._count("connect_attempts")
+        beat, state = layout.next_heartbeat(self._heartbeat), self._station_state()
         try:
             ms = self.link.connect()
+            image, _ = self.link.read(0, layout.DB_SIZE)  # the DB exists, is long enough and may be read
+            self.link.write(layout.VISION_HEARTBEAT, layout.encode_beat(beat, state))  # ... and written
         except PlcLinkError as exc:
             self._link_down(exc, now)
             return
+        self._heartbeat = beat
+        if state is StationState.FAULT:
+            self._fault_written.set()
+        self._up_since = now
         log.info("PLC %s connected in %.1f ms", self.link.address, ms)
-        self._retry_delay = FIRST_RETRY_S
         # The PLC heartbeat's last value and time are kept: a PLC silent before the outage stays in alarm.
-        self._update(connected=True, round_trip_ms=ms)
-        self._beat_now.set()
-        self._probe.due = 0.0
+        self._update(connected=True, refused=False, round_trip_ms=ms, station_state=state)
+        self._beat.due = now + self._beat.period_s
         self.alarms.clear(PLC_LINK)
+        self.alarms.clear(PLC_REFUSED)
+        self._take_plc_area(layout.PlcArea.decode(image[layout.PLC_AREA:]), now, ms)
+        ring = image[layout.SLOT_BASE:RING_END]
+        self._correct(self._unsure.found_in_ring(ring))
+        if self._left_pending.waiting:
+            counts = self._left_pending.settle(ring_slots(ring))
+            self._count("left_pending", sum(counts.values()))
+            log.info("parts left pending by the last run, by the PLC's ring: %s", counts)
 
     def _link_down(self, exc: PlcLinkError, now: float) -> None:
-        """Mark the link down, raise the alarm at once, and schedule the next attempt."""
+        """Mark the link down, raise its alarm at once (PLC_REFUSED when the PLC answers but refuses), back off."""
         before = self.status()
         self.link.close()
-        if before.connected:
-            log.error("PLC link lost: %s", exc)
-            self._retry_delay = FIRST_RETRY_S
-        elif str(exc) != before.last_error:
-            log.warning("PLC not connected: %s", exc)
+        if self._up_since is not None and now - self._up_since >= max(STABLE_S, self.cfg.reconnect_max_s):
+            self._retry_delay = FIRST_RETRY_S  # a link that worked for a while: try again soon, and say so at once
+            self._said.forget("lost")
+            self._said.forget("refused")
+        self._up_since = None
         self._retry_at = now + self._retry_delay
         self._retry_delay = min(self._retry_delay * 2, self.cfg.reconnect_max_s)
-        self._update(connected=False, last_error=str(exc))
-        self.alarms.raise_(PLC_LINK, address=f"{self.cfg.host}:{self.cfg.port}")
+        self._update(connected=False, refused=exc.refused, last_error=str(exc), retry_delay_s=self._retry_delay)
+        self.alarms.clear(INSPECTION_DISABLED)  # unknown while the link is down: parts are judged and rejected
+        address = f"{self.cfg.host}:{self.cfg.port}"
+        if exc.refused:
+            self.alarms.raise_(PLC_REFUSED, address=address, db=self.cfg.db, problem=exc.what)
+            self.alarms.clear(PLC_LINK)
+            self._said.log(logging.ERROR, "refused", "PLC refuses the station's requests: %s", exc)
+        else:
+            self.alarms.raise_(PLC_LINK, address=address)
+            self.alarms.clear(PLC_REFUSED)
+            if before.connected:
+                self._said.log(logging.ERROR, "lost", "PLC link lost: %s", exc)
+            else:
+                self._said.log(logging.WARNING, f"down {exc.failure.value}", "PLC not connected: %s", exc)
 
     def _station_state(self) -> StationState:
         return StationState.FAULT if self._fault_requested.is_set() else StationState.RUNNING
@@ -231,14 +291,25 @@ class PlcSignaller(Worker):
         self._update(round_trip_ms=ms, station_state=state)
 
     def _read_plc(self, now: float) -> None:
+        """Read the PLC's bytes; while unanswered writes are watched, the whole DB, to look for them in the ring."""
         if not self.link.up:
             return
+        whole = len(self._unsure) > 0
         try:
-            data, ms = self.link.read(layout.PLC_AREA, layout.PLC_AREA_SIZE)
+            if whole:
+                image, ms = self.link.read(0, layout.DB_SIZE)
+                data = image[layout.PLC_AREA:]
+            else:
+                data, ms = self.link.read(layout.PLC_AREA, layout.PLC_AREA_SIZE)
         except PlcLinkError as exc:
             self._link_down(exc, now)
             return
-        area = layout.PlcArea.decode(data)
+        self._take_plc_area(layout.PlcArea.decode(data), now, ms)
+        if whole:
+            self._correct(self._unsure.found_in_ring(image[layout.SLOT_BASE:RING_END]))
+
+    def _take_plc_area(self, area: layout.PlcArea, now: float, ms: float) -> None:
+        """The PLC's heartbeat (PLC_SILENT), its "inspection enabled" bit (INSPECTION_DISABLED) and requests."""
         if area.heartbeat != self._plc_beat:
             with self._lock:
                 self._plc_beat = area.heartbeat
@@ -251,6 +322,13 @@ class PlcSignaller(Worker):
             silent = now - self._plc_beat_changed >= self._silent_s
             if silent:
                 self.alarms.raise_(PLC_SILENT, host=self.cfg.host)
+        was_enabled = self._status.inspection_enabled
+        if area.inspection_enabled:
+            self.alarms.clear(INSPECTION_DISABLED)
+        else:
+            self.alarms.raise_(INSPECTION_DISABLED, db=self.cfg.db)  # the capture thread triggers no part
+        if was_enabled is not None and was_enabled != area.inspection_enabled:
+            log.info("the PLC %s inspection", "enabled" if area.inspection_enabled else "disabled")
         self._update(round_trip_ms=ms, plc_silent=silent, inspection_enabled=area.inspection_enabled,
                      requested_recipe=area.requested_recipe, plc_consumed_seq=area.consumed_seq)
 
@@ -260,20 +338,30 @@ class PlcSignaller(Worker):
         arrived = time.monotonic()
         deadline = part.captured_mono + self._deadline_s
         if not self.link.up:
+            status = self.status()
+            why = "the PLC refuses the station's requests" if status.refused else "PLC link down"
             self._report(part.seq, DeliveryStatus.NOT_DELIVERED, None,
-                         f"PLC link down ({self.status().last_error}); the PLC rejects the part by itself")
+                         f"{why} ({status.last_error}); the PLC rejects the part by itself")
             return
         late_on_arrival = arrived > deadline
         slot = layout.slot_for_part(part, self.cfg.hold_lane, self.codes, force_reject=late_on_arrival)
         newest = slot.seq if self._newest is None else max(self._newest, slot.seq)
+        if self._unsure.in_slot(layout.slot_index(slot.seq)) and not self._look_before_overwrite(slot.seq):
+            self._report(part.seq, DeliveryStatus.NOT_DELIVERED, None,
+                         f"PLC link down ({self.status().last_error}); the PLC rejects the part by itself")
+            return
         t0 = time.perf_counter()
         try:
             self.link.write(slot.offset, slot.encode())
+        except PlcLinkError as exc:
+            self._slot_not_written(part, slot, deadline, exc)
+            return
+        header_failed: PlcLinkError | None = None
+        ms = None
+        try:
             ms = self.link.write(layout.NEWEST_SEQ, layout.encode_newest_seq(newest))
         except PlcLinkError as exc:
-            self._link_down(exc, time.monotonic())
-            self._report(part.seq, DeliveryStatus.NOT_DELIVERED, None, f"write failed: {exc}")
-            return
+            header_failed = exc
         self.metrics.record(time.perf_counter() - t0)
         done = time.monotonic()
         at = utc_now()
@@ -281,17 +369,74 @@ class PlcSignaller(Worker):
         self._slot_seq[layout.slot_index(slot.seq)] = slot.seq
         if slot.flags & SlotFlag.HOLD_LANE:
             self._remember_held(slot.seq, self._codes_of(part))
-        self._update(newest_seq_written=newest, round_trip_ms=ms)
+        self._update(newest_seq_written=newest, **({"round_trip_ms": ms} if ms is not None else {}))
+        # The slot was acknowledged: the PLC has the result (its scan of the ring finds it without the header).
+        header = (f"; the header write that follows it failed ({header_failed.what}), the PLC finds the result by "
+                  "its scan of the ring") if header_failed is not None else ""
         if late_on_arrival:
             self._report(part.seq, DeliveryStatus.LATE, at,
                          f"reached the PLC thread {(arrived - deadline) * 1000:.0f} ms after its "
-                         f"{self.cfg.delivery_deadline_ms} ms deadline; written with the reject bit set")
+                         f"{self.cfg.delivery_deadline_ms} ms deadline; written with the reject bit set{header}")
         elif done > deadline:
             self._report(part.seq, DeliveryStatus.LATE, at,
                          f"written {(done - deadline) * 1000:.0f} ms after its {self.cfg.delivery_deadline_ms} ms "
-                         "deadline; the PLC will have rejected it")
+                         f"deadline; the PLC will have rejected it{header}")
         else:
-            self._report(part.seq, DeliveryStatus.DELIVERED, at)
+            self._report(part.seq, DeliveryStatus.DELIVERED, at, header.lstrip("; "))
+        if header_failed is not None:
+            self._link_down(header_failed, done)
+
+    def _slot_not_written(self, part: Part, slot: layout.ResultSlot, deadline: float, exc: PlcLinkError) -> None:
+        """The slot write failed: not delivered; if it went out unanswered, watch the ring for it."""
+        now = time.monotonic()
+        self._link_down(exc, now)
+        if not exc.unanswered:
+            self._report(part.seq, DeliveryStatus.NOT_DELIVERED, None, f"write failed: {exc}")
+            return
+        for dropped in self._unsure.add(UnsureResult(slot, deadline, now, exc.what)):
+            log.warning("part %d: too many unanswered writes to watch; it stays recorded not delivered",
+                        dropped.slot.seq)
+        self._update(unsure=len(self._unsure))
+        self._report(part.seq, DeliveryStatus.NOT_DELIVERED, None,
+                     f"write not answered ({exc.what}); the PLC may still apply it: its ring slot is read back "
+                     "and this record corrected if it does")
+
+    def _look_before_overwrite(self, seq: int) -> bool:
+        """Read the slot part `seq` goes to before writing over an unanswered result there; False if the link broke."""
+        index = layout.slot_index(seq)
+        try:
+            raw, _ = self.link.read(layout.slot_offset(seq), layout.SLOT_SIZE)
+        except PlcLinkError as exc:
+            self._link_down(exc, time.monotonic())
+            return False
+        self._correct(self._unsure.found(index, raw))
+        return True
+
+    def _correct(self, found: list[UnsureResult]) -> None:
+        """Results the PLC applied after their write went unanswered: correct their records (delivered or late)."""
+        now = time.monotonic()
+        for result in found:
+            seq = result.slot.seq
+            on_time = now <= result.deadline
+            status = DeliveryStatus.DELIVERED if on_time else DeliveryStatus.LATE
+            when = "" if on_time else f", {(now - result.deadline) * 1000:.0f} ms after its deadline"
+            detail = (f"the write went unanswered ({result.error}) but the PLC applied it after all: read back "
+                      f"from its ring slot {result.index}{when}; the PLC may have acted on this verdict")
+            log.warning("part %d: the PLC applied the result whose write went unanswered; recorded %s",
+                        seq, status.value)
+            if result.slot.flags & SlotFlag.HOLD_LANE:
+                self._remember_held(seq, self.codes)
+            self._count("not_delivered", -1)
+            self._count("corrected")
+            self._report(seq, status, utc_now(), detail)
+        if found:
+            self._update(unsure=len(self._unsure))
+
+    def _stop_watching(self, now: float) -> None:
+        for result in self._unsure.expired(now):
+            log.warning("part %d: its unanswered write did not show in the PLC's ring within %.0f s; it stays "
+                        "recorded not delivered", result.slot.seq, self._unsure.watch_s)
+            self._update(unsure=len(self._unsure))
 
     def _report(self, seq: int, status: DeliveryStatus, at: datetime | None, detail: str = "") -> None:
         field = {DeliveryStatus.DELIVERED: "delivered", DeliveryStatus.LATE: "late"}.get(status, "not_delivered")

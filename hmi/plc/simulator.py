@@ -5,8 +5,14 @@ heartbeat (offset 72) every 100 ms, sets "inspection enabled" (offset 78 bit 0),
 new result it finds in the ring (at once when vision writes the header's sequence number, and
 on every 10 ms scan), and echoes the newest sequence number it has taken (offset 74).
 
+It can also misbehave as a real CPU does (`hmi.plc.simulated_cpu`): refuse every read and write
+(PUT/GET access off), hold a result write for seconds and apply it after the station gave up, and
+clear its "inspection enabled" bit.
+
 Run on its own for tests against a PLC that is not the station's own:
-    python -m hmi.plc.simulator --port 10102 [--db 100]
+    python -m hmi.plc.simulator --port 10102 [--db 100] [--commands]
+With --commands it takes one command a line on stdin and answers each with one JSON line
+(`hmi.plc.simulator_control`).
 """
 
 from __future__ import annotations
@@ -25,12 +31,13 @@ from pathlib import Path
 from types import TracebackType
 
 from snap7.error import S7ConnectionError
-from snap7.server import EVC_DATA_WRITE, Server
+from snap7.server import EVC_CLIENT_ADDED, EVC_DATA_WRITE
 from snap7.type import SrvArea, SrvEvent
 
 from hmi.core.errors import PlcError
 from hmi.plc import layout
 from hmi.plc.layout import PlcArea, ResultSlot, SlotFlag, VisionHeader
+from hmi.plc.simulated_cpu import CpuFaults, FaultyCpu
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +67,7 @@ class SimulatedPlc:
         self.host = host
         self._port = port
         self._memory = bytearray(size)  # survives stop/start, like a PLC's retentive DB
-        self._server: Server | None = None
+        self._server: FaultyCpu | None = None
         self._program: threading.Thread | None = None
         self._halt = threading.Event()
         self._lock = threading.Lock()
@@ -73,6 +80,9 @@ class SimulatedPlc:
         self._releases: deque[ResultSlot] = deque(maxlen=HISTORY)
         self._writes: deque[WriteEvent] = deque(maxlen=WRITE_HISTORY)
         self._counts = {"results": 0, "rejects": 0, "releases": 0}
+        self._faults = CpuFaults()
+        self._connections = 0
+        self._hung_landed: list[int] = []  # seqs of held ring writes that landed after all
 
     # --- life cycle --------------------------------------------------------------------------
     @property
@@ -89,7 +99,7 @@ class SimulatedPlc:
         """Start the S7 server and the program thread; returns self."""
         if self._server is not None:
             return self
-        server = Server(log=False)
+        server = FaultyCpu(self._faults, self._hung_write_landed)
         server.register_area(SrvArea.DB, self.db, self._memory)
         server.set_events_callback(self._on_event)
         try:
@@ -135,6 +145,14 @@ class SimulatedPlc:
         with self._lock:
             self._enabled = enabled
 
+    def allow_put_get(self, allowed: bool) -> None:
+        """PUT/GET access on, or off as in a CPU whose protection settings refuse every read and write."""
+        self._faults.allow_put_get(allowed)
+
+    def hang_ring_writes(self, seconds: float, count: int = 1) -> None:
+        """Hold the next `count` result writes for `seconds` each before applying them (a hung CPU)."""
+        self._faults.hang_ring_writes(seconds, count)
+
     def set_requested_recipe(self, number: int) -> None:
         """The recipe number the PLC asks for (offset 79, 0-255)."""
         if not 0 <= number <= 255:
@@ -178,8 +196,11 @@ class SimulatedPlc:
             return list(self._writes)
 
     def record(self) -> dict:
-        """What the PLC saw, as plain data: results taken, the ring slots now, and header-after-slot violations."""
+        """What the PLC saw, as plain data: results taken, the ring slots now, header-after-slot violations, the
+        header and its own bytes now, connections, held writes that landed, and whether PUT/GET is allowed."""
         slots = [self.read_slot(k) for k in range(layout.SLOT_COUNT)]
+        whole = len(self._memory) >= layout.DB_SIZE  # a DB downloaded too short has no header or PLC bytes
+        header, area = (self.read_header(), self.read_plc_area()) if whole else (None, None)
         slot_written: set[int] = set()
         header_before_slot: list[int] = []
         for w in self.writes():
@@ -195,7 +216,25 @@ class SimulatedPlc:
                       for s in slots],
             "header_before_slot": header_before_slot,
             "writes": len(self.writes()),
+            "header": None if header is None else {"heartbeat": header.heartbeat, "state": header.state.name,
+                                                   "newest_seq": header.newest_seq},
+            "plc": None if area is None else {"heartbeat": area.heartbeat, "consumed_seq": area.consumed_seq,
+                                              "inspection_enabled": area.inspection_enabled,
+                                              "requested_recipe": area.requested_recipe},
+            "connections": self.connections(),
+            "hung_writes_landed": self.hung_writes_landed(),
+            "put_get": self._faults.put_get_allowed,
         }
+
+    def connections(self) -> int:
+        """S7 clients that connected since the first start (each reconnect counts)."""
+        with self._lock:
+            return self._connections
+
+    def hung_writes_landed(self) -> list[int]:
+        """Sequence numbers of held result writes that were applied after all, in order."""
+        with self._lock:
+            return list(self._hung_landed)
 
     def counts(self) -> dict[str, int]:
         """Totals since start: results and rejects taken, hold-lane releases taken."""
@@ -205,6 +244,10 @@ class SimulatedPlc:
     # --- inside the server and the program ---------------------------------------------------
     def _on_event(self, event: SrvEvent) -> None:
         # Runs on the server's connection thread after the write landed and before it is acknowledged.
+        if event.EvtCode == EVC_CLIENT_ADDED:
+            with self._lock:
+                self._connections += 1
+            return
         if event.EvtCode != EVC_DATA_WRITE or event.EvtParam1 != SrvArea.DB or event.EvtParam2 != self.db:
             return
         start, size = int(event.EvtParam3), int(event.EvtParam4)
@@ -216,6 +259,13 @@ class SimulatedPlc:
             if start <= layout.NEWEST_SEQ < start + size and len(self._memory) >= layout.DB_SIZE:
                 # The header moved: like a PLC reacting to the new sequence number, take the ring now.
                 self._file(self._ring())
+
+    def _hung_write_landed(self, start: int, data: bytes) -> None:
+        """A held ring write was applied after all (the server's connection thread)."""
+        if len(data) >= 4:
+            with self._lock:
+                self._hung_landed.append(int.from_bytes(data[:4], "big", signed=True))
+        log.info("simulated PLC: a held write at byte %d landed", start)
 
     def _ring(self) -> list[bytes]:
         """The eight slots as raw bytes (called with the lock held)."""
@@ -275,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--record", type=Path, default=None,
                         help="on stop, write what the PLC saw (results, ring slots, write order) to this JSON file")
+    parser.add_argument("--commands", action="store_true",
+                        help="take commands on stdin, one a line, each answered by one JSON line (for tests)")
     args = parser.parse_args(argv)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -285,6 +337,11 @@ def main(argv: list[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 2
     print(f"ready on {plc.host}:{plc.port}", flush=True)
+    if args.commands:
+        from hmi.plc.simulator_control import follow_commands
+
+        threading.Thread(target=follow_commands, args=(plc, sys.stdin, sys.stdout), name="simulated-plc-commands",
+                         daemon=True).start()
     while not stop.wait(0.2):
         pass
     plc.stop()

@@ -32,12 +32,13 @@ from hmi.pipeline.outputs import Output, OutputFactory, OutputFeed, StationState
 from hmi.pipeline.supervisor import Supervisor
 from hmi.plant import configured_outputs
 from hmi.services.reports.background import ReportWorker
-from hmi.station.queues import judging_queues, output_queue, records_queues
+from hmi.station.queues import judging_queues, output_queue, output_reviews_queue, records_queues
 from hmi.station.records_and_plc import RecordsAndPlc, audit_not_recorded
 from hmi.station.station import Station
-from hmi.store.database import database_path, open_database
+from hmi.store.database import database_path
 from hmi.store.queries import RecordReader
 from hmi.store.requests import StoreRequests
+from hmi.store.reserve import RecordsOpened
 from hmi.store.sequence import SequenceAllocator
 from hmi.store.thresholds import ThresholdLog
 from hmi.store.users import UserDirectory
@@ -66,7 +67,8 @@ def build_station(cfg: StationConfig, data_dir: Path, *, source: FrameSource | N
         source = open_source(cfg.camera, demo_frames_dir())
     with ExitStack() as opened:  # released here if building fails, else handed to the station
         if records:
-            open_database(database_path(data_dir)).close()  # refuse a foreign or newer database before anything starts
+            # Refuses a foreign or newer database before anything starts; its connection becomes the store thread's.
+            records_file = opened.enter_context(RecordsOpened(data_dir))
         recipe = load_recipe(data_dir, cfg.station.recipe)
         if judging is not None and judging.recipe != recipe.name:
             raise ValueError(f"a judging setup for recipe {judging.recipe!r} given to a station of recipe "
@@ -94,10 +96,11 @@ def build_station(cfg: StationConfig, data_dir: Path, *, source: FrameSource | N
             rq = records_queues(cfg.pipeline)
             alarms.subscribe(AlarmLog(rq.alarm_events))
             holds.subscribe(rq.plc_reviews.offer)
-            downstream = RecordsAndPlc(cfg, data_dir, rq, records_in=q.records_in, reviews=q.reviews, alarms=alarms)
+            downstream = RecordsAndPlc(cfg, data_dir, rq, records_in=q.records_in, reviews=q.reviews, alarms=alarms,
+                                       connection=records_file.take())
             opened.callback(downstream.close)
-            stores = _RecordStores.open(data_dir, downstream.writes, opened)
-            added = [_output(factory, i, cfg, data_dir, alarms, state, outlet)
+            stores = _RecordStores.open(data_dir, downstream.writes, opened, cfg.users.min_pin_length)
+            added = [_output(factory, i, cfg, data_dir, alarms, state, outlet, holds, stores.users)
                      for i, factory in enumerate([*configured_outputs(cfg), *outputs])]
 
         trigger = TriggerMode(cfg.camera.trigger) if production else TriggerMode.FREE_RUN
@@ -144,12 +147,12 @@ class _RecordStores:
     thresholds: ThresholdLog
 
     @classmethod
-    def open(cls, data_dir: Path, writes: StoreRequests, opened: ExitStack) -> _RecordStores:
+    def open(cls, data_dir: Path, writes: StoreRequests, opened: ExitStack, min_pin_length: int) -> _RecordStores:
         """Open them, each registered in `opened` to be closed."""
         db = database_path(data_dir)
         sequence = SequenceAllocator(writes)  # asks for its first block now, so the camera never waits at start
         opened.callback(sequence.close)
-        users = UserDirectory(db, writes=writes)
+        users = UserDirectory(db, writes=writes, min_secret_len=min_pin_length)
         opened.callback(users.close)
         thresholds = ThresholdLog(db, writes=writes)
         opened.callback(thresholds.close)
@@ -168,12 +171,15 @@ def _judging_setup(cfg: StationConfig, data_dir: Path, recipe: Recipe, require_m
 
 
 def _output(factory: OutputFactory, index: int, cfg: StationConfig, data_dir: Path, alarms: AlarmBoard,
-            state: StationStateWatch, outlet: VerdictOutlet) -> Output:
-    """One added output, fed every decided part through its own queue (offered: a full queue never slows judging)."""
+            state: StationStateWatch, outlet: VerdictOutlet, holds: HoldQueue, users: UserDirectory) -> Output:
+    """One added output, fed every decided part and every HOLD part's final verdict through queues of its own
+    (offered: a full queue never slows judging), and the station's users to check logins against."""
     parts = output_queue(cfg.pipeline, f"output {index + 1}")
     # A part without a number (the store stalled) is neither recorded nor signalled: outputs do not see it either.
     outlet.subscribe(lambda part: parts.offer(part) if part.seq != UNNUMBERED else None)
-    return factory(OutputFeed(cfg, data_dir, alarms, parts, state))
+    reviews = output_reviews_queue(cfg.pipeline, f"output {index + 1}")
+    holds.subscribe(reviews.offer)  # as the records and the PLC get them
+    return factory(OutputFeed(cfg, data_dir, alarms, parts, state, reviews, users))
 
 
 __all__ = ["build_station"]

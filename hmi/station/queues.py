@@ -65,3 +65,8 @@ def records_queues(p: PipelineConfig) -> RecordsQueues:
 def output_queue(p: PipelineConfig, name: str) -> BoundedQueue[Part]:
     """The decided parts waiting for one added output (plant database, OPC UA, MQTT)."""
     return BoundedQueue(f"{name} parts", p.result_queue)
+
+
+def output_reviews_queue(p: PipelineConfig, name: str) -> BoundedQueue[OperatorReview]:
+    """The final verdicts of HOLD parts (operators' and timed-out defaults) waiting for one added output."""
+    return BoundedQueue(f"{name} reviews", p.review_queue)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -28,21 +29,29 @@ class RecordsAndPlc:
     """Store writer -> PLC signaller, plus the image writer; a verdict reaches the PLC only once committed.
 
     DESIGN.md draws the PLC and the store side by side; they are chained here because a verdict the
-    PLC acted on must be in the database even if the process is killed at any moment. Everything it
-    works with comes in through the constructor; it never sees the station. What each part was judged
-    with (recipe, threshold version, defect codes, heat-map scale) comes with the part itself.
+    PLC acted on must be in the database even if the process is killed at any moment. While the records
+    cannot be written at all, the store has the PLC show the station in fault (state 2), so the line
+    rejects every part. Everything it works with comes in through the constructor; it never sees the
+    station. What each part was judged with (recipe, threshold version, defect codes, heat-map scale)
+    comes with the part itself. `connection` is the records' write connection the builder opened (None: the
+    store thread opens its own); `writer_type` is the store thread's class (tests give one whose disk fills).
     """
 
     def __init__(self, cfg: StationConfig, data_dir: Path, queues: RecordsQueues, *,
-                 records_in: BoundedQueue[Part], reviews: BoundedQueue[OperatorReview], alarms: AlarmBoard) -> None:
+                 records_in: BoundedQueue[Part], reviews: BoundedQueue[OperatorReview], alarms: AlarmBoard,
+                 connection: sqlite3.Connection | None = None,
+                 writer_type: type[RecordWriter] | None = None) -> None:
         self._started = False
         self.records_in = records_in
         self.queues = queues
-        self.writer = RecordWriter(database_path(data_dir), records_in, queues.committed, alarms, cfg.store,
-                                   deliveries=queues.deliveries, reviews=reviews, audits=queues.audits,
-                                   images=queues.image_jobs, image_paths=queues.image_paths,
-                                   alarm_events=queues.alarm_events, downstream_defects=queues.downstream_defects,
-                                   requests=queues.store_requests)
+        self.plc = None
+        self._records_lost = False
+        writer = writer_type or RecordWriter
+        self.writer = writer(database_path(data_dir), records_in, queues.committed, alarms, cfg.store,
+                             deliveries=queues.deliveries, reviews=reviews, audits=queues.audits,
+                             images=queues.image_jobs, image_paths=queues.image_paths,
+                             alarm_events=queues.alarm_events, downstream_defects=queues.downstream_defects,
+                             requests=queues.store_requests, plc_fault=self._records_fault, connection=connection)
         assert self.writer.requests is not None
         # The door every other write of the records goes through (part numbers, users, thresholds).
         self.writes: StoreRequests = self.writer.requests
@@ -52,7 +61,11 @@ class RecordsAndPlc:
         try:
             if self.simulated_plc is not None:
                 plc_cfg = simulated_link(plc_cfg, self.simulated_plc)
-            self.plc = create_signaller(plc_cfg, queues.committed, queues.plc_reviews, queues.deliveries, alarms)
+            # The signaller reads the rows a killed run left pending, before any new part, and settles them.
+            self.plc = create_signaller(plc_cfg, queues.committed, queues.plc_reviews, queues.deliveries, alarms,
+                                        records=self.writes)
+            if self._records_lost:  # the store was refused while the station was being built
+                self._records_fault(True)
         except BaseException:
             self.close()
             raise
@@ -69,6 +82,18 @@ class RecordsAndPlc:
         if not self.queues.downstream_defects.put(report, timeout=1.0):
             raise StoreError(f"the report on part {report.seq} could not be handed to the records (queue full)",
                              "try again in a moment; nothing was recorded")
+
+    def _records_fault(self, fault: bool) -> None:
+        """Told by the store thread: nothing can be recorded (True), or records can be written again (False)."""
+        self._records_lost = fault
+        if self.plc is None:
+            return  # told again once the signaller is made
+        if fault:
+            log.warning("records cannot be written: the PLC is told the station has a fault and rejects every part")
+            self.plc.signal_fault()
+        else:
+            log.info("records can be written again: the PLC is told the station runs")
+            self.plc.clear_fault()
 
     def plc_status(self):
         """The PLC link's state (connected, heartbeats, requested recipe)."""

@@ -12,6 +12,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from hmi.core.errors import StoreError
 from hmi.core.part import utc_now
 from hmi.store.database import iso_utc, open_readonly
 from hmi.store.requests import OwnConnection, Writes
@@ -42,6 +43,7 @@ class AuditAction(str, Enum):
     LIGHTING_REFERENCE = "lighting_reference"
     ROI_CHANGE = "roi_change"
     DOWNSTREAM_DEFECT = "downstream_defect"  # a part reported later as a defect found downstream (missed)
+    ADMIN_RECOVERY = "admin_recovery"  # an admin restored at the station's console (`hmi users recover-admin`)
 
 
 @dataclass(frozen=True)
@@ -222,33 +224,48 @@ def verify(db_path: Path, anchor: tuple[int, str] | None = None) -> AuditReport:
     """
     conn = open_readonly(db_path)
     try:
-        findings = _trigger_findings(conn)
-        expected_id, prev_hash, prev_id = 1, GENESIS_HASH, None
-        rows = 0
-        for row in conn.execute(
-                "SELECT id, at, user, action, subject, old_value, new_value, reason, prev_hash, hash "
-                "FROM audit ORDER BY id"):
-            rows += 1
-            fields = {k: row[k] for k in _HASHED_FIELDS}
-            rid = int(row["id"])
-            gap = rid > expected_id
-            if rid < expected_id:
-                findings.append(AuditFinding(rid, f"row {rid} is out of sequence: it was inserted"))
-            elif gap:
-                findings += _missing(expected_id, rid - 1)
-            if entry_hash(row["prev_hash"], fields) != row["hash"]:
-                findings.append(AuditFinding(rid, f"row {rid} does not match its own hash: it was edited, "
-                                                  "or inserted with a forged hash"))
-            elif row["prev_hash"] != prev_hash and not gap:
-                before = f"row {prev_id}" if prev_id is not None else "the start of the trail"
-                findings.append(AuditFinding(rid, f"row {rid} does not link to {before}: {before} was altered "
-                                                  f"and re-hashed, or row {rid} was inserted"))
-            expected_id, prev_hash, prev_id = max(expected_id, rid + 1), row["hash"], rid
-        if anchor is not None:
-            findings += _anchor_findings(conn, anchor, prev_id)
-        return AuditReport(rows, tuple(findings), prev_id, prev_hash if prev_id is not None else None)
+        return _verify(conn, db_path, anchor)
+    except sqlite3.Error as exc:
+        raise StoreError(f"the audit trail in {db_path} cannot be read ({exc}): its table was altered behind "
+                         "the station's back", _KEEP_A_COPY) from None
     finally:
         conn.close()
+
+
+_KEEP_A_COPY = ("keep a copy of the database for the quality manager and restore the records from a backup; "
+                "the file was left untouched")
+
+
+def _verify(conn: sqlite3.Connection, db_path: Path, anchor: tuple[int, str] | None) -> AuditReport:
+    """The chain's findings over an open read-only connection (see `verify`)."""
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit'").fetchone() is None:
+        raise StoreError(f"{db_path} has no audit table: the audit trail was removed behind the station's back",
+                         _KEEP_A_COPY)
+    findings = _trigger_findings(conn)
+    expected_id, prev_hash, prev_id = 1, GENESIS_HASH, None
+    rows = 0
+    for row in conn.execute(
+            "SELECT id, at, user, action, subject, old_value, new_value, reason, prev_hash, hash "
+            "FROM audit ORDER BY id"):
+        rows += 1
+        fields = {k: row[k] for k in _HASHED_FIELDS}
+        rid = int(row["id"])
+        gap = rid > expected_id
+        if rid < expected_id:
+            findings.append(AuditFinding(rid, f"row {rid} is out of sequence: it was inserted"))
+        elif gap:
+            findings += _missing(expected_id, rid - 1)
+        if entry_hash(row["prev_hash"], fields) != row["hash"]:
+            findings.append(AuditFinding(rid, f"row {rid} does not match its own hash: it was edited, "
+                                              "or inserted with a forged hash"))
+        elif row["prev_hash"] != prev_hash and not gap:
+            before = f"row {prev_id}" if prev_id is not None else "the start of the trail"
+            findings.append(AuditFinding(rid, f"row {rid} does not link to {before}: {before} was altered "
+                                              f"and re-hashed, or row {rid} was inserted"))
+        expected_id, prev_hash, prev_id = max(expected_id, rid + 1), row["hash"], rid
+    if anchor is not None:
+        findings += _anchor_findings(conn, anchor, prev_id)
+    return AuditReport(rows, tuple(findings), prev_id, prev_hash if prev_id is not None else None)
 
 
 def _anchor_findings(conn: sqlite3.Connection, anchor: tuple[int, str], head_id: int | None) -> list[AuditFinding]:

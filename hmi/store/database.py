@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -9,8 +11,12 @@ from contextlib import closing, contextmanager, nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
 
+from hmi.config.paths import PRIVATE_DIR_MODE, make_private
 from hmi.core.errors import StoreError
 from hmi.store.schema import MIGRATIONS, SCHEMA_VERSION, Migration
+from hmi.store.wal_identity import claim, create_database_file, foreign_log, wal_path
+
+log = logging.getLogger("hmi.store")
 
 __all__ = [
     "BUSY_TIMEOUT_MS", "DB_FILENAME", "SCHEMA_VERSION", "database_path", "iso_utc", "migrate",
@@ -43,9 +49,24 @@ def schema_version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
 
+class RecordsConnection(sqlite3.Connection):
+    """A write connection of `open_database`: knows its file and whether its WAL lineage is claimed yet."""
+
+    db_path: Path
+    wal_claimed: bool = True
+
+
+def _claim_if_pending(conn: sqlite3.Connection) -> None:
+    """Claim the WAL lineage now if opening could not (a full disk); raises what SQLite raises."""
+    if isinstance(conn, RecordsConnection) and not conn.wal_claimed:
+        claim(conn, conn.db_path)
+        conn.wal_claimed = True
+
+
 @contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """BEGIN IMMEDIATE ... COMMIT on an autocommit connection; rolls back when the block raises."""
+    _claim_if_pending(conn)
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
@@ -99,8 +120,20 @@ def _probe(path: Path) -> tuple[int, list[str]]:
     return version, tables
 
 
-def _refuse_unknown(path: Path, known: int) -> None:
-    """Raise StoreError, before any write, for a newer schema or a SQLite file that is not ours."""
+def refuse_foreign_log(path: Path) -> None:
+    """Raise StoreError when a write-ahead log or journal beside `path` is not its own (see wal_identity)."""
+    problem = foreign_log(path)
+    if problem:
+        side = ", ".join(p.name for p in (wal_path(path), path.with_name(path.name + "-shm"),
+                                          path.with_name(path.name + "-journal")) if p.exists())
+        raise StoreError(f"the records database {path} will not be opened: {problem}",
+                         f"stop every program using {path.parent}, move {side} out of that folder (keep it for "
+                         f"service) and start again; every file was left untouched")
+
+
+def _refuse_unknown(path: Path, known: int, migrations: Sequence[Migration]) -> None:
+    """Raise StoreError, before any write, for a foreign log, a newer schema or a SQLite file that is not ours."""
+    refuse_foreign_log(path)
     if not path.exists() or path.stat().st_size == 0:
         return
     _check_header(path)
@@ -114,11 +147,37 @@ def _refuse_unknown(path: Path, known: int) -> None:
         raise StoreError(
             f"{path} is a SQLite database but not the station's records (it holds tables: {', '.join(tables[:5])})",
             f"move the file away or choose another data folder; {_UNTOUCHED}")
+    missing = sorted(expected_tables(tuple(m for m in migrations if m.version <= version)) - set(tables))
+    if version > 0 and missing:
+        raise StoreError(
+            f"{path} lacks the table{'s' if len(missing) > 1 else ''} {', '.join(missing)} of records schema "
+            f"{version}: it was removed behind the station's back",
+            f"keep a copy of the file for the quality manager, then restore the database from a backup or move it "
+            f"away to start a new one; {_UNTOUCHED}")
+
+
+@functools.lru_cache(maxsize=8)
+def expected_tables(migrations: tuple[Migration, ...]) -> frozenset[str]:
+    """The tables a database made by `migrations` holds (built once in memory)."""
+    with closing(sqlite3.connect(":memory:", isolation_level=None)) as conn:
+        migrate(conn, migrations)
+        return frozenset(r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"))
+
+
+def missing_tables(conn: sqlite3.Connection) -> list[str]:
+    """Tables the database's schema version should hold but it lacks (removed behind the station's back)."""
+    version = schema_version(conn)
+    present = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    return sorted(expected_tables(tuple(m for m in MIGRATIONS if m.version <= version)) - present)
 
 
 def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS) -> int:
     """Apply every migration newer than the database, each in its own transaction; returns the new version."""
     for step in migrations:
+        if schema_version(conn) >= step.version:
+            continue
+        _claim_if_pending(conn)
         conn.execute("BEGIN IMMEDIATE")
         try:
             # Re-read inside the write lock: another process may have migrated meanwhile.
@@ -179,19 +238,25 @@ def open_database(path: Path, *, synchronous: str = "NORMAL",
     path = Path(path)
     known = migrations[-1].version if migrations else 0
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
     except OSError as exc:
         raise StoreError(f"cannot create the data folder {path.parent} ({exc.strerror or exc})",
                          "check the data folder setting and that the station may write there") from None
-    _refuse_unknown(path, known)
+    _refuse_unknown(path, known, migrations)
     try:
+        if not path.exists() or path.stat().st_size == 0:
+            create_database_file(path)
+        elif make_private(path):
+            log.info("records: %s was readable by others; now by the station's account only", path)
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
-                               timeout=BUSY_TIMEOUT_MS / 1000)
-    except sqlite3.Error as exc:
+                               timeout=BUSY_TIMEOUT_MS / 1000, factory=RecordsConnection)
+    except (sqlite3.Error, OSError) as exc:
         raise StoreError(f"cannot open the records database {path} ({exc})",
                          "check that the data folder exists and the station may write to it") from None
+    conn.db_path = path
     try:
         _tune(conn, synchronous)
+        _claim(conn)
         migrate(conn, migrations)
     except sqlite3.Error as exc:
         conn.close()
@@ -203,11 +268,22 @@ def open_database(path: Path, *, synchronous: str = "NORMAL",
     return conn
 
 
+def _claim(conn: RecordsConnection) -> None:
+    """Claim the WAL lineage at opening; on a full disk, before the connection's first write instead."""
+    try:
+        claim(conn, conn.db_path)
+    except sqlite3.OperationalError as exc:
+        conn.wal_claimed = False
+        log.warning("records: the write-ahead log's identity could not be written yet (%s); "
+                    "it will be before the first write", exc)
+
+
 def open_readonly(path: Path) -> sqlite3.Connection:
     """A read-only connection for queries and reports; refuses a missing file instead of creating one."""
     path = Path(path)
     if not path.exists():
         raise StoreError(f"there is no records database at {path}", "check the data folder setting")
+    refuse_foreign_log(path)
     _check_header(path)
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False,

@@ -1,11 +1,11 @@
-"""The image thread: saves part images and heatmaps under DATA_DIR/images/YYYY-MM-DD/ within a disk quota."""
+"""The image thread: saves part images and heatmaps under DATA_DIR/images/YYYY-MM-DD/ within a disk quota,
+never below the free space kept for the records (store.image_floor_mb)."""
 
 from __future__ import annotations
 
 import logging
 import os
 import re
-import shutil
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -22,6 +22,7 @@ from hmi.core.verdict import Verdict
 from hmi.pipeline.queues import BoundedQueue
 from hmi.pipeline.worker import Worker
 from hmi.store.database import iso_utc
+from hmi.store.reserve import free_bytes
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,8 @@ class ImageWriter(Worker):
     a second write connection: no two threads ever wait on each other's transactions, so saving an
     image can never hold up a verdict. Retention keeps the folder under `image_quota_mb`, removing
     the oldest OK images first, then the oldest others; their rows stay, with the paths set to NULL.
+    Records outlive images: no image is saved that would leave less than `image_floor_mb` free on the disk
+    (IMAGE_WRITE says so until images are saved again); DISK_LOW comes earlier, below `low_disk_mb`.
     """
 
     role = "images"
@@ -133,6 +136,7 @@ class ImageWriter(Worker):
         self._outbox: deque[ImagePaths] = deque()
         self._paused_until = 0.0
         self._next_disk_check = 0.0
+        self._free: int | None = None  # free bytes at the last look, less what was written since
         self.saved = 0
         self.skipped = 0  # parts whose images were not saved (write error, larger than the quota)
         self.removed = 0  # parts whose images retention removed
@@ -180,6 +184,8 @@ class ImageWriter(Worker):
             log.error("images: part %s has an image that cannot be saved: %s", part.seq, exc)
             return None
         size = sum(len(data) for _, data in files)
+        if self._below_floor(size):
+            return None
         if not self._make_room(size):
             self.skipped += 1
             log.warning("images: part %s not saved, its %d kB exceed the whole image quota", part.seq, size // 1024)
@@ -196,6 +202,8 @@ class ImageWriter(Worker):
             self._write_failed(exc)
             return None
         self._stored(_Stored(int(part.seq), tuple(p for p, _ in files), size), verdict is Verdict.OK)
+        if self._free is not None:
+            self._free -= size
         if self.alarms.is_active(IMAGE_WRITE):
             self.alarms.clear(IMAGE_WRITE)
         self.saved += 1
@@ -232,6 +240,17 @@ class ImageWriter(Worker):
         self._paused_until = time.monotonic() + self.retry_s
         log.error("images: cannot write to %s: %s", self.root, exc)
         self.alarms.raise_(IMAGE_WRITE, folder=self.root, problem=exc.strerror or exc, retry_s=self.retry_s)
+
+    def _below_floor(self, size: int) -> bool:
+        """True (with IMAGE_WRITE) when saving `size` bytes would leave less than image_floor_mb free."""
+        floor = self.config.image_floor_mb * _MB
+        if self._free is None or self._free - size >= floor:
+            return False
+        self.skipped += 1
+        self.alarms.raise_(IMAGE_WRITE, folder=self.root, retry_s=self.disk_check_s,
+                           problem=f"only {max(self._free, 0) // _MB} MB free on the disk, and images stop below "
+                                   f"{self.config.image_floor_mb} MB so the records keep room (store.image_floor_mb)")
+        return True
 
     # --- retention ---------------------------------------------------------------------------
     def _make_room(self, need: int) -> bool:
@@ -292,10 +311,9 @@ class ImageWriter(Worker):
         if not force and now < self._next_disk_check:
             return
         self._next_disk_check = now + self.disk_check_s
-        try:
-            free = shutil.disk_usage(self.root).free
-        except OSError as exc:
-            log.warning("images: cannot read free disk space of %s: %s", self.root, exc)
+        free = self._free = free_bytes(self.root)
+        if free is None:
+            log.warning("images: cannot read the free disk space of %s", self.root)
             return
         low = self.config.low_disk_mb * _MB
         if free < low:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import threading
 from collections.abc import Callable, Mapping
@@ -34,7 +35,15 @@ class ThresholdRecord:
 
 
 def _canonical(values: Mapping[str, Any]) -> str:
-    return json.dumps(dict(values), sort_keys=True, separators=(",", ":"))
+    return json.dumps(dict(values), sort_keys=True, separators=(",", ":"), allow_nan=False)  # standard JSON only
+
+
+def _refuse_non_finite(recipe: str, values: Mapping[str, Any]) -> None:
+    """StoreError for a value that is infinite or NaN: it would pass or reject every part (and is no JSON)."""
+    bad = [f"{k} = {v}" for k, v in values.items() if isinstance(v, float) and not math.isfinite(v)]
+    if bad:
+        raise StoreError(f"thresholds of recipe '{recipe}' refused: {', '.join(bad)} is not a finite number",
+                         "enter finite thresholds inside the model's score range")
 
 
 def _record(row: tuple) -> ThresholdRecord:
@@ -64,6 +73,8 @@ class ThresholdLog:
         """Store a new version (above every earlier one) and audit the change with its old and new values."""
         if not reason or not reason.strip():
             raise StoreError("a threshold change needs a reason", "say why the thresholds change, then apply again")
+        _refuse_non_finite(recipe, values)
+
         def record(conn: sqlite3.Connection) -> ThresholdRecord:
             actor = acting_user(conn, by, Permission.THRESHOLDS).name
             last = self._latest(conn, recipe)
@@ -80,6 +91,8 @@ class ThresholdLog:
 
     def ensure(self, recipe: str, version: int, values: Mapping[str, Any], source: str) -> ThresholdRecord:
         """Record the version a recipe file declares if it is new; refuse one whose values were changed by hand."""
+        _refuse_non_finite(recipe, values)
+
         def ensure(conn: sqlite3.Connection) -> ThresholdRecord:
             row = conn.execute(f"SELECT {_COLUMNS} FROM threshold_sets WHERE recipe = ? AND version = ?",
                                (recipe, int(version))).fetchone()

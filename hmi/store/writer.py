@@ -1,4 +1,4 @@
-"""The store thread: owns the records write connection; commits each part before the PLC sees its verdict."""
+"""The store thread, the records' one writer: a part's result goes to the PLC only once its row is committed."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from itertools import islice
 from pathlib import Path
@@ -27,6 +28,8 @@ from hmi.store.database import iso_utc, open_database, transaction
 from hmi.store.found_downstream import record_downstream_defect
 from hmi.store.images import ImagePaths
 from hmi.store.requests import StoreRequest, StoreRequests
+from hmi.store.reserve import RecordsRoom, is_space_error
+from hmi.store.retention import Retention
 
 log = logging.getLogger(__name__)
 
@@ -152,18 +155,36 @@ class _Outcome:
     rejected: list[str] = field(default_factory=list)
 
 
+# Why a part is NOT_INSPECTED when its verdict could not be recorded as it was.
+ON_RESERVE = "the disk is full: rejected as NOT INSPECTED"
+NOT_SENT = "records could not be written: no result sent to the PLC, which rejects the part"
+NOT_SENT_DETAIL = "not sent: the records could not be written; the PLC rejects a part it has no result for"
+
+
+def rejected(part: Part, why: str) -> Part:
+    """The part as NOT_INSPECTED because of `why`; the reason still names the verdict the model gave."""
+    dec = part.decision
+    if dec is None or dec.verdict is Verdict.NOT_INSPECTED:
+        return part
+    return replace(part, decision=replace(dec, verdict=Verdict.NOT_INSPECTED, confidence=None,
+                                          reason=f"{why} (judged {dec.verdict.label}: {dec.reason})"))
+
+
 class RecordWriter(Worker):
     """The one writer of the records: decided parts, PLC deliveries, reviews, image paths, audit entries,
     downstream defects, and the requests of the other store modules (part numbers, users, threshold versions).
 
-    Whatever is waiting is written in one transaction; parts go on to `committed` (the PLC thread)
-    and to the image writer only after COMMIT; a RecordOnly part (its record came late, through the
-    judging stages' overflow) is written as not delivered and goes nowhere. When the database refuses
-    (disk full, I/O error) the STORE_WRITE alarm is raised, verdicts keep flowing to the PLC
-    uncommitted, and up to `backlog_limit` waiting writes are kept in memory and retried every
-    `retry_s` seconds. A request (`requests`, through the door `self.requests`) runs in the same
-    transaction, in a savepoint of its own, and is answered after COMMIT; one the database refuses is
-    answered with the error at once, never kept.
+    Whatever is waiting is written in one transaction; parts go on to `committed` (the PLC thread) and to the
+    image writer only after COMMIT, with the verdict their row holds: no result ever reaches the PLC without
+    its row. A RecordOnly part (its record came late, through the judging stages' overflow) is written as not
+    delivered and goes nowhere. When the disk is full (`RecordsRoom`) every part is rejected NOT_INSPECTED and
+    recorded in the reserve kept for the records (DISK_FULL). When the database refuses even that (the reserve
+    used up, an I/O error), STORE_WRITE is raised, `plc_fault(True)` has the PLC show the station in fault,
+    and the parts get no result at all: they wait in memory as NOT_INSPECTED, not-delivered rows (up to
+    `backlog_limit` writes, retried every `retry_s`). A request (`requests`, through the door `self.requests`)
+    runs in the same transaction, in a savepoint of its own, and is answered after COMMIT; one the database
+    refuses is answered with the error at once, never kept. Records retention (`Retention`) runs here too,
+    in small batches while no part waits.
     """
 
     role = "store"
@@ -178,7 +199,10 @@ class RecordWriter(Worker):
                  alarm_events: BoundedQueue[AlarmEvent] | None = None,
                  downstream_defects: BoundedQueue[DownstreamDefect] | None = None,
                  requests: BoundedQueue[StoreRequest] | None = None,
-                 max_batch: int = 1000, backlog_limit: int = 50_000, retry_s: float = 1.0) -> None:
+                 plc_fault: Callable[[bool], None] | None = None,
+                 connection: sqlite3.Connection | None = None,
+                 max_batch: int = 1000, backlog_limit: int = 50_000, retry_s: float = 1.0,
+                 disk_check_s: float = 1.0) -> None:
         super().__init__()
         self.db_path = Path(db_path)
         self.parts, self.committed, self.alarms, self.config = parts, committed, alarms, config
@@ -187,34 +211,47 @@ class RecordWriter(Worker):
         self.images = images
         # The door other store modules write through; None: this writer takes no requests.
         self.requests = StoreRequests(requests, self._run_alone) if requests is not None else None
+        self.plc_fault = plc_fault
         self.max_batch = max_batch
         self.backlog_limit = backlog_limit
         self.retry_s = retry_s
+        self.room = RecordsRoom(self.db_path, config, alarms, check_s=disk_check_s)
+        self.retention = Retention(self.db_path.parent, config, alarms)
         self.metrics = StageMetrics("store")                # per part: verdict decided -> committed
         self.commit_metrics = StageMetrics("store commit")  # per transaction: BEGIN -> COMMIT
-        self._conn: sqlite3.Connection | None = None
+        self._conn: sqlite3.Connection | None = connection  # the builder's, when it opened one: closed here
         self._backlog: deque[_Op] = deque()
         self._backlog_seqs: set[int] = set()
         self._failing_since: float | None = None
+        self._plc_told = False
         self._retry_at = 0.0
         self._last_error = ""
         self._ok_seen = 0
         self.lost = 0  # writes dropped because the backlog was full: gone from the records
+        self.unsent = 0  # parts that got no result on the PLC because their records could not be written
 
     # --- worker life cycle -------------------------------------------------------------------
     def setup(self) -> None:
-        """Take the requests over from the builder's thread, then open the write connection (migrating if needed)."""
+        """Take the requests over from the builder's thread, then open the write connection (migrating if needed).
+
+        A database that cannot be opened (a full disk) does not stop the thread: it retries from the loop.
+        """
         if self.requests is not None:
             self.requests.queued()
-        self._connection()
+        try:
+            self.room.connected(self._connection())
+        except (sqlite3.Error, StoreError) as exc:
+            self._failed(exc, [], [])
+        self._look_after_room(idle=True, purge=False)  # a first look at the disk before the first part is written
 
     def _connect(self) -> sqlite3.Connection:
         return open_database(self.db_path)
 
     def loop_once(self) -> None:
-        """Gather what is waiting, write it in one transaction, then pass the parts on."""
+        """Gather what is waiting, write it in one transaction, pass the parts on; then look after the disk."""
         fresh = self._gather(_POLL_S)
         self._write(fresh)
+        self._look_after_room(idle=len(self.parts) == 0)
 
     def teardown(self) -> None:
         """Write whatever is still queued, then close; unsaved writes are reported in the log."""
@@ -231,8 +268,8 @@ class RecordWriter(Worker):
                 if len(self._backlog) >= waiting:
                     break
             if self._backlog:
-                log.error("records: %d writes could not be saved before shutdown (%s)",
-                          len(self._backlog), self._last_error)
+                log.error("records: %d writes could not be saved before shutdown (%s); %d of them are parts that "
+                          "got no result on the PLC", len(self._backlog), self._last_error, len(self._backlog_seqs))
         finally:
             self.close()
 
@@ -286,12 +323,11 @@ class RecordWriter(Worker):
         return ops + updates
 
     def _unrecordable(self, part: Part | RecordOnly, exc: Exception) -> None:
-        """Pass on a part whose record cannot even be built (a RecordOnly part never goes on), and say so."""
+        """A part whose record cannot even be built: it gets no result on the PLC (which rejects it); say so."""
         log.error("records: part %s cannot be recorded: %r", getattr(part, "seq", "?"), exc, exc_info=exc)
+        self.metrics.drop()
         if isinstance(part, RecordOnly):
             part = part.part
-        elif not self.committed.offer(part):
-            self.metrics.drop()
         self.alarms.raise_(RECORD_REFUSED, problem=f"part {getattr(part, 'seq', '?')} could not be recorded ({exc})")
         self.alarms.clear(RECORD_REFUSED)  # a one-off: stays listed until acknowledged
 
@@ -314,53 +350,71 @@ class RecordWriter(Worker):
         fresh = [op for op in fresh if not isinstance(op, StoreRequest)]
         if not fresh and not requests and not self._backlog:
             return
-        now = time.monotonic()
-        if self._failing_since is not None and now < self._retry_at and not force_retry:
-            self._keep(fresh)  # still failing: the PLC gets its verdicts now, the rows wait
+        if self._failing_since is not None and time.monotonic() < self._retry_at and not force_retry:
+            self._hold_back(fresh)  # still failing: these parts get no result (the PLC rejects them), rows wait
             for request in requests:
                 request.refuse(f"the database refuses writes: {self._last_error}")
             return
-        chunk = list(islice(self._backlog, self.max_batch))
-        started = time.perf_counter()
-        answers: list[tuple[StoreRequest, object]] = []
-        durable = any(r.durable for r in requests)
+        judged = fresh  # as judged: what the records say of parts that get no result names why
+        if self.room.on_reserve:
+            fresh = self._reject_all(judged, ON_RESERVE)
         try:
-            conn = self._connection()
-            if durable:  # part numbers: their high-water mark must survive a power cut, not only a kill
-                conn.execute("PRAGMA synchronous = FULL")
-            try:
-                with transaction(conn):
-                    outcome = _Outcome()
-                    self._apply(conn, chunk, outcome)
-                    self._apply(conn, fresh, outcome)
-                    for request in requests:
-                        self._request(conn, request, answers)
-            finally:
-                if durable and self._conn is not None:
-                    conn.execute("PRAGMA synchronous = NORMAL")
+            done = self._commit(fresh, requests)
         except (sqlite3.Error, StoreError) as exc:
-            for request in requests:
-                request.refuse(str(exc))
-            self._failed(exc, fresh)
-            return
+            if not self.room.make_room(self._conn, exc):
+                self._failed(exc, judged, requests)
+                return
+            # The disk filled under this batch: its parts go NOT_INSPECTED into the reserve.
+            fresh = self._reject_all(judged, ON_RESERVE)
+            try:
+                done = self._commit(fresh, requests)
+            except (sqlite3.Error, StoreError) as again:
+                self._failed(again, judged, requests)
+                return
+        chunk, outcome, answers = done
         for request, result in answers:
             if isinstance(result, BaseException):
                 request.future.set_exception(result)
             else:
                 request.future.set_result(result)
-        self.commit_metrics.record(time.perf_counter() - started)
         for _ in chunk:
             op = self._backlog.popleft()
             if isinstance(op, _PartOp):
                 self._backlog_seqs.discard(op.seq)
         for op in outcome.deferred:
             self._backlog.append(op)
+        self._tell_plc(False)
         self._pass_on(fresh)
         self._recovered(outcome.rejected)
 
+    def _commit(self, fresh: list[_Op], requests: list[StoreRequest]
+                ) -> tuple[list[_Op], _Outcome, list[tuple[StoreRequest, object]]]:
+        """One transaction: the oldest waiting writes, then `fresh`, then the requests; raises when refused."""
+        chunk = list(islice(self._backlog, self.max_batch))
+        started = time.perf_counter()
+        answers: list[tuple[StoreRequest, object]] = []
+        durable = any(r.durable for r in requests)
+        outcome = _Outcome()
+        conn = self._connection()
+        if durable:  # part numbers: their high-water mark must survive a power cut, not only a kill
+            conn.execute("PRAGMA synchronous = FULL")
+        try:
+            with transaction(conn):
+                self._apply(conn, chunk, outcome)
+                self._apply(conn, fresh, outcome)
+                for request in requests:
+                    self._request(conn, request, answers)
+        finally:
+            if durable and self._conn is not None:
+                conn.execute("PRAGMA synchronous = NORMAL")
+        self.commit_metrics.record(time.perf_counter() - started)
+        return chunk, outcome, answers
+
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:  # dropped after an error that may have left it unusable
-            self._conn = self._connect()
+            conn = self._connect()
+            self.room.connected(conn)
+            self._conn = conn
         return self._conn
 
     def _apply(self, conn: sqlite3.Connection, ops: list[_Op], outcome: _Outcome) -> None:
@@ -414,9 +468,10 @@ class RecordWriter(Worker):
             if op.regions:
                 conn.executemany(_INSERT_REGION, op.regions)
         except sqlite3.IntegrityError as exc:
-            # A record the database refuses on its own (e.g. a sequence number recorded twice) must not
-            # hold up every other part; it is dropped with an alarm, its verdict still went to the PLC.
+            # A record the database refuses on its own (e.g. a sequence number recorded twice) must not hold up
+            # every other part; it is dropped with an alarm and gets no result (the PLC rejects the part).
             conn.execute("ROLLBACK TO part")
+            op.forwarded, op.part = True, None
             outcome.rejected.append(f"part {op.seq} was refused by the database ({exc})")
         conn.execute("RELEASE part")
 
@@ -485,37 +540,63 @@ class RecordWriter(Worker):
         self._ok_seen += 1
         return (self._ok_seen - 1) % every == 0
 
-    def _keep(self, fresh: list[_Op]) -> None:
-        """Pass parts on uncommitted and keep their writes in memory, within the backlog limit."""
-        self._pass_on(fresh)
-        for op in fresh:
+    # --- when the records cannot be written as judged --------------------------------------
+    def _reject_all(self, ops: list[_Op], why: str) -> list[_Op]:
+        """The parts among `ops` still on their way to the PLC, as NOT_INSPECTED rows because of `why`."""
+        out: list[_Op] = []
+        for op in ops:
+            if isinstance(op, _PartOp) and not op.forwarded and op.part is not None:
+                part = rejected(op.part, why)
+                if part is not op.part:
+                    op = _PartOp(op.seq, inspection_row(part), op.regions, part, op.decided_mono)
+            out.append(op)
+        return out
+
+    def _hold_back(self, fresh: list[_Op]) -> None:
+        """Keep writes in memory, within the backlog limit; their parts never go on: the PLC rejects them."""
+        for op in self._reject_all(fresh, NOT_SENT):
             self._backlog.append(op)
             if isinstance(op, _PartOp):
                 self._backlog_seqs.add(op.seq)
+                if not op.forwarded:
+                    op.forwarded, op.part = True, None
+                    self.unsent += 1
+                    self.metrics.drop()
+                    self._backlog.append(PlcDelivery(op.seq, DeliveryStatus.NOT_DELIVERED, None, NOT_SENT_DETAIL))
         while len(self._backlog) > self.backlog_limit:
             dropped = self._backlog.popleft()
             self.lost += 1
             if isinstance(dropped, _PartOp):
                 self._backlog_seqs.discard(dropped.seq)
 
-    def _failed(self, exc: sqlite3.Error | StoreError, fresh: list[_Op]) -> None:
+    def _failed(self, exc: sqlite3.Error | StoreError, fresh: list[_Op], requests: list[StoreRequest]) -> None:
+        for request in requests:
+            request.refuse(str(exc))
         now = time.monotonic()
         self._last_error = str(exc)
         if self._failing_since is None:
             self._failing_since = now
             log.error("records: database write failed: %s", exc)
         code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
-        if code in _REOPEN_AFTER and self._conn is not None:
-            # After an I/O error the connection may be unusable; open a fresh one for the retry.
+        if code in _REOPEN_AFTER and self._conn is not None and not is_space_error(exc, self.room.free):
+            # After an I/O error the connection may be unusable; open a fresh one for the retry. Not for a disk
+            # without room: the connection is sound, and one connection alone should write the log.
             try:
                 self._conn.close()
             except sqlite3.Error:
                 pass
             self._conn = None
-        self._keep(fresh)
+        self._hold_back(fresh)
+        self._tell_plc(True)
         self._retry_at = now + self.retry_s
         lost = f"; {self.lost} writes already lost" if self.lost else ""
         self.alarms.raise_(STORE_WRITE, problem=exc, waiting=len(self._backlog), lost=lost)
+
+    def _tell_plc(self, fault: bool) -> None:
+        """Have the PLC show the station in fault (state 2: it rejects every part) while nothing can be recorded."""
+        if fault != self._plc_told and self.plc_fault is not None:
+            self.plc_fault(fault)
+        self._plc_told = fault
 
     def _recovered(self, rejected: list[str]) -> None:
         if self._failing_since is not None and not self._backlog_seqs:
@@ -527,6 +608,16 @@ class RecordWriter(Worker):
                 log.error("records: %s", text)
             self.alarms.raise_(RECORD_REFUSED, problem=f"some records were refused: {'; '.join(rejected[:3])}")
             self.alarms.clear(RECORD_REFUSED)  # a one-off: stays listed until acknowledged
+
+    # --- the disk ----------------------------------------------------------------------------
+    def _look_after_room(self, idle: bool, purge: bool = True) -> None:
+        """Watch the free space and the reserve; purge old records while no part waits and the disk has room."""
+        try:
+            self.room.watch(self._conn, idle=idle)
+            if purge and idle and self._conn is not None and self._failing_since is None and not self.room.on_reserve:
+                self.retention.run(self._conn)
+        except sqlite3.Error as exc:
+            log.warning("records: looking after the disk failed: %s", exc)
 
 
 def _valid_audit(request: AuditRequest) -> bool:

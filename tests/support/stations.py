@@ -22,7 +22,7 @@ from hmi.store.users import Role
 FRAME = 384
 CELL = FRAME // 8          # the tiny model averages 8 x 8 cells of its 64 x 64 input
 HOLD_GREY = 166            # |166 - 128| / 128 = 0.297: inside the HOLD band 0.25 .. 0.35
-PIN = {"olga": "1234", "theo": "4321", "admin": "9999"}
+PIN = {"olga": "123456", "theo": "432165", "admin": "999999"}  # six digits: [users] min_pin_length
 
 
 def frame(spot: int | None = None, at: tuple[int, int] = (3, 3)) -> np.ndarray:

@@ -95,7 +95,7 @@ def test_a_pin_never_reaches_the_log_even_at_debug_level(tmp_path):
     data = tmp_path / "data"
     env = {**os.environ, "HMI_LOG": "DEBUG"}
     env.pop("DISPLAY", None)
-    pin, wrong = "48213", "99117"
+    pin, wrong = "482135", "991173"
 
     def hmi(*args, stdin=""):
         return subprocess.run([sys.executable, "-m", "hmi", *args, "--data-dir", str(data)], input=stdin,

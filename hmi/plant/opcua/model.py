@@ -56,6 +56,9 @@ RESULT_FIELDS: tuple[ResultField, ...] = (
     ResultField("ModelSha256", V.String, lambda r: r.model_sha256),
     ResultField("DefectCode", V.Int32, lambda r: r.defect_code),
     ResultField("Reason", V.String, lambda r: r.reason),
+    ResultField("AutoVerdict", V.String, lambda r: r.auto_verdict),
+    ResultField("ReviewedBy", V.String, lambda r: r.reviewed_by),
+    ResultField("ReviewedAutomatically", V.Boolean, lambda r: r.reviewed_automatically),
 )
 
 _EMPTY = {V.String: "", V.Boolean: False, V.Int32: 0, V.Double: math.nan, V.DateTime: datetime(1601, 1, 1)}
@@ -76,7 +79,7 @@ class VisionSystemSpace:
         self._idx = idx
         self._kept = kept
         self._width = len(str(kept - 1))
-        self._slots: set[int] = set()
+        self._slots: dict[int, int] = {}  # slot -> the ResultId (seq) it holds
         self._states: dict[StationState, ua.NodeId] = {}
         self._shown: StationState | None = None
         self.vision_system: Node
@@ -176,6 +179,15 @@ class VisionSystemSpace:
     async def publish(self, result: VisionResult) -> None:
         """Keep `result` in its result slot (ResultId mod kept) and fire ResultReady."""
         await self._keep(result)
+        await self._fire(result)
+
+    async def publish_final(self, result: VisionResult) -> None:
+        """A HOLD part's final result: its slot shows it where it still holds that ResultId; ResultReady fires."""
+        if self._slots.get(result.seq % self._kept) == result.seq:
+            await self._keep(result)
+        await self._fire(result)
+
+    async def _fire(self, result: VisionResult) -> None:
         severity = SEVERITY_REJECT if result.verdict in ("NG", "NOT_INSPECTED") else SEVERITY_OK
         for generator in self._events:
             event = generator.event
@@ -196,7 +208,7 @@ class VisionSystemSpace:
         path = f"VisionSystem.ResultManagement.Results.Result_{slot:0{self._width}d}"
         if slot not in self._slots:  # slots are made as the first results arrive
             await self._make_slot(path)
-            self._slots.add(slot)
+        self._slots[slot] = result.seq
         write = self._server.write_attribute_value
         for f in RESULT_FIELDS:
             await write(self._id(f"{path}.{f.name}"), ua.DataValue(ua.Variant(f.value(result), f.kind)))

@@ -1,10 +1,9 @@
-"""The OPC UA server's own certificate (made on first start) and its logins, checked against the station's users.
+"""The OPC UA server's own certificate (made on first start) and its logins, checked by the station's users.
 
-Logins are checked read-only: the hash in the records' users table (argon2), the user's active flag and
-lock-out. This thread holds no way to the store thread's request queue, so a login over OPC UA is neither
-audited nor counted towards the station's own lock-out; instead the server keeps its own count in memory
-(MAX_FAILURES wrong PINs lock the name here for LOCKOUT) and checks at most FAILED_CHECKS_PER_MINUTE wrong
-logins a minute, so that a flood of guesses cannot hold up the results.
+A login goes to the station's user directory (the builder hands it over as OutputFeed.users), like a login
+on the touchscreen: it is written to the audit trail (LOGIN, LOGIN_FAILED) and wrong PINs count towards the
+station's own lock-out. At most FAILED_CHECKS_PER_MINUTE refused logins a minute are checked at all, so that
+a flood of guesses cannot hold up the results.
 """
 
 from __future__ import annotations
@@ -12,15 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import sqlite3
 import stat
 import time
 from collections import deque
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from asyncua.crypto import cert_gen
 from asyncua.crypto.permission_rules import User as UaUser
 from asyncua.crypto.permission_rules import UserRole
@@ -31,8 +28,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from hmi.core.errors import StationError
 from hmi.core.part import utc_now
-from hmi.store.database import open_readonly
-from hmi.store.users import LOCKOUT, MAX_FAILURES
+from hmi.pipeline.outputs import StationLogins
+from hmi.pipeline.worker import JobWorker
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +37,8 @@ CERT_FILE = "server_cert.der"
 KEY_FILE = "server_key.pem"
 CERT_DAYS = 5 * 365
 RENEW_BEFORE = dt.timedelta(days=30)
-FAILED_CHECKS_PER_MINUTE = 20
+FAILED_CHECKS_PER_MINUTE = 20  # refused logins checked a minute at most; beyond it they are refused unchecked
+LOGIN_WAIT_S = 2.0             # the longest the server's event loop waits for the station to check a login
 
 
 def opcua_folder(data_dir: Path) -> Path:
@@ -145,21 +143,20 @@ def _write(path: Path, data: bytes, mode: int) -> None:
 
 
 class StationUsers:
-    """asyncua's user manager: a login is a station user's name and PIN; anonymous and certificate logins are refused.
+    """asyncua's user manager: a login is a station user's name and PIN, checked by the station's own users;
+    anonymous and certificate logins are refused.
 
     Every user who may log in to the station may read its results (the server offers nothing to write).
+    The check runs on the login thread ("opcua logins", nice 10) through the station's user directory, so it
+    is audited and counted in the station's lock-out. asyncua asks for the user inside its ActivateSession
+    handling and cannot be answered later, so the server's event loop waits for the check, at most
+    LOGIN_WAIT_S: a store that does not answer in time refuses the login instead of stalling the results.
     """
 
-    def __init__(self, db_path: Path, hasher: PasswordHasher | None = None) -> None:
-        self._conn: sqlite3.Connection = open_readonly(db_path)
-        self._hasher = hasher or PasswordHasher()
-        self._dummy = self._hasher.hash("not a user of this station")
-        self._failures: dict[str, int] = {}
-        self._locked: dict[str, dt.datetime] = {}
+    def __init__(self, users: StationLogins) -> None:
+        self._users = users
+        self._logins = JobWorker("opcua logins", nice=10)  # started by the first login
         self._failed_at: deque[float] = deque()
-        if not self._conn.execute("SELECT count(*) FROM users WHERE active = 1").fetchone()[0]:
-            log.warning("OPC UA: the station has no users yet, so nobody can log in to its OPC UA server; add the "
-                        "first admin (hmi users add NAME --role admin), then a user for the MES")
 
     def get_user(self, iserver, username: str | None = None, password: str | None = None,
                  certificate=None) -> UaUser | None:
@@ -169,29 +166,29 @@ class StationUsers:
             return None
         name = username.strip()
         if not self._may_check():
-            log.warning("OPC UA: login of %r refused unchecked: more than %d wrong logins in the last minute",
+            log.warning("OPC UA: login of %r refused unchecked: more than %d refused logins in the last minute",
                         name[:64], FAILED_CHECKS_PER_MINUTE)
             return None
-        row = self._conn.execute("SELECT name, active, locked_until, secret_hash FROM users WHERE name = ?",
-                                 (name,)).fetchone()
-        if row is None:
-            self._verify(self._dummy, password)  # as long as for a real user: names cannot be probed by timing
-            return self._refuse(name[:64], "unknown user", count=False)
-        name, active, locked_until, digest = row
-        until = max(filter(None, [_parse(locked_until), self._locked.get(name)]), default=None)
-        if until is not None and until > utc_now():
-            return self._refuse(name, f"locked until {until:%H:%M:%S} UTC", count=False)
-        if not self._verify(digest, password):
-            return self._refuse(name, "wrong PIN", count=True)
-        if not active:
-            return self._refuse(name, "user disabled", count=False)
-        self._failures.pop(name, None)
-        log.info("OPC UA: %s logged in", name)
-        return UaUser(role=UserRole.User, name=name)
+        secret = password or ""
+        try:
+            future = self._logins.submit(lambda: self._users.authenticate(name, secret))
+        except RuntimeError:
+            return self._refuse(name, "the server is stopping")
+        try:
+            user = future.result(LOGIN_WAIT_S)
+        except FutureTimeout:
+            future.cancel()  # if it already runs, it ends on its own (and the audit trail shows how)
+            return self._refuse(name, f"the station's records did not answer within {LOGIN_WAIT_S:.0f} s; "
+                                      "try again in a moment")
+        except StationError as exc:  # wrong name or PIN, locked, disabled; the records not answering
+            return self._refuse(name, exc.what)
+        log.info("OPC UA: %s logged in", user.name)
+        return UaUser(role=UserRole.User, name=user.name)
 
     def close(self) -> None:
-        """Release the read-only connection."""
-        self._conn.close()
+        """End the login thread: checks still queued are dropped, one under way may finish (waited for briefly)."""
+        if not self._logins.shutdown(LOGIN_WAIT_S + 1.0, cancel_pending=True):
+            log.warning("OPC UA: the login thread did not end in time; stopping without it")
 
     def _may_check(self) -> bool:
         now = time.monotonic()
@@ -199,26 +196,7 @@ class StationUsers:
             self._failed_at.popleft()
         return len(self._failed_at) < FAILED_CHECKS_PER_MINUTE
 
-    def _verify(self, digest: str, secret: str | None) -> bool:
-        try:
-            return self._hasher.verify(digest, secret or "")
-        except (VerificationError, InvalidHashError):
-            return False
-
-    def _refuse(self, name: str, why: str, *, count: bool) -> None:
+    def _refuse(self, name: str, why: str) -> None:
         self._failed_at.append(time.monotonic())
-        if count:
-            failures = self._failures.get(name, 0) + 1
-            if failures >= MAX_FAILURES:
-                self._locked[name] = utc_now() + LOCKOUT
-                self._failures.pop(name, None)
-                why += f" ({failures} of {MAX_FAILURES}); locked for OPC UA for {LOCKOUT.seconds // 60} minutes"
-            else:
-                self._failures[name] = failures
-                why += f" ({failures} of {MAX_FAILURES})"
-        log.warning("OPC UA: login of %r refused: %s", name, why)
+        log.warning("OPC UA: login of %r refused: %s", name[:64], why)
         return None
-
-
-def _parse(text: str | None) -> dt.datetime | None:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None

@@ -1,8 +1,10 @@
 """The OPC UA output: asyncua's Server on its own low-priority thread and event loop, fed the station's decided parts.
 
 The thread takes parts off its feed (offered by the verdict outlet, never waited on by the line), turns
-each into a VisionResult, keeps it in the result management and fires ResultReady; it follows the
-station's state into the VisionStateMachine. A server that cannot start (port in use, certificate folder
+each into a VisionResult, keeps it in the result management and fires ResultReady; a HOLD part's result
+is partial, and its review (from the feed's reviews queue) is published as the final result with the same
+ResultId. It follows the station's state into the VisionStateMachine. Logins are checked by the station's
+users (security.StationUsers). A server that cannot start (port in use, certificate folder
 not writable) raises OPCUA with the problem and tries again, at growing intervals, while the line runs on.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import itertools
 import logging
 import socket
 import time
@@ -19,17 +22,19 @@ from asyncua import Server, ua
 
 from hmi.core.alarm_catalogue import OPCUA, OPCUA_INSECURE
 from hmi.core.errors import StationError
-from hmi.pipeline.outputs import OutputFeed, StationState
+from hmi.core.messages import OperatorReview
+from hmi.core.part import Part
+from hmi.core.verdict import Verdict
+from hmi.pipeline.outputs import AwaitingReview, OutputFeed, StationState
 from hmi.pipeline.worker import Worker
 from hmi.plant.opcua.model import VisionSystemSpace
 from hmi.plant.opcua.results import VisionResult
 from hmi.plant.opcua.security import StationUsers, server_identity
-from hmi.store.database import database_path
 
 log = logging.getLogger(__name__)
 
 IDLE_WAIT_S = 0.01      # the longest the loop waits for a part before serving the network again
-BATCH = 64              # parts published before the loop serves the network again
+BATCH = 64              # parts (and reviews) published before the loop serves the network again
 COUNTS_EVERY_S = 1.0    # how often ResultsPublished / ResultsRefused are brought up to date
 RETRY_FIRST_S = 1.0     # a server that could not start tries again after this, doubling ...
 RETRY_MAX_S = 60.0      # ... up to this
@@ -53,6 +58,7 @@ class OpcuaWorker(Worker):
         self._cfg = feed.cfg.opcua
         self._simulated = feed.cfg.camera.kind != "pylon"
         self._transitions: deque[StationState] = deque()
+        self._held: AwaitingReview[tuple[VisionResult, tuple[str, ...]]] = AwaitingReview()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.serving = False   # True while the server listens (for the health panel and the tests)
         self.endpoint = ""     # opc.tcp://host:port/ once it listens
@@ -123,8 +129,11 @@ class OpcuaWorker(Worker):
         hostname = socket.gethostname()
         users = identity = None
         if cfg.security == "basic256sha256":
+            if self._feed.users is None:
+                raise StartFailure("there are no station users to check OPC UA logins against",
+                                   "run the server on a station that keeps records")
             identity = await asyncio.to_thread(server_identity, self._feed.data_dir, hostname)
-            users = StationUsers(database_path(self._feed.data_dir))
+            users = StationUsers(self._feed.users)
         server = Server(user_manager=users)
         try:
             await server.init()
@@ -154,24 +163,43 @@ class OpcuaWorker(Worker):
         return server, space, users
 
     async def _publish(self, space: VisionSystemSpace) -> None:
-        """Publish parts as they come, follow the state; on stop, publish what is still queued."""
-        parts, counted_at = self._feed.parts, 0.0
+        """Publish parts and reviews as they come, follow the state; on stop, publish what is still queued."""
+        parts, reviews, counted_at = self._feed.parts, self._feed.reviews, 0.0
         while True:
             await self._show_transitions(space)
             stopping = self.stopping
-            part = parts.take_nowait() if stopping else parts.take(IDLE_WAIT_S)  # waits here at most 10 ms
+            # Reviews taken first are published after the parts taken with them: a HOLD part whose list was
+            # full gets its default at once, offered just before the part itself.
+            taken = list(itertools.islice(iter(reviews.take_nowait, None), BATCH))
+            wait = not (stopping or taken)
+            part = parts.take(IDLE_WAIT_S) if wait else parts.take_nowait()  # waits here at most 10 ms
             done = 0
             while part is not None:
-                await space.publish(VisionResult.of(part, simulated=self._simulated))
+                await self._publish_part(space, part)
                 done += 1
                 part = parts.take_nowait() if done < BATCH else None
+            for review in taken:
+                await self._publish_review(space, review)
+            done += len(taken)
             if time.monotonic() - counted_at > COUNTS_EVERY_S or (stopping and not done):
-                await space.show_counts(parts.refused)
+                await space.show_counts(parts.refused + reviews.refused)
                 counted_at = time.monotonic()
             if stopping and not done:
                 await self._show_transitions(space)
                 return
             await asyncio.sleep(0)  # let the server send what was just published
+
+    async def _publish_part(self, space: VisionSystemSpace, part: Part) -> None:
+        result = VisionResult.of(part, simulated=self._simulated)
+        if part.verdict is Verdict.HOLD:  # partial until its review comes
+            self._held.keep(part.seq, (result, part.setup.defect_types if part.setup else ()))
+        await space.publish(result)
+
+    async def _publish_review(self, space: VisionSystemSpace, review: OperatorReview) -> None:
+        held = self._held.take(review.seq)
+        final = (held[0].reviewed(review, held[1]) if held is not None
+                 else VisionResult.of_review(review, simulated=self._simulated))
+        await space.publish_final(final)
 
     async def _show_transitions(self, space: VisionSystemSpace) -> None:
         while self._transitions:
@@ -227,8 +255,8 @@ class OpcuaServer:
 
     @property
     def refused(self) -> int:
-        """Parts the server's queue refused because it fell behind (never published)."""
-        return self._feed.parts.refused
+        """Parts and reviews the server's queues refused because it fell behind (never published)."""
+        return self._feed.parts.refused + self._feed.reviews.refused
 
     def start(self) -> None:
         """Start the server's thread; security none raises OPCUA_INSECURE for as long as it runs."""

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from hmi.config.loader import load_recipe, recipe_path
 from hmi.core.errors import ConfigError, ImageError, ModelError, StationError, StoreError
+from hmi.core.image_files import special_kind
 from hmi.core.verdict import Verdict
 from hmi.services.dataset.layouts import AnomalibFolder, YoloSet, folder_name, png_size
 from hmi.services.dataset.records import ExportFilter, ReviewedPart, reviewed_parts
@@ -172,7 +173,9 @@ def _export_part(data_dir: Path, out: Path, part: ReviewedPart, anomalib: Anomal
     image = data_dir / part.image_path if part.image_path else None
     if image is None or not image.is_file():
         report.no_image += 1
-        row["note"] = "no stored image (never saved, or removed by the image quota)"
+        row["note"] = ("no stored image (never saved, or removed by the image quota)"
+                       if image is None or not image.exists() else
+                       f"stored image is {special_kind(image.stat().st_mode)}, not an image file; skipped")
         return row
     try:
         size = png_size(image)

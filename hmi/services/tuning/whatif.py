@@ -83,7 +83,7 @@ def inspector_for(cfg: StationConfig, data_dir: Path, recipe: Recipe, model: str
     if model and model != recipe.model.name:
         recipe = recipe.model_copy(update={"model": recipe.model.model_copy(update={"name": model, "sha256": ""})})
     quiet = cfg.model_copy(update={"inference": cfg.inference.model_copy(update={"threads": 1})})
-    return load_inspector(quiet, data_dir, recipe, warm_up=False)
+    return load_inspector(quiet, data_dir, recipe, warm_up=False, judges_by_recipe=False)  # judged by the proposal
 
 
 def rescore(history: ScoreHistory, inspector: Inspector, data_dir: Path, proposal: ThresholdSet, *,

@@ -61,8 +61,10 @@ class LoginScreen(QWidget):
         self.user_buttons = {}
         active = [u for u in users if u.active]
         if needs_first_admin:
-            self.users_note.setText("This station has no admin yet, so nobody can log in. The integrator creates the "
-                                    "first admin when commissioning: hmi users add NAME --role admin")
+            self.users_note.setText("This station has no active admin, so nobody can log in. The integrator creates "
+                                    "the first admin when commissioning: hmi users add NAME --role admin; a station "
+                                    "that had users gets one back at its console: hmi users recover-admin NAME "
+                                    "--reason TEXT")
         elif not active:
             self.users_note.setText("No active users. Ask an admin to add or re-enable users.")
         else:

@@ -56,7 +56,8 @@ def test_each_part_reaches_the_plant_once_with_its_fields_and_the_state_is_retai
     for m in results:
         msg, row = m.payload, rows[m.payload["seq"]]
         assert msg["station"] == "Station 1" and msg["station_id"] == STATION_ID and msg["line"] == "Line 1"
-        assert msg["verdict"] == msg["auto_verdict"] == row["auto_verdict"]
+        assert msg["verdict"] == msg["auto_verdict"] == row["auto_verdict"] and msg["v"] == 2
+        assert msg["final"] is (msg["verdict"] != "HOLD")  # a HOLD's final verdict follows its review (300 s here)
         assert msg["recipe"] == row["recipe"] == "ui-test" and msg["threshold_version"] == row["threshold_version"]
         assert msg["model"] == row["model_name"] and msg["model_sha256"] == row["model_sha256"]
         assert len(msg["model_sha256"]) == 64 and msg["backend"] == row["backend"]

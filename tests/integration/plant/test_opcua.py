@@ -33,7 +33,10 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from hmi.camera.replay import ReplaySource
 from hmi.camera.source import FrameSource, TriggerMode
+from hmi.core.errors import PermissionDenied
+from hmi.core.messages import TIMEOUT_REVIEWER
 from hmi.core.part import Part
+from hmi.core.verdict import Verdict
 from hmi.plant.opcua.model import NAMESPACE
 from hmi.plant.opcua.security import server_identity
 from hmi.station import Station
@@ -170,7 +173,10 @@ async def _every_part(station: Station, camera: HeldCamera, judged: list[Part]) 
             assert event.Verdict == part.verdict.name and event.VerdictCode == int(part.verdict)
             assert math.isclose(event.Score, part.inspection.score, rel_tol=1e-6)
             assert event.CreationTime == part.decision.decided_at and event.Time == part.decision.decided_at
-            assert (event.ResultState, event.IsPartial, event.IsSimulated) == (1, False, True)
+            held = part.verdict.name == "HOLD"  # partial (ResultState Processing) until its review
+            assert (event.ResultState, event.IsPartial, event.IsSimulated) == ((2, True, True) if held else
+                                                                               (1, False, True))
+            assert (event.AutoVerdict, event.ReviewedBy, event.ReviewedAutomatically) == (part.verdict.name, "", False)
             assert (event.InternalRecipeId, event.ThresholdVersion) == ("ui-test", part.decision.threshold_version)
             assert (event.ModelName, event.ModelSha256) == ("tiny", part.inspection.model_sha256)
             assert event.SourceName == "VisionSystem" and str(part.seq) in event.Message.Text
@@ -192,6 +198,93 @@ async def _every_part(station: Station, camera: HeldCamera, judged: list[Part]) 
         assert seen.states == ["Operational"]
         await asyncio.to_thread(station.stop)
     assert seen.states[-1] == "Halted"  # sent before the server closed
+
+
+@pytest.mark.expected_errors(CLIENT_GONE)
+def test_a_hold_part_is_a_partial_result_until_an_operators_review_makes_it_final(tmp_path, tiny_model):
+    kinds = ["hold", "ok"]
+    camera = HeldCamera(write_frames(tmp_path / "frames", kinds), rate_hz=50.0)
+    station = opcua_station(tmp_path, tiny_model, free_port(), kinds, settings=(
+        "camera.trigger=hardware", "opcua.results_kept=10"), source=camera, max_parts=2)
+    station.start()
+    try:
+        asyncio.run(_operator_review(station, camera))
+    finally:
+        station.stop()
+
+
+async def _operator_review(station: Station, camera: HeldCamera) -> None:
+    url = await until(lambda: _endpoint(station), "the OPC UA server to listen")
+    seen = Seen()
+    async with Client(url) as client:
+        await watch(client, seen)
+        camera.line_runs.set()
+        await until(lambda: len(seen.events) >= 2, "both parts as ResultReady events")
+        partial = next(e for e in seen.events if e.Verdict == "HOLD")
+        seq = int(partial.ResultId)
+        assert (partial.IsPartial, partial.ResultState, partial.ReviewedBy) == (True, 2, "")
+        ns, vs = await vision_system(client)
+        slot = await vs.get_child([f"{ns}:ResultManagement", f"{ns}:Results", f"{ns}:Result_{seq % 10}"])
+        assert await (await slot.get_child(f"{ns}:IsPartial")).read_value() is True
+
+        await until(lambda: station.holds.pending(), "the HOLD part on the review list")
+        olga = await asyncio.to_thread(station.users.authenticate, "olga", PIN["olga"])
+        review = await asyncio.to_thread(station.review, seq, Verdict.OK, olga)
+        await until(lambda: len(seen.events) >= 3, "the final result as a third ResultReady event")
+        final = seen.events[2]
+        assert (final.ResultId, final.IsPartial, final.ResultState) == (str(seq), False, 1)
+        assert (final.Verdict, final.VerdictCode, final.AutoVerdict) == ("OK", 1, "HOLD")
+        assert (final.ReviewedBy, final.ReviewedAutomatically, final.Reason) == ("olga", False, "reviewed by olga")
+        assert final.CreationTime == review.reviewed_at and final.Time == review.reviewed_at
+        assert (final.Score, final.CaptureTime, final.InternalRecipeId) == (
+            partial.Score, partial.CaptureTime, partial.InternalRecipeId)
+        assert final.Message.Text == f"part {seq}: OK (reviewed by olga)"
+        # The result management shows the final result under the same ResultId.
+        assert await slot.read_value() == str(seq)
+        fields = {name: await (await slot.get_child(f"{ns}:{name}")).read_value()
+                  for name in ("Verdict", "IsPartial", "ResultState", "AutoVerdict", "ReviewedBy")}
+        assert fields == {"Verdict": "OK", "IsPartial": False, "ResultState": 1, "AutoVerdict": "HOLD",
+                          "ReviewedBy": "olga"}
+        await asyncio.to_thread(station.stop)
+
+
+@pytest.mark.expected_errors(CLIENT_GONE)
+def test_a_hold_whose_review_time_runs_out_is_final_with_the_recipes_default(tmp_path, tiny_model):
+    kinds = ["hold", "ok", "ok"]
+    camera = HeldCamera(write_frames(tmp_path / "frames", kinds), rate_hz=50.0)
+    station = opcua_station(tmp_path, tiny_model, free_port(), kinds, settings=(
+        "camera.trigger=hardware", "opcua.results_kept=2"), source=camera, max_parts=3, hold_timeout_s=5)
+    station.start()
+    try:
+        asyncio.run(_review_time_out(station, camera))
+    finally:
+        station.stop()
+
+
+async def _review_time_out(station: Station, camera: HeldCamera) -> None:
+    url = await until(lambda: _endpoint(station), "the OPC UA server to listen")
+    seen = Seen()
+    async with Client(url) as client:
+        await watch(client, seen)
+        camera.line_runs.set()
+        await until(lambda: len(seen.events) >= 3, "the three parts as ResultReady events")
+        partial = seen.events[0]
+        seq = int(partial.ResultId)
+        assert partial.Verdict == "HOLD" and partial.IsPartial
+        final = await until(lambda: next((e for e in seen.events[3:] if e.ResultId == str(seq)), None),
+                            "the recipe's default once the review time (5 s) ran out")
+        assert (final.IsPartial, final.ResultState, final.Verdict, final.AutoVerdict) == (False, 1, "NG", "HOLD")
+        assert (final.ReviewedBy, final.ReviewedAutomatically) == (TIMEOUT_REVIEWER, True)
+        assert "not reviewed within 5 s" in final.Reason and final.Severity == 500
+        assert final.Message.Text == f"part {seq}: NG (not reviewed in time, the recipe's default)"
+        # Still every field of the part, although results_kept (2) let its slot go to a newer part meanwhile.
+        assert (final.Score, final.CaptureTime, final.ModelSha256) == (
+            partial.Score, partial.CaptureTime, partial.ModelSha256)
+        ns, vs = await vision_system(client)
+        slot = await vs.get_child([f"{ns}:ResultManagement", f"{ns}:Results", f"{ns}:Result_{seq % 2}"])
+        assert await slot.read_value() == str(seq + 2)
+        assert await (await slot.get_child(f"{ns}:Verdict")).read_value() == "OK"
+        await asyncio.to_thread(station.stop)
 
 
 @pytest.mark.expected_errors("^PLC link lost: ", CLIENT_GONE)
@@ -317,6 +410,7 @@ async def _secure(station: Station, data_dir: Path) -> None:
     server_cert = (data_dir / "opcua" / "server_cert.der").read_bytes()
     identity = _client_identity()
     audited = _audit_entries(data_dir)
+    people = station.users
 
     seen = Seen()
     client = await _secure_client(url, server_cert, identity, "olga", PIN["olga"])
@@ -341,16 +435,43 @@ async def _secure(station: Station, data_dir: Path) -> None:
         await plain.connect()
     await plain.disconnect()
 
-    # olga can still log in (one wrong PIN does not lock her); logins over OPC UA are checked read-only.
+    # olga can still log in (one wrong PIN does not lock her).
     async with await _secure_client(url, server_cert, identity, "olga", PIN["olga"]):
         pass
-    assert _audit_entries(data_dir) == audited
+    # Logins over OPC UA are the station's logins: in its audit trail, wrong PINs counted in its lock-out.
+    assert [(user, action) for user, action, _ in _audit_since(data_dir, audited)] == [
+        ("olga", "login"), ("olga", "login_failed"), ("nobody", "login_failed"), ("olga", "login")]
+    audited = _audit_entries(data_dir)
+    for _ in range(5):  # theo guesses: the fifth wrong PIN locks the name, for OPC UA and the touchscreen alike
+        refused = await _secure_client(url, server_cert, identity, "theo", "0000")
+        with pytest.raises(ua.uaerrors.BadUserAccessDenied):
+            await refused.connect()
+        await refused.disconnect()
+    refused = await _secure_client(url, server_cert, identity, "theo", PIN["theo"])
+    with pytest.raises(ua.uaerrors.BadUserAccessDenied):
+        await refused.connect()  # his right PIN, but locked
+    await refused.disconnect()
+    with pytest.raises(PermissionDenied, match="theo is locked"):
+        await asyncio.to_thread(people.authenticate, "theo", PIN["theo"])  # on the touchscreen too
+    failed = _audit_since(data_dir, audited)
+    assert [(user, action) for user, action, _ in failed] == [("theo", "login_failed")] * 7
+    assert "locked" in failed[4][2] and all("locked" in why for *_, why in failed[5:])
 
 
 def _audit_entries(data_dir: Path) -> int:
     conn = sqlite3.connect(f"{(data_dir / 'hmi.db').as_uri()}?mode=ro", uri=True)
     try:
-        return conn.execute("SELECT count(*) FROM audit").fetchone()[0]
+        return conn.execute("SELECT max(id) FROM audit").fetchone()[0] or 0
+    finally:
+        conn.close()
+
+
+def _audit_since(data_dir: Path, mark: int) -> list[tuple[str, str, str]]:
+    """The audit trail's (user, action, reason) entries after entry `mark`, in order."""
+    conn = sqlite3.connect(f"{(data_dir / 'hmi.db').as_uri()}?mode=ro", uri=True)
+    try:
+        return [tuple(r) for r in conn.execute("SELECT user, action, reason FROM audit WHERE id > ? ORDER BY id",
+                                               (mark,))]
     finally:
         conn.close()
 

@@ -14,7 +14,7 @@ from hmi.services.tuning.score_history import Judgement, load_history
 from tests.support.stations import PIN, replay_station
 from tests.support.waiting import wait_for
 
-QUINN_PIN = "2468"
+QUINN_PIN = "246802"
 
 
 @pytest.fixture

@@ -38,7 +38,7 @@ from hmi.store.users import Role
 from hmi.services.tuning.score_history import CODE_VERDICT, ScoreHistory, load_history, verdicts_under
 
 WELD = Path(__file__).resolve().parents[3].parent / "shared" / "datasets" / "weld"
-PIN = {"admin": "9999", "olga": "1234", "theo": "4321", "quinn": "2468"}
+PIN = {"admin": "999999", "olga": "123456", "theo": "432165", "quinn": "246802"}
 DEFECT_TYPES = ["crack", "porosity", "undercut"]
 MISSED_REPORTED = 3  # missed defects quality reports from downstream during production
 

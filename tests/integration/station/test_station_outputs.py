@@ -1,6 +1,7 @@
-"""An output added through the builder (as a plant database, OPC UA or MQTT output will be): it gets every
-decided part on its own queue, starts after the records and before the camera, stops after the camera and
-before the records, and shows in the station's health; an output that falls behind never slows judging."""
+"""An output added through the builder (as the plant database, OPC UA and MQTT outputs are): it gets every
+decided part and every HOLD part's final verdict on queues of its own and the station's users for logins,
+starts after the records and before the camera, stops after the camera and before the records, and shows in
+the station's health; an output that falls behind never slows judging."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from hmi.core.part import UNNUMBERED, CameraSettings, Decision, Part, utc_now
 from hmi.core.verdict import Verdict
 from hmi.pipeline.worker import Worker, WorkerState
 from hmi.station import OutputFeed
-from tests.support.stations import replay_station
+from tests.support.stations import PIN, replay_station
+from tests.support.waiting import wait_for
 
 
 def _running() -> set[str]:
@@ -98,5 +100,25 @@ def test_an_output_never_sees_a_part_the_station_could_not_number(tmp_path, tiny
             station.outlet.publish(part.decided(Decision(Verdict.NOT_INSPECTED, "no part number", 1, utc_now(), mono)))
         parts = made[0].worker.feed.parts
         assert [p.seq for p in iter(parts.take_nowait, None)] == [7]
+    finally:
+        station.stop()
+
+
+def test_an_output_gets_each_hold_parts_final_verdict_and_checks_logins_through_the_station(tmp_path, tiny_model):
+    made: list[RecordingOutput] = []
+
+    def factory(feed: OutputFeed) -> RecordingOutput:
+        made.append(RecordingOutput(feed))
+        return made[-1]
+
+    station = replay_station(tmp_path, tiny_model, ["hold", "ok"], rate_hz=20.0, max_parts=2, outputs=[factory])
+    feed = made[0].worker.feed
+    assert feed.reviews.maxsize == station.cfg.pipeline.review_queue and feed.users is station.users
+    station.start()
+    try:
+        held = wait_for(lambda: station.holds.pending(), "the HOLD part on the review list")[0].part.seq
+        olga = feed.users.authenticate("olga", PIN["olga"])  # as an output checks a login: audited by the station
+        given = station.review(held, Verdict.NG, olga, "dent")
+        assert wait_for(feed.reviews.take_nowait, "the review on the output's own queue") == given
     finally:
         station.stop()

@@ -9,7 +9,7 @@ from hmi.ui.touch import undersized
 from tests.ui.conftest import PIN
 from tests.ui.records.conftest import stored_seqs
 
-QUINN_PIN = "2468"
+QUINN_PIN = "246802"
 
 
 def _tap(qtbot, widget) -> None:

@@ -40,8 +40,8 @@ def records_dir(tmp_path_factory) -> Path:
     generate_week(data, START, rate_hz=0.25, days=6.0,
                   shift_names=lambda t: (cal.containing(t) or cal.window(t.date(), "Early")).name)
     users = UserDirectory(database_path(data))
-    admin = users.add("admin", Role.ADMIN, "9999", None)
-    users.add("quinn", Role.QUALITY, "2468", admin)
+    admin = users.add("admin", Role.ADMIN, "999999", None)
+    users.add("quinn", Role.QUALITY, "246802", admin)
     users.close()
     return data
 
@@ -67,7 +67,7 @@ def reports_screen(qtbot, records_dir):
         users = UserDirectory(database_path(records_dir))
         session = OperatorSession(users, tasks, channel)
         if logged_in:
-            session.log_in(users.authenticate("quinn", "2468"))
+            session.log_in(users.authenticate("quinn", "246802"))
         station = ReportsStation(cfg, records_dir)
         ctx = ScreenContext(TouchSize.of(cfg.ui), station, tasks, channel, session)
         screen = present(qtbot, ReportsScreen(ctx))

@@ -82,7 +82,7 @@ def test_unreadable_files_are_skipped_and_named(taught: tuple[TeachReport, list,
     report, _, _ = taught
     reasons = {path.name: reason for path, reason in report.skipped}
     assert set(reasons) == {"broken.png", "empty.png"}
-    assert "not a readable image" in reasons["broken.png"] and reasons["empty.png"] == "is empty"
+    assert "cannot be read (corrupt or not an image)" in reasons["broken.png"] and reasons["empty.png"] == "is empty"
     summary = report.summary()
     assert "20 good images" in summary and "broken.png" in summary and report.sha256 in summary
 

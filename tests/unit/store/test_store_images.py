@@ -154,7 +154,7 @@ def test_a_full_disk_stops_images_raises_the_alarm_and_recovers(tmp_path, alarms
 
 
 def test_low_free_disk_raises_disk_low_before_the_quota_bites(tmp_path, alarms, paths):
-    _writer(tmp_path, alarms, paths, low_disk_mb=1)
+    _writer(tmp_path, alarms, paths, low_disk_mb=1, image_floor_mb=0)
     assert not alarms.is_active(DISK_LOW)
     _writer(tmp_path, alarms, paths, low_disk_mb=10**12)  # more than any disk here has free
     assert alarms.is_active(DISK_LOW)

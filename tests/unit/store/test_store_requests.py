@@ -32,13 +32,13 @@ def test_requests_run_in_the_store_connection_with_the_parts_and_are_answered_af
     writer = _writer(db_path)
     assert writer.requests is not None
     users = UserDirectory(db_path, writes=writer.requests)
-    admin = users.add("admin", Role.ADMIN, "9999", None)  # before the thread runs: its connection, at once
+    admin = users.add("admin", Role.ADMIN, "999999", None)  # before the thread runs: its connection, at once
     writer.start()
     try:
         writer.parts.put(make_part(1), timeout=1.0)
-        users.add("olga", Role.OPERATOR, "1234", admin)  # answered by the store thread
+        users.add("olga", Role.OPERATOR, "123456", admin)  # answered by the store thread
         with pytest.raises(PermissionDenied):  # refused in its own savepoint: nothing else undone
-            users.add("eve", Role.OPERATOR, "1234", users.get("olga"))
+            users.add("eve", Role.OPERATOR, "123456", users.get("olga"))
         assert writer.committed.take(5.0).seq == 1
     finally:
         writer.stop()

@@ -19,8 +19,8 @@ V1 = {"score": 0.5, "hold_below": 0.05, "hold_above": 0.05, "min_defect_area_px"
 def people(db_path):
     users = UserDirectory(db_path, hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     admin = users.add("Ann", Role.ADMIN, "4711-admin", by=None)
-    tech = users.add("Tom", Role.TECHNICIAN, "5555", by=admin)
-    otto = users.add("Otto", Role.OPERATOR, "1234", by=admin)
+    tech = users.add("Tom", Role.TECHNICIAN, "555555", by=admin)
+    otto = users.add("Otto", Role.OPERATOR, "123456", by=admin)
     yield tech, otto
     users.close()
 

@@ -254,18 +254,24 @@ def test_image_paths_are_recorded_and_removed(line, db_path, make_part, wait_unt
     wait_until(lambda: _rows(db_path, "SELECT image_path FROM inspections")[0][0] is None, what="path removed")
 
 
-@pytest.mark.expected_errors("database write failed: database or disk is full")
-def test_a_full_disk_raises_the_alarm_keeps_verdicts_flowing_and_catches_up(line, db_path, make_part, wait_until):
-    ln = line(cls=DiskFillsUp, start=False, retry_s=0.05)
+@pytest.mark.expected_errors("database write failed: database or disk is full", "the disk is full")
+def test_a_full_disk_sends_no_result_without_its_row_raises_the_alarm_and_catches_up(line, db_path, make_part,
+                                                                                     wait_until):
+    ln = line(cls=DiskFillsUp, start=False, retry_s=0.05, config=StoreConfig(records_reserve_mb=0))
     ln.writer.full.set()
     _start(ln.writer)
     for seq in range(1, 201):
         ln.parts.offer(make_part(seq, Verdict.HOLD if seq == 150 else Verdict.OK))
-    forwarded = _take(ln.committed, 200)
-    assert [p.seq for p in forwarded] == list(range(1, 201))  # verdicts never stop
+    # A row that still fits a page the file has is written (and its part sent NOT_INSPECTED); the others get
+    # no result at all: the PLC rejects them by itself.
+    wait_until(lambda: ln.writer.unsent + len(ln.committed) == 200, what="the store to take every part")
+    sent = _take(ln.committed, len(ln.committed))
+    for part in sent:
+        assert _rows(db_path, "SELECT auto_verdict FROM inspections WHERE seq = ?", (part.seq,)) == [
+            (part.verdict.name,)]
     wait_until(lambda: ln.alarms.is_active(STORE_WRITE), what="the alarm")
-    text = ln.alarms.snapshot()[0].message
-    assert "database or disk is full" in text and "verdicts still go to the PLC" in text
+    text = next(a.message for a in ln.alarms.snapshot() if a.code == STORE_WRITE.code)
+    assert "database or disk is full" in text and "no result goes to the PLC" in text
     stored = _rows(db_path, "SELECT count(*) FROM inspections")[0][0]
     assert stored < 200 and ln.writer.backlog > 0
     # Messages about parts that are only in memory wait for them.
@@ -276,6 +282,8 @@ def test_a_full_disk_raises_the_alarm_keeps_verdicts_flowing_and_catches_up(line
     wait_until(lambda: not ln.alarms.is_active(STORE_WRITE), what="the alarm to clear")
     wait_until(lambda: ln.writer.backlog == 0, what="the backlog to be written")
     assert _rows(db_path, "SELECT count(*) FROM inspections")[0][0] == 200
+    judged = sum(p.verdict is not Verdict.NOT_INSPECTED for p in sent)  # sent before the store saw the disk full
+    assert _rows(db_path, "SELECT count(*) FROM inspections WHERE auto_verdict = 'NOT_INSPECTED'")[0][0] == 200 - judged
     assert _rows(db_path, "SELECT count(*) FROM regions")[0][0] == 400
     assert _rows(db_path, "SELECT plc_status FROM inspections WHERE seq = 200") == [("delivered",)]
     assert _rows(db_path, "SELECT verdict, reviewed_by FROM inspections WHERE seq = 150") == [("OK", "otto")]
@@ -284,15 +292,17 @@ def test_a_full_disk_raises_the_alarm_keeps_verdicts_flowing_and_catches_up(line
 
 
 @pytest.mark.expected_errors("database write failed: database or disk is full",
-                             "writes could not be saved before shutdown")
+                             "writes could not be saved before shutdown", "the disk is full")
 def test_the_backlog_is_bounded_and_losses_are_said(line, make_part, wait_until):
-    ln = line(cls=DiskFillsUp, start=False, retry_s=0.05, backlog_limit=5, max_batch=1)
+    ln = line(cls=DiskFillsUp, start=False, retry_s=0.05, backlog_limit=5, max_batch=1,
+              config=StoreConfig(records_reserve_mb=0))
     ln.writer.full.set()
     _start(ln.writer)
     for seq in range(1, 41):
         ln.parts.offer(make_part(seq))
-    assert len(_take(ln.committed, 40)) == 40
-    wait_until(lambda: ln.writer.lost > 0 and "already lost" in ln.alarms.snapshot()[0].message, what="losses")
+    wait_until(lambda: ln.writer.unsent + len(ln.committed) == 40, what="the store to take every part")
+    wait_until(lambda: ln.writer.lost > 0 and "already lost" in next(
+        a.message for a in ln.alarms.snapshot() if a.code == STORE_WRITE.code), what="losses")
     assert ln.writer.backlog <= 5
 
 
@@ -302,7 +312,7 @@ def test_a_record_the_database_refuses_does_not_hold_up_the_others(line, db_path
     for seq in (4, 5, 5, 6):  # the same sequence number twice: a fault upstream
         ln.parts.offer(make_part(seq))
     _start(ln.writer)
-    assert [p.seq for p in _take(ln.committed, 4)] == [4, 5, 5, 6]
+    assert [p.seq for p in _take(ln.committed, 3)] == [4, 5, 6]  # the refused one gets no result: a reject
     assert _rows(db_path, "SELECT seq FROM inspections ORDER BY seq") == [(4,), (5,), (6,)]
     wait_until(lambda: ln.alarms.snapshot(), what="the alarm")  # raised just after the verdicts went on
     (alarm,) = ln.alarms.snapshot()
@@ -332,13 +342,13 @@ def test_stopping_writes_everything_still_queued(line, db_path, make_part):
 
 
 @pytest.mark.expected_errors("part 1 cannot be recorded")
-def test_a_part_whose_record_cannot_be_built_still_reaches_the_plc(line, db_path, make_part, wait_until):
+def test_a_part_whose_record_cannot_be_built_gets_no_result(line, db_path, make_part, wait_until):
     ln = line(start=False)
     broken = dataclasses.replace(make_part(1), camera=None)  # a fault upstream
     ln.parts.offer(broken)
     ln.parts.offer(make_part(2))
     _start(ln.writer)
-    assert [p.seq for p in _take(ln.committed, 2)] == [1, 2]
+    assert [p.seq for p in _take(ln.committed, 1)] == [2]  # the PLC rejects part 1: it has no result for it
     wait_until(lambda: _rows(db_path, "SELECT seq FROM inspections") == [(2,)], what="part 2 recorded")
     assert "Part 1 could not be recorded" in ln.alarms.snapshot()[0].message
 
