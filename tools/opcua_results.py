@@ -29,7 +29,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -38,8 +37,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from hmi.camera.source import FrameSource  # noqa: E402
+from hmi.demo.dataset import demo_frames_dir  # noqa: E402
 from hmi.plant.opcua.model import NAMESPACE  # noqa: E402
+from tests.support.cameras import HeldCamera  # noqa: E402
 
 PY = sys.executable
 PUBLISHING_MS = 20  # the client's subscription publishing interval
@@ -106,40 +106,6 @@ async def run_client(url: str, out: Path, user: str, pin: str, cert_file: str) -
 
 
 # --- the station process -----------------------------------------------------------------------
-class HeldCamera(FrameSource):
-    """The demo frames replayed by a hardware-triggered camera that gives frames only once `line_runs` is set."""
-
-    def __init__(self, rate_hz: float) -> None:
-        from hmi.camera.replay import ReplaySource
-        from hmi.camera.source import TriggerMode
-        from hmi.demo.dataset import demo_frames_dir
-
-        self.inner = ReplaySource(demo_frames_dir(), trigger=TriggerMode.HARDWARE, rate_hz=rate_hz)
-        self.name = self.inner.name
-        self.line_runs = threading.Event()
-
-    def open(self) -> None:
-        self.inner.open()
-
-    def close(self) -> None:
-        self.inner.close()
-
-    def grab(self, timeout_s: float):
-        return self.inner.grab(timeout_s) if self.line_runs.wait(timeout_s) else None
-
-    def settings(self):
-        return self.inner.settings()
-
-    def reconnect(self) -> bool:
-        return self.inner.reconnect()
-
-    def set_exposure(self, exposure_us: float) -> float:
-        return self.inner.set_exposure(exposure_us)
-
-    def set_gain(self, gain_db: float) -> float:
-        return self.inner.set_gain(gain_db)
-
-
 def start_plc(port: int) -> tuple[subprocess.Popen, int]:
     """The simulated PLC in its own process; its port."""
     proc = subprocess.Popen([PY, "-m", "hmi.plc.simulator", "--port", str(port)], stdout=subprocess.PIPE, text=True)
@@ -196,7 +162,7 @@ def measure(args: argparse.Namespace) -> int:
                               f"camera.rate_hz={args.rate_hz}", "plc.mode=s7", "plc.host=127.0.0.1",
                               f"plc.port={plc_port}", "plc.reconnect_max_s=1", "opcua.enabled=true",
                               "opcua.host=127.0.0.1", f"opcua.port={opcua_port}", f"opcua.security={args.security}"])
-    camera = HeldCamera(args.rate_hz)
+    camera = HeldCamera(demo_frames_dir(), args.rate_hz)
     station = build_station(cfg, data, source=camera, max_parts=args.parts)
     judged: list[tuple[int, float]] = []  # (seq, decided at)
     station.outlet.subscribe(lambda p: judged.append((p.seq, p.decision.decided_at.timestamp())) if p.seq else None)

@@ -9,7 +9,8 @@ it) with the real touchscreen window, and, by taps: logs in as the demo's qualit
 taps Plant and Current, waits for the plant report and saves the window at 1920 x 1080
 (DIR/reports_plant_1920x1080.png). The whole window cannot be made smaller than its largest screens need
 (it says how large), so the 1280 x 800 pictures show the reports screen alone at that size, as the UI tests
-do: all lines (DIR/reports_plant_1280x800.png) and this station's line (DIR/reports_plant_line_1280x800.png).
+do: all lines (DIR/reports_plant_1280x800.png) and this station's line (DIR/reports_plant_line_1280x800.png,
+and at 1366 x 768 DIR/reports_plant_line_1366x768.png).
 Everything is stopped afterwards.
 """
 
@@ -109,6 +110,11 @@ def main() -> int:
         wait(lambda: alone.plant_loaded is not None and alone.plant_loaded.line, "this line's report")
         QTest.qWait(800)
         path = args.out / "reports_plant_line_1280x800.png"
+        alone.grab().save(str(path), "PNG")
+        print(f"saved {path}")
+        alone.setFixedSize(1366, 768)  # the other common panel, this line still chosen
+        QTest.qWait(800)
+        path = args.out / "reports_plant_line_1366x768.png"
         alone.grab().save(str(path), "PNG")
         print(f"saved {path}")
         alone.close()

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from hmi.camera.source import FrameSource, Grab
-from hmi.core.part import CameraSettings
+from hmi.camera.source import FrameSource, Grab, WrappedSource
 from hmi.demo.faint import render_borderline
 from hmi.demo.stream import DEMO_LINE_SEED, borderline_parts, borderline_seed
 
 
-class WithBorderlineParts(FrameSource):
+class WithBorderlineParts(WrappedSource):
     """`inner` (the emulated camera replaying the demo frames), with a faint-rub part where the plan says.
 
     Every grab with an image is one part; on the parts `borderline_parts(seed)` names, the frame
@@ -19,21 +18,12 @@ class WithBorderlineParts(FrameSource):
     """
 
     def __init__(self, inner: FrameSource, seed: int = DEMO_LINE_SEED) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.seed = seed
-        self.name = inner.name
         self.parts = 0  # grabs with an image so far, over reconnects
         self.borderline = 0  # borderline parts delivered so far
         self._plan = borderline_parts(seed)
         self._next = next(self._plan)
-
-    def open(self) -> None:
-        """Open the camera underneath."""
-        self.inner.open()
-
-    def close(self) -> None:
-        """Close the camera underneath."""
-        self.inner.close()
 
     def grab(self, timeout_s: float) -> Grab | None:
         """The camera's next grab, its image replaced when this part is a borderline one."""
@@ -52,19 +42,3 @@ class WithBorderlineParts(FrameSource):
         self.borderline += 1
         y0, x0 = (side - height) // 2, (side - width) // 2
         return dataclasses.replace(grab, image=image[y0:y0 + height, x0:x0 + width].copy())
-
-    def settings(self) -> CameraSettings:
-        """The camera's settings."""
-        return self.inner.settings()
-
-    def reconnect(self) -> bool:
-        """Reconnect the camera underneath."""
-        return self.inner.reconnect()
-
-    def set_exposure(self, exposure_us: float) -> float:
-        """Write the camera's exposure."""
-        return self.inner.set_exposure(exposure_us)
-
-    def set_gain(self, gain_db: float) -> float:
-        """Write the camera's gain."""
-        return self.inner.set_gain(gain_db)

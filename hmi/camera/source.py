@@ -84,3 +84,39 @@ class FrameSource(abc.ABC):
     def set_gain(self, gain_db: float) -> float:
         """Write gain; return the value the device accepted."""
         raise NotImplementedError(f"{self.name} has no adjustable gain")
+
+
+class WrappedSource(FrameSource):
+    """A source that hands everything to the source `inner` underneath; a subclass changes what it must."""
+
+    def __init__(self, inner: FrameSource) -> None:
+        self.inner = inner
+        self.name = inner.name
+
+    def open(self) -> None:
+        """Open the source underneath."""
+        self.inner.open()
+
+    def close(self) -> None:
+        """Close the source underneath."""
+        self.inner.close()
+
+    def grab(self, timeout_s: float) -> Grab | None:
+        """The next grab of the source underneath."""
+        return self.inner.grab(timeout_s)
+
+    def settings(self) -> CameraSettings:
+        """The settings of the source underneath."""
+        return self.inner.settings()
+
+    def reconnect(self) -> bool:
+        """Reconnect the source underneath."""
+        return self.inner.reconnect()
+
+    def set_exposure(self, exposure_us: float) -> float:
+        """Write the exposure of the source underneath."""
+        return self.inner.set_exposure(exposure_us)
+
+    def set_gain(self, gain_db: float) -> float:
+        """Write the gain of the source underneath."""
+        return self.inner.set_gain(gain_db)

@@ -5,7 +5,6 @@ is away is one message in the Plant scope and the station scope works on. Driven
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -15,28 +14,15 @@ from PySide6.QtWidgets import QPushButton
 
 from hmi.config.loader import load_station
 from hmi.plant.database import connect, ensure_partitions, migrate
-from hmi.services.reports.background import ReportWorker
 from hmi.services.reports.shifts import ShiftCalendar
 from hmi.store.database import database_path
 from hmi.store.users import Role, UserDirectory
 from hmi.ui.touch import undersized
 from tests.support.postgres import plant_db, postgres_server  # noqa: F401
+from tests.support.report_station import ReportsStation
 
 # Parts per station in the previous shift: (line, parts, NG scratches, NOT INSPECTED)
 STATIONS = {"L1-S1": ("L1", 30, 3, 1), "L1-S2": ("L1", 20, 2, 0), "L2-S1": ("L2", 10, 0, 0)}
-
-
-@dataclass
-class ReportsStation:
-    """What the reports screen uses of the station: cfg, data_dir and its report thread."""
-
-    cfg: object
-    data_dir: Path
-    reports: ReportWorker = field(default_factory=ReportWorker)
-
-    def stop(self) -> None:
-        """As the station stops its report thread."""
-        self.reports.shutdown(10, cancel_pending=True)
 
 
 def seed_previous_shift(db, cfg) -> None:

@@ -17,7 +17,6 @@ import sqlite3
 import stat
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,8 +30,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from hmi.camera.replay import ReplaySource
-from hmi.camera.source import FrameSource, TriggerMode
 from hmi.core.errors import PermissionDenied
 from hmi.core.messages import TIMEOUT_REVIEWER
 from hmi.core.part import Part
@@ -40,32 +37,12 @@ from hmi.core.verdict import Verdict
 from hmi.plant.opcua.model import NAMESPACE
 from hmi.plant.opcua.security import server_identity
 from hmi.station import Station
+from tests.support.cameras import HeldCamera
 from tests.support.stations import PIN, replay_station, write_frames
 from tests.support.waiting import wait_for
 
 CLIENT_GONE = "Publish iteration crashed"  # asyncua's client, when the server it is subscribed to stops
 REFUSED = "sending service fault response"   # asyncua's server, each time it refuses a request (a login here)
-
-
-class HeldCamera(FrameSource):
-    """A hardware-triggered replay whose frames come only once `line_runs` is set (until then: no part passed)."""
-
-    def __init__(self, frames: Path, rate_hz: float) -> None:
-        self.inner = ReplaySource(frames, trigger=TriggerMode.HARDWARE, rate_hz=rate_hz)
-        self.name = self.inner.name
-        self.line_runs = threading.Event()
-
-    def open(self) -> None:
-        self.inner.open()
-
-    def close(self) -> None:
-        self.inner.close()
-
-    def grab(self, timeout_s: float):
-        return self.inner.grab(timeout_s) if self.line_runs.wait(timeout_s) else None
-
-    def settings(self):
-        return self.inner.settings()
 
 
 class Seen:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -10,25 +9,12 @@ import pytest
 
 from hmi.config.loader import load_station
 from hmi.bench.records import generate_week
-from hmi.services.reports.background import ReportWorker
 from hmi.services.reports.shifts import ShiftCalendar
 from hmi.store.database import database_path
 from hmi.store.users import Role, UserDirectory
+from tests.support.report_station import ReportsStation
 
 START = datetime(2026, 3, 2, 6, 0, tzinfo=timezone.utc)
-
-
-@dataclass
-class ReportsStation:
-    """What the reports screen uses of the station (StationPort's cfg, data_dir and report thread)."""
-
-    cfg: object
-    data_dir: Path
-    reports: ReportWorker = field(default_factory=ReportWorker)
-
-    def stop(self) -> None:
-        """As the station stops its report thread."""
-        self.reports.shutdown(10, cancel_pending=True)
 
 
 @pytest.fixture(scope="module")
