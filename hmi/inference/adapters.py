@@ -15,9 +15,15 @@ from hmi.core.part import DefectRegion
 from hmi.inference.backend import Session
 from hmi.inference.package import Manifest, ModelPackage
 from hmi.inference.processing import find_regions, map_to_frame, to_model_input
+from hmi.inference.yolo_processing import (Detections, Letterbox, boxes_to_frame, decode, instance_masks, letterbox,
+                                           mask_to_frame, resize_centre_crop)
 
 GOOD_CLASS_NAMES = frozenset({"good", "ok", "normal", "pass", "no_defect", "background"})
-LETTERBOX_GREY = 114  # Ultralytics pads with this grey
+# Ultralytics' predictor defaults, used where the export recorded none.
+ULTRALYTICS_CONF = 0.25
+ULTRALYTICS_IOU = 0.7
+ULTRALYTICS_MAX_DET = 300
+END2END = "end-to-end"  # manifest extra "output": detections already suppressed (NMS inside, or an NMS-free head)
 
 
 def is_defect_class(name: str) -> bool:
@@ -48,8 +54,13 @@ class ModelAdapter:
         self.output_names = [m.outputs[r] for r in roles]
 
     def _run(self, x: np.ndarray) -> list[np.ndarray]:
+        """The outputs for one image; a file whose batch is fixed at n gets the image n times, answers of the first."""
+        batch = self.manifest.input.batch
+        if batch > 1:
+            x = np.ascontiguousarray(np.repeat(x, batch, axis=0))
         out = self.session.run({self.manifest.input.name: x}, self.output_names)
-        return [np.asarray(out[n], np.float32) for n in self.output_names]
+        values = [np.asarray(out[n], np.float32) for n in self.output_names]
+        return [v[:1] if batch > 1 and v.ndim and v.shape[0] == batch else v for v in values]
 
     def judge(self, frame: np.ndarray, mask: np.ndarray | None, min_region_px: int
               ) -> tuple[float, tuple[DefectRegion, ...], np.ndarray | None]:
@@ -75,10 +86,15 @@ class AnomalibAdapter(ModelAdapter):
         self.pixel_threshold = _extra_float(m, "pixel_threshold", self.image_threshold)
         self.vmin = _extra_float(m, "min", 0.0)
         self.vmax = _extra_float(m, "max", 1.0)
+        # anomalib 2 resizes inside the graph: frames go in at their own size, as anomalib's predictor feeds them.
+        self.resize_in_graph = str(m.extra.get("resize", "")) == "in-graph"
 
     def judge(self, frame, mask, min_region_px):
         """Normalised image score; regions where the normalised map reaches the region threshold (0.5)."""
-        score_raw, amap = self._run(to_model_input(frame, self.manifest.input))
+        spec = self.manifest.input
+        if self.resize_in_graph:
+            spec = spec.model_copy(update={"width": frame.shape[1], "height": frame.shape[0]})
+        score_raw, amap = self._run(to_model_input(frame, spec))
         score_raw = score_raw.reshape(-1)
         while amap.ndim > 2:
             amap = amap[0]
@@ -98,21 +114,8 @@ class AnomalibAdapter(ModelAdapter):
         return score, find_regions(full, threshold, mask, min_region_px), amap
 
 
-def letterbox(frame: np.ndarray, width: int, height: int) -> tuple[np.ndarray, float, int, int]:
-    """Resize keeping the aspect ratio and pad with grey, as Ultralytics does; returns (image, ratio, pad_x, pad_y)."""
-    h, w = frame.shape[:2]
-    r = min(width / w, height / h)
-    nw, nh = max(1, round(w * r)), max(1, round(h * r))
-    resized = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_AREA if r < 1 else cv2.INTER_LINEAR)
-    px, py = (width - nw) // 2, (height - nh) // 2
-    shape = (height, width) + resized.shape[2:]
-    out = np.full(shape, LETTERBOX_GREY, np.uint8)
-    out[py:py + nh, px:px + nw] = resized
-    return out, r, px, py
-
-
 class YoloDetectAdapter(ModelAdapter):
-    """Ultralytics YOLO detection export: boxes (cx, cy, w, h) and class scores per anchor, NMS here."""
+    """Ultralytics YOLO detection export: anchors through NMS here, or end-to-end rows (NMS inside or NMS-free)."""
 
     roles: tuple[str, ...] = ("boxes",)
 
@@ -121,39 +124,30 @@ class YoloDetectAdapter(ModelAdapter):
         m = self.manifest
         self.names = list(m.class_names)
         self.defect = np.array([is_defect_class(n) for n in self.names], bool)
-        floor = _extra_float(m, "min_confidence", 0.25)
-        self.class_floor = np.array([m.class_thresholds.get(n, floor) for n in self.names], np.float32)
-        self.iou = _extra_float(m, "nms_iou", 0.45)
+        self.floor = _extra_float(m, "min_confidence", ULTRALYTICS_CONF)
+        self.class_floor = np.array([m.class_thresholds.get(n, self.floor) for n in self.names], np.float32)
+        self.iou = _extra_float(m, "nms_iou", ULTRALYTICS_IOU)
+        self.max_det = int(_extra_float(m, "max_det", ULTRALYTICS_MAX_DET))
+        self.end2end = str(m.extra.get("output", "")) == END2END
+        self.agnostic = str(m.extra.get("agnostic_nms", "no")) == "yes"
 
-    def _candidates(self, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Kept detections after the class floors and per-class NMS: boxes xywh (input px), conf, class, anchor index."""
-        nc = len(self.names)
-        p = pred.reshape(pred.shape[-2], pred.shape[-1]).T  # anchors x (4 + nc [+ 32])
-        scores = p[:, 4:4 + nc]
-        cls = scores.argmax(1)
-        conf = scores[np.arange(len(p)), cls]
-        keep = np.nonzero(conf >= self.class_floor[cls])[0]
-        if keep.size == 0:
-            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, int), keep
-        cx, cy, bw, bh = p[keep, 0], p[keep, 1], p[keep, 2], p[keep, 3]
-        xywh = np.stack([cx - bw / 2, cy - bh / 2, bw, bh], 1).astype(np.float32)
-        # Class-aware NMS: shift each class far apart so boxes of different classes never suppress each other.
-        shifted = xywh.copy()
-        shifted[:, :2] += cls[keep, None].astype(np.float32) * 10_000.0
-        idx = cv2.dnn.NMSBoxes(shifted.tolist(), conf[keep].tolist(), 0.0, self.iou)
-        idx = np.asarray(idx, int).reshape(-1)
-        return xywh[idx], conf[keep][idx], cls[keep][idx], keep[idx]
+    def _detect(self, frame: np.ndarray) -> tuple[Detections, Letterbox, list[np.ndarray]]:
+        spec = self.manifest.input
+        img, lb = letterbox(frame, spec.width, spec.height)
+        outs = self._run(to_model_input(img, spec))
+        found = decode(outs[0], len(self.names), end2end=self.end2end, conf=self.floor, iou=self.iou,
+                       max_det=self.max_det, agnostic=self.agnostic)
+        return found, lb, outs
 
-    def _to_frame(self, xywh: np.ndarray, r: float, px: int, py: int, shape: tuple[int, int]) -> list[tuple[int, int, int, int]]:
-        h, w = shape
-        boxes = []
-        for x, y, bw, bh in xywh:
-            x0 = int(np.clip(round((x - px) / r), 0, w - 1))
-            y0 = int(np.clip(round((y - py) / r), 0, h - 1))
-            x1 = int(np.clip(round((x + bw - px) / r), x0 + 1, w))
-            y1 = int(np.clip(round((y + bh - py) / r), y0 + 1, h))
-            boxes.append((x0, y0, x1 - x0, y1 - y0))
-        return boxes
+    def _kept(self, k: int, c: float) -> bool:
+        """A defect class at or above its class threshold."""
+        return 0 <= k < len(self.names) and bool(self.defect[k]) and c >= self.class_floor[k]
+
+    @staticmethod
+    def _box(xyxy: np.ndarray) -> tuple[int, int, int, int]:
+        x1, y1, x2, y2 = (float(v) for v in xyxy)
+        x, y = int(round(x1)), int(round(y1))
+        return x, y, max(int(round(x2)) - x, 1), max(int(round(y2)) - y, 1)
 
     @staticmethod
     def _inside(mask: np.ndarray | None, box: tuple[int, int, int, int]) -> bool:
@@ -164,61 +158,46 @@ class YoloDetectAdapter(ModelAdapter):
 
     def judge(self, frame, mask, min_region_px):
         """Score = highest defect-class confidence; one region per kept defect box (centre inside the ROI)."""
-        spec = self.manifest.input
-        img, r, px, py = letterbox(frame, spec.width, spec.height)
-        outs = self._run(to_model_input(img, spec))
-        xywh, conf, cls, _ = self._candidates(outs[0])
+        found, lb, _ = self._detect(frame)
         regions = []
-        for box, c, k in zip(self._to_frame(xywh, r, px, py, frame.shape[:2]), conf, cls):
-            if self.defect[k] and self._inside(mask, box) and box[2] * box[3] >= min_region_px:
+        for xyxy, c, k in zip(boxes_to_frame(found.xyxy, lb), found.conf, found.cls):
+            box = self._box(xyxy)
+            if self._kept(int(k), float(c)) and self._inside(mask, box) and box[2] * box[3] >= min_region_px:
                 x, y, w, h = box
                 contour = ((x, y), (x + w - 1, y), (x + w - 1, y + h - 1), (x, y + h - 1))
-                regions.append(DefectRegion(x, y, w, h, w * h, float(c), contour, self.names[k], float(c)))
+                regions.append(DefectRegion(x, y, w, h, w * h, float(c), contour, self.names[int(k)], float(c)))
         regions.sort(key=lambda d: d.confidence or 0.0, reverse=True)
         return max((d.peak_score for d in regions), default=0.0), tuple(regions), None
 
 
 class YoloSegmentAdapter(YoloDetectAdapter):
-    """Ultralytics YOLO segmentation export: detection plus 32 mask coefficients against prototype masks."""
+    """Ultralytics YOLO segmentation export: detections with mask coefficients against prototype masks."""
 
     roles = ("boxes", "protos")
 
     def judge(self, frame, mask, min_region_px):
-        """As detection, but each region is the instance mask's outline and pixel area inside its box."""
+        """As detection; each region keeps the box and counts the instance mask's pixels as its area."""
+        found, lb, outs = self._detect(frame)
         spec = self.manifest.input
-        img, r, px, py = letterbox(frame, spec.width, spec.height)
-        pred, protos = self._run(to_model_input(img, spec))
-        xywh, conf, cls, anchors = self._candidates(pred)
-        nc = len(self.names)
-        p = pred.reshape(pred.shape[-2], pred.shape[-1]).T
-        proto = protos.reshape(protos.shape[-3], -1)  # 32 x (mh * mw)
-        mh, mw = protos.shape[-2:]
-        h, w = frame.shape[:2]
+        kept = [i for i, (k, c) in enumerate(zip(found.cls, found.conf)) if self._kept(int(k), float(c))]
+        masks = instance_masks(found.extra[kept], outs[1], found.xyxy[kept], spec.width, spec.height)
+        roi = None if mask is None else (mask > 0).astype(np.uint8)
         regions = []
-        for box_in, c, k, a in zip(xywh, conf, cls, anchors):
-            if not self.defect[k]:
-                continue
-            coeffs = p[a, 4 + nc:4 + nc + proto.shape[0]]
-            m_small = 1.0 / (1.0 + np.exp(-(coeffs @ proto).reshape(mh, mw)))
-            m_in = cv2.resize(m_small.astype(np.float32), (spec.width, spec.height), interpolation=cv2.INTER_LINEAR)
-            bx, by, bw, bh = box_in
-            crop = np.zeros_like(m_in, dtype=bool)
-            crop[max(int(by), 0):max(int(np.ceil(by + bh)), 0), max(int(bx), 0):max(int(np.ceil(bx + bw)), 0)] = True
-            m_in = ((m_in >= 0.5) & crop).astype(np.uint8)
-            # back from the letterboxed input to frame pixels
-            nh_, nw_ = round(h * r), round(w * r)
-            m_frame = cv2.resize(m_in[py:py + nh_, px:px + nw_], (w, h), interpolation=cv2.INTER_NEAREST)
-            if mask is not None:
-                m_frame &= (mask > 0).astype(np.uint8)
+        for i, m_in in zip(kept, masks):
+            if not m_in.any():
+                continue  # Ultralytics drops a detection whose mask is empty
+            m_frame = mask_to_frame(m_in, lb)
+            if roi is not None:
+                m_frame &= roi
             area = int(m_frame.sum())
-            if area < max(min_region_px, 1):
+            box = self._box(boxes_to_frame(found.xyxy[i:i + 1], lb)[0])
+            if area < max(min_region_px, 1) or not self._inside(mask, box):
                 continue
             contours, _ = cv2.findContours(m_frame, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
             outline = max(contours, key=cv2.contourArea)
-            x, y, bw_, bh_ = cv2.boundingRect(outline)
             approx = cv2.approxPolyDP(outline, 1.5, True).reshape(-1, 2)
-            regions.append(DefectRegion(x, y, bw_, bh_, area, float(c), tuple((int(u), int(v)) for u, v in approx),
-                                        self.names[k], float(c)))
+            c, k = float(found.conf[i]), int(found.cls[i])
+            regions.append(DefectRegion(*box, area, c, tuple((int(u), int(v)) for u, v in approx), self.names[k], c))
         regions.sort(key=lambda d: d.confidence or 0.0, reverse=True)
         return max((d.peak_score for d in regions), default=0.0), tuple(regions), None
 
@@ -232,10 +211,13 @@ class ClassificationAdapter(ModelAdapter):
         self.names = list(m.class_names)
         self.defect = np.array([is_defect_class(n) for n in self.names], bool)
         self.class_floor = {n: m.class_thresholds.get(n, 0.0) for n in self.names}
+        self.centre_crop = str(m.extra.get("crop", "stretch")) == "centre"
 
     def judge(self, frame, mask, min_region_px):
         """Whole-frame judgement; the top defect class at or above its class threshold becomes one region."""
-        (logits,) = self._run(to_model_input(frame, self.manifest.input))
+        spec = self.manifest.input
+        img = resize_centre_crop(frame, spec.width, spec.height) if self.centre_crop else frame
+        (logits,) = self._run(to_model_input(img, spec))
         v = logits.reshape(-1)[:len(self.names)].astype(np.float64)
         is_prob = v.min() >= 0.0 and abs(v.sum() - 1.0) < 1e-3
         probs = v if is_prob else np.exp(v - v.max()) / np.exp(v - v.max()).sum()

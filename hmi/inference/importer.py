@@ -11,15 +11,28 @@ from pathlib import Path
 from typing import Any
 
 from hmi.core.errors import ModelError
-from hmi.inference.adapters import ADAPTERS, is_defect_class
+from hmi.inference.adapters import (ADAPTERS, END2END, ULTRALYTICS_CONF, ULTRALYTICS_IOU, ULTRALYTICS_MAX_DET,
+                                    is_defect_class)
 from hmi.inference.backend import Session
+from hmi.inference.external_data import external_data_files
 from hmi.inference.package import (MANIFEST, InputSpec, Manifest, ModelPackage, ThresholdDefaults, TrainingInfo,
-                                   file_sha256, write_manifest)
+                                   package_sha256, write_manifest)
+from hmi.inference.ultralytics_export import UltralyticsExport, read_ultralytics
 
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
-YOLO_CLASS_FLOOR = 0.25  # Ultralytics' own default confidence
 ANOMALIB_KEYS = ("image_threshold", "pixel_threshold", "min", "max")
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """Per-model settings given to `hmi model import` (None: the export's recorded value or its exporter's default)."""
+
+    conf: float | None = None
+    iou: float | None = None
+    max_det: int | None = None
+    crop: str | None = None  # classifier: "centre" (Ultralytics) or "stretch"
+    good: Path | None = None  # anomalib: folder of good parts for the station's tail-fit thresholds
 
 
 @dataclass(frozen=True)
@@ -81,8 +94,11 @@ def _floats(meta: dict[str, str], key: str) -> list[float]:
     return [float(v) for v in values] if values and all(v is not None for v in values) else []
 
 
-def _image_input(sig: OnnxSignature) -> tuple[str, int, int]:
-    """(name, height, width) of the single NCHW 3-channel float input, or ModelError saying what was found."""
+def _image_input(sig: OnnxSignature, size: tuple[int, int] | None = None) -> tuple[str, int, int]:
+    """(name, height, width) of the single NCHW 3-channel float input, or ModelError saying what was found.
+
+    `size`: the (height, width) to feed where the file leaves them open (a graph that resizes inside).
+    """
     if len(sig.inputs) != 1:
         raise ModelError(f"the ONNX file takes {len(sig.inputs)} inputs, an image model takes one ({sig.describe()})",
                          "export the model with a single image input")
@@ -92,7 +108,7 @@ def _image_input(sig: OnnxSignature) -> tuple[str, int, int]:
                          "export the model with an NCHW float32 RGB input, or teach one with 'hmi teach'")
     h, w = shape[2], shape[3]
     if not isinstance(h, int) or not isinstance(w, int):
-        size = _imgsz(sig.metadata)
+        size = _imgsz(sig.metadata) or size
         if size is None:
             raise ModelError(f"the ONNX input has no fixed height and width ({sig.describe()})",
                              "export the model with a fixed image size (e.g. imgsz=640)")
@@ -116,20 +132,21 @@ def _imgsz(meta: dict[str, str]) -> tuple[int, int] | None:
 
 
 def guess_kind(sig: OnnxSignature) -> str | None:
-    """The adapter kind this signature fits, or None."""
+    """The adapter kind this signature fits, or None; an Ultralytics export is recognised by its metadata only.
+
+    An Ultralytics task or head the station does not run (OBB, pose, RT-DETR, ...) is refused by name (ModelError).
+    """
     if len(sig.inputs) != 1 or len(sig.inputs[0][1]) != 4 or sig.inputs[0][1][1] != 3:
         return None  # every kind here takes one NCHW 3-channel image
     outs = {n: s for n, s, _ in sig.outputs}
-    task = sig.metadata.get("task", "").strip().lower()
     names = [n.lower() for n in outs]
     if any(k in sig.metadata for k in ANOMALIB_KEYS) or "anomaly_map" in names:
         return "anomalib"
+    ultra = read_ultralytics(sig.metadata)
+    if ultra is not None:
+        return ultra.kind
     shapes = list(outs.values())
-    if task == "segment" or (len(shapes) == 2 and len(shapes[0]) == 3 and len(shapes[1]) == 4):
-        return "yolo_segment"
-    if task == "detect" or (len(shapes) == 1 and len(shapes[0]) == 3):
-        return "yolo_detect"
-    if task == "classify" or (len(shapes) == 1 and len(shapes[0]) == 2):
+    if len(shapes) == 1 and len(shapes[0]) == 2:
         return "classification"
     return None
 
@@ -146,54 +163,137 @@ def _anomalib_outputs(sig: OnnxSignature) -> dict[str, str]:
     return {"score": score, "anomaly_map": amap}
 
 
-def _yolo_outputs(sig: OnnxSignature, kind: str, n_classes: int) -> dict[str, str]:
+def _yolo_outputs(sig: OnnxSignature, kind: str, n_classes: int, end2end: bool) -> dict[str, str]:
+    """Output roles of a YOLO export, refusing outputs that do not hold what its metadata says."""
     o = sig.outputs
     first = o[0][1] if o else []
-    extra = 32 if kind == "yolo_segment" else 0
-    if kind == "yolo_segment" and (len(o) != 2 or len(o[1][1]) != 4):
-        raise ModelError(f"a YOLO segmentation export has two outputs, detections and 32 prototype masks ({sig.describe()})",
+    segment = kind == "yolo_segment"
+    if segment and (len(o) != 2 or len(o[1][1]) != 4):
+        raise ModelError(f"a YOLO segmentation export has two outputs, detections and prototype masks ({sig.describe()})",
                          "export with Ultralytics' task=segment, or choose --kind yolo_detect")
-    if len(first) != 3 or (isinstance(first[1], int) and first[1] != 4 + n_classes + extra):
+    masks = o[1][1][1] if segment and isinstance(o[1][1][1], int) else 0
+    if end2end:
+        if len(first) != 3 or (isinstance(first[2], int) and first[2] != 6 + masks):
+            raise ModelError(f"the export says its detections are end-to-end, but its output does not hold rows of "
+                             f"box, confidence, class{' and mask coefficients' if masks else ''} ({sig.describe()})",
+                             "re-export the model with Ultralytics, or export it without nms=True")
+    elif len(first) != 3 or (isinstance(first[1], int) and first[1] != 4 + n_classes + masks):
         raise ModelError(f"the ONNX output does not hold 4 box values + {n_classes} class scores"
-                         f"{' + 32 mask coefficients' if extra else ''} per anchor ({sig.describe()})",
-                         "export with Ultralytics' format=onnx (no NMS inside), or give the right class names")
-    return {"boxes": o[0][0], "protos": o[1][0]} if extra else {"boxes": o[0][0]}
+                         f"{f' + {masks} mask coefficients' if masks else ''} per anchor ({sig.describe()})",
+                         "export with Ultralytics' format=onnx, or give the right class names with --classes")
+    return {"boxes": o[0][0], "protos": o[1][0]} if segment else {"boxes": o[0][0]}
 
 
-def _n_classes(sig: OnnxSignature, kind: str) -> int | None:
+def _n_classes(sig: OnnxSignature, kind: str, names: list[str], end2end: bool) -> int | None:
     shape = sig.outputs[0][1] if sig.outputs else []
     if kind == "classification" and len(shape) == 2 and isinstance(shape[1], int):
         return shape[1]
+    if end2end:
+        return len(names) or None  # rows carry a class index, not one score per class
     if kind in ("yolo_detect", "yolo_segment") and len(shape) == 3 and isinstance(shape[1], int):
-        return shape[1] - 4 - (32 if kind == "yolo_segment" else 0)
+        masks = sig.outputs[1][1][1] if kind == "yolo_segment" and len(sig.outputs) == 2 else 0
+        return shape[1] - 4 - (masks if isinstance(masks, int) else 32)
     return None
 
 
-def build_manifest(sig: OnnxSignature, kind: str, name: str, sha256: str, classes: list[str] | None = None) -> Manifest:
-    """The manifest of an imported export: input spec, output roles, class names and default thresholds."""
-    in_name, h, w = _image_input(sig)
+def _setting(given: float | None, recorded: Any, default: float, what: str) -> tuple[float, str]:
+    """A post-processing value and where it came from: the import option, the export's args, the exporter's default."""
+    if given is not None:
+        return float(given), "set at import"
+    if isinstance(recorded, (int, float)) and not isinstance(recorded, bool):
+        return float(recorded), "recorded in the export"
+    return default, f"Ultralytics' default {what}"
+
+
+def _yolo_settings(ultra: UltralyticsExport | None, kind: str, options: ImportOptions
+                   ) -> dict[str, float | str | list[float]]:
+    """The manifest's post-processing entries for a YOLO export, as Ultralytics' own predictor would run it."""
+    args = ultra.args if ultra else {}
+    end2end = bool(ultra and ultra.end2end)
+    conf, conf_from = _setting(options.conf, args.get("conf"), ULTRALYTICS_CONF, "confidence")
+    iou, iou_from = _setting(options.iou, args.get("iou"), ULTRALYTICS_IOU, "IoU")
+    max_det, _ = _setting(options.max_det, args.get("max_det"), ULTRALYTICS_MAX_DET, "")
+    for name, value in (("--conf", conf), ("--iou", iou)):
+        if not 0.0 <= value <= 1.0:
+            raise ModelError(f"{name} {value:g} is not between 0 and 1", f"give {name} as a fraction, e.g. 0.25")
+    if end2end and options.iou is not None:
+        raise ModelError("the export suppresses overlapping boxes inside the model (end-to-end), so --iou cannot "
+                         "change it", "leave out --iou, or export the model without nms=True to set it here")
+    out: dict[str, float | str | list[float]] = {
+        "output": END2END if end2end else "anchors",
+        "min_confidence": conf, "min_confidence_from": conf_from, "max_det": float(int(max_det)),
+        "agnostic_nms": "yes" if args.get("agnostic_nms") is True else "no",
+        "letterbox": "aspect kept, INTER_LINEAR, grey 114, centred (Ultralytics LetterBox)",
+        "score": "highest confidence of defect-class boxes at or above their class threshold"}
+    if end2end:
+        out["nms"] = "inside the model" + (" (exported with nms=True)" if args.get("nms") is True else
+                                           " (NMS-free head)")
+    else:
+        out.update({"nms_iou": iou, "nms_iou_from": iou_from, "nms": "here, class-aware (Ultralytics NMS)"})
+    if kind == "yolo_segment":
+        out["masks"] = "prototype logits upsampled bilinearly to the input, > 0, cropped to the box (Ultralytics)"
+    return out
+
+
+def _batch(sig: OnnxSignature) -> int:
+    """The input's fixed batch size (1 when open): such a file is fed the image that many times."""
+    dim = sig.inputs[0][1][0] if sig.inputs and sig.inputs[0][1] else 1
+    return dim if isinstance(dim, int) and dim > 1 else 1
+
+
+def _anomalib_manifest(sig: OnnxSignature) -> tuple[dict[str, str], InputSpec, dict[str, float | str | list[float]]]:
+    """Outputs, input and the normalisation entries of an anomalib export (anomalib 2: in the graph; 1: metadata)."""
     meta = sig.metadata
+    outputs = _anomalib_outputs(sig)
+    # anomalib 2 resizes inside the graph and leaves height and width open: feed frames at its map's size.
+    amap = next(s for n, s, _ in sig.outputs if n == outputs["anomaly_map"])
+    in_name, h, w = _image_input(sig, tuple(amap[-2:]) if all(isinstance(d, int) for d in amap[-2:]) else None)
+    in_graph = any(n.lower() == "pred_label" for n, _, _ in sig.outputs)
+    values = {k: _number(meta[k]) for k in ANOMALIB_KEYS if k in meta}
+    if not in_graph and any(values.get(k) is None for k in ("image_threshold", "min", "max")):
+        raise ModelError("the anomalib export carries no normalisation metadata (image_threshold, min, max)",
+                         "put the metadata.json anomalib wrote beside the .onnx file, then import again")
+    extra: dict[str, float | str | list[float]] = {k: float(v) for k, v in values.items() if v is not None}
+    extra["normalisation"] = "in-graph" if in_graph else "anomalib min-max"
+    if in_graph and not all(isinstance(d, int) for d in sig.inputs[0][1][2:]):
+        extra["resize"] = "in-graph"  # frames are fed at their own size; the graph resizes as anomalib does
+    extra["score"] = "anomalib image score, normalised so that its threshold is 0.5"
+    spec = InputSpec(name=in_name, batch=_batch(sig), width=w, height=h, channels=3, layout="NCHW", dtype="float32",
+                     color="RGB", scale=1 / 255, mean=[0.0] if in_graph else IMAGENET_MEAN,
+                     std=[1.0] if in_graph else IMAGENET_STD)
+    return outputs, spec, extra
+
+
+def build_manifest(sig: OnnxSignature, kind: str, name: str, sha256: str, classes: list[str] | None = None,
+                   options: ImportOptions | None = None) -> Manifest:
+    """The manifest of an imported export: input spec, output roles, class names, post-processing and thresholds."""
+    options = options or ImportOptions()
+    meta = sig.metadata
+    ultra = read_ultralytics(meta)
+    if ultra is not None and ultra.kind != kind:
+        raise ModelError(f"the export's metadata says it is an Ultralytics '{ultra.task}' model, not {kind}",
+                         f"leave out --kind (it is imported as {ultra.kind})")
+    if kind != "anomalib" and options.good is not None:
+        raise ModelError("--good fits thresholds to the scores of good parts, which only anomaly models give",
+                         "leave out --good for a detector or classifier")
     extra: dict[str, float | str | list[float]] = {"imported_from": kind}
+    if ultra is not None:
+        extra.update({"exporter": f"Ultralytics {ultra.version}".strip(), "task": ultra.task, "head": ultra.head})
     class_names: list[str] = []
     class_thresholds: dict[str, float] = {}
     region_threshold: float | None = None
     if kind == "anomalib":
-        outputs = _anomalib_outputs(sig)
-        in_graph = any(n.lower() == "pred_label" for n, _, _ in sig.outputs)
-        values = {k: _number(meta[k]) for k in ANOMALIB_KEYS if k in meta}
-        if not in_graph and any(values.get(k) is None for k in ("image_threshold", "min", "max")):
-            raise ModelError("the anomalib export carries no normalisation metadata (image_threshold, min, max)",
-                             "put the metadata.json anomalib wrote beside the .onnx file, then import again")
-        extra.update({k: float(v) for k, v in values.items() if v is not None})
-        extra["normalisation"] = "in-graph" if in_graph else "anomalib min-max"
-        extra["score"] = "anomalib image score, normalised so its threshold is 0.5"
-        spec = InputSpec(name=in_name, width=w, height=h, channels=3, layout="NCHW", dtype="float32", color="RGB",
-                         scale=1 / 255, mean=[0.0] if in_graph else IMAGENET_MEAN, std=[1.0] if in_graph else IMAGENET_STD)
+        outputs, spec, more = _anomalib_manifest(sig)
+        extra.update(more)
         region_threshold = 0.5
-        thresholds = ThresholdDefaults(score=0.5, hold_below=0.05, hold_above=0.05)
+        # anomalib's own decision: anomalous from its normalised threshold 0.5 on, no band (hmi model import --good
+        # replaces these with the station's tail fit on good parts, which holds the uncertain ones for review).
+        thresholds = ThresholdDefaults(score=0.5, hold_below=0.0, hold_above=0.0)
+        extra["thresholds_from"] = "anomalib's threshold (normalised score 0.5)"
     else:
-        n = _n_classes(sig, kind)
         class_names = list(classes or parse_class_names(meta))
+        end2end = bool(ultra and ultra.end2end)
+        n = _n_classes(sig, kind, class_names, end2end)
         if n is None:
             raise ModelError(f"the ONNX output does not fit a {kind} export ({sig.describe()})",
                              "choose the right --kind, or re-export the model")
@@ -206,6 +306,7 @@ def build_manifest(sig: OnnxSignature, kind: str, name: str, sha256: str, classe
         if not any(is_defect_class(c) for c in class_names):
             raise ModelError(f"every class ({', '.join(class_names)}) names a good part, so nothing could be rejected",
                              "check the class names")
+        in_name, h, w = _image_input(sig)
         mean, std = [0.0], [1.0]
         if kind == "classification":
             outputs = {"probabilities": sig.outputs[0][0]}
@@ -213,15 +314,20 @@ def build_manifest(sig: OnnxSignature, kind: str, name: str, sha256: str, classe
             std = _floats(meta, "std") or std
             class_thresholds = {c: 0.5 for c in class_names if is_defect_class(c)}
             thresholds = ThresholdDefaults(score=0.5, hold_below=0.1, hold_above=0.0)
-            extra["score"] = "highest probability among defect classes"
+            crop = options.crop or ("centre" if ultra is not None else "stretch")
+            extra.update({"score": "highest probability among defect classes", "crop": crop,
+                          "resize": "shorter side to the input, bilinear (antialiased), centre crop (Ultralytics)"
+                          if crop == "centre" else "whole frame stretched to the input"})
         else:
-            outputs = _yolo_outputs(sig, kind, n)
-            class_thresholds = {c: YOLO_CLASS_FLOOR for c in class_names if is_defect_class(c)}
-            thresholds = ThresholdDefaults(score=0.5, hold_below=0.15, hold_above=0.0)
-            extra.update({"min_confidence": YOLO_CLASS_FLOOR, "nms_iou": 0.45,
-                          "score": "highest confidence of defect-class boxes at or above their class threshold"})
-        spec = InputSpec(name=in_name, width=w, height=h, channels=3, layout="NCHW", dtype="float32", color="RGB",
-                         scale=1 / 255, mean=mean, std=std)
+            outputs = _yolo_outputs(sig, kind, n, end2end)
+            settings = _yolo_settings(ultra, kind, options)
+            floor = float(settings["min_confidence"])
+            class_thresholds = {c: floor for c in class_names if is_defect_class(c)}
+            thresholds = ThresholdDefaults(score=max(0.5, floor), hold_below=min(0.15, max(0.5, floor) - floor),
+                                           hold_above=0.0)
+            extra.update(settings)
+        spec = InputSpec(name=in_name, batch=_batch(sig), width=w, height=h, channels=3, layout="NCHW",
+                         dtype="float32", color="RGB", scale=1 / 255, mean=mean, std=std)
         extra["defect_classes"] = ",".join(c for c in class_names if is_defect_class(c))
     for key in ("author", "version", "date", "description"):
         if key in meta and meta[key]:
@@ -232,27 +338,44 @@ def build_manifest(sig: OnnxSignature, kind: str, name: str, sha256: str, classe
 
 
 def import_model(onnx_path: Path, out: Path, kind: str | None = None, name: str = "",
-                 classes: list[str] | None = None) -> ModelPackage:
-    """Recognise `onnx_path`, copy it into `out` as model.onnx with its manifest, and load the package back."""
+                 classes: list[str] | None = None, options: ImportOptions | None = None) -> ModelPackage:
+    """Recognise `onnx_path`, copy it into `out` as model.onnx (with the external data files it names) and its
+    manifest, and load the package back; with `options.good`, fit the default thresholds to those good parts."""
     onnx_path = Path(onnx_path)
     out = Path(out)
+    options = options or ImportOptions()
     if not onnx_path.is_file():
         raise ModelError(f"ONNX file {onnx_path} does not exist", "check the path")
     if kind is not None and kind not in ADAPTERS:
         raise ModelError(f"unknown model kind '{kind}'", f"use one of: {', '.join(ADAPTERS)}")
     if out.exists() and any(out.iterdir()):
         raise ModelError(f"model folder {out} already exists and is not empty", "choose a new --out folder")
+    if options.crop not in (None, "centre", "stretch"):
+        raise ModelError(f"unknown crop policy '{options.crop}'", "use --crop centre or --crop stretch")
+    external = external_data_files(onnx_path)
+    if "model.onnx" in external:
+        raise ModelError(f"{onnx_path.name} keeps its weights in a file named model.onnx",
+                         "export the model again under another name")
     sig = read_signature(onnx_path)
     found = kind or guess_kind(sig)
     if found is None:
         raise ModelError(f"{onnx_path.name} fits none of the model kinds this station runs ({sig.describe()})",
                          f"give --kind ({', '.join(ADAPTERS)}) if it is one of them, or teach an anomaly model")
-    manifest = build_manifest(sig, found, name or out.name, file_sha256(onnx_path), classes)
+    sha256 = package_sha256(onnx_path.parent, onnx_path.name, external)
+    manifest = build_manifest(sig, found, name or out.name, sha256, classes, options)
+    manifest = manifest.model_copy(update={"external_data": external})
     out.mkdir(parents=True, exist_ok=True)
     try:
         shutil.copyfile(onnx_path, out / manifest.onnx)
+        for data_file in external:
+            shutil.copyfile(onnx_path.parent / data_file, out / data_file)
         write_manifest(out, manifest)
         package = check_package(out)
+        if options.good is not None:
+            from hmi.inference.import_thresholds import fit_to_good_parts
+
+            write_manifest(out, fit_to_good_parts(package, options.good))
+            package = check_package(out)
     except Exception:
         shutil.rmtree(out, ignore_errors=True)
         raise
@@ -281,8 +404,8 @@ def import_package(folder: Path, out: Path) -> ModelPackage:
     source = check_package(folder)  # refused here, before anything is copied
     out.mkdir(parents=True, exist_ok=True)
     try:
-        for name in (MANIFEST, source.manifest.onnx):
-            shutil.copyfile(folder / name, out / name)
+        for path in [folder / MANIFEST, *source.files]:
+            shutil.copyfile(path, out / path.name)
         return check_package(out)
     except OSError as exc:
         shutil.rmtree(out, ignore_errors=True)

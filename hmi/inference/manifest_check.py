@@ -72,8 +72,11 @@ def input_problems(manifest: Manifest, inputs: Signature, *, batched: bool) -> l
                         f"{_dims((height, width))} images")
     if batched and batch is not None:
         problems.append(f"the ONNX file's batch dimension is fixed at {batch}, but tiles are judged several at a time")
-    elif batch not in (None, 1):
-        problems.append(f"the ONNX file's batch dimension is fixed at {batch}; the station judges one image at a time")
+    elif spec.batch > 1 and manifest.kind == "anomaly":
+        problems.append(f"the manifest feeds batches of {spec.batch}; a taught model judges one image at a time")
+    elif batch not in (None, 1) and batch != spec.batch:
+        fed = "the station judges one image at a time" if spec.batch == 1 else f"the manifest feeds {spec.batch}"
+        problems.append(f"the ONNX file's batch dimension is fixed at {batch}; {fed}")
     return problems
 
 
@@ -109,8 +112,13 @@ def output_problems(manifest: Manifest, outputs: Signature, *, tiled: bool = Fal
             if len(protos) != 4:
                 problems.append(f"the prototype masks have shape {_dims(protos)}; [batch, masks, height, width] "
                                 "was expected")
+        end2end = manifest.extra.get("output") == "end-to-end"  # rows of x1, y1, x2, y2, confidence, class
         if len(boxes) != 3:
             problems.append(f"the detections have shape {_dims(boxes)}; [batch, values, anchors] was expected")
+        elif end2end:
+            if boxes[2] is not None and masks is not None and boxes[2] != 6 + masks:
+                problems.append(f"the end-to-end detections hold {boxes[2]} values a row; box, confidence and class "
+                                f"need 6{f' + {masks} mask coefficients' if masks else ''}")
         elif boxes[1] is not None and masks is not None and boxes[1] != 4 + classes + masks:
             problems.append(f"the detections hold {boxes[1]} values an anchor, the manifest's {classes} classes need "
                             f"4 + {classes}{f' + {masks} mask coefficients' if masks else ''}")

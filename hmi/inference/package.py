@@ -30,6 +30,7 @@ class InputSpec(_Strict):
     """What the ONNX graph takes. Normalisation is baked into the graph; Python only resizes and masks."""
 
     name: str = "image"
+    batch: int = Field(1, ge=1, le=64, description="an imported file's fixed batch: the image is fed this many times")
     width: int = Field(..., gt=0)
     height: int = Field(..., gt=0)
     channels: Literal[1, 3] = 3
@@ -93,7 +94,10 @@ class Manifest(_Strict):
     kind: Literal["anomaly", "anomalib", "yolo_detect", "yolo_segment", "classification"] = "anomaly"
     onnx: str = Field("model.onnx", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*\.onnx$",
                       description="the ONNX file's name, in the package folder")
-    sha256: str = Field(..., pattern=r"^[0-9a-f]{64}$")
+    external_data: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]] = Field(
+        default_factory=list, description="files beside the ONNX file holding its weights (ONNX external data)")
+    sha256: str = Field(..., pattern=r"^[0-9a-f]{64}$",
+                        description="SHA-256 of the ONNX file, or of it and its external data files (package_sha256)")
     input: InputSpec
     outputs: dict[str, str] = Field(default_factory=dict, description="role -> ONNX output name (score, anomaly_map, ...)")
     # Anomaly-map value from which a pixel belongs to a defect region (same scale as score).
@@ -140,12 +144,29 @@ def threshold_problem(score: float, hold_below: float, hold_above: float, manife
     return ""
 
 
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file, read in chunks."""
-    h = hashlib.sha256()
+def _feed(h: "hashlib._Hash", path: Path) -> None:
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    _feed(h, path)
+    return h.hexdigest()
+
+
+def package_sha256(folder: Path, onnx_name: str, external: list[str]) -> str:
+    """The package hash: the ONNX file's SHA-256, or with external data one SHA-256 over the ONNX file and then
+    each data file (name, a zero byte, its bytes) in name order, so that no weight can change unseen."""
+    if not external:
+        return file_sha256(folder / onnx_name)
+    h = hashlib.sha256()
+    for i, name in enumerate([onnx_name, *sorted(external)]):
+        if i:
+            h.update(name.encode() + b"\0")
+        _feed(h, folder / name)
     return h.hexdigest()
 
 
@@ -162,8 +183,13 @@ class ModelPackage:
         return self.folder / self.manifest.onnx
 
     @property
+    def files(self) -> list[Path]:
+        """The ONNX file and its external data files: what the package hash covers."""
+        return [self.onnx_path, *(self.folder / n for n in self.manifest.external_data)]
+
+    @property
     def sha256(self) -> str:
-        """SHA-256 of the ONNX file, as checked at load."""
+        """The package hash (package_sha256), as checked at load."""
         return self.manifest.sha256
 
     @classmethod
@@ -183,12 +209,14 @@ class ModelPackage:
             raise ModelError(f"{mpath} is not a valid manifest ({' '.join(first)})",
                              "rebuild the package with 'hmi teach' or 'hmi model import'") from None
         onnx_file = folder / manifest.onnx
-        if not onnx_file.exists():
-            raise ModelError(f"model file {onnx_file} is missing", "copy the whole model folder again")
-        actual = file_sha256(onnx_file)
+        for name in [manifest.onnx, *manifest.external_data]:
+            if not (folder / name).is_file():
+                raise ModelError(f"model file {folder / name} is missing", "copy the whole model folder again")
+        actual = package_sha256(folder, manifest.onnx, manifest.external_data)
         if actual != manifest.sha256:
             raise ModelError(
-                f"model file {onnx_file} has SHA-256 {actual[:12]}…, but its manifest says {manifest.sha256[:12]}…",
+                f"model file {onnx_file}{' with its data files' if manifest.external_data else ''} has SHA-256 "
+                f"{actual[:12]}…, but its manifest says {manifest.sha256[:12]}…",
                 "the file was altered or damaged; copy the model folder again")
         if expect_sha256 and actual != expect_sha256:
             raise ModelError(
@@ -208,5 +236,9 @@ def write_manifest(folder: Path, manifest: Manifest) -> Path:
     data = manifest.model_dump(mode="json")
     if data.get("score_range") is None:
         data.pop("score_range", None)  # the kind's range: packages stay as older stations wrote them
+    if not data.get("external_data"):
+        data.pop("external_data", None)
+    if data["input"].get("batch") == 1:
+        data["input"].pop("batch")
     path.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")
     return path

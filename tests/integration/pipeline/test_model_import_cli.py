@@ -84,3 +84,22 @@ def test_import_into_an_existing_model_folder_is_refused(tmp_path):
     with pytest.raises(ModelError, match="already exists"):
         _model_command(["model", "import", str(onnx_file), "--out", str(tmp_path / "m")], tmp_path / "data")
     assert (tmp_path / "m" / "manifest.json").read_text() == "{}"
+
+
+def test_anomalib_patchcore_export_imports_in_one_command_and_inspects(tmp_path, capsys):
+    """anomalib 2.7's default export: model.onnx + model.onnx.data, batch fixed at 2, resize inside the graph."""
+    from tests.support.export_compare import FIXTURES, predictions
+    from tests.support.export_scenes import eval_images
+
+    assert _model_command(["model", "import", str(FIXTURES / "patchcore" / "model.onnx"),
+                           "--out", str(tmp_path / "models" / "pc")], tmp_path / "data") == 0
+    said = capsys.readouterr().out
+    assert "imported 'pc' as anomalib" in said and "batch is fixed at 2" in said and "no HOLD band" in said
+    paths = []
+    for i, img in enumerate(eval_images()[:6]):  # 480x320 parts, two of them good
+        paths.append(tmp_path / f"{i}.png")
+        cv2.imwrite(str(paths[-1]), img[:, :, ::-1])
+    rows = _inspect(paths, tmp_path / "models" / "pc", tmp_path)
+    theirs = predictions("patchcore")["onnx_scores"][:6]
+    assert [float(r["score"]) for r in rows] == pytest.approx(theirs, abs=1e-3)
+    assert [r["verdict"] for r in rows] == ["NG" if s >= 0.5 else "OK" for s in theirs]

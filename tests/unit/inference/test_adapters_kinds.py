@@ -213,8 +213,9 @@ def test_segmentation_mask_gives_outline_and_pixel_area(tmp_path):
     assert pkg.manifest.outputs == {"boxes": "output0", "protos": "output1"}
     result = Inspector(pkg, provider="cpu").inspect(bright(640, 640))
     (r,) = result.regions
-    # mask rectangle x 240-360, y 120-200 lies inside the box (230-370 x 110-210), so the mask decides
-    assert (r.label, r.x, r.y, r.w, r.h) == ("scratch", 240, 120, 120, 80)
+    # the region keeps the detection's box (230-370 x 110-210), as Ultralytics reports it; its area is the mask's
+    # (rectangle x 240-360, y 120-200, inside the box)
+    assert (r.label, r.x, r.y, r.w, r.h) == ("scratch", 230, 110, 140, 100)
     # bilinear upsampling of the prototype rounds off the corner pixels, as in Ultralytics itself
     assert abs(r.area_px - 120 * 80) <= 8 and len(r.contour) >= 4
     assert decide(result, thresholds_of(pkg))[0] is Verdict.NG
@@ -271,7 +272,7 @@ def test_unrelated_model_is_refused_with_what_was_found(tmp_path):
 
 
 def test_wrong_kind_forced_is_refused_in_plain_words(tmp_path):
-    with pytest.raises(ModelError, match="no image score and anomaly map"):
+    with pytest.raises(ModelError, match="metadata says it is an Ultralytics 'detect' model, not anomalib"):
         import_model(build_yolo_detect(tmp_path / "yolo.onnx", DETECT_NAMES, DETECT_BOXES), tmp_path / "pkg",
                      kind="anomalib")
 
