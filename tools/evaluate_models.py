@@ -15,12 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
+
+from hmi.bench.pipeline import cpu_name
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,17 +47,6 @@ def demo_set(work: Path) -> Path:
     (test / "defect").rename(out / "test" / "defect")
     (test / "masks").rename(out / "test" / "mask")
     return out
-
-
-def cpu_name() -> str:
-    """The CPU model as the kernel names it."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def evaluate(dataset: Path, work: Path, extra: list[str]) -> dict:

@@ -44,6 +44,7 @@ class BenchResult:
     not_inspected: int
     machine: str
     extra: dict = field(default_factory=dict)
+    machine_detail: dict = field(default_factory=dict)  # machine_figures(): CPU model, cores, backend, ...
 
     def to_json(self) -> str:
         """The figures as JSON."""
@@ -68,6 +69,28 @@ class BenchResult:
 def _rate(parts_per_s: float) -> str:
     """A throughput with enough digits to compare runs: two decimals below 10 parts/s (large frames), else one."""
     return f"{parts_per_s:.2f}" if parts_per_s < 10 else f"{parts_per_s:.1f}"
+
+
+def cpu_name() -> str:
+    """The CPU model as the kernel names it (e.g. 'AMD EPYC 7B13'), else what Python knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def machine_figures(backend: str) -> dict:
+    """What every figure is recorded with: CPU model, cores, architecture, OS, backend, ONNX Runtime version."""
+    import os
+
+    from hmi.inference.backend import gpu_identity, runtime_version
+
+    return {"cpu": cpu_name(), "cores": os.cpu_count() or 0, "arch": platform.machine(),
+            "os": f"{platform.system()} {platform.release()}", "backend": backend,
+            "gpu": gpu_identity() if backend != "cpu" else "", "onnxruntime": runtime_version()}
 
 
 def parse_frame_size(text: str) -> tuple[int, int]:
@@ -290,6 +313,6 @@ def run_bench(data_dir: Path, overrides: list[str], frames: int = 300, with_outp
         latency_p50_ms=float(np.percentile(lat, 50)), latency_p99_ms=float(np.percentile(lat, 99)),
         model_p50_ms=float(np.percentile(model_ms, 50)), model_p99_ms=float(np.percentile(model_ms, 99)),
         ratio=pipe_tp / model_tp, not_inspected=sum(n for _, _, n in core_runs),
-        machine=f"{platform.machine()} {platform.processor() or ''} {__import__('os').cpu_count()} cores".strip(),
-        extra=extra,
+        machine=f"{cpu_name()}, {os.cpu_count()} cores, {platform.machine()}, backend {backend}",
+        extra=extra, machine_detail=machine_figures(backend),
     )

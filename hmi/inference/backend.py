@@ -52,6 +52,11 @@ def gpu_identity() -> str:
         return ""
 
 
+def runtime_version() -> str:
+    """Version of the ONNX Runtime the station runs models with."""
+    return ort.__version__
+
+
 def tensorrt_version() -> str:
     """Version of the TensorRT library ONNX Runtime would load, or '' when absent."""
     try:
@@ -85,7 +90,10 @@ class Session:
     """A loaded ONNX model ready to run; one per inference thread."""
 
     def __init__(self, onnx_path: Path, provider: str = "auto", threads: int = 0,
-                 engine_cache: Path | None = None, model_sha256: str = "") -> None:
+                 engine_cache: Path | None = None, model_sha256: str = "",
+                 trt_shapes: tuple[str, str, str] | None = None) -> None:
+        """`trt_shapes`: TensorRT's (min, opt, max) input shapes for a graph with free dimensions, e.g.
+        ('image:1x48x48x3', 'image:4x512x512x3', 'image:4x512x512x3'), so one engine serves every tile size."""
         providers = choose_providers(provider, available_providers())
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -100,9 +108,13 @@ class Session:
             if p == "TensorrtExecutionProvider":
                 cache = engine_cache_dir(engine_cache or Path("engines"), model_sha256, gpu_identity(), tensorrt_version())
                 cache.mkdir(parents=True, exist_ok=True)
-                provider_args.append((p, {"trt_fp16_enable": True, "trt_engine_cache_enable": True,
-                                          "trt_engine_cache_path": str(cache), "trt_timing_cache_enable": True,
-                                          "trt_timing_cache_path": str(cache)}))
+                trt = {"trt_fp16_enable": True, "trt_engine_cache_enable": True,
+                       "trt_engine_cache_path": str(cache), "trt_timing_cache_enable": True,
+                       "trt_timing_cache_path": str(cache)}
+                if trt_shapes is not None:
+                    trt |= dict(zip(("trt_profile_min_shapes", "trt_profile_opt_shapes", "trt_profile_max_shapes"),
+                                    trt_shapes))
+                provider_args.append((p, trt))
             else:
                 provider_args.append(p)
         try:

@@ -15,7 +15,7 @@ the features the line computes.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable
 
 import cv2
@@ -67,6 +67,17 @@ def scale_for(short_sides: list[int], teach_size: int) -> float:
     return float(min(1.0, teach_size / float(np.median(short_sides))))
 
 
+def _tile_side(length: int, tile: int, overlap: int) -> int:
+    """The tile side along one side: as many tiles as `tile` would need, shrunk (to a multiple of ALIGN) until
+    they just cover `length`, so the tiles judge few pixels twice (2048 px in 512 px tiles overlapping 64:
+    five of 464, not five of 512)."""
+    if length <= tile:
+        return length
+    n = math.ceil((length - overlap) / (tile - overlap))
+    side = math.ceil((length + (n - 1) * overlap) / n)
+    return min(tile, -(-side // ALIGN) * ALIGN)
+
+
 def _origins(length: int, tile: int, overlap: int) -> list[int]:
     """Tile starts along one side (multiples of ALIGN for aligned lengths), the last flush with the far edge."""
     if length <= tile:
@@ -106,7 +117,7 @@ def plan(geometry: Geometry, frame_shape: tuple[int, int]) -> TilePlan:
     """The tile plan for a frame of `frame_shape` (height, width) under `geometry`."""
     sh, sw = geometry.scaled_shape(frame_shape)
     ph, pw = max(MIN_SIDE, -(-sh // ALIGN) * ALIGN), max(MIN_SIDE, -(-sw // ALIGN) * ALIGN)
-    th, tw = min(geometry.tile, ph), min(geometry.tile, pw)
+    th, tw = _tile_side(ph, geometry.tile, geometry.overlap), _tile_side(pw, geometry.tile, geometry.overlap)
     ys, xs = _origins(ph, th, geometry.overlap), _origins(pw, tw, geometry.overlap)
     y_spans, x_spans = _owned(ys, th, ph), _owned(xs, tw, pw)
     origins = tuple((y, x) for y in ys for x in xs)
@@ -133,36 +144,103 @@ def prepare(frame: np.ndarray, geometry: Geometry, tile_plan: TilePlan) -> np.nd
 TileFunction = Callable[[np.ndarray], np.ndarray]
 
 
-def run_tiled(frame: np.ndarray, geometry: Geometry, model: TileFunction,
-              plans: dict[tuple[int, int], TilePlan] | None = None) -> np.ndarray:
-    """Run `model` (uint8 [n, th, tw, 3] -> [n, th/8, tw/8, ...]) over the frame's tiles and stitch its output.
-
-    Returns the stitched output cropped to the scaled frame: [ceil(h/8), ceil(w/8), ...] cells.
-    """
-    shape = frame.shape[:2]
-    tile_plan = plans.get(shape) if plans is not None else None
+def _cached_plan(plans: dict | None, key: tuple, geometry: Geometry, shape: tuple[int, int]) -> TilePlan:
+    tile_plan = plans.get(key) if plans is not None else None
     if tile_plan is None:
         tile_plan = plan(geometry, shape)
         if plans is not None:
-            plans[shape] = tile_plan
-    image = prepare(frame, geometry, tile_plan)
+            plans[key] = tile_plan
+    return tile_plan
+
+
+def area_box(area: np.ndarray, margin: int, padded: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    """(top, bottom, left, right) pixels at model scale around the inspection area's cells (`area`, bool
+    [cells_h, cells_w]) with `margin` pixels of context, aligned outward to ALIGN and clipped to `padded`;
+    None when the area holds no cell."""
+    rows, cols = np.flatnonzero(area.any(1)), np.flatnonzero(area.any(0))
+    if not rows.size:
+        return None
+
+    def side(first: int, last: int, limit: int) -> tuple[int, int]:
+        a = max(0, (first * CELL - margin) // ALIGN * ALIGN)
+        b = min(limit, -(-((last + 1) * CELL + margin) // ALIGN) * ALIGN)
+        if b - a < MIN_SIDE:  # the backbone's smallest side (the padded frame is never smaller)
+            b = min(limit, a + MIN_SIDE)
+            a = b - MIN_SIDE
+        return a, b
+
+    return (*side(int(rows[0]), int(rows[-1]), padded[0]), *side(int(cols[0]), int(cols[-1]), padded[1]))
+
+
+def _stitch(image: np.ndarray, tile_plan: TilePlan, geometry: Geometry, model: TileFunction,
+            keep: list[bool] | None = None) -> np.ndarray | None:
+    """Run `model` over the plan's tiles of the prepared `image` (those `keep` marks) and stitch the output;
+    the cells of skipped tiles are 0. None when no tile is kept."""
     th, tw = tile_plan.tile
+    chosen = [i for i in range(len(tile_plan.origins)) if keep is None or keep[i]]
     out: np.ndarray | None = None
-    for start in range(0, len(tile_plan.origins), geometry.batch):
-        chunk = tile_plan.origins[start:start + geometry.batch]
-        x = np.stack([image[y:y + th, x0:x0 + tw] for y, x0 in chunk])
+    for start in range(0, len(chosen), geometry.batch):
+        chunk = chosen[start:start + geometry.batch]
+        x = np.stack([image[y:y + th, x0:x0 + tw] for y, x0 in (tile_plan.origins[i] for i in chunk)])
         maps = np.asarray(model(x))
         if maps.shape[0] != len(chunk) or maps.shape[1:3] != (th // CELL, tw // CELL):
             raise ModelError(f"the model returned output of shape {maps.shape} for {len(chunk)} tiles of {tw}x{th}",
                              "the model does not fit this station version; teach it again")
         if out is None:
-            out = np.empty((tile_plan.padded[0] // CELL, tile_plan.padded[1] // CELL, *maps.shape[3:]), maps.dtype)
-        for (y, x0), ((ya, yb), (xa, xb)), m in zip(chunk, tile_plan.spans[start:start + len(chunk)], maps):
+            cells = (tile_plan.padded[0] // CELL, tile_plan.padded[1] // CELL, *maps.shape[3:])
+            out = np.empty(cells, maps.dtype) if keep is None else np.zeros(cells, maps.dtype)
+        for i, m in zip(chunk, maps):
+            (y, x0), ((ya, yb), (xa, xb)) = tile_plan.origins[i], tile_plan.spans[i]
             out[ya // CELL:yb // CELL, xa // CELL:xb // CELL] = m[(ya - y) // CELL:(yb - y) // CELL,
                                                                   (xa - x0) // CELL:(xb - x0) // CELL]
-    assert out is not None
+    return out
+
+
+def run_tiled(frame: np.ndarray, geometry: Geometry, model: TileFunction,
+              plans: dict[tuple, TilePlan] | None = None, area: np.ndarray | None = None) -> np.ndarray:
+    """Run `model` (uint8 [n, th, tw, 3] -> [n, th/8, tw/8, ...]) over the frame's tiles and stitch its output.
+
+    Returns the stitched output cropped to the scaled frame: [ceil(h/8), ceil(w/8), ...] cells. With `area`
+    (bool [ceil(h/8), ceil(w/8)]: the cells of the recipe's inspection area at model scale) the scaled frame
+    is first cropped to the area with half an overlap of context around it, tiles wholly outside the area
+    are not run, and every cell they or the crop leave out is 0 (not judged).
+    """
+    shape = frame.shape[:2]
+    tile_plan = _cached_plan(plans, shape, geometry, shape)
+    image = prepare(frame, geometry, tile_plan)
     ch, cw = tile_plan.cells
+    if area is None:
+        out = _stitch(image, tile_plan, geometry, model)
+        assert out is not None
+        return out[:ch, :cw]
+    if area.shape != (ch, cw):
+        raise ModelError(f"the inspection area covers {area.shape[1]}x{area.shape[0]} cells, the frame {cw}x{ch}",
+                         "report this: the area is made from the recipe's ROI for every frame size")
+    box = area_box(area, geometry.overlap // 2, tile_plan.padded)
+    y0, y1, x0, x1 = box or (0, ALIGN, 0, ALIGN)
+    inner = replace(geometry, scale=1.0)
+    sub_plan = _cached_plan(plans, (shape, y0, y1, x0, x1), inner, (y1 - y0, x1 - x0))
+    cells = np.zeros((tile_plan.padded[0] // CELL, tile_plan.padded[1] // CELL), bool)
+    cells[:ch, :cw] = area
+    cells = cells[y0 // CELL:y1 // CELL, x0 // CELL:x1 // CELL]
+    keep = [bool(box) and bool(cells[ya // CELL:yb // CELL, xa // CELL:xb // CELL].any())
+            for (ya, yb), (xa, xb) in sub_plan.spans]
+    sub = _stitch(np.ascontiguousarray(image[y0:y1, x0:x1]), sub_plan, geometry, model, keep)
+    if sub is None:  # nothing of the frame lies in the area: no cell is judged
+        return np.zeros((ch, cw), np.float32)
+    out = np.zeros((tile_plan.padded[0] // CELL, tile_plan.padded[1] // CELL, *sub.shape[2:]), sub.dtype)
+    out[y0 // CELL:y1 // CELL, x0 // CELL:x1 // CELL] = sub
     return out[:ch, :cw]
+
+
+def area_cells(mask: np.ndarray, geometry: Geometry) -> np.ndarray:
+    """A frame-sized ROI mask (non-zero inside) as the cells it touches at model scale, bool [ceil(h/8), ceil(w/8)]."""
+    sh, sw = geometry.scaled_shape(mask.shape[:2])
+    scaled = mask if (sh, sw) == mask.shape[:2] else cv2.resize(mask, (sw, sh), interpolation=cv2.INTER_AREA)
+    ch, cw = -(-sh // CELL), -(-sw // CELL)
+    padded = np.zeros((ch * CELL, cw * CELL), bool)
+    padded[:sh, :sw] = scaled > 0
+    return padded.reshape(ch, CELL, cw, CELL).any(axis=(1, 3))
 
 
 def map_to_frame(cell_map: np.ndarray, geometry: Geometry, frame_shape: tuple[int, int]) -> np.ndarray:
@@ -185,7 +263,7 @@ class TiledSession:
         self.geometry = geometry
         self.input_name = input_name
         self.output = output
-        self._plans: dict[tuple[int, int], TilePlan] = {}
+        self._plans: dict[tuple, TilePlan] = {}
         # Counted, not derived, so the bench shows how the tiles really went through the model.
         self.frames_run = 0
         self.tiles_run = 0
@@ -196,10 +274,11 @@ class TiledSession:
         self.tiles_run += len(x)
         return self.session.run({self.input_name: x}, [self.output])[self.output]
 
-    def __call__(self, frame: np.ndarray) -> np.ndarray:
-        """The stitched output for one frame, [ceil(h/8), ceil(w/8), ...] cells at model scale."""
+    def __call__(self, frame: np.ndarray, area: np.ndarray | None = None) -> np.ndarray:
+        """The stitched output for one frame, [ceil(h/8), ceil(w/8), ...] cells at model scale; only the
+        inspection `area` judged when given (run_tiled)."""
         self.frames_run += 1
-        return run_tiled(frame, self.geometry, self._run, self._plans)
+        return run_tiled(frame, self.geometry, self._run, self._plans, area)
 
     def reset_counts(self) -> None:
         """Start counting frames, tiles and model runs afresh (the bench leaves out its warm-up)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -11,10 +12,14 @@ from hmi.core.errors import ModelError
 from hmi.core.image_files import read_frame
 from hmi.core.part import Inspection
 from hmi.inference.backend import Session
-from hmi.inference.geometry import Geometry, TiledSession, map_to_frame as geometry_map_to_frame
+from hmi.inference.geometry import (MIN_SIDE, Geometry, TiledSession, area_cells,
+                                    map_to_frame as geometry_map_to_frame)
 from hmi.inference.manifest_check import check_fits
-from hmi.inference.package import ModelPackage
+from hmi.inference.package import Manifest, ModelPackage
 from hmi.inference.processing import check_frame, find_regions, map_to_frame, roi_mask, to_model_input
+
+if TYPE_CHECKING:
+    from hmi.inference.tiling import TiledAnomalyRunner
 
 
 class Inspector:
@@ -44,7 +49,7 @@ class Inspector:
                              "rebuild the package with 'hmi teach'")
         self.package = package
         self.session = Session(package.onnx_path, provider=provider, threads=threads,
-                               engine_cache=engine_cache, model_sha256=package.sha256)
+                               engine_cache=engine_cache, model_sha256=package.sha256, trt_shapes=_trt_shapes(m))
         # Before the first frame: a manifest that does not describe its ONNX file is refused in plain words.
         check_fits(m, self.session.inputs(), self.session.outputs(), batched=m.geometry is not None)
         self._adapter = None
@@ -72,6 +77,7 @@ class Inspector:
         self._rects = list(roi_rectangles or [])
         self._polys = list(roi_polygons or [])
         self._masks: dict[tuple[int, int], np.ndarray | None] = {}
+        self._areas: dict[tuple[int, int], np.ndarray | None] = {}
         self.min_region_px = min_region_px
         self.region_threshold = m.region_threshold if m.region_threshold is not None else m.thresholds.score
 
@@ -94,6 +100,13 @@ class Inspector:
         if shape not in self._masks:
             self._masks[shape] = roi_mask(shape, self._rects, self._polys)
         return self._masks[shape]
+
+    def _area_for(self, shape: tuple[int, int]) -> np.ndarray | None:
+        """The ROI as map cells at the model's scale (tiled models judge only those; None: the whole frame)."""
+        if shape not in self._areas:
+            mask = self._mask_for(shape)
+            self._areas[shape] = None if mask is None or self._tiled is None else area_cells(mask, self._tiled.geometry)
+        return self._areas[shape]
 
     def warm_up(self, runs: int = 3) -> None:
         """Run the model on blank frames so the first part is not slowed by lazy initialisation."""
@@ -142,7 +155,7 @@ class Inspector:
                               model_sha256=m.sha256, infer_ms=(time.perf_counter() - t0) * 1000.0,
                               anomaly_map=amap_or_none)
         if self._tiled is not None:
-            amap = self._tiled(frame)
+            amap = self._tiled(frame, self._area_for((h, w)))  # cropped to the ROI, tiles outside it skipped
             score = float(amap.max())
             full = geometry_map_to_frame(amap, self._tiled.geometry, (h, w))
         else:
@@ -158,6 +171,14 @@ class Inspector:
         return Inspection(score=score, regions=regions, backend=self.backend, model_name=m.name,
                           model_sha256=m.sha256, infer_ms=(time.perf_counter() - t0) * 1000.0,
                           anomaly_map=amap)
+
+
+def _trt_shapes(m: Manifest) -> tuple[str, str, str] | None:
+    """TensorRT's shape profile for models judged in tiles: one engine from the smallest tile to a full batch."""
+    if m.kind != "anomaly" or m.geometry is None:
+        return None
+    full = f"{m.input.name}:{Geometry.batch}x{m.geometry.tile}x{m.geometry.tile}x3"
+    return f"{m.input.name}:1x{MIN_SIDE}x{MIN_SIDE}x3", full, full
 
 
 def read_image(path: Path) -> np.ndarray:

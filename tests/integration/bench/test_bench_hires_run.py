@@ -56,7 +56,7 @@ def test_bench_hires_tiles_are_batched_and_the_map_stitched_over_the_frame(tmp_p
     inspector = Inspector(package, provider="cpu", threads=1)
     result = inspector.inspect(read_image(frames / "frame_000.png"))
     tiled = inspector.tiled
-    # Taught at scale 1: 640x512 in 512 px tiles overlapping by 64 px: 2 tiles, judged in one model run.
+    # Taught at scale 1: 640x512 in 512 px tiles overlapping by 64 px: 2 tiles (shrunk to 352 px wide), one run.
     assert (tiled.frames_run, tiled.model_runs, tiled.tiles_run) == (1, 1, 2)
     assert result.anomaly_map.shape == (512 // 8, 640 // 8)  # one map over the whole frame, 8 px cells
     assert np.isfinite(result.anomaly_map).all()
@@ -67,11 +67,12 @@ def test_bench_hires_tiles_are_batched_and_the_map_stitched_over_the_frame(tmp_p
 def test_bench_hires_run_reports_every_figure(tmp_path, user_cache):
     result = run_bench(tmp_path / "data", ["inference.threads=1"], frames=5, rounds=1, frame_size=(640, 512))
     assert (result.frames, result.frame_size, result.backend) == (5, "640x512", "cpu")
-    assert result.extra["tiling"] == "scale 1.000: 2 tiles of 512x512 (overlap 64 px) in 1 model runs of up to 4"
+    assert result.extra["tiling"] == "scale 1.000: 2 tiles of 352x512 (overlap 64 px) in 1 model runs of up to 4"
     assert result.extra["tiling_counted"].startswith("2.0 tiles and 1.0 model runs a frame (2.0 tiles a run)")
     assert result.extra["plc_written_parts"] == "5 of 5"
     assert int(result.extra["deadline_ms"].split()[0]) >= 2000
     assert result.not_inspected == 0
+    assert result.machine_detail["backend"] == "cpu" and result.machine_detail["cores"] >= 1
     for value in (result.throughput_pipeline, result.throughput_model_only, result.ratio, result.latency_p50_ms,
                   result.latency_p99_ms, result.model_p50_ms, result.model_p99_ms):
         assert math.isfinite(value) and value > 0
@@ -79,3 +80,17 @@ def test_bench_hires_run_reports_every_figure(tmp_path, user_cache):
     for key in ("ratio pipeline/model_only", "latency_p99_ms", "tiling_counted", "throughput_with_store_plc"):
         assert key in text
     assert (user_cache / "inspection-station" / "bench-frames" / "640x512-12").is_dir()
+
+
+def test_bench_figures_carry_the_machine(tmp_path):
+    from hmi.bench.pipeline import BenchResult, cpu_name, machine_figures
+
+    detail = machine_figures("cpu")
+    assert detail["cpu"] == cpu_name() and detail["cpu"].strip()
+    assert detail["cores"] >= 1 and detail["backend"] == "cpu" and detail["onnxruntime"]
+    result = BenchResult(frames=1, frame_size="384x384", backend="cpu", throughput_pipeline=1.0,
+                         throughput_model_only=1.0, latency_p50_ms=1.0, latency_p99_ms=1.0, model_p50_ms=1.0,
+                         model_p99_ms=1.0, ratio=1.0, not_inspected=0, machine="m", machine_detail=detail)
+    import json
+
+    assert json.loads(result.to_json())["machine_detail"] == detail

@@ -61,3 +61,41 @@ def test_scale_keeps_the_aspect_ratio_and_never_enlarges() -> None:
 def test_invalid_geometry_is_refused_in_plain_words(kwargs: dict) -> None:
     with pytest.raises(ModelError):
         Geometry(**kwargs)
+
+
+class CountingModel:
+    """cell_means that counts the tiles it is given."""
+
+    def __init__(self) -> None:
+        self.tiles = 0
+        self.pixels = 0
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        self.tiles += len(x)
+        self.pixels += x.shape[0] * x.shape[1] * x.shape[2]
+        return cell_means(x)
+
+
+def test_tiles_shrink_to_cover_the_frame_with_little_judged_twice() -> None:
+    p = plan(Geometry(scale=1.0, tile=512, overlap=64), (2048, 2448))
+    assert p.tile == (464, 464) and len(p.origins) == 30  # was 30 tiles of 512: 30 % more pixels judged
+    assert max(y + p.tile[0] for y, _ in p.origins) == 2048 and max(x + p.tile[1] for _, x in p.origins) == 2448
+
+
+def test_only_the_inspection_area_is_judged() -> None:
+    shape = (1024, 1536)
+    frame = np.random.default_rng(1).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    geometry = Geometry(scale=1.0, tile=256, overlap=64)
+    area = np.zeros((shape[0] // CELL, shape[1] // CELL), bool)
+    area[10:30, 12:40] = True     # a rectangle near the top left
+    area[100:104, 150:160] = True  # and a small patch near the bottom right
+    whole_model, area_model = CountingModel(), CountingModel()
+    whole = run_tiled(frame, geometry, whole_model)
+    judged = run_tiled(frame, geometry, area_model, area=area)
+    assert judged.shape == whole.shape
+    # Cells in the area are judged as in the whole frame; the rest is 0 (not judged).
+    np.testing.assert_allclose(judged[area], whole[area], rtol=0, atol=1e-4)
+    assert np.all(judged[40:90, 50:140] == 0) and np.all(judged[:, 180:] == 0)
+    assert area_model.tiles < whole_model.tiles / 3 and area_model.pixels < whole_model.pixels / 4
+    empty = run_tiled(frame, geometry, CountingModel(), area=np.zeros_like(area))
+    assert empty.shape == whole.shape and not empty.any()

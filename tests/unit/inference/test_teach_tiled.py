@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from hmi.inference.geometry import plan
 from hmi.inference.inspector import Inspector
 from hmi.inference.package import ModelPackage
 from hmi.inference.teach import teach
@@ -64,6 +65,35 @@ def test_small_flaw_in_a_far_tile_is_found_where_it_is(strip_model: Path) -> Non
     assert abs(int(y) - 60) <= 16 and abs(int(x) - 3700) <= 16, f"peak at {(y, x)}, flaw at (60, 3700)"
     assert bad.score > ok.score
     assert bad.regions and any(r.x <= 3700 <= r.x + r.w and r.y <= 60 <= r.y + r.h for r in bad.regions)
+
+
+def test_flaw_on_a_tile_border_is_found_as_in_the_middle_of_a_tile(strip_model: Path) -> None:
+    # The taught overlap is the least that keeps this (measured: with none, good parts score higher next to
+    # tile edges; 16 and 32 pixels judge a flaw on a border as one inside a tile; docs/performance.md).
+    inspector = Inspector(ModelPackage.load(strip_model), provider="cpu", threads=1)
+    assert inspector.tiled is not None and inspector.tiled.geometry.overlap == 32
+    base = texture(100, (256, 4096))
+    p = plan(inspector.tiled.geometry, base.shape)
+    start, ((_, _), (xa, xb)) = p.origins[1][1], p.spans[1]
+    good = inspector.inspect(base).score
+    centre = inspector.inspect(with_spot(base, 128, (xa + xb) // 2)).score
+    for x in (start, xa):  # where the second tile begins, and where the stitching hands over to it
+        flawed = inspector.inspect(with_spot(base, 128, x))
+        assert flawed.score > 0.85 * centre and flawed.score > good + 0.6 * (centre - good), (x, flawed.score, centre)
+        assert any(r.x <= x <= r.x + r.w for r in flawed.regions)
+
+
+def test_only_the_roi_is_judged_and_its_flaw_still_found(strip_model: Path) -> None:
+    package = ModelPackage.load(strip_model)
+    flawed = with_spot(texture(100, (256, 4096)), 128, 2000)
+    whole = Inspector(package, provider="cpu", threads=1)
+    roi = Inspector(package, provider="cpu", threads=1, roi_rectangles=[(1700, 0, 600, 256)])
+    a, b = whole.inspect(flawed), roi.inspect(flawed)
+    assert roi.tiled is not None and whole.tiled is not None
+    assert roi.tiled.tiles_run <= 3 < whole.tiled.tiles_run  # the frame was cropped to the ROI before tiling
+    assert b.score == pytest.approx(a.score, rel=0.08)  # the flaw sits elsewhere in its tile: a few % apart
+    assert b.regions and all(1700 <= r.x and r.x + r.w <= 2300 for r in b.regions)
+    assert any(r.x <= 2000 <= r.x + r.w for r in b.regions)
 
 
 def test_inspect_writes_maps_of_each_images_own_size(strip_model: Path, tmp_path: Path) -> None:
