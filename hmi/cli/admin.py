@@ -7,13 +7,12 @@ import getpass
 import re
 import socket
 import sqlite3
-import sys
 import time
 from pathlib import Path
 
 from hmi.config.loader import load_station
-from hmi.cli.options import command, overrides
-from hmi.core.errors import ConfigError, StationError, StoreError
+from hmi.cli.options import command, overrides, read_secret
+from hmi.core.errors import ConfigError, StoreError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -57,14 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     rec.add_argument("--reason", required=True, help="why (recorded in the audit trail)")
 
 
-def _secret(prompt: str, confirm: bool) -> str:
-    """Read a PIN/password: hidden at a terminal, one line from standard input otherwise."""
-    if not sys.stdin.isatty():
-        return sys.stdin.readline().rstrip("\n")
-    first = getpass.getpass(prompt)
-    if confirm and getpass.getpass("again: ") != first:
-        raise StationError("the two entries differ", "run the command again")
-    return first
+_secret = read_secret
 
 
 def _audit_verify(args: argparse.Namespace, data_dir: Path) -> int:

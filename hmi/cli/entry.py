@@ -10,14 +10,14 @@ import sys
 import threading
 
 from hmi import __version__
-from hmi.cli import admin, bench, dataset, judging, model, plant, report, station, thresholds
+from hmi.cli import admin, bench, dataset, judging, model, plant, report, seals, station, thresholds
 from hmi.cli.options import common, data_dir
 from hmi.core.errors import StationError
 
 log = logging.getLogger("hmi")
 
 # Each group registers its sub-commands, and each (sub-)command names its handler(args, data_dir) -> exit code.
-COMMAND_GROUPS = (station, judging, bench, admin, model, report, dataset, thresholds, plant)
+COMMAND_GROUPS = (station, judging, bench, admin, model, report, dataset, thresholds, plant, seals)
 
 
 def build_parser() -> argparse.ArgumentParser:

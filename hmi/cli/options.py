@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import getpass
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from hmi.config.paths import default_data_dir
+from hmi.core.errors import StationError
 
 Handler = Callable[[argparse.Namespace, Path], int]  # carries out one command in the data folder; returns the exit code
 
@@ -34,9 +37,19 @@ def data_dir(args: argparse.Namespace) -> Path:
     return (getattr(args, "data_dir", None) or default_data_dir()).expanduser().resolve()
 
 
+def read_secret(prompt: str, confirm: bool) -> str:
+    """Read a PIN/password: hidden at a terminal (asked twice with `confirm`), one line from standard input otherwise."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass(prompt)
+    if confirm and getpass.getpass("again: ") != first:
+        raise StationError("the two entries differ", "run the command again")
+    return first
+
+
 def overrides(args: argparse.Namespace) -> list[str]:
     """The --set overrides given (none when the command was parsed without them)."""
     return list(getattr(args, "overrides", []) or [])
 
 
-__all__ = ["Handler", "command", "common", "data_dir", "overrides"]
+__all__ = ["Handler", "command", "common", "data_dir", "overrides", "read_secret"]

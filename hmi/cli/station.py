@@ -40,12 +40,17 @@ def display_available() -> bool:
                 or sys.platform in ("win32", "darwin"))
 
 
-def configured_station(args: argparse.Namespace, folder: Path, extra: list[str] | None = None, max_parts: int = 0):
-    """The station the data folder's config (with `extra` and --set overrides) describes, not started."""
+def configured_station(args: argparse.Namespace, folder: Path, extra: list[str] | None = None, max_parts: int = 0,
+                       accept_on_screen: bool = False):
+    """The station the data folder's config (with `extra` and --set overrides) describes, not started.
+
+    Settings changed outside the station stop it with one message, unless the screen is there to accept them.
+    """
     from hmi.config.loader import load_station
     from hmi.station import build_station
 
-    return build_station(load_station(folder, [*(extra or []), *overrides(args)]), folder, max_parts=max_parts)
+    return build_station(load_station(folder, [*(extra or []), *overrides(args)]), folder, max_parts=max_parts,
+                         accept_on_screen=accept_on_screen)
 
 
 def cmd_run(args: argparse.Namespace, folder: Path) -> int:
@@ -96,7 +101,7 @@ def cmd_ui(args: argparse.Namespace, folder: Path) -> int:
     """The touchscreen over the running station."""
     from hmi.ui.shell import run_station_ui
 
-    station = configured_station(args, folder)
+    station = configured_station(args, folder, accept_on_screen=True)
     station.start()
     try:
         return run_station_ui(station, fullscreen=args.fullscreen or station.cfg.ui.fullscreen,

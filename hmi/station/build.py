@@ -13,6 +13,7 @@ from hmi.camera.capture import CaptureWorker
 from hmi.camera.factory import open_source
 from hmi.camera.source import FrameSource, TriggerMode
 from hmi.changes.plc_requests import PlcRecipeRequests
+from hmi.changes.seals import SettingSeals, UnacceptedChanges
 from hmi.changes.setup import SetupChanges
 from hmi.changes.teaching import Teaching
 from hmi.config.loader import load_recipe
@@ -35,9 +36,10 @@ from hmi.services.reports.background import ReportWorker
 from hmi.station.queues import judging_queues, output_queue, output_reviews_queue, records_queues
 from hmi.station.records_and_plc import RecordsAndPlc, audit_not_recorded
 from hmi.station.station import Station
-from hmi.store.database import database_path
+from hmi.store.database import database_path, refuse_unknown
 from hmi.store.queries import RecordReader
 from hmi.store.requests import StoreRequests
+from hmi.store.seals import SealBook
 from hmi.store.reserve import RecordsOpened
 from hmi.store.sequence import SequenceAllocator
 from hmi.store.thresholds import ThresholdLog
@@ -47,7 +49,8 @@ from hmi.store.writer import AlarmLog
 
 def build_station(cfg: StationConfig, data_dir: Path, *, source: FrameSource | None = None, max_parts: int = 0,
                   records: bool = True, require_model: bool = True,
-                  outputs: Sequence[OutputFactory] = (), judging: JudgingSetup | None = None) -> Station:
+                  outputs: Sequence[OutputFactory] = (), judging: JudgingSetup | None = None,
+                  accept_on_screen: bool = False) -> Station:
     """The station `cfg` describes, wired and ready to start (not started); its `stop()` releases what this opened.
 
     source: the camera or replay to judge; None opens the configured one (`[camera]`, the demo frames by default).
@@ -60,9 +63,13 @@ def build_station(cfg: StationConfig, data_dir: Path, *, source: FrameSource | N
     (`[plant]` database, `[opcua]`, `[mqtt]`).
     judging: the setup to judge with instead of the recipe's model and thresholds, for the recipe in force
     (`hmi inspect --model`: another model package with its own default thresholds); None loads the recipe's.
+    accept_on_screen: settings changed outside the station (hmi.changes.seals) leave the station built but
+    judging every part NOT_INSPECTED until accepted on the screen; without it they raise UnacceptedChanges.
     """
     production = cfg.station.mode == "production"
     keep_records = records and production
+    # Before the camera opens: a camera kind changed outside the station is named as such, not tried.
+    unaccepted = _unaccepted(data_dir, accept_on_screen) if keep_records else ""
     if source is None:
         source = open_source(cfg.camera, demo_frames_dir())
     with ExitStack() as opened:  # released here if building fails, else handed to the station
@@ -73,7 +80,9 @@ def build_station(cfg: StationConfig, data_dir: Path, *, source: FrameSource | N
         if judging is not None and judging.recipe != recipe.name:
             raise ValueError(f"a judging setup for recipe {judging.recipe!r} given to a station of recipe "
                              f"{recipe.name!r}")
-        active = ActiveSetup(judging or _judging_setup(cfg, data_dir, recipe, require_model))  # the one setup in force
+        # The one setup in force; settings changed outside the station and not accepted judge nothing.
+        active = ActiveSetup(judging or (judging_setup(recipe, None, unaccepted) if unaccepted
+                                         else _judging_setup(cfg, data_dir, recipe, require_model)))
         q = judging_queues(cfg.pipeline, production=production, records=keep_records)
         alarms = AlarmBoard()
         state = StationStateWatch(alarms)
@@ -100,6 +109,7 @@ def build_station(cfg: StationConfig, data_dir: Path, *, source: FrameSource | N
                                        connection=records_file.take())
             opened.callback(downstream.close)
             stores = _RecordStores.open(data_dir, downstream.writes, opened, cfg.users.min_pin_length)
+            stores.seals.seal_first_start()  # a station that never sealed anything seals what it finds
             added = [_output(factory, i, cfg, data_dir, alarms, state, outlet, holds, stores.users)
                      for i, factory in enumerate([*configured_outputs(cfg), *outputs])]
 
@@ -118,7 +128,11 @@ def build_station(cfg: StationConfig, data_dir: Path, *, source: FrameSource | N
 
         audit = downstream.audit if downstream is not None else audit_not_recorded
         changes = SetupChanges(cfg, data_dir, recipe, active, audit=audit, users=stores.users if stores else None,
-                               threshold_log=stores.thresholds if stores else None, camera=capture.call)
+                               threshold_log=stores.thresholds if stores else None, camera=capture.call,
+                               seals=stores.seals if stores else None)
+        if stores is not None:
+            stores.seals.after_accept = lambda signer: changes.changeover(
+                cfg.station.recipe, f"settings accepted by {signer.name}", "put in force after the acceptance")
         for o in added:
             supervisor.watch(*o.workers())
         recipe_requests = None
@@ -145,6 +159,7 @@ class _RecordStores:
     users: UserDirectory
     records: RecordReader
     thresholds: ThresholdLog
+    seals: SettingSeals           # the station file, recipes and users checked against their seals
 
     @classmethod
     def open(cls, data_dir: Path, writes: StoreRequests, opened: ExitStack, min_pin_length: int) -> _RecordStores:
@@ -156,7 +171,28 @@ class _RecordStores:
         opened.callback(users.close)
         thresholds = ThresholdLog(db, writes=writes)
         opened.callback(thresholds.close)
-        return cls(sequence, users, RecordReader(db), thresholds)
+        seals = SettingSeals(data_dir, SealBook(db, writes=writes), users, thresholds)
+        opened.callback(seals.close)
+        return cls(sequence, users, RecordReader(db), thresholds, seals)
+
+
+def _unaccepted(data_dir: Path, on_screen: bool) -> str:
+    """Why the station judges nothing ('' when every setting matches its seal); UnacceptedChanges unless the
+    screen is there to accept them. Read before the camera, the model, the records and the PLC start."""
+    db = database_path(data_dir)
+    if not db.exists():  # a new station: it seals what it finds once its records are made
+        return ""
+    refuse_unknown(db)  # a foreign log, a newer schema or a dropped table is named first, as opening would
+    book = SealBook(db)  # reads only: seals are written by the store's writer
+    try:
+        changes = SettingSeals(data_dir, book, None).changes()
+    finally:
+        book.close()
+    if not changes:
+        return ""
+    if not on_screen:
+        raise UnacceptedChanges(changes)
+    return UnacceptedChanges(changes).what
 
 
 def _judging_setup(cfg: StationConfig, data_dir: Path, recipe: Recipe, require_model: bool) -> JudgingSetup:

@@ -20,7 +20,7 @@ log = logging.getLogger("hmi.store")
 
 __all__ = [
     "BUSY_TIMEOUT_MS", "DB_FILENAME", "SCHEMA_VERSION", "database_path", "iso_utc", "migrate",
-    "open_database", "open_readonly", "schema_version", "transaction",
+    "open_database", "open_readonly", "refuse_unknown", "schema_version", "transaction",
 ]
 
 DB_FILENAME = "hmi.db"
@@ -154,6 +154,11 @@ def _refuse_unknown(path: Path, known: int, migrations: Sequence[Migration]) -> 
             f"{version}: it was removed behind the station's back",
             f"keep a copy of the file for the quality manager, then restore the database from a backup or move it "
             f"away to start a new one; {_UNTOUCHED}")
+
+
+def refuse_unknown(path: Path) -> None:
+    """Raise StoreError, reading only, when `path` is not this station's records as it left them."""
+    _refuse_unknown(Path(path), SCHEMA_VERSION, MIGRATIONS)
 
 
 @functools.lru_cache(maxsize=8)

@@ -191,6 +191,20 @@ END;
 INSERT INTO part_changes (seq) SELECT seq FROM inspections ORDER BY seq;
 """
 
+# What decides a verdict is sealed (hmi.store.seals): the station.toml file, each recipe file and the users table,
+# each by the SHA-256 of its content as the station last wrote or accepted it, with that content (to show what
+# changed). Written only by the store's writer; a change made behind the station's back no longer matches.
+_V7 = """
+CREATE TABLE seals (
+    subject   TEXT    PRIMARY KEY,
+    sha256    TEXT    NOT NULL,
+    content   TEXT    NOT NULL,
+    sealed_at TEXT    NOT NULL,
+    sealed_by TEXT    NOT NULL,
+    audit_id  INTEGER NOT NULL DEFAULT 0
+);
+"""
+
 # Append only: a released step is never edited, a change is a new step.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "inspections, regions, audit trail, users, threshold sets, part sequence", _V1),
@@ -199,6 +213,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "defect confidence of every part; defects found downstream", _V4),
     Migration(5, "the defect code signalled to the PLC with every part", _V5),
     Migration(6, "a change log of parts for the plant's replication", _V6),
+    Migration(7, "seals of the station file, the recipe files and the users table", _V7),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -28,6 +28,7 @@ from hmi.core.part import utc_now
 from hmi.store.audit import AuditAction, AuditRequest, append_entry
 from hmi.store.database import iso_utc, open_readonly
 from hmi.store.requests import OwnConnection, Writes
+from hmi.store.seals import keep_users_sealed
 
 T = TypeVar("T")
 
@@ -78,6 +79,7 @@ class Permission(str, Enum):
     EXPORT = "export"
     REPORT_DEFECTS = "report_defects"
     USERS = "users"
+    ACCEPT_CHANGES = "accept_changes"
 
     @property
     def doing(self) -> str:
@@ -99,13 +101,15 @@ _DOING = {
     Permission.EXPORT: "export records",
     Permission.REPORT_DEFECTS: "report a defect found downstream",
     Permission.USERS: "manage users",
+    Permission.ACCEPT_CHANGES: "accept settings changed outside the station",
 }
 
 _OPERATOR = frozenset({Permission.REVIEW, Permission.ACK_ALARMS})
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.OPERATOR: _OPERATOR,
     Role.TECHNICIAN: _OPERATOR | {Permission.THRESHOLDS, Permission.CAMERA, Permission.RECIPES, Permission.TEACH,
-                                  Permission.ROI, Permission.MODELS, Permission.SHELVE_ALARMS},
+                                  Permission.ROI, Permission.MODELS, Permission.SHELVE_ALARMS,
+                                  Permission.ACCEPT_CHANGES},
     Role.QUALITY: frozenset({Permission.REPORTS, Permission.EXPORT, Permission.REVIEW, Permission.REPORT_DEFECTS}),
     Role.ADMIN: frozenset(Permission),
 }
@@ -438,7 +442,8 @@ class UserDirectory:
 
     def _write(self, doing: str, work: Callable[[sqlite3.Connection], T]) -> T:
         """`work` in one write transaction of the store (waiting for it); database errors become StoreError."""
-        return self._writes.run(f"could not {doing} in the records database", "free disk space or call service", work)
+        return self._writes.run(f"could not {doing} in the records database", "free disk space or call service",
+                                lambda conn: keep_users_sealed(conn, work, STATION))
 
     def _target(self, conn: sqlite3.Connection, name: str) -> User:
         row = conn.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE name = ?", (name.strip(),)).fetchone()

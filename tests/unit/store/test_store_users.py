@@ -176,7 +176,8 @@ def test_only_an_admin_manages_users_and_a_stale_login_does_not_help(users, admi
 
 EXPECTED = {
     Role.OPERATOR: {"review", "acknowledge_alarms"},
-    Role.TECHNICIAN: {"review", "acknowledge_alarms", "thresholds", "camera", "recipes", "teach", "roi"},
+    Role.TECHNICIAN: {"review", "acknowledge_alarms", "thresholds", "camera", "recipes", "teach", "roi",
+                      "accept_changes"},
     Role.QUALITY: {"reports", "export", "review", "report_defects"},
 }
 
