@@ -24,7 +24,8 @@ def open_source(cfg: CameraConfig, demo_frames: Path) -> FrameSource:
     """The configured source, not opened yet (the capture thread opens it).
 
     emulated: pylon's camera emulation replaying `camera.replay_path` when set, else `demo_frames`
-    (the shipped demo frames get an occasional borderline part: hmi.camera.demo_borderline);
+    (the shipped demo frames get an occasional borderline part: hmi.camera.demo_borderline, and respond to
+    exposure and gain like a sensor: hmi.camera.demo_sensor);
     pylon: the Basler camera with `camera.serial` (or the first real camera found);
     replay: the folder or video at `camera.replay_path`, else `demo_frames`.
     """
@@ -48,8 +49,10 @@ def open_source(cfg: CameraConfig, demo_frames: Path) -> FrameSource:
         if images != demo_frames_dir():
             return camera
         from hmi.camera.demo_borderline import WithBorderlineParts
+        from hmi.camera.demo_sensor import SensorResponse
 
-        return WithBorderlineParts(camera)  # the built-in demo: now and then a borderline part
+        # The built-in demo: now and then a borderline part, every frame as bright as exposure and gain make it.
+        return SensorResponse(WithBorderlineParts(camera))
     if cfg.kind == "pylon":
         return PylonCamera(cfg.serial, trigger=trigger, exposure_us=cfg.exposure_us, gain_db=cfg.gain_db,
                            roi=roi, rate_hz=cfg.rate_hz)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -32,7 +32,8 @@ class ImageQuality:
     dark_pct: float                             # share of pixels at 0 (clipped black), in %
     bright_pct: float                           # share of pixels at the maximum (clipped white), in %
     focus: float                                # variance of the Laplacian: higher is sharper
-    uniformity: np.ndarray = field(repr=False)  # cell mean / centre cell mean, rows x columns
+    uniformity: np.ndarray = field(repr=False)  # cell against the reference (or the centre cell), rows x columns
+    against_reference: bool = False             # True: against the lighting reference's grid, else the centre
 
     @property
     def clipped_pct(self) -> float:
@@ -41,7 +42,7 @@ class ImageQuality:
 
     @property
     def worst_cell_pct(self) -> float:
-        """The largest deviation of a grid cell from the centre cell, in % (signed)."""
+        """The largest deviation of a grid cell from the reference (or the centre cell), in % (signed)."""
         deviation = (self.uniformity - 1.0) * 100.0
         flat = deviation.ravel()
         return float(flat[int(np.argmax(np.abs(flat)))])
@@ -104,14 +105,36 @@ def uniformity_grid(image: np.ndarray, cells: int = GRID_CELLS) -> np.ndarray:
     return means / centre if centre > 0 else np.zeros_like(means)
 
 
-def measure(image: np.ndarray, cells: int = GRID_CELLS) -> ImageQuality:
-    """Every check on one frame."""
+def light_grid(image: np.ndarray, cells: int = GRID_CELLS) -> np.ndarray:
+    """Each cell's mean as a share of the frame's mean (1.0 = average): the light pattern a reference keeps."""
+    img = grey(image).astype(np.float64)
+    h, w = img.shape
+    ys = np.linspace(0, h, cells + 1).round().astype(int)
+    xs = np.linspace(0, w, cells + 1).round().astype(int)
+    means = np.array([[img[ys[r]:ys[r + 1], xs[c]:xs[c + 1]].mean() for c in range(cells)]
+                      for r in range(cells)])
+    whole = float(means.mean())
+    return means / whole if whole > 0 else np.zeros_like(means)
+
+
+def measure(image: np.ndarray, cells: int = GRID_CELLS, reference: Sequence[float] = ()) -> ImageQuality:
+    """Every check on one frame; evenness against the lighting reference's grid when one of this size is given.
+
+    Against the centre cell, a part with a dark bore in the middle looks like uneven light everywhere;
+    against the same good part's pattern kept with the lighting reference, only a change of the light
+    (a lamp failing on one side) or of the part stands out.
+    """
     img = grey(image)
     counts = histogram(img)
     total = float(counts.sum())
+    kept = np.asarray(reference, np.float64)
+    if kept.size == cells * cells and np.all(kept > 0):
+        uniformity, against = light_grid(img, cells) / kept.reshape(cells, cells), True
+    else:
+        uniformity, against = uniformity_grid(img, cells), False
     return ImageQuality(mean=float(img.mean()), histogram=counts, dark_pct=100.0 * counts[0] / total,
                         bright_pct=100.0 * counts[MAX_GREY] / total, focus=focus_score(img),
-                        uniformity=uniformity_grid(img, cells))
+                        uniformity=uniformity, against_reference=against)
 
 
 # --- auto-exposure ----------------------------------------------------------------------------------

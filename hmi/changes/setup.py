@@ -57,12 +57,32 @@ def _reason(reason: str) -> str:
     return reason
 
 
+class CameraTrial:
+    """Camera writes under one signature: steps are written and read back, `keep` saves and audits one of them."""
+
+    def __init__(self, changes: SetupChanges, signer: User, reason: str, start: CameraSettings) -> None:
+        self.changes, self.signer, self.reason, self.start = changes, signer, reason, start
+
+    def write(self, *, exposure_us: float | None = None, gain_db: float | None = None) -> CameraSettings:
+        """Write a step to the camera (not yet kept in the recipe); the camera's read-back values."""
+        return self.changes._write_camera(exposure_us, gain_db)
+
+    def keep(self, settings: CameraSettings) -> CameraSettings:
+        """Keep `settings` in the recipe in force, audited under the signer with the reason."""
+        return self.changes._keep_camera(settings, self.signer, self.reason)
+
+    def undo(self) -> CameraSettings:
+        """Write back the settings the camera had when the trial was signed (nothing kept, nothing audited)."""
+        return self.changes._write_camera(self.start.exposure_us,
+                                          None if self.start.gain_db != self.start.gain_db else self.start.gain_db)
+
+
 class SetupChanges:
     """Changes thresholds, inspection area, model, camera, lighting reference and recipe of the running station."""
 
     def __init__(self, cfg: StationConfig, data_dir: Path, recipe: Recipe, active: ActiveSetup, *,
                  audit: Callable[..., None], users: Any | None, threshold_log: ThresholdLog | None,
-                 camera: Callable[[Callable[[Any], Any]], Any] | None = None) -> None:
+                 camera: Callable[[Callable[[Any], Any]], Any] | None = None, seals: Any | None = None) -> None:
         self.cfg = cfg
         self.data_dir = data_dir
         self._recipe = recipe
@@ -71,8 +91,9 @@ class SetupChanges:
         self.users = users
         self.threshold_log = threshold_log
         self.camera = camera
+        self.seals = seals  # hmi.changes.seals.SettingSeals: recipe files checked and sealed with each change
         self._lock = threading.RLock()
-        if threshold_log is not None:
+        if threshold_log is not None and (seals is None or seals.recipe_accepted(recipe.name)):
             # The version a recipe file declares is recorded once; a file edited by hand under an old
             # version number is refused here rather than judged by silently.
             threshold_log.ensure(recipe.name, recipe.thresholds.version, self._threshold_values(recipe.thresholds),
@@ -204,17 +225,23 @@ class SetupChanges:
                         {"model": name, "sha256": package.sha256, "threshold_version": version}, reason)
             return recipe
 
-    # --- changes audited without a signature --------------------------------------------------
-    def set_camera(self, user: User, *, exposure_us: float | None = None, gain_db: float | None = None,
-                   save: bool = True, audit: bool = True) -> CameraSettings:
-        """Write exposure and/or gain to the camera's nodes, read them back, and keep them in the recipe.
+    # --- camera writes: signed like every change to what parts are judged by ------------------
+    def set_camera(self, user: User, secret: str, reason: str, *, exposure_us: float | None = None,
+                   gain_db: float | None = None) -> CameraSettings:
+        """Write exposure and/or gain to the camera's nodes (signed), read them back, keep them in the recipe, audit."""
+        trial = self.camera_trial(user, secret, reason)
+        settings = trial.write(exposure_us=exposure_us, gain_db=gain_db)
+        return trial.keep(settings)
 
-        `save=False, audit=False` is for the trial steps of auto-exposure; its final setting is saved and audited.
-        """
-        require(user, Permission.CAMERA)
+    def camera_trial(self, user: User, secret: str, reason: str) -> CameraTrial:
+        """Sign once for a run of camera writes (auto-exposure's steps); `keep` saves and audits, `undo` restores."""
+        reason = _reason(reason)
         if self.camera is None:
             raise StationError("this station has no camera to set", "check the camera settings in the station file")
+        signer = self.sign(user, secret, Permission.CAMERA, f"camera settings of recipe {self.recipe.name}")
+        return CameraTrial(self, signer, reason, self.camera_settings())
 
+    def _write_camera(self, exposure_us: float | None, gain_db: float | None) -> CameraSettings:
         def write(source) -> CameraSettings:
             if exposure_us is not None:
                 source.set_exposure(float(exposure_us))
@@ -222,22 +249,22 @@ class SetupChanges:
                 source.set_gain(float(gain_db))
             return source.settings()
 
+        try:
+            return self.camera(write)
+        except NotImplementedError as exc:
+            raise StationError(f"this camera cannot be adjusted from the station ({exc})",
+                               "set exposure and gain on the camera itself") from None
+
+    def _keep_camera(self, settings: CameraSettings, signer: User, reason: str) -> CameraSettings:
         with self._lock:
             before = self._recipe
-            try:
-                settings = self.camera(write)
-            except NotImplementedError as exc:
-                raise StationError(f"this camera cannot be adjusted from the station ({exc})",
-                                   "set exposure and gain on the camera itself") from None
             old = {"exposure_us": before.exposure_us, "gain_db": before.gain_db}
             new = {"exposure_us": round(settings.exposure_us, 3), "gain_db": round(settings.gain_db, 3)}
-            if save:
-                recipe = before.model_copy(update=new)
-                save_recipe(self.data_dir, recipe)
-                self._recipe = recipe  # each part carries the camera settings it was exposed with
-            if audit:
-                self._audit(user.name, AuditAction.CAMERA_CHANGE, f"camera {settings.source}", old, new,
-                            f"set from the camera screen for recipe {before.name}")
+            recipe = before.model_copy(update=new)
+            self._save(recipe)
+            self._recipe = recipe  # each part carries the camera settings it was exposed with
+            self._audit(signer.name, AuditAction.CAMERA_CHANGE, f"camera {settings.source}", old, new,
+                        f"{reason} (recipe {before.name})")
             return settings
 
     def camera_settings(self) -> CameraSettings:
@@ -246,8 +273,10 @@ class SetupChanges:
             raise StationError("this station has no camera", "check the camera settings in the station file")
         return self.camera(lambda source: source.settings())
 
-    def save_lighting_reference(self, mean: float, user: User, limit_pct: float | None = None) -> Recipe:
-        """Keep `mean` as the recipe's lighting reference; production compares every N-th frame with it."""
+    def save_lighting_reference(self, mean: float, user: User, limit_pct: float | None = None,
+                                grid: list[float] | None = None) -> Recipe:
+        """Keep `mean` (and the light pattern `grid`) as the recipe's lighting reference; production compares
+        every N-th frame's mean with it, the camera screen each cell with the pattern."""
         require(user, Permission.CAMERA)
         if not 0 < mean <= 255:
             raise StationError(f"a lighting reference of {mean:.1f} grey levels is not usable",
@@ -255,11 +284,13 @@ class SetupChanges:
         with self._lock:
             current = self._recipe
             update: dict[str, Any] = {"mean": round(float(mean), 2)}
+            if grid is not None:
+                update["grid"] = [round(float(v), 4) for v in grid]
             if limit_pct is not None:
                 update["limit_pct"] = float(limit_pct)
             lighting = current.lighting.model_copy(update=update)
             recipe = current.model_copy(update={"lighting": lighting})
-            save_recipe(self.data_dir, recipe)
+            self._save(recipe)
             judging = self.active.get()  # same model (or none, for the same reason); parts from now on carry it
             self.active.set(judging_setup(recipe, judging.inspector, judging.problem))
             self._recipe = recipe
@@ -292,7 +323,7 @@ class SetupChanges:
                     self.apply_camera(recipe)
             else:
                 find_model(recipe.model.name, self.data_dir)  # refuse a recipe that names no model
-                save_recipe(self.data_dir, recipe)
+                self._save(recipe)
             self._audit(user.name, AuditAction.RECIPE_CHANGE, f"recipe {recipe.name}",
                         old.model_dump(mode="json") if old else None, recipe.model_dump(mode="json"), reason)
             return recipe
@@ -307,17 +338,21 @@ class SetupChanges:
                                            "plc_recipe_number": 0})
         return self.save_recipe(copy, user, reason)
 
-    def changeover(self, name: str, by: User | str, reason: str) -> Recipe:
+    def changeover(self, name: str, by: User | str, reason: str, secret: str = "") -> Recipe:
         """Put recipe `name` in force: model, thresholds, inspection area, camera settings, holds and alarms.
 
-        `by` is the technician at the screen, or a text (e.g. "PLC recipe request 3") for the PLC.
-        Nothing changes when the recipe or its model cannot be loaded.
+        `by` is the technician at the screen, who signs (`secret`: the PIN entered again), or a text
+        (e.g. "PLC recipe request 3") for the PLC's own request. Nothing changes when the recipe or its
+        model cannot be loaded.
         """
         if isinstance(by, User):
-            require(by, Permission.RECIPES)
+            reason = _reason(reason)
+            by = self.sign(by, secret, Permission.RECIPES, f"changeover to recipe {name}")
         who = by.name if isinstance(by, User) else STATION
         with self._lock:
             current = self._recipe
+            if self.seals is not None:
+                self.seals.check_recipe(name)  # a file changed outside the station is not put in force
             recipe = load_recipe(self.data_dir, name)
             inspector = load_inspector(self.cfg, self.data_dir, recipe)
             if self.threshold_log is not None:
@@ -375,10 +410,18 @@ class SetupChanges:
             reuse = not reload_model and setup.inspector is not None
             inspector = setup.inspector if reuse else load_inspector(self.cfg, self.data_dir, recipe)
         if save:
-            save_recipe(self.data_dir, recipe)
+            self._save(recipe)
         # One value swapped whole: every part judged from now on carries it to the holds, monitors, records and PLC.
         self.active.set(judging_setup(recipe, inspector))
         self._recipe = recipe
+
+    def _save(self, recipe: Recipe) -> None:
+        """Write the recipe's file and seal it; a file changed outside the station and not accepted is kept."""
+        if self.seals is not None:
+            self.seals.check_recipe(recipe.name)
+        save_recipe(self.data_dir, recipe)
+        if self.seals is not None:
+            self.seals.reseal_recipe(recipe.name, STATION)
 
     def _refuse_unusable(self, recipe: Recipe, proposal: RecipeThresholds) -> None:
         """StationError when `proposal` is not finite or lies outside the scores the recipe's model gives."""

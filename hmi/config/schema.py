@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -140,14 +140,37 @@ class StoreConfig(Section):
         return self
 
 
+SIGN_REASONS = ("Product change", "New lot", "False rejects", "Escapes", "Maintenance", "Correction")
+
+
 class UiConfig(Section):
     """The touchscreen."""
 
     panel_dpi: float = Field(96.0, ge=50, le=600, description="pixels per inch of the panel; touch targets are sized from it")
-    min_touch_mm: float = Field(15.0, ge=9, le=40, description="smallest touch target edge in millimetres")
+    min_touch_mm: float = Field(9.0, ge=9, le=40, description="smallest edge of any touch target in millimetres")
+    min_primary_mm: float = Field(15.0, ge=9, le=40, description="smallest edge of a primary action (Good/Defect, "
+                                  "Log in, navigation, keypads) in millimetres; not below min_touch_mm")
     refresh_hz: float = Field(25.0, ge=5, le=120, description="how often the live view pulls the newest part")
     idle_lock_s: int = Field(300, ge=30, le=86_400, description="lock the screen after this long without a touch")
     fullscreen: bool = Field(False, description="kiosk mode")
+    sign_reasons: list[str] = Field(
+        default_factory=lambda: list(SIGN_REASONS), max_length=6,
+        description="reasons offered on every signature, tapped to pick (a screen's own come first); free text may follow")
+
+    @model_validator(mode="after")
+    def _primary_not_smaller(self) -> "UiConfig":
+        if self.min_primary_mm < self.min_touch_mm:
+            raise ValueError(f"ui.min_primary_mm ({self.min_primary_mm}) is below ui.min_touch_mm ({self.min_touch_mm}): "
+                             "a primary action may not be smaller than any other target")
+        return self
+
+    @field_validator("sign_reasons")
+    @classmethod
+    def _short_reasons(cls, reasons: list[str]) -> list[str]:
+        reasons = [r.strip() for r in reasons]
+        if any(not 1 <= len(r) <= 40 for r in reasons):
+            raise ValueError("each of ui.sign_reasons needs 1 to 40 characters (it is a button's label)")
+        return reasons
 
 
 class ShiftDefinition(Section):
@@ -188,6 +211,22 @@ class ShiftsConfig(Section):
         if len(set(names)) != len(names):
             raise ValueError("two shifts have the same name")
         return self
+
+
+class ExportTargetConfig(Section):
+    """A place the reports screen may write exports to besides the station's own disk (a mounted share)."""
+
+    name: str = Field(..., min_length=1, max_length=32, description="what the screen calls it, e.g. Quality share")
+    path: str = Field(..., min_length=1, pattern=r"^/", description="absolute folder, e.g. /mnt/quality/exports")
+
+
+class ReportsConfig(Section):
+    """Where shift reports can be exported to: the station's disk, configured shares, removable drives."""
+
+    export_targets: list[ExportTargetConfig] = Field(default_factory=list, max_length=8,
+                                                     description="configured shares offered on the reports screen")
+    removable_media: list[str] = Field(default_factory=lambda: ["/media", "/run/media"],
+                                       description="folders under which mounted USB drives are looked for")
 
 
 class StationSection(Section):
@@ -277,6 +316,7 @@ class StationConfig(Section):
     ui: UiConfig = Field(default_factory=UiConfig)
     users: UsersConfig = Field(default_factory=UsersConfig)
     shifts: ShiftsConfig = Field(default_factory=ShiftsConfig)
+    reports: ReportsConfig = Field(default_factory=ReportsConfig)
     plant: PlantConfig = Field(default_factory=PlantConfig)
     opcua: OpcuaConfig = Field(default_factory=OpcuaConfig)
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
@@ -314,6 +354,10 @@ class LightingReference(Section):
     mean: float = Field(0.0, ge=0, le=255, description="mean grey level of the reference frame; 0 = not set")
     limit_pct: float = Field(15.0, gt=0, le=100, description="lighting-drift alarm beyond this deviation")
     every_n: int = Field(10, ge=1, le=10_000, description="check every N-th part")
+    grid: list[Annotated[float, Field(gt=0, le=255)]] = Field(
+        default_factory=list, max_length=49,
+        description="each cell's brightness as a share of the frame's mean (5 x 5, row by row) when the reference "
+                    "was saved; the camera screen's evenness check compares with it; empty = against the centre")
 
 
 class JudgingTargets(Section):

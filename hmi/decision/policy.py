@@ -44,6 +44,11 @@ class ThresholdSet:
         return self.score + self.hold_above
 
 
+def score_text(value: float) -> str:
+    """A score or score limit as every screen and verdict writes it, so one limit reads as one number everywhere."""
+    return f"{value:.3f}"
+
+
 _LN19 = math.log(19.0)  # a logistic is at 5 % this many spreads under its midpoint
 _MAX_EXPONENT = 700.0   # math.exp overflows just above 709
 
@@ -91,14 +96,15 @@ def decide(inspection: Inspection | None, thresholds: ThresholdSet, failure: str
     s = inspection.score
     if s != s:  # NaN: the model produced garbage, never call that OK
         return Verdict.NOT_INSPECTED, "model returned no valid score"
+    low, limit = score_text(thresholds.hold_low), score_text(thresholds.ng_from)
     if s < thresholds.hold_low:
-        return Verdict.OK, f"score {s:.3f} below {thresholds.hold_low:.3f}"
+        return Verdict.OK, f"score {score_text(s)} below {low}"
     if s < thresholds.ng_from:
-        return Verdict.HOLD, f"score {s:.3f} in borderline band {thresholds.hold_low:.3f}–{thresholds.ng_from:.3f}"
+        return Verdict.HOLD, f"score {score_text(s)} in borderline band {low}–{limit}"
     largest = max((r.area_px for r in inspection.regions), default=0)
     if thresholds.min_defect_area_px and largest < thresholds.min_defect_area_px:
         return Verdict.HOLD, (
-            f"score {s:.3f} over {thresholds.ng_from:.3f} but largest region {largest} px "
+            f"score {score_text(s)} over {limit} but largest region {largest} px "
             f"is under the minimum {thresholds.min_defect_area_px} px"
         )
-    return Verdict.NG, f"score {s:.3f} at or above {thresholds.ng_from:.3f}"
+    return Verdict.NG, f"score {score_text(s)} at or above {limit}"

@@ -90,6 +90,28 @@ class HoldQueue:
                     self._dropped += 1
         self._alarm_full(default)
 
+    def restore(self, part: Part, waited_s: float) -> PendingHold | OperatorReview:
+        """Put back a part still HOLD in the records after a restart, with the review time it has left.
+
+        `waited_s` is how long it has waited since it was judged (the station's downtime included). When its
+        time ran out meanwhile, or the list is full, the recipe's default is handed on now, with the reason in
+        its note, and returned; else the part's place in the queue. Runs before the holds thread starts.
+        """
+        timeout, default = self._policy(part)
+        left = timeout - max(0.0, waited_s)
+        with self._lock:
+            if left > 0 and len(self._pending) < self.capacity and part.seq not in self._pending:
+                held = self._pending[part.seq] = PendingHold(part, time.monotonic() + left, default, timeout)
+                return held
+        why = (f"its review time ({timeout:.0f} s) ran out while the station was stopped" if left <= 0 else
+               f"the HOLD list was full ({self.capacity} parts waiting for review) when the station restarted")
+        review = OperatorReview(part.seq, default, TIMEOUT_REVIEWER, utc_now(), None,
+                                f"{why}: recipe default {default.name} applied at restart", automatic=True)
+        if not self._send(review):
+            raise StoreError(f"the default verdict of held part {part.seq} could not be handed to the records",
+                             "restart the station; the part stays HOLD in the records until then")
+        return review
+
     def _alarm_full(self, default: Verdict) -> None:
         with self._lock:
             overflowed, dropped = self._overflowed, self._dropped

@@ -30,6 +30,7 @@ from hmi.pipeline.outputs import Output, StationStateWatch
 from hmi.pipeline.queues import BoundedQueue, NewestSlot
 from hmi.pipeline.supervisor import Supervisor, WorkerHealth
 from hmi.services.reports.background import ReportWorker
+from hmi.station.held_parts import restore_held_parts
 from hmi.station.records_and_plc import RecordsAndPlc
 from hmi.store.queries import RecordReader
 from hmi.store.users import UserDirectory
@@ -118,6 +119,9 @@ class Station:
             self.downstream.start()
             # A crash anywhere in the process shows on the PLC as station state 2 (fault), not as silence.
             self._crash_callback_remove = on_crash(self.downstream.signal_fault)
+            if self.records is not None:  # parts left HOLD by the last run: back for review, or their default
+                restore_held_parts(self.holds, self.records.db_path, self.data_dir, self.changes.load, self.recipe,
+                                   self.audit)
         for output in self.outputs:
             output.start()
         self.supervisor.start()

@@ -44,6 +44,9 @@ class AuditAction(str, Enum):
     ROI_CHANGE = "roi_change"
     DOWNSTREAM_DEFECT = "downstream_defect"  # a part reported later as a defect found downstream (missed)
     ADMIN_RECOVERY = "admin_recovery"  # an admin restored at the station's console (`hmi users recover-admin`)
+    HOLD_RESTORED = "hold_restored"    # a held part put back in the review queue when the station restarted
+    SETTINGS_SEALED = "settings_sealed"  # station file, recipes and users sealed as found at the first start
+    SETTING_ACCEPT = "setting_accept"  # a setting changed outside the station accepted with a signature
 
 
 @dataclass(frozen=True)

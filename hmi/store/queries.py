@@ -8,6 +8,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
 
+from hmi.core.messages import TIMEOUT_REVIEWER
 from hmi.core.verdict import Verdict
 from hmi.store.audit import AuditEntry, part_subject
 from hmi.store.database import iso_utc, open_readonly
@@ -66,8 +67,28 @@ class PartRecord:
 
     @property
     def overridden(self) -> bool:
-        """True when a person's final verdict differs from the automatic one."""
-        return self.verdict is not self.auto_verdict and self.reviewed_by is not None
+        """True when a person changed an automatic OK / NG / NOT INSPECTED verdict: an override, as reports count it.
+
+        A HOLD part given its verdict by a person is a review, and one the time limit decided is a time-out;
+        neither is an override (hmi.services.reports.summary counts the same way).
+        """
+        return (self.auto_verdict is not Verdict.HOLD and self.verdict is not self.auto_verdict
+                and self.reviewed_by not in (None, TIMEOUT_REVIEWER))
+
+    @property
+    def decided_by(self) -> str:
+        """How the final verdict came about, in the reports' words: 'overridden', 'reviewed', 'timed out' or ''."""
+        if self.reviewed_by is None:
+            return ""
+        if self.auto_verdict is Verdict.HOLD:
+            return "timed out" if self.reviewed_by == TIMEOUT_REVIEWER else "reviewed"
+        return "overridden" if self.overridden else ""
+
+    @property
+    def final_words(self) -> str:
+        """The final verdict with how it came about: 'NG (reviewed)', 'OK (overridden)', 'NG (timed out)', 'OK'."""
+        how = self.decided_by
+        return f"{self.verdict.label} ({how})" if how else self.verdict.label
 
 
 # The inspections columns a PartRecord is made of, in its field order.

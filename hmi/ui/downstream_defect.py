@@ -17,7 +17,7 @@ from hmi.store.audit import AuditAction
 from hmi.ui import theme
 from hmi.ui.context import ScreenContext
 from hmi.ui.keypad import PinPad
-from hmi.ui.touch import TouchSize, button
+from hmi.ui.touch import button
 from hmi.ui.widgets import label, panel
 
 MAX_NOTE = 200

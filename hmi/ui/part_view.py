@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QGraphicsPathItem, QSizePolicy, QWidget
 
 from hmi.config.schema import InspectionRoi
 from hmi.core.part import DefectRegion, Part
+from hmi.decision.policy import score_text
 from hmi.ui import imaging, theme
 
 MAX_LABELS = 8
@@ -117,7 +118,7 @@ class PartImageView(pg.GraphicsView):
             self.show_part(self._part, self._threshold, self._roi)
 
     def show_part(self, part: Part | None, region_threshold: float, roi: InspectionRoi | None) -> None:
-        """Draw `part` (None clears the view); the heatmap scale follows `region_threshold`."""
+        """Draw `part` (None clears the view); the heatmap's defect colour starts at `region_threshold` (NG from)."""
         self._part, self._threshold, self._roi = part, region_threshold, roi
         if part is None or part.image is None:
             self._no_image(part)
@@ -199,7 +200,7 @@ class HeatScale(QWidget):
         self._fit_width()
 
     def set_threshold(self, threshold: float) -> None:
-        """The region threshold the scale is drawn around."""
+        """The defect limit in force (NG from) the scale is drawn around."""
         if threshold != self.threshold:
             self.threshold = threshold
             self._fit_width()
@@ -207,12 +208,12 @@ class HeatScale(QWidget):
 
     def caption(self) -> str:
         """The scale's meaning in words."""
-        return f"anomaly score\n≥ {self.threshold:.3g} = defect"
+        return f"anomaly score\n≥ {score_text(self.threshold)} = defect"
 
     def ticks(self) -> list[tuple[float, str]]:
         """(position 0..1 from the bottom, words) of the scale's marks."""
         t = self.threshold
-        return [(0.0, "0"), (0.5, f"{t:.3g} threshold"), (1.0, f"≥ {t * imaging.HEAT_SCALE_TOP:.3g}")]
+        return [(0.0, "0"), (0.5, f"{score_text(t)} NG"), (1.0, f"≥ {score_text(t * imaging.HEAT_SCALE_TOP)}")]
 
     def _font(self) -> QFont:
         font = QFont()

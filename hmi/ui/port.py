@@ -72,10 +72,11 @@ class ChangesPort(Protocol):
     """Technician changes (hmi.changes.setup.SetupChanges); every call may block: background thread only.
 
     Methods: recipe (property), recipe_names(), load(name), models(), camera_settings(),
-    set_camera(user, exposure_us=, gain_db=, save=), save_lighting_reference(mean, user, limit_pct=),
+    set_camera(user, secret, reason, exposure_us=, gain_db=), camera_trial(user, secret, reason),
+    save_lighting_reference(mean, user, limit_pct=),
     set_roi(roi, user, secret, reason), apply_thresholds(proposal, user, secret, reason),
     activate_model(name, user, secret, reason, thresholds=None), save_recipe(recipe, user, reason),
-    copy_recipe(source, name, user, reason), changeover(name, user, reason).
+    copy_recipe(source, name, user, reason), changeover(name, user, reason, secret).
     """
 
     @property

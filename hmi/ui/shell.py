@@ -6,7 +6,7 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QEventLoop, QTimer
@@ -34,10 +34,15 @@ def application() -> QApplication:
 
 
 class ScreenshotTour:
-    """Shows each screen in turn and saves the window as DIR/<screen>.png; then calls `finished(ok)`."""
+    """Shows each screen in turn and saves the window as DIR/<screen>.png; then calls `finished(ok)`.
 
-    def __init__(self, window: StationWindow, folder: Path, finished: Callable[[bool], None]) -> None:
+    With `sizes`, each screen is saved once per window size as DIR/<screen>_<W>x<H>.png instead.
+    """
+
+    def __init__(self, window: StationWindow, folder: Path, finished: Callable[[bool], None],
+                 sizes: Sequence[tuple[int, int]] = ()) -> None:
         self.window = window
+        self.sizes = list(sizes)
         self.folder = Path(folder)
         self.finished = finished
         self.todo = list(SCREENSHOT_SCREENS)
@@ -75,21 +80,27 @@ class ScreenshotTour:
             return
         name = self.todo.pop(0)
         self.window.refresh_slow()
-        path = self.folder / f"{name}.png"
-        if self.window.grab().save(str(path), "PNG"):
-            self.saved.append(path)
-        else:
-            self.failed.append(name)
-            log.error("screenshot of the %s screen could not be written to %s", name, path)
+        for size in self.sizes or [None]:
+            path = self.folder / (f"{name}_{size[0]}x{size[1]}.png" if size else f"{name}.png")
+            if size:
+                self.window.resize(*size)
+                QApplication.processEvents()  # the layouts settle at the new size before the grab
+            if self.window.grab().save(str(path), "PNG"):
+                self.saved.append(path)
+            else:
+                self.failed.append(name)
+                log.error("screenshot of the %s screen could not be written to %s", name, path)
         self._next()
 
 
-def run_station_ui(station: StationPort, *, fullscreen: bool, quit_after_s: float, screenshot_dir: Path | None) -> int:
+def run_station_ui(station: StationPort, *, fullscreen: bool, quit_after_s: float, screenshot_dir: Path | None,
+                   screenshot_sizes: Sequence[tuple[int, int]] = ()) -> int:
     """Open the touchscreen on a running `station` and run the event loop until it closes.
 
     `quit_after_s` > 0 closes it after that many seconds; `screenshot_dir` saves a PNG of every screen
     (live, review, alarms, login, part, setup and the technician and quality screens) there shortly before quitting (10 s after start when there is
-    no quit time). Returns 0 on a clean exit, 1 when a screenshot could not be written.
+    no quit time), one per size in `screenshot_sizes` when given. Returns 0 on a clean exit, 1 when a
+    screenshot could not be written.
     """
     app = application()
     channel = MessageChannel()
@@ -125,7 +136,7 @@ def run_station_ui(station: StationPort, *, fullscreen: bool, quit_after_s: floa
     if screenshot_dir is not None:
         at = max(0.5, quit_after_s - SCREENSHOT_LEAD_S) if quit_after_s > 0 else SCREENSHOT_WITHOUT_QUIT_S
         # Held here: Qt keeps only a weak hold on a bound method's object.
-        tour = ScreenshotTour(window, screenshot_dir, tour_done)
+        tour = ScreenshotTour(window, screenshot_dir, tour_done, screenshot_sizes)
         QTimer.singleShot(round(at * 1000), tour.start)
     elif quit_after_s > 0:
         QTimer.singleShot(round(quit_after_s * 1000), quit_now)

@@ -1,18 +1,21 @@
-"""Electronic signature: who signs, why (a reason), and the PIN entered again on the on-screen keypad."""
+"""Electronic signature: who signs, why (a reason tapped from presets, details typed), and the PIN on the keypad."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QHBoxLayout, QLineEdit, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
+from hmi.config.schema import SIGN_REASONS
 from hmi.ui import theme
 from hmi.ui.keypad import PinPad
 from hmi.ui.touch import TouchSize, button
 from hmi.ui.widgets import label, panel
 
 MAX_REASON = 200
+MAX_PRESETS = 6
+PRESET_COLUMNS = 2  # two across: a reason reads whole beside the PIN keypad
 
 
 class SignaturePanel(QWidget):
@@ -32,35 +35,41 @@ class SignaturePanel(QWidget):
         self.touch = touch
         frame, col = panel(title)
         self.title = col.itemAt(0).widget()
+        left, right, columns = QVBoxLayout(), QVBoxLayout(), QHBoxLayout()  # why and who | PIN and sign
+        columns.addLayout(left, 3)
+        columns.addLayout(right, 2)
+        col.addLayout(columns)
         self.signer = label("Nobody is logged in: log in to sign.", "figure", wrap=True)
         self.meaning = label("", "dim", wrap=True)
         self.meaning.hide()
-        col.addWidget(self.signer)
-        col.addWidget(self.meaning)
+        left.addWidget(self.signer)
+        left.addWidget(self.meaning)
 
-        col.addWidget(label("Reason for the change (goes to the audit trail):", "dim", wrap=True))
+        self.preset_grid = QGridLayout()
+        self.preset_grid.setSpacing(4)
+        left.addLayout(self.preset_grid)
+        self._slots: list[QPushButton] = []
+        for i in range(MAX_PRESETS):
+            b = button("", touch, checkable=True)
+            b.toggled.connect(lambda on, i=i: self._picked(i, on))
+            self.preset_grid.addWidget(b, i // PRESET_COLUMNS, i % PRESET_COLUMNS)
+            self._slots.append(b)
+        self.reason_buttons: list[QPushButton] = []
+        self._own = tuple(reasons)
+        self.set_presets(SIGN_REASONS)
         self.reason = QLineEdit()
         self.reason.setObjectName("reason")
         self.reason.setMaxLength(MAX_REASON)
-        self.reason.setPlaceholderText("Why do you change it?")
+        self.reason.setAccessibleName("Reason details")
+        self.reason.setPlaceholderText("Reason for the audit trail: tap one above, add details here")
         self.reason.setMinimumHeight(touch.px)
         self.reason.textChanged.connect(lambda _t: self._clear_feedback())
-        col.addWidget(self.reason)
-        self.reason_buttons: list[object] = []
-        if reasons:
-            quick = QHBoxLayout()
-            for text in reasons:
-                b = button(text, touch)
-                b.setMinimumWidth(max(b.minimumWidth(), b.fontMetrics().horizontalAdvance(text) + 32))
-                b.clicked.connect(lambda _=False, t=text: self.reason.setText(t))
-                quick.addWidget(b)
-                self.reason_buttons.append(b)
-            col.addLayout(quick)
+        left.addWidget(self.reason)
 
         self.pad = PinPad(touch, wide=1.4)
         self.pad.edited.connect(self._clear_feedback)
         self.keys = self.pad.keys
-        col.addWidget(self.pad)
+        right.addWidget(self.pad)
 
         actions = QHBoxLayout()
         self.cancel = button("Cancel", touch, wide=1.6)
@@ -69,9 +78,10 @@ class SignaturePanel(QWidget):
         self.sign.clicked.connect(self._submit)
         actions.addWidget(self.cancel, 1)
         actions.addWidget(self.sign, 2)
-        col.addLayout(actions)
+        right.addLayout(actions)
         self.feedback = label("", wrap=True)
-        col.addWidget(self.feedback)
+        left.addWidget(self.feedback)
+        left.addStretch(1)
 
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
@@ -90,7 +100,34 @@ class SignaturePanel(QWidget):
         self.meaning.setText(text)
         self.meaning.setVisible(bool(text))
 
+    def set_presets(self, presets: Sequence[str]) -> None:
+        """Offer the panel's own reasons, then `presets` (station.toml [ui] sign_reasons), up to six, to tap."""
+        offered = list(dict.fromkeys([*self._own, *presets]))[:MAX_PRESETS]
+        for i, b in enumerate(self._slots):
+            b.setChecked(False)
+            b.setText(offered[i] if i < len(offered) else "")
+            b.setVisible(i < len(offered))
+        self.reason_buttons = self._slots[:len(offered)]
+
+    def _picked(self, index: int, on: bool) -> None:
+        if on:  # one reason at a time; a second tap on it takes it back
+            for i, b in enumerate(self._slots):
+                if i != index:
+                    b.setChecked(False)
+        self._clear_feedback()
+
     # --- input -------------------------------------------------------------------------------
+    @property
+    def preset(self) -> str:
+        """The reason tapped, or "" when none is."""
+        return next((b.text() for b in self.reason_buttons if b.isChecked()), "")
+
+    @property
+    def reason_text(self) -> str:
+        """What goes to the audit trail: the reason tapped, then the typed details (either may be alone)."""
+        typed = self.reason.text().strip()
+        return f"{self.preset}: {typed}" if self.preset and typed else self.preset or typed
+
     @property
     def pin(self) -> str:
         """The PIN typed so far (held by the keypad)."""
@@ -102,9 +139,9 @@ class SignaturePanel(QWidget):
             self.feedback.setStyleSheet("")
 
     def _submit(self) -> None:
-        reason = self.reason.text().strip()
+        reason = self.reason_text[:MAX_REASON]
         if not reason:
-            self.show_failure("Type a reason for the change", "it goes to the audit trail with your name",
+            self.show_failure("Tap a reason for the change or type one", "it goes to the audit trail with your name",
                               keep_pin=True)
             return
         if not self.pin:
@@ -132,9 +169,17 @@ class SignaturePanel(QWidget):
         """Forget the reason, the PIN and any message (after a signed change, or when put away)."""
         self.pad.pin = ""
         self.reason.clear()
+        for b in self.reason_buttons:
+            b.setChecked(False)
         self.sign.setEnabled(True)
         self.feedback.setText("")
         self.feedback.setStyleSheet("")
 
 
-__all__ = ["SignaturePanel"]
+def offer_reasons(root: QWidget, presets: Sequence[str]) -> None:
+    """Offer `presets` (station.toml [ui] sign_reasons) on every signature panel under `root`."""
+    for panel_ in root.findChildren(SignaturePanel):
+        panel_.set_presets(presets)
+
+
+__all__ = ["SignaturePanel", "offer_reasons"]

@@ -92,7 +92,7 @@ class StatusZone(QFrame):
         self.setObjectName("statusZone")
         self.touch = touch
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.setFixedHeight(int(touch.px * 1.6))
+        self.setFixedHeight(max(int(touch.px * 1.6), touch.primary_px + 12))  # Log in is a primary action
         self.state = Tile(station_name, touch)
         self.recipe = Tile("Recipe", touch)
         self.backend = Tile("Inference", touch)
@@ -103,7 +103,7 @@ class StatusZone(QFrame):
         self.alarm_button.setIconSize(QSize(touch.px // 2 + 8, touch.px // 2 + 8))
         self.alarm_button.setStyleSheet("text-align: left;")
         self.alarm_button.clicked.connect(self.alarms_requested)
-        self.user_button = button("Log in", touch, tall=1.3, wide=2.4)
+        self.user_button = button("Log in", touch, tall=1.3, wide=2.4, primary=True)
         self.user_button.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Expanding)
         self.user_button.clicked.connect(self.user_requested)
         row = QHBoxLayout(self)

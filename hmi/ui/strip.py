@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 
 import numpy as np
-from PySide6.QtCore import QSize, Signal
+from PySide6.QtCore import QSize, QTimer, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QSizePolicy, QToolButton, QWidget
 
@@ -47,8 +48,16 @@ def part_icon(part: Part, edge: int) -> QIcon:
     return QIcon(QPixmap.fromImage(image))
 
 
+AIM_S = 0.4  # a finger landing this soon after its tile changed was aimed at the part shown before
+
+
 class PartStrip(QWidget):
-    """A fixed row of slots showing the newest parts, newest first; a tap asks for the part's detail."""
+    """A fixed row of slots showing the newest parts, newest first; a tap asks for the part's detail.
+
+    The strip never changes under the finger: from the press to the release it holds still (newer parts
+    wait), and the part opened is the one on the tile when the finger landed, by its identity, not by the
+    slot. A tile that changed within `aim_s` before the press shows, and opens, the part shown before.
+    """
 
     part_requested = Signal(object)
 
@@ -58,36 +67,56 @@ class PartStrip(QWidget):
         self.buttons: list[QToolButton] = []
         self.parts: list[Part | None] = [None] * slots
         self._icons: OrderedDict[int, QIcon] = OrderedDict()
+        self.aim_s = AIM_S
+        self._before: list[Part | None] = [None] * slots   # what each slot showed before its last change
+        self._changed_at = [float("-inf")] * slots         # when that change was drawn (monotonic s)
+        self.pressed_part: Part | None = None              # the part under the finger, fixed at the press
+        self._frozen = False
+        self._waiting: list[Part] | None = None            # the newest parts, kept while the strip holds still
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         row.setSpacing(6)
         for i in range(slots):
-            b = tool_button("", touch, wide=2.2, tall=2.1)
+            b = tool_button("", touch, wide=2.2, tall=2.6)  # the icon and its caption fit
             b.setIconSize(QSize(self.icon_edge, self.icon_edge))
             b.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+            b.pressed.connect(lambda i=i: self._press(i))
+            b.released.connect(lambda: QTimer.singleShot(0, self, self._thaw))  # after `clicked`, which follows
             b.clicked.connect(lambda _=False, i=i: self._open(i))
             b.setEnabled(False)
             row.addWidget(b)
             self.buttons.append(b)
 
     def show_parts(self, recent: list[Part]) -> None:
-        """Fill the slots from `recent` (newest last); only slots whose part changed are redrawn."""
+        """Fill the slots from `recent` (newest last); only slots whose part changed are redrawn.
+
+        While a tile is pressed nothing changes: the parts are kept and drawn when the finger lifts.
+        """
+        if self._frozen:
+            self._waiting = recent
+            return
         newest_first = list(reversed(recent))[: len(self.buttons)]
-        for i, b in enumerate(self.buttons):
+        now = time.monotonic()
+        for i in range(len(self.buttons)):
             part = newest_first[i] if i < len(newest_first) else None
             old = self.parts[i]
             if (part is None and old is None) or (part is not None and old is not None and part.seq == old.seq):
                 continue
-            self.parts[i] = part
-            if part is None:
-                b.setIcon(QIcon())
-                b.setText("")
-                b.setEnabled(False)
-                continue
-            b.setIcon(self._icon(part))
-            b.setText(f"{part.seq}  {verdict_words(part.verdict)}")
-            b.setAccessibleName(f"part {part.seq} {verdict_words(part.verdict)}")
-            b.setEnabled(True)
+            self._before[i], self._changed_at[i] = old, now
+            self._draw(i, part)
+
+    def _draw(self, i: int, part: Part | None) -> None:
+        b = self.buttons[i]
+        self.parts[i] = part
+        if part is None:
+            b.setIcon(QIcon())
+            b.setText("")
+            b.setEnabled(False)
+            return
+        b.setIcon(self._icon(part))
+        b.setText(f"{part.seq}  {verdict_words(part.verdict)}")
+        b.setAccessibleName(f"part {part.seq} {verdict_words(part.verdict)}")
+        b.setEnabled(True)
 
     def _icon(self, part: Part) -> QIcon:
         icon = self._icons.get(part.seq)
@@ -98,8 +127,24 @@ class PartStrip(QWidget):
                 self._icons.popitem(last=False)
         return icon
 
+    def _press(self, i: int) -> None:
+        """Hold the strip still and fix the part under the finger (the one shown before a change just now)."""
+        self._frozen = True
+        part, before = self.parts[i], self._before[i]
+        if before is not None and time.monotonic() - self._changed_at[i] < self.aim_s:
+            part = before
+            self._draw(i, part)
+        self.pressed_part = part
+
     def _open(self, i: int) -> None:
-        part = self.parts[i]
+        part = self.pressed_part if self.pressed_part is not None else self.parts[i]
         if part is not None:
             self.part_requested.emit(part)
+
+    def _thaw(self) -> None:
+        """The finger lifted: draw the parts that came meanwhile."""
+        self._frozen, self.pressed_part = False, None
+        waiting, self._waiting = self._waiting, None
+        if waiting is not None:
+            self.show_parts(waiting)
 

@@ -103,6 +103,23 @@ def paint_verdict(p: QPainter, rect: QRectF, verdict: Verdict | None) -> None:
     p.restore()
 
 
+def paint_fault(p: QPainter, rect: QRectF) -> None:
+    """The line-fault symbol (PLC LOST, CAMERA LOST, NOT INSPECTED): a red diamond with an exclamation mark."""
+    r = _square(rect).adjusted(2, 2, -2, -2)
+    s = r.width()
+    p.save()
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    p.setPen(QPen(QColor("#6E0000"), max(1.0, s * 0.03)))
+    p.setBrush(QColor(theme.REJECT_RED))
+    p.drawPolygon(_regular(r, 4, -90))
+    p.setPen(Qt.PenStyle.NoPen)
+    p.setBrush(QColor(theme.ON_COLOUR))
+    w = s * 0.1
+    p.drawRect(QRectF(r.center().x() - w / 2, r.top() + s * 0.25, w, s * 0.33))
+    p.drawEllipse(QRectF(r.center().x() - w * 0.6, r.top() + s * 0.64, w * 1.2, w * 1.2))
+    p.restore()
+
+
 _PRIORITY_COLOUR = {Priority.HIGH: theme.ALARM_HIGH, Priority.MEDIUM: theme.ALARM_MEDIUM, Priority.LOW: theme.ALARM_LOW}
 
 
@@ -179,6 +196,7 @@ class VerdictBadge(QWidget):
     def __init__(self, parent: QWidget | None = None, symbol_px: int = 160, font_px: int = 64) -> None:
         super().__init__(parent)
         self.verdict: Verdict | None = None
+        self.fault = ""   # a line fault (PLC LOST, ...) shown instead of the verdict while it lasts
         self.detail = ""  # one short line under the word (the defect confidence), in a third of its size
         self.symbol_px = symbol_px
         self.font_px = font_px
@@ -197,6 +215,13 @@ class VerdictBadge(QWidget):
             self.setAccessibleName(verdict_words(verdict))
             self.update()
 
+    def set_fault(self, words: str) -> None:
+        """Show the line fault `words` with the fault symbol instead of the verdict; empty goes back to the verdict."""
+        if words != self.fault:
+            self.fault = words
+            self.setAccessibleName(words or verdict_words(self.verdict))
+            self.update()
+
     def set_detail(self, text: str) -> None:
         """Show `text` under the verdict word (repaints only when it changed); empty shows nothing."""
         if text != self.detail:
@@ -208,16 +233,20 @@ class VerdictBadge(QWidget):
         p = QPainter(self)
         h = self.height()
         side = min(self.symbol_px, h - 8)
-        paint_verdict(p, QRectF(4, (h - side) / 2, side, side), self.verdict)
+        if self.fault:
+            paint_fault(p, QRectF(4, (h - side) / 2, side, side))
+        else:
+            paint_verdict(p, QRectF(4, (h - side) / 2, side, side), self.verdict)
         font = QFont()
-        words = verdict_words(self.verdict)
+        words = self.fault or verdict_words(self.verdict)
         size = self.font_px if len(words) <= 5 else int(self.font_px * 0.62)
         font.setPixelSize(size)
         font.setBold(True)
         p.setFont(font)
-        abnormal = self.verdict is not None and self.verdict.is_reject
+        abnormal = bool(self.fault) or (self.verdict is not None and self.verdict.is_reject)
         p.setPen(QColor(theme.REJECT_RED if abnormal else theme.TEXT))
-        detail_px = max(12, int(self.font_px * 0.36)) if self.detail else 0
+        detail = "" if self.fault else self.detail
+        detail_px = max(12, int(self.font_px * 0.36)) if detail else 0
         text_rect = QRectF(side + 24, 0, self.width() - side - 28, h - (detail_px * 1.6 if detail_px else 0))
         flags = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft | Qt.TextFlag.TextWordWrap
         p.drawText(text_rect, int(flags), words)
@@ -226,5 +255,5 @@ class VerdictBadge(QWidget):
             p.setFont(font)
             p.setPen(QColor(theme.TEXT))
             below = QRectF(side + 24, text_rect.bottom() - detail_px * 0.6, text_rect.width(), detail_px * 1.8)
-            p.drawText(below, int(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft), self.detail)
+            p.drawText(below, int(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft), detail)
         p.end()

@@ -41,8 +41,8 @@ class Fonts:
 
     @classmethod
     def for_touch(cls, touch_px: int) -> "Fonts":
-        """Fonts that sit well on buttons of `touch_px` pixels."""
-        body = max(14, round(touch_px * 0.34))
+        """Fonts that sit well on buttons of `touch_px` pixels (the 9 mm target: body text about 3.6 mm)."""
+        body = max(14, round(touch_px * 0.4))
         return cls(body=body, small=max(12, round(body * 0.8)), title=round(body * 1.35), verdict=round(body * 3.2))
 
 
@@ -73,6 +73,7 @@ QLineEdit {{ background: #EFEFEF; border: 2px solid {BORDER}; min-height: {touch
 QTableWidget {{ background: #E6E6E6; gridline-color: {BORDER}; border: 1px solid {BORDER}; }}
 QHeaderView::section {{ background: {PANEL_DARK}; border: 1px solid {BORDER}; padding: 4px; font-weight: 600; }}
 QScrollArea {{ border: none; }}
+QWidget#formBody, QScrollArea#form QWidget#qt_scrollarea_viewport {{ background: {PANEL}; }}
 QScrollBar:vertical {{ width: {touch_px}px; background: {PANEL}; }}
 QScrollBar:horizontal {{ height: {touch_px}px; background: {PANEL}; }}
 QScrollBar::handle {{ background: {PANEL_DARK}; border: 1px solid {BORDER};

@@ -1,4 +1,9 @@
-"""Touch targets sized in millimetres at the panel's DPI, and a walk that finds any that are too small."""
+"""Touch targets sized in millimetres at the panel's DPI, and a walk that finds any that are too small.
+
+Two sizes: every target at least `min_mm` (9 mm), primary actions (Good/Defect, Log in, the navigation bar,
+keypads, the screen's main action) at least `primary_mm` (15 mm). A primary target carries the Qt property
+PRIMARY, so the walk checks it against the larger size.
+"""
 
 from __future__ import annotations
 
@@ -12,19 +17,30 @@ from PySide6.QtWidgets import (QAbstractButton, QAbstractItemView, QAbstractSlid
 from hmi.config.schema import UiConfig
 
 MM_PER_INCH = 25.4
+PRIMARY = "touchPrimary"  # Qt property set on primary targets
 
 
 @dataclass(frozen=True)
 class TouchSize:
-    """The smallest edge a touch target may have, in millimetres and in panel pixels."""
+    """The smallest edge a touch target may have, in millimetres and in panel pixels (any target, primary action)."""
 
     panel_dpi: float
     min_mm: float
+    primary_mm: float = 15.0
 
     @property
     def px(self) -> int:
-        """Smallest edge in pixels, rounded up so a target is never under the limit."""
-        return math.ceil(self.min_mm / MM_PER_INCH * self.panel_dpi - 1e-9)
+        """Smallest edge of any target in pixels, rounded up so a target is never under the limit."""
+        return self.pixels(self.min_mm)
+
+    @property
+    def primary_px(self) -> int:
+        """Smallest edge of a primary action in pixels (never less than `px`)."""
+        return max(self.px, self.pixels(self.primary_mm))
+
+    def pixels(self, mm: float) -> int:
+        """`mm` millimetres in panel pixels, rounded up."""
+        return math.ceil(mm / MM_PER_INCH * self.panel_dpi - 1e-9)
 
     def mm(self, px: float) -> float:
         """Length in millimetres of `px` panel pixels."""
@@ -32,27 +48,42 @@ class TouchSize:
 
     @classmethod
     def of(cls, ui: UiConfig) -> "TouchSize":
-        """The size the station file asks for (ui.panel_dpi, ui.min_touch_mm)."""
-        return cls(ui.panel_dpi, ui.min_touch_mm)
+        """The size the station file asks for (ui.panel_dpi, ui.min_touch_mm, ui.min_primary_mm)."""
+        return cls(ui.panel_dpi, ui.min_touch_mm, ui.min_primary_mm)
 
 
-def sized(widget: QWidget, touch: TouchSize, *, wide: float = 1.0, tall: float = 1.0) -> QWidget:
-    """Give `widget` a minimum size of at least one touch target (times `wide` and `tall`)."""
-    widget.setMinimumSize(max(widget.minimumWidth(), math.ceil(touch.px * wide)),
-                          max(widget.minimumHeight(), math.ceil(touch.px * tall)))
+def sized(widget: QWidget, touch: TouchSize, *, wide: float = 1.0, tall: float = 1.0,
+          primary: bool = False) -> QWidget:
+    """Give `widget` a minimum size of at least one touch target (times `wide` and `tall`).
+
+    A `primary` widget is at least a primary target each way, and is marked so the walk checks it as one.
+    """
+    least = touch.primary_px if primary else touch.px
+    if primary:
+        widget.setProperty(PRIMARY, True)
+    widget.setMinimumSize(max(widget.minimumWidth(), least, math.ceil(touch.px * wide)),
+                          max(widget.minimumHeight(), least, math.ceil(touch.px * tall)))
     return widget
 
 
+def is_primary(widget: QWidget) -> bool:
+    """Whether `widget` was sized as a primary action."""
+    return bool(widget.property(PRIMARY))
+
+
 def button(text: str, touch: TouchSize, *, checkable: bool = False, wide: float = 1.0, tall: float = 1.0,
-           name: str = "", parent: QWidget | None = None) -> QPushButton:
-    """A push button no smaller than a touch target; `name` picks a style (primary, abnormal, warning)."""
+           name: str = "", primary: bool = False, parent: QWidget | None = None) -> QPushButton:
+    """A push button no smaller than a touch target; `name` picks a style (primary, abnormal, warning).
+
+    The style "primary" (or `primary`) makes it a primary action: at least `touch.primary_px` each way.
+    """
     b = QPushButton(text, parent)
     b.setCheckable(checkable)
     if name:
         b.setObjectName(name)
     vertical = QSizePolicy.Policy.Fixed if tall == 1.0 else QSizePolicy.Policy.Expanding
     b.setSizePolicy(QSizePolicy.Policy.Expanding, vertical)
-    return sized(b, touch, wide=wide, tall=tall)  # type: ignore[return-value]
+    return sized(b, touch, wide=wide, tall=tall, primary=primary or name == "primary")  # type: ignore[return-value]
 
 
 def tool_button(text: str, touch: TouchSize, *, wide: float = 1.0, tall: float = 1.0,
@@ -72,6 +103,15 @@ class TouchTarget:
     what: str
     width: int
     height: int
+    primary: bool = False
+
+    def smallest(self, touch: TouchSize) -> int:
+        """The smallest edge this target may have, in pixels."""
+        return touch.primary_px if self.primary else touch.px
+
+    def too_small(self, touch: TouchSize) -> bool:
+        """Whether either edge is under the limit for its kind."""
+        return min(self.width, self.height) < self.smallest(touch)
 
 
 def _describe(w: QWidget) -> str:
@@ -87,7 +127,7 @@ def touch_targets(root: QWidget) -> list[TouchTarget]:
         if not w.isVisibleTo(root) or not w.isEnabled():
             continue
         if isinstance(w, (QAbstractButton, QLineEdit, QComboBox, QAbstractSlider)):
-            found.append(TouchTarget(w, _describe(w), w.width(), w.height()))
+            found.append(TouchTarget(w, _describe(w), w.width(), w.height(), is_primary(w)))
         elif isinstance(w, QHeaderView):
             if w.sectionsClickable():
                 for i in range(w.count()):
@@ -105,5 +145,5 @@ def touch_targets(root: QWidget) -> list[TouchTarget]:
 
 
 def undersized(root: QWidget, touch: TouchSize) -> list[TouchTarget]:
-    """Touch targets under `root` whose width or height is below the minimum."""
-    return [t for t in touch_targets(root) if t.width < touch.px or t.height < touch.px]
+    """Touch targets under `root` whose width or height is below the minimum (the primary one for primary actions)."""
+    return [t for t in touch_targets(root) if t.too_small(touch)]

@@ -21,7 +21,8 @@ from hmi.pipeline.holds import PendingHold
 from hmi.store.audit import AuditAction
 from hmi.store.users import Permission, User
 from hmi.ui.banner import MessageBanner
-from hmi.ui.health import station_health, station_state
+from hmi.ui.health import line_fault, station_health, station_state
+from hmi.ui.keyboard import ScreenKeyboard
 from hmi.ui.messages import MessageChannel
 from hmi.ui.port import StationPort
 from hmi.ui.context import ScreenContext
@@ -35,10 +36,13 @@ from hmi.ui.screens.recipes import RecipesScreen
 from hmi.ui.screens.reports import ReportsScreen
 from hmi.ui.screens.review import ReviewScreen
 from hmi.ui.screens.roi import RoiScreen
+from hmi.ui.screens.seals import SealsScreen
 from hmi.ui.screens.setup import TOOLS, SetupScreen, setup_fields
 from hmi.ui.screens.teach import TeachScreen
 from hmi.ui.screens.thresholds import ThresholdsScreen
 from hmi.ui.session import IdleLock, OperatorSession
+from hmi.ui.shift_counts import ShiftCounts
+from hmi.ui.signature import offer_reasons
 from hmi.ui.status_zone import StatusZone
 from hmi.ui.tasks import BackgroundTasks
 from hmi.ui.theme import stylesheet
@@ -105,6 +109,11 @@ class StationWindow(QMainWindow):
         self.stack = QStackedWidget()
         for name in SCREENS:
             self.stack.addWidget(self.screens[name])
+        # Settings changed outside the station: shown at start while any waits, and instead of Setup until accepted.
+        self.seals = SealsScreen(self.context)
+        self.seals.accepted = lambda: self.show_screen("live")
+        self.screens["seals"] = self.seals
+        self.stack.addWidget(self.seals)
 
         self.nav: dict[str, QPushButton] = {}
         nav_bar = QWidget()
@@ -113,7 +122,7 @@ class StationWindow(QMainWindow):
         nav_row.setContentsMargins(0, 0, 0, 0)
         for name, words in (("live", "Live"), ("review", "Review"), ("alarms", "Alarms"), ("reports", "Reports"),
                             ("records", "Records"), ("setup", "Setup")):
-            b = button(words, self.touch, checkable=True, tall=1.2)
+            b = button(words, self.touch, checkable=True, primary=True)
             b.clicked.connect(lambda _=False, n=name: self.show_screen(n))
             nav_row.addWidget(b)
             self.nav[name] = b
@@ -128,6 +137,8 @@ class StationWindow(QMainWindow):
         col.addWidget(nav_bar)
         self.setCentralWidget(central)
 
+        self.banner.list_area = self.stack  # the message list opens over the screens
+        self.shift_counts = ShiftCounts(station, self)
         self.channel.attach(self.banner.show_message)
         self.zone.alarms_requested.connect(lambda: self.show_screen("alarms"))
         self.zone.user_requested.connect(self._user_button)
@@ -154,6 +165,9 @@ class StationWindow(QMainWindow):
         self._holds: list = []
         self._slow_steps = [self._refresh_status, self._refresh_holds, self._refresh_screen, self._refresh_strip]
         self._step = 0
+        offer_reasons(self, cfg.ui.sign_reasons)
+        self.keyboard = ScreenKeyboard(self.touch, self)  # opens for any text field tapped in this window
+        self.keyboard.install()
         self._user_changed(None)
         self.show_screen("live")
 
@@ -162,6 +176,7 @@ class StationWindow(QMainWindow):
         """Start pulling the newest part at the screen rate."""
         self.refresh_slow()
         self.poll.start()
+        self.seals.check(lambda changes: self.show_screen("seals") if changes else None)
 
     def stop(self) -> None:
         """Stop the timers and finish background work (the user is logged out, which is audited)."""
@@ -173,12 +188,11 @@ class StationWindow(QMainWindow):
         app = QApplication.instance()
         if app is not None:
             app.removeEventFilter(self.idle)
+        self.keyboard.remove()
 
-    def region_threshold(self) -> float:
-        """Threshold of the anomaly map that makes a region (the heatmap's mid-scale)."""
-        setup = self.station.active.get()
-        ins = setup.inspector
-        return float(ins.region_threshold) if ins is not None else float(setup.thresholds.score)
+    def defect_limit(self) -> float:
+        """The score from which a part is NG under the threshold set in force: the heatmap's 'defect' mark."""
+        return float(self.station.active.get().thresholds.ng_from)
 
     def tick(self) -> None:
         """Draw the newest part if it changed (live screen only), then do one step of the slow refresh.
@@ -189,7 +203,7 @@ class StationWindow(QMainWindow):
         if self.current == "live":
             version, part = self.station.newest.peek()
             if part is not None and version != self.live.drawn_version:
-                self.live.draw(version, part, self.region_threshold(), self.station.recipe.roi)
+                self.live.draw(version, part, self.defect_limit(), self.station.recipe.roi)
         now = time.monotonic()
         if self._step == 0 and now - self._last_slow < SLOW_REFRESH_S:
             return
@@ -207,7 +221,9 @@ class StationWindow(QMainWindow):
         st = self.station.status()
         self._status = st
         has_model = self.station.active.get().inspector is not None
-        health = station_health(st, has_model)
+        recent = self.station.outlet.recent()
+        health = station_health(st, has_model, recent)
+        self.live.show_fault(line_fault(st, recent))
         self.zone.show_status(station_state(st.workers), st.recipe, st.backend, health, st.alarms)
         listed = sum(1 for a in st.alarms if a.active)
         self.nav["alarms"].setText(f"Alarms ({listed})" if listed else "Alarms")
@@ -217,13 +233,16 @@ class StationWindow(QMainWindow):
         self._holds = holds
         self._watch_holds(holds)
         self.nav["review"].setText(f"Review ({len(holds)})" if holds else "Review")
+        self.live.counters.show_waiting(len(holds))  # one count of held parts waiting, as Review shows it
 
     def _refresh_screen(self) -> None:
         st = self._status or self.station.status()
         if self.current == "live":
-            self.live.counters.show_counts(st.counts, st.verdicts)
+            self.shift_counts.poll()
+            title, counts = self.shift_counts.counts(st.counts)  # the shift in progress, from the records
+            self.live.counters.show_counts(counts, st.verdicts, title)
         elif self.current == "review":
-            self.review.show_queue(self._holds, self.region_threshold())
+            self.review.show_queue(self._holds, self.defect_limit())
         elif self.current == "alarms":
             self.alarms.show_alarms(st.alarms)
         elif self.current in self.tools:
@@ -260,6 +279,8 @@ class StationWindow(QMainWindow):
         """
         if name not in self.screens:
             raise ValueError(f"no screen called {name!r}")
+        if name == "setup" and self.seals.pending:
+            name = "seals"
         permission = GATED.get(name)
         if permission is not None and not unguarded:
             denial = self.session.denial(permission)
@@ -285,8 +306,8 @@ class StationWindow(QMainWindow):
             self.live.drawn_version = 0  # draw the newest at once, even if it was drawn before
         if name in ("live", "review", "alarms"):
             self.refresh_slow()
-        elif name in self.tools:
-            self.tools[name].on_show()
+        elif name in self.tools or name == "seals":
+            self.screens[name].on_show()
         return True
 
     def _check_nav(self) -> None:
@@ -376,6 +397,7 @@ class StationWindow(QMainWindow):
         def failed(exc: BaseException) -> None:
             self.review.mark_busy(seq, False)
             if isinstance(exc, KeyError):
+                self.review.refused(seq)
                 self.channel.warning(f"Part {seq} was no longer waiting for review",
                                      "its time ran out and the recipe's default was applied; see the part's history")
             else:
@@ -433,7 +455,7 @@ class StationWindow(QMainWindow):
     # --- part detail -------------------------------------------------------------------------
     def open_part(self, part: Part) -> None:
         """Show a part's detail now; its stored record and history follow from the background thread."""
-        self.part.show_part(part, self.region_threshold(), self.station.recipe.roi)
+        self.part.show_part(part, self.defect_limit(), self.station.recipe.roi)
         self.show_screen("part")
         records = getattr(self.station, "records", None)
         if records is None:

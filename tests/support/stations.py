@@ -8,6 +8,7 @@ unless a test says otherwise; `add_users` creates admin, operator olga and techn
 from __future__ import annotations
 
 import shutil
+import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import numpy as np
 from hmi.config.loader import load_station, save_recipe
 from hmi.config.schema import HoldPolicy, InspectionRoi, Recipe, RecipeModel, RecipeThresholds
 from hmi.station import Station, build_station
+from hmi.store.database import database_path
 from hmi.store.users import Role
 
 FRAME = 384
@@ -105,3 +107,13 @@ def stopped_afterwards(build: Callable[..., Station], root: Path) -> Iterator[Ca
     yield make
     for station in made:
         station.stop()
+
+
+def audit_rows(data_dir: Path, action: str) -> list[tuple[str, str, str | None, str | None, str]]:
+    """(user, subject, old, new, reason) of the stored audit entries of `action`, oldest first, read-only."""
+    conn = sqlite3.connect(f"file:{database_path(data_dir)}?mode=ro", uri=True)
+    try:
+        return conn.execute("SELECT user, subject, old_value, new_value, reason FROM audit WHERE action = ? "
+                            "ORDER BY id", (action,)).fetchall()
+    finally:
+        conn.close()

@@ -79,7 +79,7 @@ def test_ui_overlays_follow_the_toggles_and_name_the_defect_area(qtbot, station_
     assert live.view.heat_item.isVisible() and live.scale.isVisible()
     assert not live.view.contours.path().isEmpty()
     assert live.view.labels[0].toPlainText() == f"{region.area_px} px²"
-    assert "≥ 0.3 = defect" in live.scale.caption()
+    assert "≥ 0.350 = defect" in live.scale.caption()   # NG from: threshold 0.3 + band 0.05
     assert not live.view.roi_outline.path().isEmpty()
 
     for toggle in (live.toggle_heatmap, live.toggle_defects, live.toggle_roi):
@@ -111,3 +111,50 @@ def test_ui_a_part_without_image_says_why(qtbot):
     assert view.image_item.image is None and not view.heat_item.isVisible()
     tile = part_tile(part, 60)
     assert (tile[-1, 30] == np.array(theme.rgb(theme.REJECT_RED), np.uint8)).all()  # a reject, framed red
+
+
+def test_ui_the_strip_holds_still_under_the_finger_and_opens_the_part_tapped(qtbot, station_factory, open_window):
+    station = station_factory(["ng", "ok", "ok"], rate_hz=20.0)
+    station.start()
+    window = open_window(station)
+    strip = window.live.strip
+    qtbot.waitUntil(lambda: strip.buttons[1].isEnabled(), timeout=10000)
+
+    qtbot.mousePress(strip.buttons[1], Qt.MouseButton.LeftButton)
+    words = strip.buttons[1].text()                                   # the part under the finger: "<seq>  <verdict>"
+    seq = int(words.split()[0])
+    qtbot.waitUntil(lambda: station.outlet.recent()[-1].seq > seq + 3, timeout=10000)
+    window.refresh_slow()                                             # the line moved on: the strip does not
+    assert strip.buttons[1].text() == words
+    qtbot.mouseRelease(strip.buttons[1], Qt.MouseButton.LeftButton)
+    assert window.current == "part"
+    assert window.part.title.text() == f"Part {seq}"
+
+    window.show_screen("live")                                        # the finger is gone: the newest parts show
+
+    def newest_shown() -> bool:
+        window.refresh_slow()
+        return strip.parts[0].seq > seq + 3
+
+    qtbot.waitUntil(newest_shown, timeout=5000)
+
+
+def test_ui_a_tap_just_after_a_tile_changed_opens_the_part_that_was_seen(qtbot, station_factory):
+    from hmi.ui.strip import PartStrip
+    from hmi.ui.touch import TouchSize
+
+    station = station_factory(["ng", "ok"], rate_hz=30.0)
+    station.start()
+    recent = wait_for(lambda: len(station.outlet.recent()) >= 3 and station.outlet.recent(), "three parts")
+    strip = PartStrip(TouchSize.of(station.cfg.ui))
+    qtbot.addWidget(strip)
+    strip.show()
+    strip.aim_s = 60.0                      # any tap counts as "just after the change" (no clock in the test)
+    strip.show_parts(recent[:-1])
+    seen = strip.parts[0]
+    strip.show_parts(recent)                # the newest part slides in as the finger comes down
+    assert strip.parts[0] is recent[-1]
+    with qtbot.waitSignal(strip.part_requested) as opened:
+        qtbot.mouseClick(strip.buttons[0], Qt.MouseButton.LeftButton)
+    assert opened.args == [seen]
+    assert strip.buttons[0].text().startswith(f"{seen.seq}  ")        # and the tile shows it while pressed

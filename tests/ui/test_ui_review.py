@@ -6,12 +6,14 @@ from PySide6.QtCore import Qt
 
 from hmi.core.verdict import Verdict
 from hmi.decision.policy import confidence_text
+from hmi.ui.screens import review as review_screen
 from tests.ui.conftest import log_in
 
 
 def _first_hold(qtbot, window):
     window.show_screen("review")
     qtbot.waitUntil(lambda: window.review.current() is not None, timeout=10000)
+    qtbot.waitUntil(window.review.good.isEnabled, timeout=5000)  # armed a moment after the screen put it up
     return window.review.current()
 
 
@@ -91,3 +93,68 @@ def test_ui_unreviewed_hold_takes_the_recipe_default_and_says_so(qtbot, station_
     seq = int(text.split()[1])
     record = _stored(qtbot, station, seq, "system")
     assert record.verdict is Verdict.NG
+
+
+def test_ui_a_verdict_never_lands_on_a_part_the_operator_did_not_look_at(qtbot, station_factory, open_window,
+                                                                        monkeypatch):
+    station = station_factory(["hold"] + ["ok"] * 39, rate_hz=20.0)  # a held part every 2 s
+    station.start()
+    window = open_window(station)
+    log_in(qtbot, window, "olga")
+    kept = _first_hold(qtbot, window).part.seq                        # waits the recipe's 300 s
+    station.holds.timeout_s = 3.0  # the queue's own cap: parts held from now on wait 3 s
+
+    def short_hold():
+        return next((h.part.seq for h in window.review.holds if h.timeout_s == 3.0), None)
+
+    qtbot.waitUntil(lambda: short_hold() is not None, timeout=10000)
+    seq = short_hold()
+    seqs = [h.part.seq for h in window.review.holds]
+    qtbot.mouseClick(window.review.queue_buttons[seqs.index(seq)], Qt.MouseButton.LeftButton)
+    assert window.review.current().part.seq == seq and window.review.good.isEnabled()
+
+    # Its time runs out while it is on screen: the screen says so and shows no other part in its place.
+    qtbot.waitUntil(lambda: seq not in {h.part.seq for h in window.review.holds}, timeout=10000)
+    assert window.review.current() is None
+    assert window.review.part_title.text() == f"Part {seq} is no longer waiting"
+    assert "default verdict NG was applied" in window.review.score.text()
+    with qtbot.assertNotEmitted(window.review.decided):
+        qtbot.mouseClick(window.review.good, Qt.MouseButton.LeftButton)
+    window.refresh_slow()
+    assert kept in {h.part.seq for h in station.holds.pending()}
+    assert station.records.part(kept).reviewed_by is None
+
+    # A tap on a part in the list shows it and arms Good again.
+    qtbot.mouseClick(window.review.queue_buttons[0], Qt.MouseButton.LeftButton)
+    assert window.review.current().part.seq == kept and window.review.good.isEnabled()
+
+    # Decided: the screen moves on to the oldest part waiting, which a second tap of a double tap cannot decide.
+    monkeypatch.setattr(review_screen, "ARM_S", 60.0)
+    qtbot.mouseClick(window.review.good, Qt.MouseButton.LeftButton)
+    _stored(qtbot, station, kept, "olga")
+    qtbot.waitUntil(lambda: window.review.current() is not None and window.review.current().part.seq != kept,
+                    timeout=10000)
+    with qtbot.assertNotEmitted(window.review.decided):
+        qtbot.mouseClick(window.review.good, Qt.MouseButton.LeftButton)
+    assert not window.review.good.isEnabled()
+
+
+def test_ui_live_and_review_show_one_count_of_parts_waiting(qtbot, station_factory, open_window):
+    station = station_factory(["hold", "ok"], rate_hz=30.0, max_parts=6)   # three held parts, then the line stops
+    station.start()
+    window = open_window(station)
+    qtbot.waitUntil(lambda: len(station.holds.pending()) == 3, timeout=10000)
+    first = station.holds.pending()[0].part.seq
+    station.review(first, Verdict.OK, station.users.get("olga"))            # one decided: two wait
+    _stored(qtbot, station, first, "olga")
+    assert station.outlet.counts().hold == 3                                 # judged HOLD this run
+
+    window.show_screen("live")
+    window.refresh_slow()
+    hold_row = next(v for words, v in window.live.counters.values.items() if words.startswith("HOLD"))
+    assert hold_row.text() == "2"
+    assert window.nav["review"].text() == "Review (2)"
+    window.show_screen("review")
+    window.refresh_slow()
+    assert window.review.queue_title.text() == "Held parts: 2"
+

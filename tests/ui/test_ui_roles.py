@@ -43,7 +43,7 @@ def test_ui_operator_cannot_open_setup_but_a_technician_can(qtbot, station_facto
     settings = {window.setup.table.item(r, 0).text(): window.setup.table.item(r, 1).text()
                 for r in range(window.setup.table.rowCount())}
     assert settings["Recipe"].startswith("ui-test")
-    assert "version 1: defect from score 0.300" in settings["Threshold set"]
+    assert "version 1: NG from score 0.350" in settings["Threshold set"]
 
     # Logging out while on a technician screen leaves it.
     qtbot.mouseClick(window.zone.user_button, Qt.MouseButton.LeftButton)

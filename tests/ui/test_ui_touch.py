@@ -15,6 +15,7 @@ def test_ui_touch_size_from_dpi_and_millimetres():
     assert TouchSize(160.0, 15.0).px == 95
     assert TouchSize(96.0, 15.0).mm(57) >= 15.0
     assert TouchSize(254.0, 10.0).px == 100        # exact values are not rounded up a pixel
+    assert TouchSize(141.0, 9.0, 15.0).px == 50 and TouchSize(141.0, 9.0, 15.0).primary_px == 84
 
 
 def _walk_every_screen(qtbot, window, station) -> dict[str, list]:
@@ -58,7 +59,12 @@ def test_ui_every_clickable_widget_is_at_least_the_minimum(qtbot, station_factor
     assert any(t.widget is window.login.keys["0"] for t in screens["login"])
     assert any(t.widget is window.part.back for t in screens["part"])
     assert any(t.widget in window.live.strip.buttons for t in screens["live"])
-    too_small = [f"{name}: {t.what} {t.width}x{t.height} px < {touch.px} px"
-                 for name, targets in screens.items() for t in targets if t.width < touch.px or t.height < touch.px]
+    too_small = [f"{name}: {t.what} {t.width}x{t.height} px < {t.smallest(touch)} px"
+                 for name, targets in screens.items() for t in targets if t.too_small(touch)]
     assert not too_small, "\n".join(too_small)
+    # Primary actions are marked and measured against 15 mm; every other target against 9 mm.
+    primary = {t.widget for targets in screens.values() for t in targets if t.primary}
+    assert {window.review.good, window.review.defect, window.login.enter, window.zone.user_button,
+            *window.nav.values()} <= primary
+    assert touch.mm(touch.primary_px) >= 15.0 and touch.mm(touch.px) >= 9.0 and touch.px < touch.primary_px
     assert not undersized(window, touch)  # the helper the walk is built on agrees, on the screen now shown

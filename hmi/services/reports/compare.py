@@ -1,4 +1,4 @@
-"""Two shift reports side by side: the same figures, and how the second differs from the first."""
+"""Two shift reports side by side: the same figures, older first, and the change from the older to the newer."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hmi.services.reports.summary import ShiftReport
 
 @dataclass(frozen=True)
 class ComparedFigure:
-    """One figure of both reports, as text, with the difference (B minus A) in words."""
+    """One figure of both reports, as text: the older (`a`), the newer (`b`) and the change (newer minus older)."""
 
     name: str
     a: str
@@ -55,8 +55,18 @@ _FIGURES: tuple[tuple[str, Callable[[ShiftReport], float], Callable[[float], str
 )
 
 
-def compare_reports(a: ShiftReport, b: ShiftReport) -> list[ComparedFigure]:
-    """The key figures of `a` and `b` and B − A for each; then the top defect and the drift state of each."""
+COLUMNS = ("Figure", "Older", "Newer", "Newer − older")
+
+
+def older_newer(x: ShiftReport, y: ShiftReport) -> tuple[ShiftReport, ShiftReport]:
+    """The two reports in time order (by shift start; `x` first when they are of the same shift)."""
+    return (y, x) if y.window.start < x.window.start else (x, y)
+
+
+def compare_reports(x: ShiftReport, y: ShiftReport) -> list[ComparedFigure]:
+    """The key figures of both reports, older first, and the change newer minus older for each; then the
+    top defect and the drift state of each."""
+    a, b = older_newer(x, y)
     rows = []
     for name, value, text, unit in _FIGURES:
         va, vb = value(a), value(b)

@@ -17,7 +17,7 @@ from reportlab.lib.units import mm
 from reportlab.platypus import KeepTogether, PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from hmi.core.errors import StoreError
-from hmi.services.reports.compare import compare_reports
+from hmi.services.reports.compare import COLUMNS, compare_reports, older_newer
 from hmi.services.reports.summary import ScoreDistribution, ShiftReport, key_figures
 
 # The station's calm greys; red only for rejects (ISA-101), always with words beside it.
@@ -207,10 +207,11 @@ def _models(report: ShiftReport) -> list:
     return out
 
 
-def _compare(a: ShiftReport, b: ShiftReport) -> list:
-    rows = [["Figure", "A", "B", "B − A"]]
+def _compare(x: ShiftReport, y: ShiftReport) -> list:
+    a, b = older_newer(x, y)
+    rows = [list(COLUMNS)]
     rows += [[f.name, f.a, f.b, f.change] for f in compare_reports(a, b)]
-    return [Paragraph("Side by side", H1), Paragraph(f"A: {a.title}<br/>B: {b.title}", BODY), Spacer(1, 6),
+    return [Paragraph("Side by side", H1), Paragraph(f"Older: {a.title}<br/>Newer: {b.title}", BODY), Spacer(1, 6),
             _table(rows, [50 * mm, 40 * mm, 40 * mm, WIDTH - 130 * mm])]
 
 

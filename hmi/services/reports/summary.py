@@ -185,6 +185,12 @@ class ShiftReport:
     build_s: float = 0.0
     notes: tuple[str, ...] = field(default_factory=tuple)
     audit_head: tuple[int, str] | None = None  # newest audit entry (id, hash) when the report was built
+    decided_after_end: int = 0  # held parts decided after the shift's end: counted as HOLD open at the end
+
+    @property
+    def closed(self) -> bool:
+        """True once the shift is over: its figures are as they stood at its end and no longer change."""
+        return self.until >= self.window.end
 
     @property
     def title(self) -> str:
@@ -271,11 +277,14 @@ def build_report(conn: sqlite3.Connection, window: ShiftWindow, *, model_sha256:
     alarms = _alarms(conn, window)
     stops = _stops(conn, window, until, shift.minutes, alarms, min_stop_s)
     recipes = tuple(sorted({p.span.recipe for p in plans}))
+    if shift.late_holds:
+        notes.append(f"Figures as they stood at the shift's end: {shift.late_holds:,} held part(s) decided after "
+                     f"{window.local(window.end):%H:%M} (by a person or by the time limit) count as HOLD open.")
     head = conn.execute("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
     return ShiftReport(window, model_sha256, now, until, shift.tally, shift.auto, _hours(window, shift.minutes),
                        shift.pareto, shift.operators, shift.timed_out, tuple(distributions), tuple(health), alarms,
                        stops, recipes, time.perf_counter() - started, tuple(notes),
-                       (int(head[0]), head[1]) if head else None)
+                       (int(head[0]), head[1]) if head else None, shift.late_holds)
 
 
 # --- models in the shift and their histogram bins -----------------------------------------------------
@@ -437,6 +446,7 @@ class _ShiftCounts:
     timed_out: int
     pareto: tuple[DefectCount, ...]
     models: dict[int, _ModelCounts]
+    late_holds: int = 0
 
 
 def seq_range(conn: sqlite3.Connection, start: str, end: str) -> tuple[int, int] | None:
@@ -494,16 +504,23 @@ def _one_pass(conn: sqlite3.Connection, window: ShiftWindow, model_sha256: str |
     if model_sha256:
         where += " AND model_sha256 = ?"
     cell = f"((({model_case}) * 4 + {_verdict_code('auto_verdict')}) * 4 + {_verdict_code('verdict')}) * 64 + {bin_case}"
+    # A held part decided after the shift's end (reviewed late, or its time limit ran out then) counts as
+    # it stood at the end: HOLD, open. So a closed shift's figures stay as they were when it closed.
+    late = "(auto_verdict = 'HOLD' AND reviewed_at >= ?)"
+    rows_of_shift = (f"(SELECT seq, captured_at, model_sha256, score, auto_verdict, defect_type, "
+                     f"CASE WHEN {late} THEN 'HOLD' ELSE verdict END AS verdict, "
+                     f"CASE WHEN {late} THEN NULL ELSE reviewed_by END AS reviewed_by, {late} AS late "
+                     f"FROM inspections WHERE {where})")
     sql = (f"SELECT substr(captured_at, 1, 16), {cell}, reviewed_by, "
            "CASE WHEN verdict = 'NG' THEN coalesce(nullif(defect_type, ''), "
-           "(SELECT label FROM regions AS r WHERE r.seq = i.seq AND r.idx = 0)) END, "
-           f"count(*) FROM inspections AS i WHERE {where} GROUP BY 1, 2, 3, 4")
+           "(SELECT label FROM regions AS r WHERE r.seq = i.seq AND r.idx = 0)) END, late, "
+           f"count(*) FROM {rows_of_shift} AS i GROUP BY 1, 2, 3, 4, 5")
     rows: list = []
     for start, end in _hour_slices(window):
         seqs = seq_range(conn, start, end)
         if seqs is None:
             continue
-        args = [*head, seqs[0], seqs[1], start, end] + ([model_sha256] if model_sha256 else [])
+        args = [*head, *[window.end_text] * 3, seqs[0], seqs[1], start, end] + ([model_sha256] if model_sha256 else [])
         rows += conn.execute(sql, args).fetchall()
     return _tally(rows, len(plans))
 
@@ -516,8 +533,9 @@ def _tally(rows: list, models_planned: int) -> _ShiftCounts:
     people: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     kinds: Counter[str] = Counter()
     models: dict[int, _ModelCounts] = {}
-    timed_out = 0
-    for minute, cell, who, kind, n in rows:
+    timed_out = late_holds = 0
+    for minute, cell, who, kind, late, n in rows:
+        late_holds += n if late else 0
         b, pair, model = cell % 64, (cell // 64) % 16, cell // 1024
         a, v = _VERDICT_CODES[pair // 4], _VERDICT_CODES[pair % 4]
         m = minutes[minute]
@@ -552,7 +570,7 @@ def _tally(rows: list, models_planned: int) -> _ShiftCounts:
             tally[2 if v == "OK" else 3] += n
     operators = tuple(sorted((OperatorFigures(u, *t) for u, t in people.items()), key=lambda o: (-o.total, o.user)))
     return _ShiftCounts(dict(minutes), VerdictTally.from_counts(final), VerdictTally.from_counts(auto), operators,
-                        timed_out, _pareto(kinds), models)
+                        timed_out, _pareto(kinds), models, late_holds)
 
 
 def _pareto(kinds: Counter[str]) -> tuple[DefectCount, ...]:
@@ -719,7 +737,7 @@ def key_figures(report: ShiftReport) -> list[tuple[str, str]]:
         ("Parts", f"{report.parts:,}"),
         ("OK", f"{t.ok:,} ({100 * t.ok / parts:.2f} %)"),
         ("NG", f"{t.ng:,} ({100 * t.ng / parts:.2f} %)"),
-        ("HOLD (not yet reviewed)", f"{t.hold:,}"),
+        ("HOLD open at the shift's end" if report.closed else "HOLD (not yet reviewed)", f"{t.hold:,}"),
         ("NOT INSPECTED", f"{t.not_inspected:,}"),
         ("First-pass yield", _pct(report.first_pass_yield)),
         ("Final yield", _pct(report.final_yield)),

@@ -7,17 +7,20 @@ capture thread, between two grabs); the screen itself only reads the newest part
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
+from collections.abc import Sequence
 import time
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, QSize, Qt, QTimer
 from PySide6.QtGui import QColor, QDoubleValidator, QFont, QPainter, QPen
-from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLineEdit, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLineEdit, QSizePolicy, QStackedWidget, QVBoxLayout, QWidget
 
-from hmi.camera.quality import AutoExposure, AutoExposureResult, ImageQuality, frame_mean, grey, measure, next_frame
+from hmi.camera.quality import (AutoExposure, AutoExposureResult, ImageQuality, frame_mean, grey, light_grid, measure,
+                                next_frame)
 from hmi.core.errors import StationError
 from hmi.core.part import CameraSettings, Part
 from hmi.store.users import Permission
@@ -25,6 +28,7 @@ from hmi.ui import theme
 from hmi.ui.charts import style_chart
 from hmi.ui.context import ScreenContext
 from hmi.ui.part_view import PartImageView
+from hmi.ui.signature import SignaturePanel
 from hmi.ui.theme import Fonts
 from hmi.ui.touch import button
 from hmi.ui.widgets import label, panel
@@ -40,18 +44,22 @@ AUTO_MIN_US = 20.0
 AUTO_MAX_US = 100_000.0        # longer exposures blur moving parts; a line that needs more needs more light
 AUTO_TOLERANCE = 4.0
 CLIPPED_WARN_PCT = 1.0         # more clipped pixels than this is abnormal (shown with a mark and words)
+CENTRE_WORDS = "Each cell's brightness against the centre (save a lighting reference to compare with it):"
+REFERENCE_WORDS = "Each cell's brightness against the lighting reference:"
+REASONS = ("New lot", "Lighting changed", "Lens cleaned")  # quick starts; the reason can be typed on
 
 
-def quality_of(image: np.ndarray) -> ImageQuality:
-    """The screen's image checks; large frames sampled so a check stays within a few milliseconds."""
+def quality_of(image: np.ndarray, reference: Sequence[float] = ()) -> ImageQuality:
+    """The screen's image checks (evenness against the lighting reference's `reference` grid when there is one);
+    large frames sampled so a check stays within a few milliseconds."""
     img = grey(image)
     h, w = img.shape
     k = max(1, math.ceil(math.sqrt(h * w / MEASURE_MAX_PIXELS)))
-    q = measure(img[::k, ::k] if k > 1 else img)
+    q = measure(img[::k, ::k] if k > 1 else img, reference=reference)
     if k > 1:  # focus needs full-resolution edges: measure it on the centre crop
         y0, x0 = max(0, h // 2 - FOCUS_CROP // 2), max(0, w // 2 - FOCUS_CROP // 2)
         crop = measure(img[y0:y0 + FOCUS_CROP, x0:x0 + FOCUS_CROP])
-        q = ImageQuality(q.mean, q.histogram, q.dark_pct, q.bright_pct, crop.focus, q.uniformity)
+        q = dataclasses.replace(q, focus=crop.focus)
     return q
 
 
@@ -91,6 +99,7 @@ class UniformityMap(QWidget):
         self.font_px = font_px
         self.grid: np.ndarray | None = None
         self.limit_pct = 15.0
+        self.centre = True
         self.setMinimumSize(5 * font_px * 3, 5 * int(font_px * 1.8))
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
@@ -98,10 +107,12 @@ class UniformityMap(QWidget):
         """Room for five cells of '+12 %' a row."""
         return QSize(5 * self.font_px * 4, 5 * self.font_px * 2)
 
-    def show_grid(self, grid: np.ndarray | None, limit_pct: float) -> None:
-        """Draw `grid` (cell mean / centre mean); cells off by more than `limit_pct` get a mark."""
+    def show_grid(self, grid: np.ndarray | None, limit_pct: float, *, centre: bool = True) -> None:
+        """Draw `grid` (cell against the centre, or against the reference when not `centre`); cells off by more
+        than `limit_pct` get a mark."""
         self.grid = None if grid is None else np.array(grid, dtype=float)
         self.limit_pct = limit_pct
+        self.centre = centre
         self.update()
 
     def cells_beyond(self) -> int:
@@ -134,7 +145,8 @@ class UniformityMap(QWidget):
                 if beyond:  # colour with a shape and words, never colour alone
                     p.setPen(QPen(QColor(theme.ALARM_MEDIUM), 4))
                     p.drawRect(cell.adjusted(2, 2, -2, -2))
-                text = "centre" if (r, c) == (rows // 2, cols // 2) else f"{'⚠' if beyond else ''}{deviation:+.0f} %"
+                centre = self.centre and (r, c) == (rows // 2, cols // 2)
+                text = "centre" if centre else f"{'⚠' if beyond else ''}{deviation:+.0f} %"
                 p.setPen(QColor(theme.ON_COLOUR if shade < 130 else theme.TEXT))
                 p.drawText(cell, int(Qt.AlignmentFlag.AlignCenter), text)
         p.end()
@@ -247,7 +259,8 @@ class CameraScreen(QWidget):
         checks_col.addLayout(grid)
         self.histogram = HistogramPlot(fonts.small)
         checks_col.addWidget(self.histogram, 3)
-        checks_col.addWidget(label("Each cell's brightness against the centre:", "dim", wrap=True))
+        self.uniformity_words = label(CENTRE_WORDS, "dim", wrap=True)
+        checks_col.addWidget(self.uniformity_words)
         self.uniformity = UniformityMap(fonts.small)
         checks_col.addWidget(self.uniformity, 3)
         checks_col.addWidget(label("Focus: turn the lens for the highest value (same part, same light).",
@@ -257,7 +270,7 @@ class CameraScreen(QWidget):
         camera_box, camera_col = panel("Camera")
         self.exposure = NumberRow(touch, "Exposure", "µs", lambda v: v / EXPOSURE_STEP, lambda v: v * EXPOSURE_STEP, 0)
         self.gain = NumberRow(touch, "Gain", "dB", lambda v: max(0.0, v - GAIN_STEP_DB), lambda v: v + GAIN_STEP_DB, 1)
-        self.write = button("Write to camera", touch)
+        self.write = button("Write to camera…", touch)
         self.write.clicked.connect(self.write_settings)
         self.readback = label("Reading the camera…", "dim", wrap=True)
         camera_col.addWidget(self.exposure)
@@ -284,16 +297,27 @@ class CameraScreen(QWidget):
         light_col.addWidget(self.reference)
         light_col.addWidget(self.save_reference)
 
-        controls = QVBoxLayout()
+        controls_box = QWidget()
+        controls = QVBoxLayout(controls_box)
         controls.setContentsMargins(0, 0, 0, 0)
         for box in (camera_box, auto_box, light_box):
             controls.addWidget(box)
         controls.addStretch(1)
+        # Exposure and gain change what parts are judged by: signed (reason and PIN), like thresholds.
+        self.signature = SignaturePanel(touch, "Sign the camera change", reasons=REASONS)
+        self.signature.signed.connect(self._signed)
+        self.signature.cancelled.connect(self._close_signature)
+        self._pending = ""  # "write" or "auto": what the signature is for
+        self.right = QStackedWidget()
+        self.right.addWidget(controls_box)
+        self.right.addWidget(self.signature)
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(image_box, 5)
+        self.checks_box = checks_box  # put away while signing: the signature needs the room
         row.addWidget(checks_box, 3)
-        row.addLayout(controls, 4)
+        row.addWidget(self.right, 4)
+        self._row = row
 
         self.timer = QTimer(self)
         self.timer.setInterval(round(1000 / min(LIVE_HZ, ctx.station.cfg.ui.refresh_hz)))
@@ -309,8 +333,10 @@ class CameraScreen(QWidget):
         self._read_camera()
 
     def on_tick(self) -> None:
-        """Refresh the lighting reference line (the recipe may change under the screen)."""
+        """Refresh the lighting reference line (the recipe may change under the screen); no signature once logged out."""
         self._show_reference()
+        if self._pending and self.ctx.session.user is None:
+            self._close_signature()
 
     def prepare_screenshot(self) -> None:
         """Newest frame measured and the camera's settings read, synchronously."""
@@ -322,8 +348,9 @@ class CameraScreen(QWidget):
             self.readback.setText(f"The camera could not be read: {exc}")
 
     def hideEvent(self, event) -> None:  # noqa: N802 - Qt override
-        """Stop drawing while another screen is shown."""
+        """Stop drawing while another screen is shown; a signature left open is forgotten."""
         self.timer.stop()
+        self._close_signature()
         super().hideEvent(event)
 
     # --- live image and checks ---------------------------------------------------------------------
@@ -340,7 +367,7 @@ class CameraScreen(QWidget):
         now = time.monotonic()
         if part.image is not None and (force or now - self._measured_at >= MEASURE_EVERY_S):
             self._measured_at = now
-            self.show_quality(quality_of(part.image))
+            self.show_quality(quality_of(part.image, self.ctx.station.recipe.lighting.grid))
 
     def show_quality(self, q: ImageQuality) -> None:
         """Show the figures, histogram and uniformity map of one frame."""
@@ -354,7 +381,10 @@ class CameraScreen(QWidget):
         worst = q.worst_cell_pct
         self.figures["Uniformity, worst cell"].setText(f"{'⚠ ' if abs(worst) > limit else ''}{worst:+.0f} %")
         self.histogram.show_histogram(q.histogram, q.mean, lighting.mean)
-        self.uniformity.show_grid(q.uniformity, limit)
+        self.uniformity.show_grid(q.uniformity, limit, centre=not q.against_reference)
+        words = REFERENCE_WORDS if q.against_reference else CENTRE_WORDS
+        if self.uniformity_words.text() != words:
+            self.uniformity_words.setText(words)
         self._show_reference()
 
     def _show_reference(self) -> None:
@@ -391,8 +421,46 @@ class CameraScreen(QWidget):
         gain = "—" if math.isnan(settings.gain_db) else f"{settings.gain_db:.2f} dB"
         return f"Camera reads back {settings.exposure_us:.0f} µs, {gain}"
 
+    # --- the signature ------------------------------------------------------------------------------
+    def _ask_signature(self, pending: str, meaning: str) -> None:
+        user = self.ctx.session.user
+        self._pending = pending
+        self.signature.reset()
+        self.signature.set_signer(user.name, user.role.value)
+        self.signature.set_meaning(meaning)
+        self.checks_box.hide()
+        self._row.setStretchFactor(self.right, 7)
+        self.right.setCurrentWidget(self.signature)
+
+    def _close_signature(self) -> None:
+        self._pending = ""
+        self.signature.reset()
+        self.right.setCurrentIndex(0)
+        self._row.setStretchFactor(self.right, 4)
+        self.checks_box.show()
+
+    def _signed(self, reason: str, pin: str) -> None:
+        """The station checks the signature first; a refusal stays on the panel, in its words."""
+        user, pending, changes = self.ctx.session.user, self._pending, self.ctx.station.changes
+        if user is None:
+            self.signature.show_failure("Nobody is logged in", "log in, then sign again")
+            return
+
+        def accepted(trial) -> None:  # hmi.changes.setup.CameraTrial
+            self._close_signature()
+            (self._write if pending == "write" else self._auto)(trial)
+
+        def refused(exc: BaseException) -> None:
+            if isinstance(exc, StationError):
+                self.signature.show_failure(exc.what, exc.todo)
+            else:
+                self._close_signature()
+                self.ctx.channel.error(exc)
+
+        self.ctx.tasks.submit(lambda: changes.camera_trial(user, pin, reason), accepted, refused)
+
     def write_settings(self) -> None:
-        """Write the exposure and gain in the fields to the camera and keep them in the recipe (audited)."""
+        """Ask the signature for the exposure and gain in the fields; signed, they are written and kept (audited)."""
         user = self._allowed()
         if user is None or self._busy:
             return
@@ -401,7 +469,13 @@ class CameraScreen(QWidget):
             self.ctx.channel.warning("Exposure and gain need numbers", "type an exposure in µs above 0 and a gain "
                                      "in dB of 0 or more, then tap Write to camera")
             return
-        changes = self.ctx.station.changes
+        self._ask_signature("write", f"Camera of recipe {self.ctx.station.recipe.name}: exposure {exposure:.0f} µs, "
+                                     f"gain {gain:.1f} dB, kept in the recipe.")
+
+    def _write(self, trial) -> None:
+        exposure, gain = self.exposure.value(), self.gain.value()
+        if exposure is None or gain is None:
+            return
         self._set_busy(True)
         self.readback.setText("Writing to the camera…")
 
@@ -416,8 +490,7 @@ class CameraScreen(QWidget):
             self.ctx.channel.error(exc)
             self._read_camera()
 
-        self.ctx.tasks.submit(lambda: changes.set_camera(user, exposure_us=exposure, gain_db=gain, save=True),
-                              done, failed)
+        self.ctx.tasks.submit(lambda: trial.keep(trial.write(exposure_us=exposure, gain_db=gain)), done, failed)
 
     def _set_busy(self, busy: bool) -> None:
         self._busy = busy
@@ -437,27 +510,39 @@ class CameraScreen(QWidget):
             return
         self.start_auto_exposure()
 
+    def _controller(self) -> AutoExposure | None:
+        target = self.target.value()
+        try:
+            return AutoExposure(target if target is not None else -1.0, tolerance=AUTO_TOLERANCE,
+                                min_us=AUTO_MIN_US, max_us=AUTO_MAX_US)
+        except StationError as exc:
+            self.ctx.channel.warning(exc.what, exc.todo)
+            return None
+
     def start_auto_exposure(self) -> None:
-        """Step the exposure until the mean grey reaches the target (background); kept in the recipe when reached."""
+        """Ask the signature, then step the exposure until the mean grey reaches the target (kept when reached)."""
         user = self._allowed()
         if user is None or self._busy:
             return
-        target = self.target.value()
-        try:
-            controller = AutoExposure(target if target is not None else -1.0, tolerance=AUTO_TOLERANCE,
-                                      min_us=AUTO_MIN_US, max_us=AUTO_MAX_US)
-        except StationError as exc:
-            self.ctx.channel.warning(exc.what, exc.todo)
+        controller = self._controller()
+        if controller is None:
+            return
+        self._ask_signature("auto", f"Auto exposure of recipe {self.ctx.station.recipe.name} towards mean grey "
+                                    f"{controller.target:.0f}; the exposure found is kept in the recipe, else the "
+                                    "camera goes back to its setting.")
+
+    def _auto(self, trial) -> None:
+        controller = self._controller()
+        if controller is None:
             return
         station = self.ctx.station
-        changes = station.changes
         cancel = self._cancel
         cancel.clear()
         since = {"version": station.newest.peek()[0], "exposure": math.nan}
 
         def set_exposure(us: float) -> float:
             since["version"] = station.newest.peek()[0]
-            accepted = changes.set_camera(user, exposure_us=us, save=False, audit=False).exposure_us
+            accepted = trial.write(exposure_us=us).exposure_us
             since["exposure"] = accepted
             return accepted
 
@@ -469,10 +554,16 @@ class CameraScreen(QWidget):
             return frame_mean(part.image)
 
         def work() -> AutoExposureResult:
-            start = changes.camera_settings().exposure_us
-            result = controller.run(start, set_exposure, measure_mean, cancel.is_set)
+            start = trial.start.exposure_us
+            try:
+                result = controller.run(start, set_exposure, measure_mean, cancel.is_set)
+            except BaseException:
+                trial.undo()
+                raise
             if result.converged and not math.isclose(result.exposure_us, start, rel_tol=1e-6):
-                changes.set_camera(user, exposure_us=result.exposure_us, save=True)  # kept in the recipe
+                trial.keep(trial.write(exposure_us=result.exposure_us))  # kept in the recipe, audited
+            elif not result.converged:
+                trial.undo()  # nothing kept: the camera goes back where it was
             return result
 
         def done(result: AutoExposureResult) -> None:
@@ -514,7 +605,8 @@ class CameraScreen(QWidget):
 
         def work():
             mean = float(np.mean([frame_mean(f) for f in frames]))
-            return changes.save_lighting_reference(mean, user)
+            grid = np.mean([light_grid(f) for f in frames], axis=0)
+            return changes.save_lighting_reference(mean, user, grid=[float(v) for v in grid.ravel()])
 
         def done(recipe) -> None:
             self._set_busy(False)

@@ -14,6 +14,8 @@ from hmi.core.verdict import Verdict
 from hmi.decision.policy import confidence_percent, confidence_text
 from hmi.pipeline.metrics import StageSnapshot
 from hmi.pipeline.outlet import VerdictCounts
+from hmi.ui import theme
+from hmi.ui.health import LineFault
 from hmi.ui.part_view import HeatScale, PartImageView
 from hmi.ui.strip import PartStrip
 from hmi.ui.symbols import VerdictBadge, verdict_pixmap
@@ -37,8 +39,15 @@ def part_caption(part: Part) -> str:
     return "  ·  ".join(bits)
 
 
+HOLD_WAITING = "HOLD waiting"  # the one count of held parts waiting for review, as the Review screen shows it
+
+
 class Counters(QWidget):
-    """Shift counters per verdict (symbol, word, number), total, yield and rate."""
+    """Shift counters per verdict (symbol, word, number), total, yield and rate.
+
+    The HOLD row is the number of parts waiting for review now (`show_waiting`), the same number the
+    Review button and screen show; a held part leaves it when someone decides it or its time runs out.
+    """
 
     def __init__(self, touch: TouchSize, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -47,7 +56,8 @@ class Counters(QWidget):
         grid.setHorizontalSpacing(12)
         icon_px = max(20, touch.px // 2)
         self.values: dict[str, QLabel] = {}
-        rows: list[tuple[Verdict | None, str]] = [(Verdict.OK, "OK"), (Verdict.NG, "NG"), (Verdict.HOLD, "HOLD"),
+        self.title: QLabel | None = None  # the panel's title, set by the live screen
+        rows: list[tuple[Verdict | None, str]] = [(Verdict.OK, "OK"), (Verdict.NG, "NG"), (Verdict.HOLD, HOLD_WAITING),
                                                   (Verdict.NOT_INSPECTED, "NOT INSPECTED")]
         for r, (verdict, words) in enumerate(rows):
             sym = QLabel()
@@ -58,18 +68,22 @@ class Counters(QWidget):
             value.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             grid.addWidget(value, r, 2)
             self.values[words] = value
-        for r, words in enumerate(("Total", "Yield", "Rate", "Latency p50 / p99"), start=len(rows)):
-            grid.addWidget(label(words), r, 1)
+        for r, words in enumerate(("Total", "Yield", "Rate", "Latency p50 / p99")):  # a second column: low screens
+            grid.addWidget(label(words), r, 4)
             value = label("—", "figure")
             value.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            grid.addWidget(value, r, 2)
+            grid.addWidget(value, r, 5)
             self.values[words] = value
         grid.setColumnStretch(1, 1)
+        grid.setColumnStretch(4, 1)
+        grid.setColumnMinimumWidth(3, 12)
 
-    def show_counts(self, counts: VerdictCounts, verdicts: StageSnapshot) -> None:
-        """Refresh the figures."""
+    def show_counts(self, counts: VerdictCounts, verdicts: StageSnapshot, title: str = "") -> None:
+        """Refresh the figures (and the panel's title: which shift they count, or since when)."""
+        if title and self.title is not None and self.title.text() != title:
+            self.title.setText(title)
         figures = {
-            "OK": f"{counts.ok}", "NG": f"{counts.ng}", "HOLD": f"{counts.hold}",
+            "OK": f"{counts.ok}", "NG": f"{counts.ng}",
             "NOT INSPECTED": f"{counts.not_inspected}", "Total": f"{counts.total}",
             "Yield": f"{counts.yield_pct:.1f} %" if counts.total else "—",
             "Rate": f"{verdicts.fps * 60:.0f} /min" if verdicts.fps > 0 else "—",
@@ -79,6 +93,12 @@ class Counters(QWidget):
         for key, text in figures.items():
             if self.values[key].text() != text:
                 self.values[key].setText(text)
+
+    def show_waiting(self, waiting: int) -> None:
+        """The held parts waiting for review now (the station's HOLD queue)."""
+        text = f"{waiting}"
+        if self.values[HOLD_WAITING].text() != text:
+            self.values[HOLD_WAITING].setText(text)
 
 
 class LiveScreen(QWidget):
@@ -122,6 +142,7 @@ class LiveScreen(QWidget):
         verdict_col.addWidget(self.badge)
         verdict_col.addWidget(self.reason)
         counts_box, counts_col = panel("This shift")
+        self.counters.title = counts_box.findChild(QLabel, "title")
         counts_col.addWidget(self.counters)
         counts_col.addStretch(1)
         right = QVBoxLayout()
@@ -138,6 +159,8 @@ class LiveScreen(QWidget):
         col.addLayout(top, 1)
         col.addWidget(strip_box)
 
+        self.fault: LineFault | None = None
+        self._part_reason = ""
         self.drawn_version = 0
         self.draw_listeners: list[Callable[[int, Part, float], None]] = []
         self._overlays_changed()
@@ -149,14 +172,26 @@ class LiveScreen(QWidget):
                                roi=self.toggle_roi.isChecked())
         self.scale.setVisible(self.toggle_heatmap.isChecked())
 
+    def show_fault(self, fault: LineFault | None) -> None:
+        """PLC LOST, CAMERA LOST or NOT INSPECTED in the verdict area, in words and shape, with the alarm's whole
+        text under it; None goes back to the newest part's verdict."""
+        self.fault = fault
+        self.badge.set_fault(fault.words if fault is not None else "")
+        self._show_reason()
+
+    def _show_reason(self) -> None:
+        text = self.fault.detail if self.fault is not None else self._part_reason
+        if self.reason.text() != text:
+            self.reason.setText(text)
+            self.reason.setStyleSheet(f"color: {theme.REJECT_RED}; font-weight: 600;" if self.fault else "")
+
     def draw(self, version: int, part: Part, region_threshold: float, roi: InspectionRoi | None) -> None:
         """Show the newest part (the caller only calls this when the version changed)."""
         self.view.show_part(part, region_threshold, roi)
         self.scale.set_threshold(region_threshold)
         self.badge.set_verdict(part.verdict)
-        reason = part.decision.reason if part.decision else ""
-        if self.reason.text() != reason:
-            self.reason.setText(reason)
+        self._part_reason = part.decision.reason if part.decision else ""
+        self._show_reason()
         confidence = part.decision.confidence if part.decision else None
         words = f"Defect confidence {confidence_percent(confidence)}" if confidence is not None else ""
         self.badge.set_detail(words)

@@ -87,7 +87,9 @@ class LoginScreen(QWidget):
         self.users_note.show()
 
     def choose(self, name: str) -> None:
-        """Pick the user who is logging in."""
+        """Pick the user who is logging in; a PIN typed for someone else is forgotten."""
+        if name != self.name:
+            self.pad.pin = ""
         self.name = name
         button_ = self.user_buttons.get(name)
         if button_ is not None and not button_.isChecked():

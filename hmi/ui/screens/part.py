@@ -50,7 +50,7 @@ def part_fields(part: Part) -> list[tuple[str, str]]:
 def record_fields(record: PartRecord) -> list[tuple[str, str]]:
     """The stored record's fields that only the records hold: final verdict, review, PLC delivery, images."""
     return [
-        ("Final verdict", record.verdict.label + (" (overridden)" if record.overridden else "")),
+        ("Final verdict", record.final_words),
         ("Reviewed by", f"{record.reviewed_by} at {_t(record.reviewed_at)}" if record.reviewed_by else "—"),
         ("Defect type", record.defect_type or "—"),
         ("Review note", record.review_note or "—"),

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from PySide6.QtGui import QDoubleValidator, QIntValidator
-from PySide6.QtWidgets import QButtonGroup, QComboBox, QGridLayout, QHBoxLayout, QLineEdit, QWidget
+from PySide6.QtWidgets import QButtonGroup, QComboBox, QGridLayout, QHBoxLayout, QLineEdit, QStackedWidget, QWidget
 
 from hmi.config.schema import JudgingTargets, Recipe, RecipeModel, RecipeThresholds
 from hmi.core.errors import ConfigError, StationError
@@ -20,10 +20,12 @@ from hmi.inference.package import ModelPackage
 from hmi.store.users import Permission
 from hmi.ui import theme
 from hmi.ui.context import ScreenContext
+from hmi.ui.signature import SignaturePanel
 from hmi.ui.touch import button
-from hmi.ui.widgets import ChoiceList, label, panel
+from hmi.ui.widgets import ChoiceList, label, panel, scrolling
 
 MODE_TITLES = {"edit": "Recipe {name}", "new": "New recipe", "copy": "Copy of {name}"}
+CHANGEOVER_REASONS = ("New order", "Product change", "Shift plan")  # quick starts; the reason can be typed on
 
 
 @dataclass(frozen=True)
@@ -178,14 +180,13 @@ class RecipesScreen(QWidget):
                                     ("Inspection area", self.roi))):
             grid.addWidget(label(t, "dim", wrap=True), r + 1 + i, 0)
             grid.addWidget(w, r + 1 + i, 1, 1, 3)
-        fcol.addLayout(grid)
-        fcol.addStretch(1)
+        fcol.addWidget(scrolling(grid), 1)  # a long form: its fields scroll, the reason and actions stay
         fcol.addWidget(label("Reason for the change (goes to the audit trail with your name):", "dim", wrap=True))
         self.reason = self._field(touch, "why do you change or change over?")
         fcol.addWidget(self.reason)
         actions = QHBoxLayout()
         self.save_button = button("Save recipe", touch, name="primary")
-        self.changeover_button = button("Put in force (changeover)", touch, name="primary")
+        self.changeover_button = button("Put in force (changeover)…", touch, name="primary")
         self.save_button.clicked.connect(self.save)
         self.changeover_button.clicked.connect(self.changeover)
         actions.addWidget(self.save_button)
@@ -194,10 +195,18 @@ class RecipesScreen(QWidget):
         self.feedback = label("", wrap=True)
         fcol.addWidget(self.feedback)
 
+        # A changeover changes what parts are judged by: signed (reason and PIN), like thresholds.
+        self.signature = SignaturePanel(touch, "Sign the changeover", reasons=CHANGEOVER_REASONS)
+        self.signature.signed.connect(self._signed_changeover)
+        self.signature.cancelled.connect(self._close_signature)
+        self.right = QStackedWidget()
+        self.right.addWidget(form_panel)
+        self.right.addWidget(self.signature)
+
         outer = QHBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(list_panel, 3)
-        outer.addWidget(form_panel, 7)
+        outer.addWidget(self.right, 7)
         self._show_form(None)
 
     @staticmethod
@@ -220,6 +229,14 @@ class RecipesScreen(QWidget):
         if in_force != self._in_force:
             self._in_force = in_force
             self._show_list(self.entries, self.models)
+        if self.right.currentWidget() is self.signature and self.ctx.session.user is None and not self._busy:
+            self._close_signature()
+
+    def hideEvent(self, event) -> None:  # noqa: N802 - Qt override
+        """A signature left open is forgotten when the screen is left."""
+        if not self._busy:
+            self._close_signature()
+        super().hideEvent(event)
 
     def prepare_screenshot(self) -> None:
         """Fill the list and the form with the recipe in force synchronously (for --screenshot)."""
@@ -430,21 +447,51 @@ class RecipesScreen(QWidget):
         return create
 
     def changeover(self) -> None:
-        """Put the selected recipe in force: model, thresholds, area, camera, holds (audited with the reason)."""
-        reason = self._reason(Permission.RECIPES)
-        if reason is None or self.selected is None:
+        """Ask the technician's signature for putting the selected recipe in force."""
+        denial = self.ctx.session.denial(Permission.RECIPES)
+        if denial is not None:
+            self._say(str(denial), error=True)
             return
-        name, user, changes = self.selected, self.ctx.session.user, self.ctx.station.changes
-        self._run(lambda: changes.changeover(name, user, reason),
-                  lambda r: f"Changed over to recipe {r.name}: it judges from the next part")
+        if self.selected is None:
+            return
+        user = self.ctx.session.user
+        self.signature.reset()
+        self.signature.set_signer(user.name, user.role.value)
+        self.signature.reason.setText(self.reason.text().strip())
+        self.signature.set_meaning(f"Changeover from recipe {self._in_force} to recipe {self.selected}: its model, "
+                                   "thresholds, inspection area, camera settings and HOLD rules judge from the "
+                                   "next part.")
+        self.right.setCurrentWidget(self.signature)
 
-    def _run(self, work, said) -> None:
+    def _signed_changeover(self, reason: str, pin: str) -> None:
+        """Put the selected recipe in force (signed, audited with the reason); a refusal stays on the panel."""
+        name, user, changes = self.selected, self.ctx.session.user, self.ctx.station.changes
+        if user is None or name is None:
+            self.signature.show_failure("Nobody is logged in", "log in, then sign again")
+            return
+
+        def refused(exc: BaseException) -> bool:
+            if isinstance(exc, StationError):
+                self.signature.show_failure(exc.what, exc.todo)
+                return True
+            self._close_signature()
+            return False
+
+        self._run(lambda: changes.changeover(name, user, reason, pin),
+                  lambda r: f"Changed over to recipe {r.name}: it judges from the next part", refused=refused)
+
+    def _close_signature(self) -> None:
+        self.signature.reset()
+        self.right.setCurrentIndex(0)
+
+    def _run(self, work, said, refused=None) -> None:
         self._busy = True
         self._update_buttons()
         self._say("Working…")
 
         def done(recipe: Recipe) -> None:
             self._busy = False
+            self._close_signature()
             self.reason.clear()
             text = said(recipe)
             self._say(f"✔ {text}.")
@@ -461,6 +508,9 @@ class RecipesScreen(QWidget):
         def failed(exc: BaseException) -> None:
             self._busy = False
             self._update_buttons()
+            if refused is not None and refused(exc):
+                self._say("")
+                return
             self._say(str(exc) if isinstance(exc, StationError) else f"the change failed ({exc}) — try again",
                       error=True)
 

@@ -18,12 +18,12 @@ from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QComboBox, QComp
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
 from hmi.core.errors import StationError, StoreError
-from hmi.core.part import CameraSettings, Decision, DefectRegion, Inspection, Part
 from hmi.core.verdict import Verdict
 from hmi.decision.policy import confidence_text
 from hmi.services.reports.browse import (PAGE_SIZE, PartDetail, RecordBrowser, RecordExport, RecordFilter, RecordKey,
                                 RecordPage)
 from hmi.services.reports.shifts import ShiftCalendar
+from hmi.store.held import part_from_record as stored_part  # a stored part, drawn in a PartImageView
 from hmi.store.queries import PartRecord
 from hmi.store.users import Permission
 from hmi.ui.context import ScreenContext
@@ -94,8 +94,8 @@ def field_rows(record: PartRecord, tz: ZoneInfo) -> list[tuple[str, str]]:
         else:
             text = str(value)
         rows.append((name, text))
-    if record.overridden:
-        rows[list(FIELD_NAMES).index("verdict")] = ("Final verdict", f"{record.verdict.label} (overridden by a person)")
+    if record.decided_by:
+        rows[list(FIELD_NAMES).index("verdict")] = ("Final verdict", record.final_words)
     return rows
 
 
@@ -104,23 +104,6 @@ def region_rows(record: PartRecord) -> list[tuple[str, ...]]:
     return [(str(r.idx + 1), r.label, str(r.area_px), "—" if r.peak_score is None else f"{r.peak_score:.3f}",
              f"{r.x}, {r.y}", f"{r.w} × {r.h}", "—" if r.confidence is None else f"{r.confidence:.2f}")
             for r in record.regions]
-
-
-def stored_part(record: PartRecord, picture, note: str) -> Part:
-    """A Part built from a stored record, only for drawing `picture` with its regions in a PartImageView.
-
-    Without a picture the view shows `note` (it reads it from `capture_error`).
-    """
-    regions = tuple(DefectRegion(r.x, r.y, r.w, r.h, r.area_px, r.peak_score or 0.0, label=r.label,
-                                 confidence=r.confidence) for r in record.regions)
-    inspection = Inspection(record.score or 0.0, regions, record.backend or "", record.model_name or "",
-                            record.model_sha256 or "", record.infer_ms or 0.0)
-    decision = Decision(record.verdict, record.reason, record.threshold_version or 0,
-                        record.decided_at or record.captured_at, record.captured_mono)
-    camera = CameraSettings(record.camera_source or "", record.exposure_us or 0.0, record.gain_db or 0.0)
-    return Part(record.seq, record.captured_at, record.captured_mono, camera, record.recipe, image=picture,
-                capture_error=None if picture is not None else note, part_id=record.part_id, lot_id=record.lot_id,
-                inspection=inspection, decision=decision)
 
 
 class RecordsScreen(QWidget):
@@ -508,7 +491,7 @@ class RecordsScreen(QWidget):
         self.table.setRowCount(len(self.records))
         for row, r in enumerate(self.records):
             cells = [str(r.seq), r.captured_at.astimezone(self.tz).strftime("%Y-%m-%d %H:%M:%S"), r.recipe,
-                     r.verdict.label + (" (overridden)" if r.overridden else ""), r.auto_verdict.label,
+                     r.final_words, r.auto_verdict.label,
                      "—" if r.score is None else f"{r.score:.3f}" + (
                          "" if r.confidence is None else f"\n{confidence_text(r.confidence)}"),
                      r.defect_type or "—", r.reviewed_by or "—"]

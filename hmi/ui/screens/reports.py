@@ -20,22 +20,25 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import (QButtonGroup, QGridLayout, QHBoxLayout, QPushButton, QStackedWidget, QVBoxLayout,
                                QWidget)
 
-from hmi.core.errors import StationError
-from hmi.services.reports.compare import compare_reports
+from hmi.services.reports.compare import COLUMNS, compare_reports, older_newer
 from hmi.services.reports.connection import open_reports
 from hmi.services.reports.export import write_csv
 from hmi.services.reports.models import ModelBaselines
 from hmi.services.reports.pdf import write_pdf
 from hmi.services.reports.shifts import ShiftCalendar
 from hmi.services.reports.summary import ShiftReport, build_report, key_figures, known_models, resolve_model_shift
+from hmi.services.reports.targets import STATION_DISK, ExportTarget, export_targets, settle
 from hmi.store.users import Permission
 from hmi.ui import theme
 from hmi.ui.charts import style_chart
 from hmi.ui.context import ScreenContext
+from hmi.ui.low_priority import LowPriority
+from hmi.ui.messages import Level, UserMessage
 from hmi.ui.screens.plant_reports import PlantReportView, load_plant_shift, plant_line
 from hmi.ui.theme import Fonts
 from hmi.ui.touch import button
@@ -82,41 +85,47 @@ def load_reports(data_dir: Path, calendar: ShiftCalendar, pick: str, compare: st
         conn.close()
 
 
-class _LowPriority(QObject):
-    """Runs work on the station's report thread and hands its outcome back on the UI thread."""
+@dataclass(frozen=True)
+class ReportView:
+    """Everything the screen shows of one load, worked out before any widget changes."""
 
-    _finished = Signal(object, object, object)
+    title: str
+    status: str
+    figures: list[tuple[str, str]]
+    health: str
+    operators: list[tuple[str, ...]]
+    hourly: HourlySeries
+    stops: list[tuple[str, ...]]
+    compare: list[tuple[str, ...]] | None
+    compare_title: str
 
-    def __init__(self, parent: QObject, station) -> None:
-        super().__init__(parent)
-        self._station = station
-        self._finished.connect(self._deliver)
 
-    def submit(self, work, done, failed) -> None:
-        """Queue `work` on the report thread; `done(result)` or `failed(exc)` is called on the UI thread."""
-        try:
-            future = self._station.reports.submit(work)
-        except RuntimeError:  # the station stopped, and its report thread with it
-            failed(StationError("reports cannot be built: the station has stopped", "start the station again"))
-            return
-        future.add_done_callback(lambda f: self._emit(f, done, failed))
-
-    def _emit(self, future, done, failed) -> None:
-        try:
-            self._finished.emit(future, done, failed)
-        except RuntimeError:  # the screen was closed while the report was being built: nobody to tell
-            pass
-
-    @staticmethod
-    def _deliver(future, done, failed) -> None:
-        if future.cancelled():
-            failed(StationError("the report was not built: the station stopped first", "start the station again"))
-            return
-        exc = future.exception()
-        if exc is None:
-            done(future.result())
-        else:
-            failed(exc)
+def prepare_view(loaded: LoadedReports) -> ReportView:
+    """The texts, table rows and chart series of `loaded`; raises before anything is shown if one cannot be made."""
+    r, other = loaded.main, loaded.other
+    built = r.window.local(r.built_at).strftime("%H:%M:%S")
+    health = []
+    for m in r.models:
+        words = m.drift.words if m.drift is not None else "No drift baseline yet."
+        rate = "—" if math.isnan(m.false_reject_rate) else f"{100 * m.false_reject_rate:.1f} %"
+        health.append(f"{m.model_name} {m.model_sha256[:8]}: {words} NG overruled to OK: {rate}.")
+    operators = [(o.user, f"{o.reviews:,}", f"{o.overrides:,}", f"{o.to_ok:,}", f"{o.to_ng:,}") for o in r.operators]
+    stops = [(f"{r.window.local(s.start):%H:%M}–{r.window.local(s.end):%H:%M}",
+              "Stop: " + (", ".join(s.alarms) or "no alarm recorded"), f"{s.seconds / 60:.1f}") for s in r.stops]
+    stops += [(f"{r.window.local(a.raised_at):%H:%M}", f"{a.code}: {a.message}",
+               f"{a.active_s(r.window.start, r.until) / 60:.1f}") for a in r.alarms]
+    compare, compare_title = None, ""
+    if other is not None:
+        older, newer = older_newer(r, other)
+        compare = [(f.name, f.a, f.b, f.change) for f in compare_reports(older, newer)]
+        compare_title = (f"Side by side — older: {older.title}\nnewer: {newer.title} "
+                         f"(the {'older' if older is other else 'newer'} is dashed in the hourly chart)")
+    late = (f"{r.decided_after_end:,} held part(s) decided after the shift's end count as HOLD open at the end."
+            if r.decided_after_end else "")
+    return ReportView(r.title, f"Built {built} in {r.build_s:.2f} s. {late} {loaded.note}".strip(),
+                      key_figures(r), "\n".join(health) or "No part was judged by a model in this shift.",
+                      operators or [("nobody", "0", "0", "0", "0")], hourly_series(r, other),
+                      stops or [("—", "No alarm and no stop in this shift.", "")], compare, compare_title)
 
 
 def _plot(font_px: int, left: str, bottom: str = "") -> pg.PlotWidget:
@@ -125,6 +134,43 @@ def _plot(font_px: int, left: str, bottom: str = "") -> pg.PlotWidget:
     style_chart(w, font_px, left, bottom)
     w.setMinimumHeight(font_px * 5)
     return w
+
+
+@dataclass(frozen=True)
+class HourlySeries:
+    """The hourly chart's data, both shifts on the same hour positions (hour 1, 2, … of each shift).
+
+    Two shifts may differ in length (a 9-hour late shift beside a 7-hour night, or a clock-change
+    night): the shorter one simply has no bar where the longer one goes on.
+    """
+
+    x: np.ndarray
+    ticks: list[tuple[int, str]]
+    parts: np.ndarray
+    yields: np.ndarray
+    other_parts: np.ndarray | None
+    other_yields: np.ndarray | None
+
+
+def _padded(values: list[float], n: int, fill: float) -> np.ndarray:
+    out = np.full(n, fill, float)
+    out[:len(values)] = values
+    return out
+
+
+def hourly_series(report: ShiftReport, other: ShiftReport | None = None) -> HourlySeries:
+    """Align `report`'s hours and `other`'s (when comparing) by their place in the shift."""
+    hours = report.hourly
+    others = other.hourly if other is not None else ()
+    n = max(len(hours), len(others))
+    labels = [h.label[:2] for h in hours] + [f"+{i + 1}" for i in range(n - len(hours))]
+    series = HourlySeries(np.arange(n), list(enumerate(labels)),
+                          _padded([h.parts for h in hours], n, 0.0), _padded([h.yield_pct for h in hours], n, math.nan),
+                          None, None)
+    if other is None:
+        return series
+    return HourlySeries(series.x, series.ticks, series.parts, series.yields,
+                        _padded([h.parts for h in others], n, 0.0), _padded([h.yield_pct for h in others], n, math.nan))
 
 
 class HourlyChart(QWidget):
@@ -140,32 +186,27 @@ class HourlyChart(QWidget):
         col.addWidget(self.yields, 2)
         self.font_px = font_px
 
-    def show_report(self, report: ShiftReport, other: ShiftReport | None = None) -> None:
-        """Draw the hours of `report` (and `other` as an outline, when comparing)."""
+    def show_series(self, s: HourlySeries) -> None:
+        """Draw the shown shift's hours (and the compared shift's as an outline)."""
         for w in (self.parts, self.yields):
             w.clear()
-        hours = report.hourly
-        x = np.arange(len(hours))
-        ticks = [[(i, h.label[:2]) for i, h in enumerate(hours)]]  # '06' … '13': the hour each bar starts
-        self.parts.addItem(pg.BarGraphItem(x=x, height=[h.parts for h in hours], width=0.7,
+        x, y = s.x, s.yields
+        self.parts.addItem(pg.BarGraphItem(x=x, height=s.parts, width=0.7,
                                            brush=theme.PANEL_DARK, pen=pg.mkPen(theme.TEXT)))
-        y = np.array([h.yield_pct for h in hours], float)
         ok = np.isfinite(y)  # an hour without parts has no yield: no point is drawn for it
         if ok.any():
             self.yields.plot(x[ok], y[ok], pen=pg.mkPen(theme.TEXT, width=3), symbol="o", symbolSize=8,
                              symbolBrush=theme.TEXT)
-        if other is not None:
-            self.parts.addItem(pg.BarGraphItem(x=x[:len(other.hourly)], height=[h.parts for h in other.hourly],
-                                               width=0.7, brush=None, pen=pg.mkPen(theme.TEXT, width=2,
-                                                                                    style=Qt.PenStyle.DashLine)))
-            oy = np.array([h.yield_pct for h in other.hourly], float)[:len(x)]
-            ook = np.isfinite(oy)
+        if s.other_parts is not None and s.other_yields is not None:
+            self.parts.addItem(pg.BarGraphItem(x=x, height=s.other_parts, width=0.7, brush=None,
+                                               pen=pg.mkPen(theme.TEXT, width=2, style=Qt.PenStyle.DashLine)))
+            ook = np.isfinite(s.other_yields)
             if ook.any():
-                self.yields.plot(x[:len(oy)][ook], oy[ook],
+                self.yields.plot(x[ook], s.other_yields[ook],
                                  pen=pg.mkPen(theme.TEXT_DIM, width=2, style=Qt.PenStyle.DashLine))
         for w in (self.parts, self.yields):
-            w.getPlotItem().getAxis("bottom").setTicks(ticks)
-            w.setXRange(-0.6, max(0, len(hours) - 1) + 0.6, padding=0)
+            w.getPlotItem().getAxis("bottom").setTicks([s.ticks])  # '06' … '13': the hour each bar starts
+            w.setXRange(-0.6, max(0, len(x) - 1) + 0.6, padding=0)
         finite = y[np.isfinite(y)]
         low = float(min(finite.min(), 99.0)) if finite.size else 95.0
         self.yields.setYRange(max(0.0, math.floor(low - 0.5)), 100.0, padding=0.02)
@@ -179,23 +220,26 @@ class ParetoChart(QWidget):
         col = QVBoxLayout(self)
         col.setContentsMargins(0, 0, 0, 0)
         self.plot = _plot(font_px, "rejected parts")
+        self.plot.getPlotItem().getAxis("bottom").setHeight(3 * font_px + 12)  # two-line defect names
         col.addWidget(self.plot)
         self.font_px = font_px
+        self.labels: list[str] = []
 
-    def show_report(self, report: ShiftReport) -> None:
-        """Draw the Pareto of `report` (the top 6 kinds)."""
+    def show_report(self, report) -> None:
+        """Draw the Pareto of `report` (the top 5 kinds), each bar labelled with its defect's name."""
         self.plot.clear()
         items = report.pareto[:5]
         x = np.arange(len(items))
         self.plot.addItem(pg.BarGraphItem(x=x, height=[p.parts for p in items], width=0.7,
                                           brush=theme.REJECT_RED, pen=pg.mkPen(theme.TEXT)))
         for i, p in enumerate(items):
-            # The kind's name and figures above its bar: long names do not fit under narrow bars.
-            text = pg.TextItem(f"{p.defect.replace(' ', chr(10))}\n{p.parts:,} · {100 * p.cumulative:.0f} %",
-                               color=theme.TEXT, anchor=(0.5, 1.0))
+            text = pg.TextItem(f"{p.parts:,} · {100 * p.cumulative:.0f} %", color=theme.TEXT, anchor=(0.5, 1.0))
             text.setPos(i, p.parts)
             self.plot.addItem(text)
-        self.plot.getPlotItem().getAxis("bottom").setTicks([[(i, str(i + 1)) for i in range(len(items))]])
+        # The defect's name under its bar, a word a line so long names fit narrow bars.
+        self.labels = [p.defect for p in items]
+        self.plot.getPlotItem().getAxis("bottom").setTicks(
+            [[(i, name.replace(" ", "\n")) for i, name in enumerate(self.labels)]])
         top = max((p.parts for p in items), default=1)
         self.plot.setYRange(0, top * 1.6, padding=0)
         self.plot.setXRange(-0.6, max(0, len(items) - 1) + 0.6, padding=0)
@@ -244,7 +288,7 @@ class ReportsScreen(QWidget):
         self.loaded: LoadedReports | None = None
         self.loading = False
         self._loaded_mono = 0.0
-        self.low = _LowPriority(self, ctx.station)
+        self.low = LowPriority(self, ctx.station)
         self.day: date = self.calendar.previous().day
         cfg = ctx.station.cfg
         self.scope = "station"
@@ -325,15 +369,29 @@ class ReportsScreen(QWidget):
         for b in self.compare_buttons.values():
             row2.addWidget(b)
         row2.addStretch(1)
-        row2.addWidget(self.export_csv)
-        row2.addWidget(self.export_pdf)
+        # Where exports go: the station's disk, a configured share or a USB drive plugged in now.
+        self.targets: list[ExportTarget] = []
+        self.target = STATION_DISK
+        self.target_buttons: dict[str, QPushButton] = {}
+        self.target_group = QButtonGroup(self)
+        self.target_group.setExclusive(True)
+        self.target_row = QHBoxLayout()
+        row3 = QHBoxLayout()
+        row3.addWidget(label("Export to:", "title"))
+        row3.addLayout(self.target_row)
+        row3.addStretch(1)
+        row3.addWidget(self.export_csv)
+        row3.addWidget(self.export_pdf)
         pick_col.addLayout(row1)
         pick_col.addLayout(row2)
+        pick_col.addLayout(row3)
+        self.refresh_targets()
 
         # Figures.
         self.title = label("Choose a shift", "title", wrap=True)
         self.status = label("", "dim", wrap=True)
         self.figure_labels: dict[str, tuple] = {}
+        self.figure_rows: list[tuple] = []
         figures_panel, fig_col = panel()
         fig_col.addWidget(self.title)
         fig_col.addWidget(self.status)
@@ -367,7 +425,7 @@ class ReportsScreen(QWidget):
         self.stops = read_only_table(["When", "What", "Minutes"], fonts.small)
         self.stops.setMinimumHeight(2 * touch.px)
         right.addWidget(self.stops, 2)
-        self.compare_table = read_only_table(["Figure", "A", "B", "B − A"], fonts.small)
+        self.compare_table = read_only_table(list(COLUMNS), fonts.small)
         self.compare_table.setMinimumHeight(2 * touch.px)
         self.compare_title = label("Side by side", "dim", wrap=True)
         right.addWidget(self.compare_title)
@@ -395,8 +453,59 @@ class ReportsScreen(QWidget):
 
     # --- the window's calls ------------------------------------------------------------------
     def on_show(self) -> None:
-        """Load the chosen shift's report in the background."""
+        """Load the chosen shift's report in the background; list the export targets there now."""
+        self.refresh_targets()
+        self._fit_choices()
         self.reload()
+
+    def _fit_choices(self) -> None:
+        """Widen the choice buttons to their words in bold (a checked button's), so none is cut off when chosen."""
+        for b in (self.current_btn, self.previous_btn, *self.shift_buttons.values(), *self.target_buttons.values(),
+                  *self.compare_buttons.values()):
+            b.ensurePolished()
+            bold = QFont(b.font())
+            bold.setBold(True)
+            b.setMinimumWidth(max(b.minimumWidth(), QFontMetrics(bold).horizontalAdvance(b.text()) + 40))
+
+    def refresh_targets(self) -> None:
+        """Offer the targets there now (a drive plugged in or pulled since); the choice stays if still there."""
+        targets = export_targets(self.ctx.station.cfg.reports, Path(self.ctx.station.data_dir))
+        if [(t.label, t.folder) for t in targets] == [(t.label, t.folder) for t in self.targets]:
+            return
+        self.targets = targets
+        for b in self.target_buttons.values():
+            self.target_group.removeButton(b)
+            self.target_row.removeWidget(b)
+            b.deleteLater()
+        self.target_buttons = {}
+        for t in targets:
+            b = button(t.label, self.ctx.touch, checkable=True, wide=2.4)
+            b.clicked.connect(lambda _=False, name=t.label: self.choose_target(name))
+            self.target_group.addButton(b)
+            self.target_row.addWidget(b)
+            self.target_buttons[t.label] = b
+        self._fit_choices()
+        if self.target not in self.target_buttons:
+            self.target = targets[0].label
+        self.target_buttons[self.target].setChecked(True)
+
+    def choose_target(self, name: str) -> None:
+        """Write the next exports to target `name` (its button's words)."""
+        self.target = name
+        self.target_buttons[name].setChecked(True)
+
+    def _export_folder(self) -> Path | None:
+        """The chosen target's folder, or None (and a message saying why) when it cannot be written now."""
+        self.refresh_targets()
+        target = next((t for t in self.targets if t.label == self.target), None)
+        if target is None:
+            self.ctx.channel.warning(f"{self.target} is no longer there", "choose where to export to, then export again")
+            return None
+        problem = target.ready()
+        if problem is not None:
+            self.ctx.channel.warning(problem.what, problem.todo)
+            return None
+        return target.folder
 
     def on_tick(self) -> None:
         """Refresh the current shift once a minute while it is on show; nothing else (cheap)."""
@@ -512,53 +621,55 @@ class ReportsScreen(QWidget):
 
     # --- drawing -----------------------------------------------------------------------------
     def show_loaded(self, loaded: LoadedReports) -> None:
-        """Draw a finished report (and its comparison)."""
+        """Draw a finished report (and its comparison): everything is worked out first, then shown at once.
+
+        If working it out fails, the screen keeps what it showed before and says so: it is never left
+        with one shift's figures beside another's charts.
+        """
+        try:
+            view = prepare_view(loaded)
+        except Exception as exc:  # noqa: BLE001 - whatever went wrong, the shown report stays whole
+            self.status.setText("This report could not be shown; the one on screen is unchanged.")
+            self.ctx.channel.post(UserMessage(Level.ERROR, "This report could not be shown; the one on screen is "
+                                              "unchanged", "choose the shift again; if it happens again, call "
+                                              "service (the details are in the station's log)"), exc)
+            return
         self.loaded = loaded
-        r, other = loaded.main, loaded.other
+        r = loaded.main
         self.day = r.window.day
         self._show_day()
-        self.title.setText(r.title)
-        built = r.window.local(r.built_at).strftime("%H:%M:%S")
-        self.status.setText(f"Built {built} in {r.build_s:.2f} s. {loaded.note}".strip())
-        self._fill_figures(r)
-        health = []
-        for m in r.models:
-            words = m.drift.words if m.drift is not None else "No drift baseline yet."
-            rate = "—" if math.isnan(m.false_reject_rate) else f"{100 * m.false_reject_rate:.1f} %"
-            health.append(f"{m.model_name} {m.model_sha256[:8]}: {words} NG overruled to OK: {rate}.")
-        self.health.setText("\n".join(health) or "No part was judged by a model in this shift.")
-        fill_table(self.operators, [(o.user, f"{o.reviews:,}", f"{o.overrides:,}", f"{o.to_ok:,}", f"{o.to_ng:,}")
-                                    for o in r.operators] or [("nobody", "0", "0", "0", "0")])
-        self.hourly.show_report(r, other)
+        self.title.setText(view.title)
+        self.status.setText(view.status)
+        self._fill_figures(view.figures)
+        self.health.setText(view.health)
+        fill_table(self.operators, view.operators)
+        self.hourly.show_series(view.hourly)
         self.pareto.show_report(r)
         self.scores.show_report(r)
-        rows = [(f"{r.window.local(s.start):%H:%M}–{r.window.local(s.end):%H:%M}",
-                 "Stop: " + (", ".join(s.alarms) or "no alarm recorded"), f"{s.seconds / 60:.1f}") for s in r.stops]
-        rows += [(f"{r.window.local(a.raised_at):%H:%M}", f"{a.code}: {a.message}",
-                  f"{a.active_s(r.window.start, r.until) / 60:.1f}") for a in r.alarms]
-        fill_table(self.stops, rows or [("—", "No alarm and no stop in this shift.", "")])
-        comparing = other is not None
+        fill_table(self.stops, view.stops)
+        comparing = view.compare is not None
         self.compare_title.setVisible(comparing)
         self.compare_table.setVisible(comparing)
         self.stops.setVisible(not comparing)
         self.stops_title.setVisible(not comparing)
-        if comparing:
-            self.compare_title.setText(f"Side by side — A: {r.title}\nB: {other.title} (dashed in the hourly chart)")
-            fill_table(self.compare_table, [(f.name, f.a, f.b, f.change) for f in compare_reports(r, other)])
+        if view.compare is not None:
+            self.compare_title.setText(view.compare_title)
+            fill_table(self.compare_table, view.compare)
 
-    def _fill_figures(self, r: ShiftReport) -> None:
-        figures = key_figures(r)
+    def _fill_figures(self, figures: list[tuple[str, str]]) -> None:
         for i, (name, value) in enumerate(figures):
-            if name not in self.figure_labels:
-                n, v = label(name, "dim"), label("")
+            if i >= len(self.figure_rows):
+                n, v = label("", "dim"), label("")
                 self.figures.addWidget(n, i, 0)
                 self.figures.addWidget(v, i, 1)
-                self.figure_labels[name] = (n, v)
-            self.figure_labels[name][1].setText(value)
+                self.figure_rows.append((n, v))
+            self.figure_rows[i][0].setText(name)
+            self.figure_rows[i][1].setText(value)
+        self.figure_labels = {name: self.figure_rows[i] for i, (name, _value) in enumerate(figures)}
 
     # --- exports -----------------------------------------------------------------------------
     def export(self, kind: str) -> None:
-        """Write the shown shift as CSV or PDF to DATA_DIR/exports/ on the report thread; the banner says where."""
+        """Write the shown shift as CSV or PDF to the chosen target on the report thread; the message says where."""
         denial = self.ctx.session.denial(Permission.EXPORT)
         if denial is not None:
             self.ctx.channel.error(denial)
@@ -573,8 +684,11 @@ class ReportsScreen(QWidget):
         data_dir = self.ctx.station.data_dir
         cfg = self.ctx.station.cfg
         r = loaded.main
+        folder = self._export_folder()
+        if folder is None:
+            return
         stem = f"shift_{r.window.day.isoformat()}_{r.window.name}" + (f"_{r.model_sha256[:12]}" if r.model_sha256 else "")
-        out = Path(data_dir) / "exports" / f"{stem}.{kind}"
+        out = folder / f"{stem}.{kind}"
 
         def work() -> str:
             if kind == "csv":
@@ -583,29 +697,38 @@ class ReportsScreen(QWidget):
                     rows = write_csv(conn, r.window, out, model_sha256=r.model_sha256)
                 finally:
                     conn.close()
+                settle(out)
                 return f"CSV of {rows:,} parts written to {out}"
             write_pdf(r, out, station=f"{cfg.station.name} — {cfg.station.line}", other=loaded.other)
+            settle(out)
             return f"PDF shift report written to {out}"
 
         self.low.submit(work, lambda words: self.ctx.channel.info(words), self.ctx.channel.error)
 
     def _export_plant(self, kind: str) -> None:
-        """Write the plant report on show as CSV or PDF to DATA_DIR/exports/ on the report thread."""
+        """Write the plant report on show as CSV or PDF to the chosen target on the report thread."""
         report = self.plant_loaded
         if report is None:
             self.ctx.channel.warning("No plant report is on show", "wait until it is read from the plant database")
             return
+        folder = self._export_folder()
+        if folder is None:
+            return
         day = report.local(report.start).strftime("%Y-%m-%d_%H%M")
         line = "_" + re.sub(r"[^A-Za-z0-9_.-]+", "-", report.line) if report.line else ""
-        out = Path(self.ctx.station.data_dir) / "exports" / f"plant_{day}{line}.{kind}"
+        out = folder / f"plant_{day}{line}.{kind}"
 
         def work() -> str:
             if kind == "csv":
                 from hmi.plant.reports import write_plant_csv
 
-                return f"CSV plant report ({write_plant_csv(report, out):,} rows) written to {out}"
+                rows = write_plant_csv(report, out)
+                settle(out)
+                return f"CSV plant report ({rows:,} rows) written to {out}"
             from hmi.plant.report_pdf import write_plant_pdf
 
-            return f"PDF plant report ({write_plant_pdf(report, out)} pages) written to {out}"
+            pages = write_plant_pdf(report, out)
+            settle(out)
+            return f"PDF plant report ({pages} pages) written to {out}"
 
         self.low.submit(work, lambda words: self.ctx.channel.info(words), self.ctx.channel.error)

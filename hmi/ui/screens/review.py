@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (QButtonGroup, QHBoxLayout, QLineEdit, QPushButton, QScrollArea, QVBoxLayout,
                                QWidget)
@@ -20,6 +20,7 @@ from hmi.ui.touch import TouchSize, button
 from hmi.ui.widgets import image_and_heatmap_panel, label, panel
 
 MAX_LISTED = 40
+ARM_S = 0.6  # the part put up after the operator's verdict takes one only after this long (never a double tap's)
 
 
 def time_left(due_mono: float, now: float | None = None) -> str:
@@ -28,11 +29,11 @@ def time_left(due_mono: float, now: float | None = None) -> str:
     return f"{left // 60}:{left % 60:02d}"
 
 
-def queue_row_text(hold: PendingHold, default: Verdict, now: float | None = None) -> str:
-    """The queue button's words: part, score, and when the default verdict applies."""
+def queue_row_text(hold: PendingHold, now: float | None = None) -> str:
+    """The queue button's words: part, score, and when its recipe's default verdict applies."""
     part = hold.part
     score = f"score {part.inspection.score:.3f}" if part.inspection is not None else "no score"
-    return f"Part {part.seq} · {score}\n{default.label} by default in {time_left(hold.due_mono, now)}"
+    return f"Part {part.seq} · {score}\n{hold.default.label} by default in {time_left(hold.due_mono, now)}"
 
 
 def regions_text(hold: PendingHold) -> str:
@@ -47,8 +48,21 @@ def regions_text(hold: PendingHold) -> str:
     return "\n".join(lines)
 
 
+def gone_words(gone: PendingHold) -> tuple[str, str]:
+    """Title and text for a part that left the queue while on screen, without a verdict from this screen."""
+    return (f"Part {gone.part.seq} is no longer waiting",
+            f"Its review time ran out and the recipe's default verdict {gone.default.label} was applied. "
+            "Good and Defect stay off until you tap a part in the list.")
+
+
 class ReviewScreen(QWidget):
-    """Emits `decided(seq, verdict, defect_type, note)`; the window checks the role and hands it to the station."""
+    """Emits `decided(seq, verdict, defect_type, note)`; the window checks the role and hands it to the station.
+
+    A verdict is bound to the part on screen: when that part leaves the queue without a verdict from here
+    (its time ran out), the screen says so and shows no other part until the operator picks one. Only after
+    the operator's own verdict does it move on to the oldest part waiting, whose Good and Defect arm ARM_S
+    later, so a double tap cannot decide it unseen.
+    """
 
     decided = Signal(int, object, object, str)
 
@@ -57,11 +71,14 @@ class ReviewScreen(QWidget):
         self.touch = touch
         fonts = Fonts.for_touch(touch.px)
         self.recipe = recipe
-        self.default = Verdict[recipe.hold.default]
         self.holds: list[PendingHold] = []
         self.selected: int | None = None
         self.busy_seqs: set[int] = set()
+        self.gone: PendingHold | None = None   # the part that left the queue while on screen (time ran out)
+        self._sent: set[int] = set()           # parts this screen's verdict was sent for
+        self._armed_at = 0.0                   # monotonic s from which Good and Defect act on the part shown
         self._threshold = 1.0
+        self._shown_hold: PendingHold | None = None
         self._roi: InspectionRoi | None = recipe.roi
 
         # Queue column: one touch button per held part, oldest first.
@@ -150,20 +167,37 @@ class ReviewScreen(QWidget):
             self._rebuild(holds[:MAX_LISTED])
         self.holds = holds
         for b, h in zip(self.queue_buttons, holds, strict=False):  # holds beyond MAX_LISTED have no button
-            text = queue_row_text(h, self.default, now)
+            text = queue_row_text(h, now)
             if b.text() != text:
                 b.setText(text)
         more = f" (showing the oldest {MAX_LISTED})" if len(holds) > MAX_LISTED else ""
         self.queue_title.setText(f"Held parts: {len(holds)}{more}")
         self.empty_note.setVisible(not holds)
-        if self.selected not in {h.part.seq for h in holds}:
-            self.selected = holds[0].part.seq if holds else None
-            self._show_selected()
+        waiting = {h.part.seq for h in holds}
+        shown = self.selected
+        if shown is not None and shown not in waiting and shown not in self.busy_seqs:  # busy: wait for the answer
+            if shown in self._sent:  # the operator's own verdict: on to the oldest part waiting
+                self._put_up(holds[0].part.seq if holds else None, arm_later=True)
+            else:  # it left without a verdict from here: say so, and show no other part until one is picked
+                self.gone, self.selected = self._shown_hold, None
+                self._show_selected()
+            self._sent.discard(shown)
+        elif shown is None and self.gone is None and holds:
+            self._put_up(holds[0].part.seq, arm_later=False)
         self._check_selected()
         hold = self.current()
         if hold is not None:
-            self.countdown.setText(f"{self.default.label} by the recipe's default in {time_left(hold.due_mono, now)} "
+            self.countdown.setText(f"{hold.default.label} by the recipe's default in {time_left(hold.due_mono, now)} "
                                    "if nobody decides")
+
+    def _put_up(self, seq: int | None, *, arm_later: bool) -> None:
+        """Show `seq`, chosen by the screen itself; `arm_later` right after a verdict: Good and Defect arm after
+        ARM_S, so a tap meant for the part before (a double tap) cannot land on this one."""
+        self.selected = seq
+        self._armed_at = time.monotonic() + ARM_S if arm_later else 0.0
+        if arm_later:
+            QTimer.singleShot(int(ARM_S * 1000) + 20, self, self._enable)
+        self._show_selected()
 
     def _rebuild(self, holds: list[PendingHold]) -> None:
         for b in self.queue_buttons:
@@ -189,17 +223,28 @@ class ReviewScreen(QWidget):
         """The held part on screen."""
         return next((h for h in self.holds if h.part.seq == self.selected), None)
 
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        """Coming back to the screen starts afresh: the oldest part waiting is shown."""
+        if not event.spontaneous():  # not when the window itself comes back from being minimised
+            self.gone = None
+        super().showEvent(event)
+
     def select(self, seq: int) -> None:
         """Show held part `seq`."""
-        self.selected = seq
+        self.selected, self.gone, self._armed_at = seq, None, 0.0  # picked by the operator: armed at once
         self._check_selected()
         self._show_selected()
 
-    def _show_selected(self) -> None:
-        hold = self.current()
-        enabled = hold is not None and hold.part.seq not in self.busy_seqs
+    def _enable(self) -> None:
+        """Good, Defect, note and types only for a part on screen once armed, never while a verdict is on its way."""
+        enabled = self.current() is not None and not self.busy_seqs and time.monotonic() >= self._armed_at
         for w in (self.good, self.defect, self.note, *self.type_buttons.values()):
             w.setEnabled(enabled)
+
+    def _show_selected(self) -> None:
+        hold = self.current()
+        self._shown_hold = hold
+        self._enable()
         self.note.clear()
         checked = self.type_group.checkedButton()
         if checked is not None:
@@ -207,8 +252,9 @@ class ReviewScreen(QWidget):
             checked.setChecked(False)
             self.type_group.setExclusive(True)
         if hold is None:
-            self.part_title.setText("Nothing to review")
-            self.score.setText("")
+            title, words = gone_words(self.gone) if self.gone is not None else ("Nothing to review", "")
+            self.part_title.setText(title)
+            self.score.setText(words)
             self.regions.setText("")
             self.countdown.setText("")
             self.image_view.show_part(None, self._threshold, self._roi)
@@ -234,15 +280,20 @@ class ReviewScreen(QWidget):
 
     def _decide(self, verdict: Verdict) -> None:
         hold = self.current()
-        if hold is None:
+        if hold is None or self.busy_seqs or time.monotonic() < self._armed_at:
             return
         self.decided.emit(hold.part.seq, verdict, self.defect_type() if verdict is Verdict.NG else None,
                           self.note.text().strip())
 
     def mark_busy(self, seq: int, busy: bool) -> None:
-        """Disable the buttons while a decision on `seq` is on its way to the station."""
-        (self.busy_seqs.add if busy else self.busy_seqs.discard)(seq)
-        if seq == self.selected:
-            enabled = not busy
-            for w in (self.good, self.defect, self.note, *self.type_buttons.values()):
-                w.setEnabled(enabled)
+        """Disable the buttons while a decision on `seq` is on its way to the station (it was sent from here)."""
+        if busy:
+            self.busy_seqs.add(seq)
+            self._sent.add(seq)
+        else:
+            self.busy_seqs.discard(seq)
+        self._enable()
+
+    def refused(self, seq: int) -> None:
+        """The station no longer had `seq` waiting when the verdict arrived: nothing was applied from here."""
+        self._sent.discard(seq)

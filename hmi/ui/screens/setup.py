@@ -6,6 +6,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QPushButton, QWidget
 
 from hmi.config.schema import Recipe, StationConfig
+from hmi.decision.policy import ThresholdSet, score_text
 from hmi.ui.touch import TouchSize, button
 from hmi.ui.widgets import fill_table, label, panel, read_only_table
 
@@ -18,6 +19,18 @@ TOOLS = {
     "recipes": ("Recipes", "products: create, copy, edit, change over"),
 }
 
+# The one signature policy, as hmi.changes.setup enforces it; the setup screen says it in these words.
+SIGNATURE_POLICY = ("Signed with a technician's PIN and a reason, in the audit trail: thresholds, inspection area, "
+                    "model, camera exposure and gain, recipe changeover. Recipe edits and the lighting reference "
+                    "need a technician and are audited with their name.")
+
+
+def threshold_words(t: ThresholdSet) -> str:
+    """The set in force as the setup screen, the thresholds and teach screens say it: NG limit first."""
+    band = f"HOLD {score_text(t.hold_low)} – {score_text(t.ng_from)}" if t.ng_from > t.hold_low else "no HOLD band"
+    area = f", min. defect {t.min_defect_area_px} px" if t.min_defect_area_px else ""
+    return f"version {t.version}: NG from score {score_text(t.ng_from)}, {band}{area}"
+
 
 def setup_fields(cfg: StationConfig, recipe: Recipe, setup, backend: str) -> list[tuple[str, str]]:
     """The settings a technician checks before changing any: recipe, model, thresholds, camera, PLC, holds."""
@@ -29,9 +42,8 @@ def setup_fields(cfg: StationConfig, recipe: Recipe, setup, backend: str) -> lis
         ("Model", f"{recipe.model.name}" + (f" ({ins.package.sha256[:12]})" if ins is not None else
                                             f" — NOT LOADED: {setup.problem}")),
         ("Inference backend", backend),
-        ("Threshold set", f"version {t.version}: defect from score {t.score:.3f}, "
-                          f"HOLD band {t.hold_low:.3f} – {t.ng_from:.3f}, min area {t.min_defect_area_px} px"),
-        ("Region threshold", f"{ins.region_threshold:.3f}" if ins is not None else "—"),
+        ("Threshold set", threshold_words(t)),
+        ("Defect outlines from", f"map level {score_text(ins.region_threshold)}" if ins is not None else "—"),
         ("Inspection area", f"{len(roi.rectangles)} rectangles, {len(roi.polygons)} polygons"
                             if (roi.rectangles or roi.polygons) else "whole frame"),
         ("Defect types", ", ".join(recipe.defect_types)),
@@ -43,7 +55,8 @@ def setup_fields(cfg: StationConfig, recipe: Recipe, setup, backend: str) -> lis
         ("PLC", f"{cfg.plc.mode}, {cfg.plc.host}:{cfg.plc.port}, DB {cfg.plc.db}, "
                 f"hold lane {'yes' if cfg.plc.hold_lane else 'no'}"),
         ("Station mode", cfg.station.mode),
-        ("Touch panel", f"{cfg.ui.panel_dpi:.0f} dpi, targets ≥ {cfg.ui.min_touch_mm:.0f} mm, "
+        ("Touch panel", f"{cfg.ui.panel_dpi:.0f} dpi, targets ≥ {cfg.ui.min_touch_mm:.0f} mm "
+                        f"(main actions ≥ {cfg.ui.min_primary_mm:.0f} mm), "
                         f"auto-lock after {cfg.ui.idle_lock_s} s"),
     ]
 
@@ -57,9 +70,7 @@ class SetupScreen(QWidget):
         super().__init__(parent)
         self.table = read_only_table(["Setting", "In force"])
         box, col = panel("Setup in force")
-        col.addWidget(label("What the station judges by right now. Changing thresholds, camera, inspection area or "
-                            "recipe needs a technician's signature and is written to the audit trail.",
-                            "dim", wrap=True))
+        col.addWidget(label(f"What the station judges by right now. {SIGNATURE_POLICY}", "dim", wrap=True))
         col.addWidget(self.table, 1)
         tools, tools_col = panel("Technician tools")
         grid = QGridLayout()

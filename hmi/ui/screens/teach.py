@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (QButtonGroup, QHBoxLayout, QLineEdit, QProgressBa
                                QWidget)
 
 from hmi.core.errors import StationError
+from hmi.decision.policy import score_text
 from hmi.inference.package import ModelPackage
 from hmi.inference.teach_thresholds import more_images_text
 from hmi.store.users import Permission
@@ -98,8 +99,9 @@ class Validation:
     def figures(self) -> str:
         """The figures beside the chart, in plain words."""
         lines = [f"Model {self.name}  (SHA-256 {self.sha256[:12]})",
-                 f"Threshold {self.threshold:.3f}; parts from {self.threshold - self.hold_below:.3f} to "
-                 f"{self.threshold + self.hold_above:.3f} are held for review"]
+                 f"Taught: NG from {score_text(self.threshold + self.hold_above)}; parts from "
+                 f"{score_text(self.threshold - self.hold_below)} to {score_text(self.threshold + self.hold_above)} "
+                 "are held for review"]
         if self.images:
             lines.append(f"Taught on {self.images} good images, {self.heldout} held back to check it"
                          + (f"; memory bank {self.bank_size} features" if self.bank_size else "")
@@ -158,14 +160,17 @@ class ScoreHistogram(pg.PlotWidget):
         self.setYRange(0, max(1, int(counts.max())) * 1.2, padding=0)
 
 
-def model_row_text(info: Any, in_force: str) -> str:
-    """A model list button's words: name, the model in force marked, what it was taught on."""
+def model_row_text(info: Any, in_force: str, limit: float | None = None) -> str:
+    """A model list button's words: name, the model in force marked (with the NG limit in force), what it was
+    taught on (with its taught threshold)."""
     mark = "  ● IN FORCE" if info.name == in_force else ""
     if info.problem:
         return f"{info.name}{mark}\nCANNOT BE USED: {info.problem}"
     taught = f"{info.taught_on[:10]}, {info.images} images" if info.taught_on else "imported"
     shipped = " (shipped)" if info.shipped else ""
-    return f"{info.name}{mark}\n{info.kind} {info.input_size}{shipped}\n{taught}, threshold {info.threshold:.3f}"
+    judged = (f"NG from {score_text(limit)} in force" if mark and limit is not None
+              else f"taught threshold {score_text(info.threshold)}")
+    return f"{info.name}{mark}\n{info.kind} {info.input_size}{shipped}\n{taught}, {judged}"
 
 
 class TeachScreen(QWidget):
@@ -183,6 +188,7 @@ class TeachScreen(QWidget):
         self.selected: str | None = None
         self.signing: str | None = None   # the model the signature panel is for
         self._in_force = ""
+        self._limit = float("nan")  # the NG limit in force the model list shows
         self._active = False  # a run was started here and its end not yet shown
 
         # 1. Teach: where the good parts come from, the model's name, start / cancel, progress.
@@ -300,7 +306,8 @@ class TeachScreen(QWidget):
     def on_tick(self) -> None:
         """Follow the model in force (a changeover may change it) and who would sign."""
         in_force = self.ctx.station.recipe.model.name
-        if in_force != self._in_force:
+        limit = self.ctx.station.active.get().thresholds.ng_from
+        if in_force != self._in_force or limit != self._limit:
             self._in_force = in_force
             self._show_models(self.models)
         self._show_signer()
@@ -436,7 +443,8 @@ class TeachScreen(QWidget):
     def _show_models(self, models: list[Any]) -> None:
         self._in_force = self.ctx.station.recipe.model.name
         self.models = list(models)
-        self.model_list.fill([(m.name, model_row_text(m, self._in_force)) for m in self.models],
+        limit = self._limit = self.ctx.station.active.get().thresholds.ng_from
+        self.model_list.fill([(m.name, model_row_text(m, self._in_force, limit)) for m in self.models],
                              "No model on this station yet: teach one.")
         if self.selected in self.model_buttons:
             self.model_list.check(self.selected)

@@ -19,7 +19,7 @@ from hmi.services.tuning.whatif import DEFAULT_IMAGES, WhatIfResult, WhatIfRun, 
 from hmi.config.schema import RecipeThresholds
 from hmi.core.errors import StationError
 from hmi.core.verdict import Verdict
-from hmi.decision.policy import ThresholdSet
+from hmi.decision.policy import ThresholdSet, score_text
 from hmi.store.database import database_path
 from hmi.store.users import Permission
 from hmi.ui import theme
@@ -32,9 +32,15 @@ from hmi.ui.widgets import fill_table, label, panel, read_only_table
 
 HISTORY_PARTS = 2000
 BINS = 60
-SCORE_STEP = 0.005
+COARSE_STEP = 0.01   # one − / + tap moves a score by this share of the chart's score range
+FINE_STEP = 0.001    # ... and by this share with fine steps on
+REPEAT_DELAY_MS = 400     # press and hold: the first repeat after this long
+REPEAT_INTERVAL_MS = 60   # then one step this often
 AREA_STEP = 10
 DECIMALS = 4
+# Where each line's drag handle sits, as a share of the chart's height from the bottom: apart, so that
+# lines a few pixels apart still have handles a finger can tell from each other.
+HANDLE_AT = {"threshold": 0.85, "hold_low": 0.55, "ng_from": 0.25}
 IN_FORCE_MODEL = "model in force"
 # Bar colours: greys for what is normal, red only for what operators called a defect (ISA-101).
 BAR_COLOURS = {Judgement.NOT_REVIEWED: "#8C8C8C", Judgement.GOOD: "#F4F4F4", Judgement.DEFECT: theme.REJECT_RED}
@@ -54,10 +60,10 @@ def change_text(change: int) -> str:
 
 
 def band_text(t: ThresholdSet) -> str:
-    """'NG from 0.350, HOLD 0.250 – 0.350' in the words of the line."""
-    hold = f"HOLD {t.hold_low:.3f} – {t.ng_from:.3f}" if t.ng_from > t.hold_low else "no HOLD band"
+    """'NG from 0.350, HOLD 0.250 – 0.350, threshold 0.300' in the words of the line (the NG limit first)."""
+    hold = f"HOLD {score_text(t.hold_low)} – {score_text(t.ng_from)}" if t.ng_from > t.hold_low else "no HOLD band"
     area = f", min. defect {t.min_defect_area_px} px" if t.min_defect_area_px else ""
-    return f"threshold {t.score:.3f}, {hold}, NG from {t.ng_from:.3f}{area}"
+    return f"NG from {score_text(t.ng_from)}, {hold}, threshold {score_text(t.score)}{area}"
 
 
 def consequence_rows(cmp: Comparison) -> list[tuple[str, ...]]:
@@ -74,33 +80,72 @@ def consequence_rows(cmp: Comparison) -> list[tuple[str, ...]]:
     return rows
 
 
+class HandleLine(pg.InfiniteLine):
+    """A vertical line dragged only by its handle, so lines a few pixels apart are told apart by their handles."""
+
+    def __init__(self, at: float, handle_px: int, **options) -> None:
+        super().__init__(angle=90, movable=True, **options)
+        self.handle_at = at
+        self.handle_px = handle_px
+        self.addMarker("<|>", position=at, size=handle_px)
+
+    def on_handle(self, local_x: float) -> bool:
+        """Whether a point at `local_x` along the line (item coordinates) lies on the handle."""
+        ends = getattr(self, "_endPoints", None)
+        box = self.getViewBox()
+        if not ends or box is None or ends[1] == ends[0]:
+            return False
+        along = (local_x - ends[0]) / (ends[1] - ends[0])
+        half = 0.5 * self.handle_px / max(1.0, box.size().height())
+        return abs(along - self.handle_at) <= max(half, 0.04)
+
+    def mouseDragEvent(self, ev) -> None:  # noqa: N802 - pyqtgraph override
+        """Start a drag only on the handle; elsewhere the press falls through to the line beneath."""
+        if ev.isStart() and not self.on_handle(ev.buttonDownPos().x()):
+            ev.ignore()
+            return
+        super().mouseDragEvent(ev)
+
+    def hoverEvent(self, ev) -> None:  # noqa: N802 - pyqtgraph override
+        """Highlight (and claim drags) only over the handle."""
+        if not ev.isExit() and not self.on_handle(ev.pos().x()):
+            self.setMouseHover(False)
+            return
+        super().hoverEvent(ev)
+
+
 class ScoreChart(pg.PlotWidget):
     """Histogram of scores stacked by the operators' verdicts, with the threshold and the HOLD band's edges."""
 
     moved = Signal()
 
-    def __init__(self, touch_px: int, parent: QWidget | None = None) -> None:
+    def __init__(self, touch_px: int, handle_px: int, parent: QWidget | None = None) -> None:
         super().__init__(parent, background="#E6E6E6")
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         style_chart(self, max(12, touch_px // 4), "parts", "score")
         self.bars: dict[Judgement, pg.BarGraphItem] = {}
+        self.top = 0.05
         self.band = pg.LinearRegionItem(movable=False, brush=pg.mkBrush(224, 138, 0, 45), pen=pg.mkPen(None))
         self.band.setZValue(-10)
         self.addItem(self.band)
-        marker = max(12, touch_px // 2)
-        dark, amber = pg.mkPen(theme.TEXT, width=3), pg.mkPen(theme.HOLD_AMBER, width=3, style=Qt.PenStyle.DashLine)
+        dark = pg.mkPen(theme.TEXT, width=3)
+        amber = pg.mkPen(theme.HOLD_AMBER, width=3, style=Qt.PenStyle.DashLine)
+        ng = pg.mkPen(theme.TEXT, width=3, style=Qt.PenStyle.DotLine)
         hover = pg.mkPen("#000000", width=5)
-        self.threshold = self._line(dark, hover, marker, "threshold {value:.3f}", 0.92)
-        self.hold_low = self._line(amber, hover, marker, "HOLD from {value:.3f}", 0.80)
-        self.ng_from = self._line(amber, hover, marker, "NG from {value:.3f}", 0.68)
+        # Labels above their handles, HOLD's to the left of its line (it lies left of the others), the rest right.
+        self.threshold = self._line(dark, hover, handle_px, "threshold {value:.3f}", HANDLE_AT["threshold"], 0.0)
+        self.hold_low = self._line(amber, hover, handle_px, "HOLD from {value:.3f}", HANDLE_AT["hold_low"], 1.0)
+        self.ng_from = self._line(ng, hover, handle_px, "NG from {value:.3f}", HANDLE_AT["ng_from"], 0.0)
         self._placing = False
 
-    def _line(self, pen, hover, marker: int, text: str, at: float) -> pg.InfiniteLine:
-        line = pg.InfiniteLine(angle=90, movable=True, pen=pen, hoverPen=hover, label=text,
-                               labelOpts={"position": at, "color": theme.TEXT, "fill": pg.mkBrush(216, 216, 216, 230),
-                                          "movable": False})
-        line.addMarker("<|>", position=at - 0.06, size=marker)
+    def _line(self, pen, hover, handle_px: int, text: str, at: float, side: float) -> HandleLine:
+        line = HandleLine(at, handle_px, pen=pen, hoverPen=hover, label=text,
+                          labelOpts={"position": min(0.97, at + 0.12), "color": theme.TEXT,
+                                     "anchors": [(side, 0.5), (side, 0.5)],
+                                     "fill": pg.mkBrush(216, 216, 216, 230), "movable": False})
+        line.label.setZValue(50)
+        line.setZValue(5)
         line.sigPositionChanged.connect(self._on_drag)
         self.addItem(line)
         return line
@@ -111,6 +156,7 @@ class ScoreChart(pg.PlotWidget):
             self.removeItem(bar)
         self.bars = {}
         top = max(float(history.scores.max()) if len(history) else 0.0, t.ng_from, 0.05) * 1.1
+        self.top = top
         edges = np.linspace(0.0, top, BINS + 1)
         width = edges[1] - edges[0]
         base = np.zeros(BINS)
@@ -143,7 +189,7 @@ class ScoreChart(pg.PlotWidget):
 
 
 class NumberField(QWidget):
-    """A value with − and + keys (touch) and a field to type into; emits `edited` when it changed."""
+    """A value with − and + keys (touch; held down, they repeat) and a field to type into; emits `edited`."""
 
     edited = Signal()
 
@@ -154,7 +200,12 @@ class NumberField(QWidget):
         row.setContentsMargins(0, 0, 0, 0)
         self.minus = button("−", ctx.touch)
         self.plus = button("+", ctx.touch)
+        for key in (self.minus, self.plus):
+            key.setAutoRepeat(True)
+            key.setAutoRepeatDelay(REPEAT_DELAY_MS)
+            key.setAutoRepeatInterval(REPEAT_INTERVAL_MS)
         self.field = QLineEdit()
+        self.field.setProperty("keyboard", "numeric")  # the on-screen keyboard's number keys (hmi.ui.keyboard)
         sized(self.field, ctx.touch, wide=2.0)
         self.field.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.field.editingFinished.connect(self.edited.emit)
@@ -207,12 +258,21 @@ class ThresholdsScreen(QWidget):
         self.chart_title = label("Scores of recent parts", "title")
         self.legend = label("", wrap=True)
         self.history_note = label("Loading the recent parts…", "dim", wrap=True)
-        self.chart = ScoreChart(ctx.touch.px)
+        self.chart = ScoreChart(ctx.touch.px, ctx.touch.primary_px)
         self.chart.moved.connect(self._on_drag)
         chart_col.addWidget(self.chart_title)
         chart_col.addWidget(self.legend)
         chart_col.addWidget(self.chart, 1)
-        chart_col.addWidget(self.history_note)
+        self.fine = button("", ctx.touch, checkable=True, wide=2.5)
+        self.fine.toggled.connect(lambda _on: self._set_steps())
+        below_chart = QHBoxLayout()
+        below_chart.addWidget(self.history_note, 3)
+        below_chart.addWidget(self.fine, 2)
+        chart_col.addLayout(below_chart)
+        # The table's words explained here, where there is room, so all its rows fit beside it at 768 px.
+        chart_col.addWidget(label("False reject: judged good by an operator, NG under the set. Good, held: judged "
+                                  "good, held for review. Escape: a known defect (operator or unreviewed NG) that "
+                                  "passes as OK.", "dim", wrap=True))
         self._history_words = self.history_note.text()
 
         whatif_panel, whatif_col = panel("What-if on stored images")
@@ -246,9 +306,9 @@ class ThresholdsScreen(QWidget):
         proposal_panel, col = panel("Proposed threshold set")
         self.in_force_text = label("", "dim", wrap=True)
         col.addWidget(self.in_force_text)
-        self.score_field = NumberField(ctx, SCORE_STEP, DECIMALS)
-        self.below_field = NumberField(ctx, SCORE_STEP, DECIMALS)
-        self.above_field = NumberField(ctx, SCORE_STEP, DECIMALS)
+        self.score_field = NumberField(ctx, COARSE_STEP, DECIMALS)
+        self.below_field = NumberField(ctx, COARSE_STEP, DECIMALS)
+        self.above_field = NumberField(ctx, COARSE_STEP, DECIMALS)
         self.area_field = NumberField(ctx, AREA_STEP, 0)
         for text, field in (("Threshold (score)", self.score_field), ("HOLD band below", self.below_field),
                             ("HOLD band above", self.above_field), ("Min. area (px)", self.area_field)):
@@ -261,12 +321,9 @@ class ThresholdsScreen(QWidget):
             col.addLayout(row)
         self.table = read_only_table(["Logged parts", "In force", "Proposed", "Change"],
                                      font_px=Fonts.for_touch(ctx.touch.px).small)
-        self.table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.table.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
         col.addWidget(self.table, 1)
-        col.addWidget(label("False reject: judged good by an operator, NG under the set. Good, held: judged good, "
-                            "held for review. Escape: a known defect (operator or unreviewed NG) that passes as OK.",
-                            "dim", wrap=True))
         self.feedback = label("", wrap=True)
         col.addWidget(self.feedback)
         actions = QHBoxLayout()
@@ -296,6 +353,7 @@ class ThresholdsScreen(QWidget):
         self._whatif_progress.connect(self._on_whatif_progress)
         self._whatif_done.connect(self._on_whatif_done)
         self._whatif_failed.connect(self._on_whatif_failed)
+        self._set_steps()
         self._show_proposal()
 
     # --- loading -----------------------------------------------------------------------------
@@ -359,6 +417,7 @@ class ThresholdsScreen(QWidget):
                                "open this screen again.")
         self._show_note()
         self.chart.show_history(history, self.proposal)
+        self._set_steps()
         self._predict()
 
     # --- the proposal ------------------------------------------------------------------------
@@ -380,6 +439,15 @@ class ThresholdsScreen(QWidget):
         """Forget the proposal: the set in force again."""
         self.proposal = self.in_force
         self._show_proposal()
+
+    def _set_steps(self) -> None:
+        """− / + move the scores by a share of the chart's score range (1 %, or 0.1 % with fine steps)."""
+        share = FINE_STEP if self.fine.isChecked() else COARSE_STEP
+        step = share * self.chart.top
+        for field in (self.score_field, self.below_field, self.above_field):
+            field.step = step
+        self.fine.setText(f"{'Fine' if self.fine.isChecked() else 'Coarse'} steps: ± "
+                          f"{score_text(step) if step >= 0.001 else f'{step:.2g}'} ({share * 100:g} % of range)")
 
     def _show_proposal(self) -> None:
         t = self.proposal

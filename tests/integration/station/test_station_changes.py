@@ -83,7 +83,7 @@ def test_recipe_edits_keep_thresholds_and_a_copy_can_be_put_in_force(station):
 
     station.start()
     wait_for(lambda: _rows(station, "SELECT 1 FROM inspections LIMIT 1"), "a first recorded part")
-    station.changes.changeover("ui-test-b", theo, "product change to B")
+    station.changes.changeover("ui-test-b", theo, "product change to B", PIN["theo"])
     assert station.recipe.name == "ui-test-b" and station.active.get().carried.hold_timeout_s == copy.hold.timeout_s
     wait_for(lambda: _rows(station, "SELECT 1 FROM inspections WHERE recipe = 'ui-test-b'"),
              "a part recorded under recipe ui-test-b")

@@ -69,7 +69,8 @@ def test_a_part_judged_before_a_changeover_is_recorded_and_signalled_by_its_own_
         assert len(station.records_in) == 1  # still in flight: waiting for the store
 
         theo = station.users.authenticate("theo", PIN["theo"])
-        station.changes.changeover("product-b", theo, "product change while a part is in flight")
+        station.changes.changeover("product-b", theo, "product change while a part is in flight",
+                                   PIN["theo"])
         assert station.active.get().carried.defect_types == tuple(TYPES_B)
 
         store_gate.set()

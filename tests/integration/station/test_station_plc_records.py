@@ -200,15 +200,19 @@ def test_a_station_that_cannot_load_its_model_leaves_no_connection_behind(tmp_pa
 def test_a_build_refused_after_the_plc_server_started_stops_it_and_closes_the_records(tmp_path, monkeypatch):
     import pytest
 
-    from hmi.config.loader import load_recipe, save_recipe
     from hmi.core.errors import StoreError
 
     data = tmp_path / "data"
     cfg = load_station(data, ["plc.mode=simulated"])
     build_station(cfg, data).stop()  # records threshold version 1 of the demo recipe
-    r = load_recipe(data, "demo")
-    # Edited by hand under the same version number: refused when the station loads the recipe's thresholds.
-    save_recipe(data, r.model_copy(update={"thresholds": r.thresholds.model_copy(update={"score": 0.9})}))
+    # The recorded version changed by SQL (the recipe file itself is sealed, docs/seals.md): refused when the
+    # station loads the recipe's thresholds, after the PLC server started.
+    import sqlite3
+
+    conn = sqlite3.connect(data / "hmi.db")
+    with conn:
+        conn.execute("""UPDATE threshold_sets SET "values" = json_set("values", '$.score', 0.9) WHERE recipe = 'demo'""")
+    conn.close()
     writers, plcs = _spy_on_openings(monkeypatch)
     with pytest.raises(StoreError, match="differ from those recorded"):
         build_station(cfg, data)

@@ -37,7 +37,7 @@ def test_records_lists_the_parts_newest_first_in_plant_time(qtbot, records_scree
     assert screen.table.item(0, 1).text() == first.captured_at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
     assert screen.table.item(0, 3).text().startswith(first.verdict.label)
     reviewed = _listed(screen).index(recorded_station.reviewed_seq)
-    assert screen.table.item(reviewed, 3).text() == "NG (overridden)"
+    assert screen.table.item(reviewed, 3).text() == "NG (reviewed)"  # a review, not an override (as reports count)
     assert screen.table.item(reviewed, 4).text() == "HOLD"
     assert screen.table.item(reviewed, 7).text() == "theo"
     assert screen.recipe_box.findText("ui-test") > 0  # recipe choices came from the records
@@ -135,7 +135,7 @@ def test_records_part_view_shows_pictures_regions_every_field_and_history(qtbot,
     fields = {screen.fields.item(r, 0).text(): screen.fields.item(r, 1).text() for r in range(screen.fields.rowCount())}
     assert len(fields) == len(RECORD_COLUMNS)
     assert fields["Reviewed by"] == "theo" and fields["Defect type"] == "dent"
-    assert fields["Final verdict"] == "NG (overridden by a person)" and fields["Automatic verdict"] == "HOLD"
+    assert fields["Final verdict"] == "NG (reviewed)" and fields["Automatic verdict"] == "HOLD"
     assert fields["Review note"] == "dent near the rim"
     assert 0.05 <= record.confidence < 0.5 and fields["Defect confidence"] == confidence_text(record.confidence)
     assert "theo: review HOLD → NG" in screen.history.text()

@@ -34,7 +34,8 @@ def records_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def reports_screen(qtbot, records_dir):
-    """`make(logged_in)`: a ReportsScreen at 1280 x 800 on the generated records, with its context."""
+    """`make(logged_in, settings)`: a ReportsScreen at 1280 x 800 on the generated records, with its context;
+    `settings` replaces whole sections of the station file (shifts, reports)."""
     from hmi.ui.context import ScreenContext
     from hmi.ui.messages import MessageChannel
     from hmi.ui.screens.reports import ReportsScreen
@@ -45,8 +46,10 @@ def reports_screen(qtbot, records_dir):
 
     made = []
 
-    def make(logged_in: bool = True) -> tuple[ReportsScreen, ScreenContext]:
+    def make(logged_in: bool = True, settings: dict | None = None) -> tuple[ReportsScreen, ScreenContext]:
         cfg = load_station(records_dir)
+        for section, value in (settings or {}).items():  # e.g. {"shifts": ShiftsConfig(...)}
+            setattr(cfg, section, value)
         channel = MessageChannel()
         channel.attach(lambda message: None)
         tasks = BackgroundTasks(channel)

@@ -16,6 +16,7 @@ import pytest
 from hmi.config.schema import InspectionRoi
 from hmi.station import Station
 from tests.support.stations import FRAME, PIN, stopped_afterwards, tiny_recipe, tiny_station, write_frames
+from tests.support.stations import audit_rows as stored_audit_rows
 from tests.ui.conftest import present
 
 
@@ -85,14 +86,16 @@ def read_node(station: Station, name: str) -> float:
 
 
 def audit_rows(station: Station, action: str) -> list[tuple[str, str, str | None, str | None, str]]:
-    """(user, subject, old, new, reason) of the stored audit entries of `action`, oldest first."""
-    import sqlite3
+    """(user, subject, old, new, reason) of the station's stored audit entries of `action`, oldest first."""
+    return stored_audit_rows(station.data_dir, action)
 
-    from hmi.store.database import database_path
 
-    conn = sqlite3.connect(f"file:{database_path(station.data_dir)}?mode=ro", uri=True)
-    try:
-        return conn.execute("SELECT user, subject, old_value, new_value, reason FROM audit WHERE action = ? "
-                            "ORDER BY id", (action,)).fetchall()
-    finally:
-        conn.close()
+def sign_by_taps(qtbot, panel, pin: str) -> None:
+    """Sign a SignaturePanel as a technician would: tap the first preset reason, the PIN's keys, then Sign."""
+    from PySide6.QtCore import Qt
+
+    left = Qt.MouseButton.LeftButton
+    qtbot.mouseClick(panel.reason_buttons[0], left)
+    for digit in pin:
+        qtbot.mouseClick(panel.keys[digit], left)
+    qtbot.mouseClick(panel.sign, left)

@@ -16,7 +16,8 @@ from hmi.core.alarm_catalogue import LIGHTING_DRIFT
 from hmi.store.audit import AuditAction
 from hmi.ui.screens.camera import CameraScreen
 from hmi.ui.touch import undersized
-from tests.ui.technician.conftest import audit_rows, read_node, show_screen, wait_for_parts
+from tests.support.stations import PIN
+from tests.ui.technician.conftest import audit_rows, read_node, show_screen, sign_by_taps, wait_for_parts
 
 LEFT = Qt.MouseButton.LeftButton
 
@@ -44,6 +45,10 @@ def test_tech_camera_exposure_and_gain_from_the_screen_are_in_the_camera_nodes(r
     type_into(qtbot, screen.exposure.field, "2345")
     type_into(qtbot, screen.gain.field, "6.5")
     qtbot.mouseClick(screen.write, LEFT)
+    # The setup screen's policy: a camera write is signed (reason and PIN) before anything reaches the camera.
+    assert screen.right.currentWidget() is screen.signature
+    assert read_node(station, "ExposureTime") == pytest.approx(5000.0)
+    sign_by_taps(qtbot, screen.signature, PIN["theo"])
     qtbot.waitUntil(lambda: "2345 µs" in screen.readback.text(), timeout=5000)
     # Read from the emulated camera's GenICam nodes on the capture thread, not from the screen.
     assert read_node(station, "ExposureTime") == pytest.approx(2345.0)
@@ -54,8 +59,22 @@ def test_tech_camera_exposure_and_gain_from_the_screen_are_in_the_camera_nodes(r
     # The frames after the change carry the settings in force.
     qtbot.waitUntil(lambda: station.newest.peek()[1].camera.exposure_us == pytest.approx(2345.0), timeout=5000)
     qtbot.waitUntil(lambda: bool(audit_rows(station, AuditAction.CAMERA_CHANGE.value)), timeout=5000)
-    user, _subject, old, new, _reason = audit_rows(station, AuditAction.CAMERA_CHANGE.value)[-1]
+    user, _subject, old, new, reason = audit_rows(station, AuditAction.CAMERA_CHANGE.value)[-1]
     assert user == "theo" and json.loads(new)["exposure_us"] == pytest.approx(2345.0)
+    assert reason.startswith(screen.signature.reason_buttons[0].text())
+    assert any(r[0] == "theo" for r in audit_rows(station, AuditAction.SIGNATURE.value))
+
+
+def test_tech_camera_write_with_a_wrong_pin_changes_nothing(running, qtbot):
+    station, screen = running
+    type_into(qtbot, screen.exposure.field, "3000")
+    qtbot.mouseClick(screen.write, LEFT)
+    sign_by_taps(qtbot, screen.signature, "9999")
+    qtbot.waitUntil(lambda: screen.signature.feedback.text().startswith("✖"), timeout=5000)
+    assert screen.right.currentWidget() is screen.signature   # refused: the panel says why and stays
+    assert read_node(station, "ExposureTime") == pytest.approx(5000.0)
+    assert load_recipe(station.data_dir, "ui-test").exposure_us is None
+    assert audit_rows(station, AuditAction.CAMERA_CHANGE.value) == []
 
 
 @pytest.mark.expected_errors("gain 60 dB is outside the range")
@@ -71,6 +90,7 @@ def test_tech_camera_plus_and_minus_step_the_fields_and_a_range_error_is_plain(r
     errors = []
     screen.ctx.channel.posted.connect(errors.append)
     qtbot.mouseClick(screen.write, LEFT)
+    sign_by_taps(qtbot, screen.signature, PIN["theo"])
     qtbot.waitUntil(lambda: any("outside the range" in m.what for m in errors), timeout=5000)
     message = next(m for m in errors if "outside the range" in m.what)
     assert "0 to 48 dB" in message.what and "enter a gain between" in message.todo
@@ -111,7 +131,9 @@ def test_tech_camera_auto_exposure_on_the_emulator_finds_the_image_does_not_foll
     station, screen = running
     type_into(qtbot, screen.target.field, "60")
     qtbot.mouseClick(screen.auto, LEFT)
-    assert screen.auto.text() == "Stop auto exposure"
+    sign_by_taps(qtbot, screen.signature, PIN["theo"])
+    qtbot.waitUntil(lambda: screen.auto.text() == "Stop auto exposure" or screen.auto_result is not None,
+                    timeout=5000)
     qtbot.waitUntil(lambda: screen.auto_result is not None, timeout=20000)
     result = screen.auto_result
     assert not result.converged and "does not follow the exposure" in result.problem

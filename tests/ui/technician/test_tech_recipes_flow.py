@@ -7,6 +7,7 @@ import json
 from hmi.store.audit import AuditAction
 from hmi.ui.screens.recipes import RecipesScreen
 from hmi.ui.touch import undersized
+from tests.support.stations import PIN
 from tests.ui.technician.conftest import show_screen
 from tests.ui.technician.teach_recipes_station import (  # noqa: F401 - tech_station is a fixture
     audit_entries, part_row, tap, tech_station)
@@ -90,6 +91,16 @@ def test_edit_copy_create_and_change_over_from_the_screen(qtbot, tech_station, s
     tap(qtbot, screen.recipe_buttons["tech-b"])
     screen.reason.setText("order 4711 starts")
     tap(qtbot, screen.changeover_button)
+    # The setup screen's policy: a changeover is signed (reason and PIN) before anything changes.
+    assert screen.right.currentWidget() is screen.signature and station.recipe.name == "tech-a"
+    for digit in "9999":
+        tap(qtbot, screen.signature.keys[digit])
+    tap(qtbot, screen.signature.sign)
+    qtbot.waitUntil(lambda: screen.signature.feedback.text().startswith("✖"), timeout=10000)
+    assert station.recipe.name == "tech-a"                     # a wrong PIN changes nothing
+    for digit in PIN["theo"]:
+        tap(qtbot, screen.signature.keys[digit])
+    tap(qtbot, screen.signature.sign)
     _saved(qtbot, screen, "Changed over to recipe tech-b")
     assert station.recipe.name == "tech-b"
     qtbot.waitUntil(lambda: (station.newest.peek()[1] or station).recipe == "tech-b", timeout=10000)

@@ -158,6 +158,43 @@ def test_tech_thresholds_dragging_the_lines_moves_the_band_and_the_predictions(q
     assert screen.proposal == screen.in_force
 
 
+def test_tech_thresholds_by_touch_steps_follow_the_range_repeat_when_held_and_handles_are_apart(qtbot, running, open_screen):
+    screen = open_screen(running)
+    top = screen.chart.top                              # the chart's score range: 0 to top
+    start = screen.proposal.score
+    tap(qtbot, screen.score_field.plus)
+    assert screen.proposal.score == pytest.approx(round(start + 0.01 * top, 4))   # 1 % of the range per tap
+    tap(qtbot, screen.fine)
+    assert screen.fine.text().startswith("Fine steps") and "(0.1 % of range)" in screen.fine.text()
+    tap(qtbot, screen.score_field.minus)
+    assert screen.proposal.score == pytest.approx(round(start + 0.009 * top, 4), abs=2e-4)
+    tap(qtbot, screen.fine)                             # back to coarse steps
+    # Press and hold: the step repeats until the finger lifts.
+    before = screen.proposal.hold_above
+    qtbot.mousePress(screen.above_field.plus, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: screen.proposal.hold_above >= before + 5 * 0.01 * top - 1e-4, timeout=5000)
+    qtbot.mouseRelease(screen.above_field.plus, Qt.MouseButton.LeftButton)
+    held = screen.proposal.hold_above
+    tap(qtbot, screen.above_field.plus)                 # lifted: one tap is one step again
+    assert screen.proposal.hold_above == pytest.approx(round(held + 0.01 * top, 4), abs=2e-4)
+    assert screen.chart.ng_from.value() == pytest.approx(screen.proposal.ng_from, abs=1e-3)
+
+    # Drag handles: finger-sized (15 mm at the panel's DPI) and apart, even when the three lines meet.
+    touch = screen.ctx.touch
+    screen.set_proposal(ThresholdSet(1, 0.30, 0.002, 0.002))   # three lines a pixel or two apart
+    lines = (screen.chart.threshold, screen.chart.hold_low, screen.chart.ng_from)
+    height = lines[0].getViewBox().size().height()
+    for line in lines:
+        assert line.markers[0][2] >= touch.primary_px and touch.mm(line.markers[0][2]) >= 15 - 0.1
+    handles = sorted(line.handle_at for line in lines)
+    assert min(b - a for a, b in zip(handles, handles[1:])) * height >= touch.primary_px   # no handle overlaps
+    for line in lines:                                   # each handle grabs its own line and no other
+        left, right = line._endPoints
+        for other in lines:
+            at = left + other.handle_at * (right - left)
+            assert line.on_handle(at) is (other is line)
+
+
 def test_tech_thresholds_what_if_rescored_stored_images_keeps_the_screen_responsive(qtbot, running, open_screen,
                                                                                       monkeypatch):
     import threading

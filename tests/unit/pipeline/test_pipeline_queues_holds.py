@@ -107,3 +107,17 @@ def test_a_review_the_records_cannot_take_is_refused_and_the_part_stays_held():
     with pytest.raises(StoreError, match="still waiting for review"):
         holds.decide(7, Verdict.OK, "olga")
     assert [p.part.seq for p in holds.pending()] == [7]
+
+
+def test_restored_parts_keep_the_time_they_have_left_or_get_the_default_with_the_reason():
+    reviews: BoundedQueue = BoundedQueue("reviews", 10)
+    holds = HoldQueue(reviews, timeout_s=100.0, default=Verdict.NG, capacity=2)
+    back = holds.restore(_part(1), waited_s=40.0)
+    assert back.part.seq == 1 and 55 < back.due_mono - time.monotonic() <= 60 and back.timeout_s == 100.0
+    late = holds.restore(_part(2), waited_s=100.0)
+    assert (late.seq, late.verdict, late.automatic) == (2, Verdict.NG, True)
+    assert "ran out while the station was stopped" in late.note
+    holds.restore(_part(3), waited_s=0.0)
+    full = holds.restore(_part(4), waited_s=0.0)
+    assert "HOLD list was full" in full.note
+    assert [h.part.seq for h in holds.pending()] == [1, 3] and [reviews.take(0).seq for _ in range(2)] == [2, 4]

@@ -64,15 +64,19 @@ def test_generated_records_cross_check_with_plain_sql(tmp_path):
     conn = open_reports(data)
     w = CAL.resolve("2026-03-03 Early")
     r = build_report(conn, w, calendar=CAL, baselines=ModelBaselines(data), now=LATER)
-    plain = dict(conn.execute("SELECT verdict, count(*) FROM inspections WHERE captured_at >= ? AND captured_at < ? "
-                              "GROUP BY verdict", (w.start_text, w.end_text)).fetchall())
+    # A closed shift counts each part as it stood at the shift's end: a hold decided later is still HOLD.
+    plain = dict(conn.execute("SELECT CASE WHEN auto_verdict = 'HOLD' AND reviewed_at >= ? THEN 'HOLD' ELSE verdict "
+                              "END AS v, count(*) FROM inspections WHERE captured_at >= ? AND captured_at < ? "
+                              "GROUP BY v", (w.end_text, w.start_text, w.end_text)).fetchall())
     assert r.tally.ok == plain.get("OK", 0) and r.tally.ng == plain.get("NG", 0) and r.parts == sum(plain.values())
     assert {o.user for o in r.operators} <= {"anna", "ben"}
     assert r.models and r.models[0].drift is not None    # the shipped demo model carries teach-time scores
     assert any(s.alarms == ("CAMERA_LOST",) and 5 * 60 < s.seconds < 8 * 60 for s in r.stops)  # 6 min at 12:15
     night = build_report(conn, CAL.resolve("2026-03-02 Night"), calendar=CAL, baselines=ModelBaselines(data), now=LATER)
-    rows = {f.name: f for f in compare_reports(r, night)}
-    assert rows["Parts"].a == f"{r.parts:,}" and rows["Parts"].b == f"{night.parts:,}"
+    for given in ((r, night), (night, r)):  # either way round: older first, the change is newer minus older
+        rows = {f.name: f for f in compare_reports(*given)}
+        assert rows["Parts"].a == f"{night.parts:,}" and rows["Parts"].b == f"{r.parts:,}"
+        assert rows["Parts"].change == f"{r.parts - night.parts:+,.0f} parts" and r.parts != night.parts
     conn.close()
 
 

@@ -56,7 +56,8 @@ def test_one_part_with_its_regions(records):
     assert [r.idx for r in part.regions] == [0, 1, 2]
     assert part.captured_at == T0 + timedelta(minutes=10)
     held = part_by_seq(records, 4)
-    assert held.auto_verdict is Verdict.HOLD and held.verdict is Verdict.NG and held.overridden
+    assert held.auto_verdict is Verdict.HOLD and held.verdict is Verdict.NG and not held.overridden
+    assert held.decided_by == "reviewed" and held.final_words == "NG (reviewed)"
     assert part_by_seq(records, 99) is None
 
 

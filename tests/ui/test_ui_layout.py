@@ -1,0 +1,38 @@
+"""The window fits the common panels at their real DPI, and what an operator needs is always on screen (issue 16)."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QRect
+
+from hmi.ui.window import SCREENS
+
+
+def _inside(window, widget) -> bool:
+    """Whether all of `widget` lies inside the window's area (nothing cut off at an edge)."""
+    top_left = widget.mapTo(window, widget.rect().topLeft())
+    return widget.isVisible() and window.rect().contains(QRect(top_left, widget.size()))
+
+
+# (panel dpi, panel size): resources/station.toml's default (96, a 15" 1280x800 or 1366x768 panel),
+# a 15.6" 1366x768 panel (100 dpi) and a 15.6" 1920x1080 panel (141 dpi).
+@pytest.mark.parametrize(("dpi", "size"), [(96.0, (1280, 800)), (100.0, (1366, 768)), (141.0, (1920, 1080))])
+def test_ui_window_fits_the_panel_at_its_dpi_with_nav_verdict_and_login_on_screen(station_factory, open_window,
+                                                                                   qtbot, dpi, size):
+    station = station_factory(["ok", "hold"], rate_hz=5.0, overrides=[f"ui.panel_dpi={dpi}"])
+    window = open_window(station)
+    for name in SCREENS:  # each screen filled as it is shown (lists, forms), gated ones opened to look at
+        window.show_screen(name, unguarded=True)
+        qtbot.waitUntil(lambda: not window.tasks.busy, timeout=5000)
+    hint = window.minimumSizeHint()
+    assert hint.width() <= size[0] and hint.height() <= size[1], f"minimum {hint.width()}x{hint.height()} at {dpi} dpi"
+
+    window.resize(*size)
+    window.show_screen("review")
+    qtbot.waitUntil(lambda: window.size().width() == size[0] and window.size().height() == size[1], timeout=5000)
+    always = [*window.nav.values(), window.zone.user_button, window.review.good, window.review.defect]
+    assert [b.text() for b in always if not _inside(window, b)] == []
+    touch = window.touch
+    for b in always:  # primary actions: at least 15 mm each way at this DPI
+        assert min(b.width(), b.height()) >= touch.primary_px and touch.mm(min(b.width(), b.height())) >= 15.0, \
+            f"{b.text()!r} {b.width()}x{b.height()} px"
