@@ -63,10 +63,15 @@ def main(argv: list[str] | None = None) -> int:
                 words = " ".join(t.what.split())
                 print(f"  {'P' if t.primary else ' '} {t.width:4d}x{t.height:<4d} px  {touch.mm(t.width):5.1f}x"
                       f"{touch.mm(t.height):<5.1f} mm  {words[:70]}{'  TOO SMALL' if small else ''}")
-        hint = window.minimumSizeHint()
+        hint = window.unscrolled_minimum()
         fits = hint.width() <= width and hint.height() <= height
         print(f"\nwindow minimum size {hint.width()}x{hint.height()}: {'fits' if fits else 'DOES NOT FIT'} "
               f"{width}x{height}; {bad} button(s) too small")
+        if not fits:
+            window.resize(width, height)
+            app.processEvents()
+            print(f"at {width}x{height} these screens scroll (every control stays reachable): "
+                  f"{', '.join(window.scrolling_screens()) or 'none'}")
     finally:
         window.stop()
         station.stop()

@@ -74,6 +74,7 @@ QTableWidget {{ background: #E6E6E6; gridline-color: {BORDER}; border: 1px solid
 QHeaderView::section {{ background: {PANEL_DARK}; border: 1px solid {BORDER}; padding: 4px; font-weight: 600; }}
 QScrollArea {{ border: none; }}
 QWidget#formBody, QScrollArea#form QWidget#qt_scrollarea_viewport {{ background: {PANEL}; }}
+QScrollArea#screenPage, QScrollArea#screenPage > QWidget#qt_scrollarea_viewport {{ background: transparent; }}
 QScrollBar:vertical {{ width: {touch_px}px; background: {PANEL}; }}
 QScrollBar:horizontal {{ height: {touch_px}px; background: {PANEL}; }}
 QScrollBar::handle {{ background: {PANEL_DARK}; border: 1px solid {BORDER};

@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import time
 
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QApplication, QHBoxLayout, QMainWindow, QPushButton, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtWidgets import (QApplication, QFrame, QHBoxLayout, QMainWindow, QPushButton, QScrollArea,
+                               QStackedWidget, QVBoxLayout, QWidget)
 
 from hmi.core.errors import PermissionDenied, StationError
 from hmi.core.part import Part
@@ -107,13 +108,16 @@ class StationWindow(QMainWindow):
         self.tools: dict[str, QWidget] = {name: cls(self.context) for name, (cls, _perm) in TOOL_SCREENS.items()}
         self.screens.update(self.tools)
         self.stack = QStackedWidget()
+        # Each screen on a page that scrolls only where the panel is too small for it at its DPI: every control
+        # stays reachable instead of cut off (unscrolled_minimum() says the size at which nothing scrolls).
+        self.pages: dict[str, QScrollArea] = {}
         for name in SCREENS:
-            self.stack.addWidget(self.screens[name])
+            self.stack.addWidget(self._page(name))
         # Settings changed outside the station: shown at start while any waits, and instead of Setup until accepted.
         self.seals = SealsScreen(self.context)
         self.seals.accepted = lambda: self.show_screen("live")
         self.screens["seals"] = self.seals
-        self.stack.addWidget(self.seals)
+        self.stack.addWidget(self._page("seals"))
 
         self.nav: dict[str, QPushButton] = {}
         nav_bar = QWidget()
@@ -271,6 +275,29 @@ class StationWindow(QMainWindow):
         self._deciding &= set(current)
         self._known_holds = current
 
+    def _page(self, name: str) -> QScrollArea:
+        page = QScrollArea()
+        page.setObjectName("screenPage")
+        page.setFrameShape(QFrame.Shape.NoFrame)
+        page.setWidgetResizable(True)  # the screen fills the page, and scrolls only below its minimum size
+        page.setWidget(self.screens[name])
+        self.pages[name] = page
+        return page
+
+    def unscrolled_minimum(self) -> QSize:
+        """The window's smallest size at which no screen needs to scroll (its largest screen decides it)."""
+        hint = self.minimumSizeHint()
+        around = self.size() - self.stack.size()  # status zone, message slot, nav bar and margins, as laid out now
+        widest = max(s.minimumSizeHint().width() for s in self.screens.values())
+        tallest = max(s.minimumSizeHint().height() for s in self.screens.values())
+        return QSize(max(hint.width(), around.width() + widest), max(hint.height(), around.height() + tallest))
+
+    def scrolling_screens(self) -> list[str]:
+        """The screens that do not fit their page at the window's present size (they scroll)."""
+        viewport = self.stack.size()
+        return [name for name, s in self.screens.items() if s.minimumSizeHint().width() > viewport.width()
+                or s.minimumSizeHint().height() > viewport.height()]
+
     # --- navigation --------------------------------------------------------------------------
     def show_screen(self, name: str, *, unguarded: bool = False) -> bool:
         """Go to screen `name`; a gated screen the user may not open stays closed with a plain message.
@@ -297,7 +324,7 @@ class StationWindow(QMainWindow):
         if name != self.current:
             self.previous = self.current
         self.current = name
-        self.stack.setCurrentWidget(self.screens[name])
+        self.stack.setCurrentWidget(self.pages[name])
         self._check_nav()
         if name == "login":
             self.login.reset()

@@ -33,7 +33,8 @@ def queue_row_text(hold: PendingHold, now: float | None = None) -> str:
     """The queue button's words: part, score, and when its recipe's default verdict applies."""
     part = hold.part
     score = f"score {part.inspection.score:.3f}" if part.inspection is not None else "no score"
-    return f"Part {part.seq} · {score}\n{hold.default.label} by default in {time_left(hold.due_mono, now)}"
+    # three short lines: the queue column is narrow on a 1280-px panel
+    return f"Part {part.seq}\n{score}\ndefault {hold.default.label} in {time_left(hold.due_mono, now)}"
 
 
 def regions_text(hold: PendingHold) -> str:
@@ -205,7 +206,7 @@ class ReviewScreen(QWidget):
             b.deleteLater()
         self.queue_buttons = []
         for i, h in enumerate(holds):
-            b = button("", self.touch, checkable=True, tall=1.5)
+            b = button("", self.touch, checkable=True, tall=2.0)
             b.setStyleSheet("text-align: left;")
             seq = h.part.seq
             b.clicked.connect(lambda _=False, seq=seq: self.select(seq))
