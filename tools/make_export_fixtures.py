@@ -7,7 +7,7 @@ epochs on generated images (tests/support/export_scenes.py) and exported as the 
 its common options. For each export, the exporter's own predictor runs the exported ONNX file on the 30
 comparison images and its answers go to predictions.json beside it.
 
-    python tools/make_export_fixtures.py --work /tmp/exports [--only yolo11_detect,patchcore] [--epochs 30]
+    python tools/make_export_fixtures.py --work /tmp/exports [--only yolo11_detect,patchcore] [--epochs 30] [--more]
 """
 
 from __future__ import annotations
@@ -148,12 +148,12 @@ def predict_yolo(onnx_file: Path, task: str) -> list[dict]:
     return entries
 
 
-def export_yolo(name: str, work: Path, epochs: int) -> None:
+def export_yolo(name: str, work: Path, epochs: int, more: bool = False) -> None:
     """Train, export with the kind's options and store the file with the predictor's answers."""
     from ultralytics import YOLO
 
     config, task, options = YOLO_KINDS[name]
-    pt = train_yolo(name, work, epochs)
+    pt = train_yolo(name, work, epochs, more)
     model = YOLO(str(pt), task=task)
     f = Path(model.export(format="onnx", imgsz=IMGSZ, device="cpu", **options))
     dest = OUT / name
@@ -170,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work", type=Path, default=Path("/tmp/export_fixtures"))
     p.add_argument("--only", default="")
     p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--more", action="store_true", help="train the models saved under --work further first "
+                                                       "(a model that still finds too little to compare)")
     args = p.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     wanted = [k for k in args.only.split(",") if k] or [*YOLO_KINDS, "patchcore"]
@@ -182,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
 
             export_patchcore(args.work, OUT / name)
         else:
-            export_yolo(name, args.work, args.epochs)
+            export_yolo(name, args.work, args.epochs, args.more)
         print(f"{name}: {time.time() - t0:.0f} s", flush=True)
     return 0
 
