@@ -97,7 +97,7 @@ class DrawingView(pg.GraphicsView):
         self.shade.setZValue(5)
         self.box.addItem(self.image_item)
         self.box.addItem(self.shade)
-        self.handle_px = max(8, touch_px // 3)
+        self.handle_px = max(8, -(-touch_px // 2))  # radius: a handle is at least one touch target (9 mm) across
         self.on_change = on_change
         self.tool = RECTANGLE
         self.shape: tuple[int, int] | None = None
@@ -114,7 +114,7 @@ class DrawingView(pg.GraphicsView):
         self.rubber.hide()
         self.box.addItem(self.rubber)
         self.open_line = pg.PlotDataItem(pen=pg.mkPen(theme.ON_COLOUR, width=2), symbol="o",
-                                         symbolSize=self.handle_px, symbolBrush=pg.mkBrush(theme.ON_COLOUR))
+                                         symbolSize=2 * self.handle_px, symbolBrush=pg.mkBrush(theme.ON_COLOUR))
         self.open_line.setZValue(30)
         self.box.addItem(self.open_line)
 
