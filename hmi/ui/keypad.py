@@ -11,7 +11,8 @@ from hmi.ui.widgets import label
 
 MAX_PIN = 12
 KEYS = [("1", 0, 0), ("2", 0, 1), ("3", 0, 2), ("4", 1, 0), ("5", 1, 1), ("6", 1, 2),
-        ("7", 2, 0), ("8", 2, 1), ("9", 2, 2), ("Clear", 3, 0), ("0", 3, 1), ("⌫ Delete", 3, 2)]
+        ("7", 2, 0), ("8", 2, 1), ("9", 2, 2), ("Clear", 3, 0), ("0", 3, 1), ("Delete", 3, 2)]
+SHOWN = {"Delete": "⌫"}  # the key's face where its word would not fit a narrow pad (the name stays for readers)
 
 
 class PinPad(QWidget):
@@ -25,13 +26,14 @@ class PinPad(QWidget):
         self._pin = ""
         self.display: QLabel = label("", "title")
         self.display.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.display.setMinimumHeight(touch.px)
+        self.display.setFixedHeight(touch.px)  # the keys take the height, not the display
         self.display.setStyleSheet(f"background: #EFEFEF; border: 2px solid {theme.BORDER}; letter-spacing: 6px;")
         grid = QGridLayout()
         grid.setSpacing(spacing)
         self.keys: dict[str, object] = {}
         for text, r, c in KEYS:
-            b = button(text, touch, wide=wide, tall=tall, name="primary" if text.isdigit() else "")
+            b = button(SHOWN.get(text, text), touch, wide=wide, tall=tall, name="primary" if text.isdigit() else "")
+            b.setAccessibleName(text)
             b.clicked.connect(lambda _=False, t=text: self.press(t))
             grid.addWidget(b, r, c)
             self.keys[text] = b
@@ -56,7 +58,7 @@ class PinPad(QWidget):
         """One key: a digit, Clear, or Delete."""
         if key == "Clear":
             self._pin = ""
-        elif key.endswith("Delete"):
+        elif key == "Delete":
             self._pin = self._pin[:-1]
         elif len(self._pin) < MAX_PIN:
             self._pin += key

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLineEdit, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLineEdit, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from hmi.config.schema import SIGN_REASONS
 from hmi.ui import theme
@@ -15,7 +15,7 @@ from hmi.ui.widgets import label, panel
 
 MAX_REASON = 200
 MAX_PRESETS = 6
-PRESET_COLUMNS = 2  # two across: a reason reads whole beside the PIN keypad
+PRESET_COLUMNS = 1  # one across: a reason reads whole beside the PIN keypad on a 1280-px panel
 
 
 class SignaturePanel(QWidget):
@@ -36,8 +36,8 @@ class SignaturePanel(QWidget):
         frame, col = panel(title)
         self.title = col.itemAt(0).widget()
         left, right, columns = QVBoxLayout(), QVBoxLayout(), QHBoxLayout()  # why and who | PIN and sign
-        columns.addLayout(left, 3)
-        columns.addLayout(right, 2)
+        columns.addLayout(left, 1)
+        columns.addLayout(right, 1)
         col.addLayout(columns)
         self.signer = label("Nobody is logged in: log in to sign.", "figure", wrap=True)
         self.meaning = label("", "dim", wrap=True)
@@ -69,16 +69,17 @@ class SignaturePanel(QWidget):
         self.pad = PinPad(touch, wide=1.4)
         self.pad.edited.connect(self._clear_feedback)
         self.keys = self.pad.keys
+        self.pad.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
         right.addWidget(self.pad)
+        right.addStretch(1)
 
-        actions = QHBoxLayout()
-        self.cancel = button("Cancel", touch, wide=1.6)
-        self.cancel.clicked.connect(self._cancel)
+        # One above the other, each the column's width: the words read whole on a narrow panel.
         self.sign = button("Sign and apply", touch, wide=2.4, name="primary")
         self.sign.clicked.connect(self._submit)
-        actions.addWidget(self.cancel, 1)
-        actions.addWidget(self.sign, 2)
-        right.addLayout(actions)
+        self.cancel = button("Cancel", touch, wide=1.6)
+        self.cancel.clicked.connect(self._cancel)
+        right.addWidget(self.sign)
+        right.addWidget(self.cancel)
         self.feedback = label("", wrap=True)
         left.addWidget(self.feedback)
         left.addStretch(1)
