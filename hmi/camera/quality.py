@@ -88,18 +88,22 @@ def focus_score(image: np.ndarray) -> float:
     return float(cv2.Laplacian(grey(image), cv2.CV_64F, ksize=3).var())
 
 
-def uniformity_grid(image: np.ndarray, cells: int = GRID_CELLS) -> np.ndarray:
-    """Mean of each cell of a `cells` x `cells` grid divided by the centre cell's mean (1.0 = as bright)."""
-    if cells < 1 or cells % 2 == 0:
-        raise ValueError("the uniformity grid needs an odd number of cells, so that it has a centre cell")
+def cell_means(image: np.ndarray, cells: int = GRID_CELLS) -> np.ndarray:
+    """Mean grey of each cell of a `cells` x `cells` grid over the frame."""
     img = grey(image).astype(np.float64)
     h, w = img.shape
     if h < cells or w < cells:
         raise ValueError(f"a {w}x{h} frame is too small for a {cells}x{cells} grid")
     ys = np.linspace(0, h, cells + 1).round().astype(int)
     xs = np.linspace(0, w, cells + 1).round().astype(int)
-    means = np.array([[img[ys[r]:ys[r + 1], xs[c]:xs[c + 1]].mean() for c in range(cells)]
-                      for r in range(cells)])
+    return np.array([[img[ys[r]:ys[r + 1], xs[c]:xs[c + 1]].mean() for c in range(cells)] for r in range(cells)])
+
+
+def uniformity_grid(image: np.ndarray, cells: int = GRID_CELLS) -> np.ndarray:
+    """Mean of each cell of a `cells` x `cells` grid divided by the centre cell's mean (1.0 = as bright)."""
+    if cells < 1 or cells % 2 == 0:
+        raise ValueError("the uniformity grid needs an odd number of cells, so that it has a centre cell")
+    means = cell_means(image, cells)
     centre = means[cells // 2, cells // 2]
     # A black centre cell makes every ratio meaningless; say "no light" as 0 rather than infinity.
     return means / centre if centre > 0 else np.zeros_like(means)
@@ -107,12 +111,7 @@ def uniformity_grid(image: np.ndarray, cells: int = GRID_CELLS) -> np.ndarray:
 
 def light_grid(image: np.ndarray, cells: int = GRID_CELLS) -> np.ndarray:
     """Each cell's mean as a share of the frame's mean (1.0 = average): the light pattern a reference keeps."""
-    img = grey(image).astype(np.float64)
-    h, w = img.shape
-    ys = np.linspace(0, h, cells + 1).round().astype(int)
-    xs = np.linspace(0, w, cells + 1).round().astype(int)
-    means = np.array([[img[ys[r]:ys[r + 1], xs[c]:xs[c + 1]].mean() for c in range(cells)]
-                      for r in range(cells)])
+    means = cell_means(image, cells)
     whole = float(means.mean())
     return means / whole if whole > 0 else np.zeros_like(means)
 

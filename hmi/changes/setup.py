@@ -60,21 +60,21 @@ def _reason(reason: str) -> str:
 class CameraTrial:
     """Camera writes under one signature: steps are written and read back, `keep` saves and audits one of them."""
 
-    def __init__(self, changes: SetupChanges, signer: User, reason: str, start: CameraSettings) -> None:
-        self.changes, self.signer, self.reason, self.start = changes, signer, reason, start
+    def __init__(self, write: Callable[[float | None, float | None], CameraSettings],
+                 keep: Callable[[CameraSettings], CameraSettings], start: CameraSettings) -> None:
+        self._write, self._keep, self.start = write, keep, start
 
     def write(self, *, exposure_us: float | None = None, gain_db: float | None = None) -> CameraSettings:
         """Write a step to the camera (not yet kept in the recipe); the camera's read-back values."""
-        return self.changes._write_camera(exposure_us, gain_db)
+        return self._write(exposure_us, gain_db)
 
     def keep(self, settings: CameraSettings) -> CameraSettings:
         """Keep `settings` in the recipe in force, audited under the signer with the reason."""
-        return self.changes._keep_camera(settings, self.signer, self.reason)
+        return self._keep(settings)
 
     def undo(self) -> CameraSettings:
         """Write back the settings the camera had when the trial was signed (nothing kept, nothing audited)."""
-        return self.changes._write_camera(self.start.exposure_us,
-                                          None if self.start.gain_db != self.start.gain_db else self.start.gain_db)
+        return self._write(self.start.exposure_us, None if self.start.gain_db != self.start.gain_db else self.start.gain_db)
 
 
 class SetupChanges:
@@ -239,7 +239,8 @@ class SetupChanges:
         if self.camera is None:
             raise StationError("this station has no camera to set", "check the camera settings in the station file")
         signer = self.sign(user, secret, Permission.CAMERA, f"camera settings of recipe {self.recipe.name}")
-        return CameraTrial(self, signer, reason, self.camera_settings())
+        return CameraTrial(self._write_camera, lambda settings: self._keep_camera(settings, signer, reason),
+                           self.camera_settings())
 
     def _write_camera(self, exposure_us: float | None, gain_db: float | None) -> CameraSettings:
         def write(source) -> CameraSettings:

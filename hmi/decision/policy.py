@@ -49,6 +49,16 @@ def score_text(value: float) -> str:
     return f"{value:.3f}"
 
 
+def hold_words(t: ThresholdSet) -> str:
+    """A set's HOLD band as every screen says it: 'HOLD 0.250 – 0.350', or 'no HOLD band'."""
+    return f"HOLD {score_text(t.hold_low)} – {score_text(t.ng_from)}" if t.ng_from > t.hold_low else "no HOLD band"
+
+
+def area_words(t: ThresholdSet) -> str:
+    """A set's least defect area as a trailing clause (', min. defect 40 px'), or '' when it has none."""
+    return f", min. defect {t.min_defect_area_px} px" if t.min_defect_area_px else ""
+
+
 _LN19 = math.log(19.0)  # a logistic is at 5 % this many spreads under its midpoint
 _MAX_EXPONENT = 700.0   # math.exp overflows just above 709
 

@@ -13,7 +13,7 @@ import numpy as np
 from hmi.core.errors import ModelError
 from hmi.core.part import DefectRegion
 from hmi.inference.backend import Session
-from hmi.inference.package import Manifest, ModelPackage
+from hmi.inference.package import END2END, Manifest, ModelPackage
 from hmi.inference.processing import find_regions, map_to_frame, to_model_input
 from hmi.inference.yolo_processing import (Detections, Letterbox, boxes_to_frame, decode, instance_masks, letterbox,
                                            mask_to_frame, resize_centre_crop)
@@ -23,7 +23,6 @@ GOOD_CLASS_NAMES = frozenset({"good", "ok", "normal", "pass", "no_defect", "back
 ULTRALYTICS_CONF = 0.25
 ULTRALYTICS_IOU = 0.7
 ULTRALYTICS_MAX_DET = 300
-END2END = "end-to-end"  # manifest extra "output": detections already suppressed (NMS inside, or an NMS-free head)
 
 
 def is_defect_class(name: str) -> bool:

@@ -217,13 +217,15 @@ def run_tiled(frame: np.ndarray, geometry: Geometry, model: TileFunction,
         raise ModelError(f"the inspection area covers {area.shape[1]}x{area.shape[0]} cells, the frame {cw}x{ch}",
                          "report this: the area is made from the recipe's ROI for every frame size")
     box = area_box(area, geometry.overlap // 2, tile_plan.padded)
-    y0, y1, x0, x1 = box or (0, ALIGN, 0, ALIGN)
+    if box is None:  # nothing of the frame lies in the area: no cell is judged
+        return np.zeros((ch, cw), np.float32)
+    y0, y1, x0, x1 = box
     inner = replace(geometry, scale=1.0)
     sub_plan = _cached_plan(plans, (shape, y0, y1, x0, x1), inner, (y1 - y0, x1 - x0))
     cells = np.zeros((tile_plan.padded[0] // CELL, tile_plan.padded[1] // CELL), bool)
     cells[:ch, :cw] = area
     cells = cells[y0 // CELL:y1 // CELL, x0 // CELL:x1 // CELL]
-    keep = [bool(box) and bool(cells[ya // CELL:yb // CELL, xa // CELL:xb // CELL].any())
+    keep = [bool(cells[ya // CELL:yb // CELL, xa // CELL:xb // CELL].any())
             for (ya, yb), (xa, xb) in sub_plan.spans]
     sub = _stitch(np.ascontiguousarray(image[y0:y1, x0:x1]), sub_plan, geometry, model, keep)
     if sub is None:  # nothing of the frame lies in the area: no cell is judged

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from hmi.core.errors import ModelError
-from hmi.inference.package import Manifest
+from hmi.inference.package import END2END, Manifest
 
 Signature = Sequence[tuple[str, Sequence[Any], str]]  # (name, shape, type) of each input or output
 
@@ -112,7 +112,7 @@ def output_problems(manifest: Manifest, outputs: Signature, *, tiled: bool = Fal
             if len(protos) != 4:
                 problems.append(f"the prototype masks have shape {_dims(protos)}; [batch, masks, height, width] "
                                 "was expected")
-        end2end = manifest.extra.get("output") == "end-to-end"  # rows of x1, y1, x2, y2, confidence, class
+        end2end = manifest.extra.get("output") == END2END  # rows of x1, y1, x2, y2, confidence, class
         if len(boxes) != 3:
             problems.append(f"the detections have shape {_dims(boxes)}; [batch, values, anchors] was expected")
         elif end2end:

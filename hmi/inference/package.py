@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hmi.core.errors import ModelError
 
+END2END = "end-to-end"  # manifest extra "output": detections already suppressed (NMS inside, or an NMS-free head)
+
 MANIFEST = "manifest.json"
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]

@@ -86,7 +86,8 @@ def decode(pred: np.ndarray, n_classes: int, *, end2end: bool, conf: float, iou:
         return Detections(p[:, :4], p[:, 4], p[:, 5].astype(int), p[:, 6:])
     p = pred.reshape(pred.shape[-2], pred.shape[-1]).T
     scores = p[:, 4:4 + n_classes]
-    p, scores = p[scores.max(1) > conf], scores[scores.max(1) > conf]
+    above = scores.max(1) > conf
+    p, scores = p[above], scores[above]
     cls = scores.argmax(1)
     best = scores[np.arange(len(p)), cls]
     if len(p) > MAX_NMS:

@@ -17,6 +17,10 @@ from hmi.core.errors import StationError
 STATION_DISK = "Station disk"
 
 
+class TargetNotReady(StationError):
+    """An export target that cannot be written now (unplugged, unmounted, read-only)."""
+
+
 @dataclass(frozen=True)
 class ExportTarget:
     """A folder exports can be written to, with the name the screen shows."""
@@ -30,7 +34,7 @@ class ExportTarget:
         """The button's words: 'USB: KINGSTON', 'Quality share', 'This station'."""
         return f"USB: {self.name}" if self.kind == "removable" else self.name
 
-    def ready(self) -> StationError | None:
+    def ready(self) -> TargetNotReady | None:
         """None when the folder can be written now; else what is wrong and what to do, in plain words."""
         if self.kind == "station":
             return None
@@ -38,9 +42,9 @@ class ExportTarget:
             what = ("is no longer plugged in" if self.kind == "removable" else f"cannot be reached at {self.folder}")
             todo = ("plug the drive in again and choose it once it is listed" if self.kind == "removable"
                     else "check that the share is mounted (ask IT), or choose another target")
-            return StationError(f"{self.label} {what}", todo)
+            return TargetNotReady(f"{self.label} {what}", todo)
         if not os.access(self.folder, os.W_OK):
-            return StationError(f"{self.label} is read-only for the station",
+            return TargetNotReady(f"{self.label} is read-only for the station",
                                 "unlock the drive (write-protect switch) or ask IT for write access to the share")
         return None
 
@@ -64,10 +68,15 @@ def _folders(root: Path) -> list[Path]:
         return []
 
 
+def station_target(data_dir: Path) -> ExportTarget:
+    """The station's own exports folder (DATA_DIR/exports): always offered, found without touching a share."""
+    return ExportTarget(STATION_DISK, Path(data_dir) / "exports", "station")
+
+
 def export_targets(config: ReportsConfig, data_dir: Path,
                    is_mount: Callable[[str], bool] = os.path.ismount) -> list[ExportTarget]:
     """Every target offered now: the station's exports folder first, then the shares, then the drives plugged in."""
-    targets = [ExportTarget(STATION_DISK, Path(data_dir) / "exports", "station")]
+    targets = [station_target(data_dir)]
     targets += [ExportTarget(t.name, Path(t.path), "share") for t in config.export_targets]
     targets += removable_drives(config.removable_media, is_mount)
     return targets

@@ -11,9 +11,11 @@ same report thread; a plant server that is away is one message in the Plant scop
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -32,7 +34,8 @@ from hmi.services.reports.models import ModelBaselines
 from hmi.services.reports.pdf import write_pdf
 from hmi.services.reports.shifts import ShiftCalendar
 from hmi.services.reports.summary import ShiftReport, build_report, key_figures, known_models, resolve_model_shift
-from hmi.services.reports.targets import STATION_DISK, ExportTarget, export_targets, settle
+from hmi.services.reports.targets import (STATION_DISK, ExportTarget, TargetNotReady, export_targets, settle,
+                                          station_target)
 from hmi.store.users import Permission
 from hmi.ui import theme
 from hmi.ui.charts import style_chart
@@ -43,6 +46,8 @@ from hmi.ui.screens.plant_reports import PlantReportView, load_plant_shift, plan
 from hmi.ui.theme import Fonts
 from hmi.ui.touch import button
 from hmi.ui.widgets import fill_table, label, panel, read_only_table
+
+log = logging.getLogger(__name__)
 
 COMPARE_MODES = ("off", "shift before", "model versions")
 SCOPES = {"station": "This station", "plant": "Plant"}
@@ -223,7 +228,6 @@ class ParetoChart(QWidget):
         self.plot.getPlotItem().getAxis("bottom").setHeight(3 * font_px + 12)  # two-line defect names
         col.addWidget(self.plot)
         self.font_px = font_px
-        self.labels: list[str] = []
 
     def show_report(self, report) -> None:
         """Draw the Pareto of `report` (the top 5 kinds), each bar labelled with its defect's name."""
@@ -237,9 +241,8 @@ class ParetoChart(QWidget):
             text.setPos(i, p.parts)
             self.plot.addItem(text)
         # The defect's name under its bar, a word a line so long names fit narrow bars.
-        self.labels = [p.defect for p in items]
         self.plot.getPlotItem().getAxis("bottom").setTicks(
-            [[(i, name.replace(" ", "\n")) for i, name in enumerate(self.labels)]])
+            [[(i, p.defect.replace(" ", "\n")) for i, p in enumerate(items)]])
         top = max((p.parts for p in items), default=1)
         self.plot.setYRange(0, top * 1.6, padding=0)
         self.plot.setXRange(-0.6, max(0, len(items) - 1) + 0.6, padding=0)
@@ -385,6 +388,7 @@ class ReportsScreen(QWidget):
         pick_col.addLayout(row1)
         pick_col.addLayout(row2)
         pick_col.addLayout(row3)
+        self._offer_targets([station_target(Path(ctx.station.data_dir))])
         self.refresh_targets()
 
         # Figures.
@@ -468,8 +472,14 @@ class ReportsScreen(QWidget):
             b.setMinimumWidth(max(b.minimumWidth(), QFontMetrics(bold).horizontalAdvance(b.text()) + 40))
 
     def refresh_targets(self) -> None:
-        """Offer the targets there now (a drive plugged in or pulled since); the choice stays if still there."""
-        targets = export_targets(self.ctx.station.cfg.reports, Path(self.ctx.station.data_dir))
+        """List the targets there now on the report thread (a stale share mount must not freeze the screen)."""
+        reports, data_dir = self.ctx.station.cfg.reports, Path(self.ctx.station.data_dir)
+        # Listing never fails (an unreadable folder is not offered); only a stopping station can cancel it.
+        self.low.submit(lambda: export_targets(reports, data_dir), self._offer_targets,
+                        lambda exc: log.info("export targets not listed: %s", exc))
+
+    def _offer_targets(self, targets: list[ExportTarget]) -> None:
+        """Offer `targets` (a drive plugged in or pulled since); the choice stays if still there."""
         if [(t.label, t.folder) for t in targets] == [(t.label, t.folder) for t in self.targets]:
             return
         self.targets = targets
@@ -494,18 +504,28 @@ class ReportsScreen(QWidget):
         self.target = name
         self.target_buttons[name].setChecked(True)
 
-    def _export_folder(self) -> Path | None:
-        """The chosen target's folder, or None (and a message saying why) when it cannot be written now."""
-        self.refresh_targets()
+    def _export_target(self) -> ExportTarget | None:
+        """The chosen target, or None (and a message saying why) when it is no longer offered."""
         target = next((t for t in self.targets if t.label == self.target), None)
         if target is None:
             self.ctx.channel.warning(f"{self.target} is no longer there", "choose where to export to, then export again")
-            return None
-        problem = target.ready()
-        if problem is not None:
-            self.ctx.channel.warning(problem.what, problem.todo)
-            return None
-        return target.folder
+        return target
+
+    def _submit_export(self, target: ExportTarget, write: Callable[[Path], str]) -> None:
+        """`write(folder)` on the report thread once the target is found writable there; its words are the message."""
+        def work() -> str:
+            problem = target.ready()
+            if problem is not None:
+                raise problem
+            return write(target.folder)
+
+        self.low.submit(work, lambda words: self.ctx.channel.info(words), self._export_failed)
+
+    def _export_failed(self, error: BaseException) -> None:
+        if isinstance(error, TargetNotReady):  # not a fault: a drive pulled or a share away, said as a warning
+            self.ctx.channel.warning(error.what, error.todo)
+        else:
+            self.ctx.channel.error(error)
 
     def on_tick(self) -> None:
         """Refresh the current shift once a minute while it is on show; nothing else (cheap)."""
@@ -684,13 +704,13 @@ class ReportsScreen(QWidget):
         data_dir = self.ctx.station.data_dir
         cfg = self.ctx.station.cfg
         r = loaded.main
-        folder = self._export_folder()
-        if folder is None:
+        target = self._export_target()
+        if target is None:
             return
         stem = f"shift_{r.window.day.isoformat()}_{r.window.name}" + (f"_{r.model_sha256[:12]}" if r.model_sha256 else "")
-        out = folder / f"{stem}.{kind}"
 
-        def work() -> str:
+        def write(folder: Path) -> str:
+            out = folder / f"{stem}.{kind}"
             if kind == "csv":
                 conn = open_reports(data_dir)
                 try:
@@ -703,7 +723,7 @@ class ReportsScreen(QWidget):
             settle(out)
             return f"PDF shift report written to {out}"
 
-        self.low.submit(work, lambda words: self.ctx.channel.info(words), self.ctx.channel.error)
+        self._submit_export(target, write)
 
     def _export_plant(self, kind: str) -> None:
         """Write the plant report on show as CSV or PDF to the chosen target on the report thread."""
@@ -711,14 +731,14 @@ class ReportsScreen(QWidget):
         if report is None:
             self.ctx.channel.warning("No plant report is on show", "wait until it is read from the plant database")
             return
-        folder = self._export_folder()
-        if folder is None:
+        target = self._export_target()
+        if target is None:
             return
         day = report.local(report.start).strftime("%Y-%m-%d_%H%M")
         line = "_" + re.sub(r"[^A-Za-z0-9_.-]+", "-", report.line) if report.line else ""
-        out = folder / f"plant_{day}{line}.{kind}"
 
-        def work() -> str:
+        def write(folder: Path) -> str:
+            out = folder / f"plant_{day}{line}.{kind}"
             if kind == "csv":
                 from hmi.plant.reports import write_plant_csv
 
@@ -731,4 +751,4 @@ class ReportsScreen(QWidget):
             settle(out)
             return f"PDF plant report ({pages} pages) written to {out}"
 
-        self.low.submit(work, lambda words: self.ctx.channel.info(words), self.ctx.channel.error)
+        self._submit_export(target, write)

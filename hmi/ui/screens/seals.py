@@ -4,6 +4,7 @@ that accepts it. Shown at start while any change waits; until then every part is
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt
@@ -83,8 +84,8 @@ class SealsScreen(QWidget):
         for change in changes:
             lines = change.lines() if change.kind == "changed" else []
             more = [f"… and {len(lines) - MAX_LINES} more"] if len(lines) > MAX_LINES else []
-            body = "".join(f"<br>&nbsp;&nbsp;{_html(line)}" for line in lines[:MAX_LINES] + more)
-            blocks.append(f"<b>{_html(change.summary(most=3))}</b><br><i>{_html(change.where)}</i>{body}")
+            body = "".join(f"<br>&nbsp;&nbsp;{html.escape(line)}" for line in lines[:MAX_LINES] + more)
+            blocks.append(f"<b>{html.escape(change.summary(most=3))}</b><br><i>{html.escape(change.where)}</i>{body}")
         self.listing.setText("<br><br>".join(blocks))
 
     def on_show(self) -> None:
@@ -127,10 +128,6 @@ class SealsScreen(QWidget):
             self.on_show()
 
         self.ctx.tasks.submit(lambda: seals.accept(user.name, pin, reason), done, failed)
-
-
-def _html(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 __all__ = ["SealsScreen"]

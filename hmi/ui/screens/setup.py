@@ -6,7 +6,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QPushButton, QWidget
 
 from hmi.config.schema import Recipe, StationConfig
-from hmi.decision.policy import ThresholdSet, score_text
+from hmi.decision.policy import ThresholdSet, area_words, hold_words, score_text
 from hmi.ui.touch import TouchSize, button
 from hmi.ui.widgets import fill_table, label, panel, read_only_table
 
@@ -26,10 +26,8 @@ SIGNATURE_POLICY = ("Signed with a technician's PIN and a reason, in the audit t
 
 
 def threshold_words(t: ThresholdSet) -> str:
-    """The set in force as the setup screen, the thresholds and teach screens say it: NG limit first."""
-    band = f"HOLD {score_text(t.hold_low)} – {score_text(t.ng_from)}" if t.ng_from > t.hold_low else "no HOLD band"
-    area = f", min. defect {t.min_defect_area_px} px" if t.min_defect_area_px else ""
-    return f"version {t.version}: NG from score {score_text(t.ng_from)}, {band}{area}"
+    """The set in force as the setup screen says it: NG limit first."""
+    return f"version {t.version}: NG from score {score_text(t.ng_from)}, {hold_words(t)}{area_words(t)}"
 
 
 def setup_fields(cfg: StationConfig, recipe: Recipe, setup, backend: str) -> list[tuple[str, str]]:

@@ -19,13 +19,14 @@ from hmi.services.tuning.whatif import DEFAULT_IMAGES, WhatIfResult, WhatIfRun, 
 from hmi.config.schema import RecipeThresholds
 from hmi.core.errors import StationError
 from hmi.core.verdict import Verdict
-from hmi.decision.policy import ThresholdSet, score_text
+from hmi.decision.policy import ThresholdSet, area_words, hold_words, score_text
 from hmi.store.database import database_path
 from hmi.store.users import Permission
 from hmi.ui import theme
 from hmi.ui.charts import style_chart
 from hmi.ui.theme import Fonts
 from hmi.ui.context import ScreenContext
+from hmi.ui.keyboard import PROPERTY as KEYBOARD
 from hmi.ui.signature import SignaturePanel
 from hmi.ui.touch import button, sized
 from hmi.ui.widgets import fill_table, label, panel, read_only_table
@@ -61,9 +62,7 @@ def change_text(change: int) -> str:
 
 def band_text(t: ThresholdSet) -> str:
     """'NG from 0.350, HOLD 0.250 – 0.350, threshold 0.300' in the words of the line (the NG limit first)."""
-    hold = f"HOLD {score_text(t.hold_low)} – {score_text(t.ng_from)}" if t.ng_from > t.hold_low else "no HOLD band"
-    area = f", min. defect {t.min_defect_area_px} px" if t.min_defect_area_px else ""
-    return f"NG from {score_text(t.ng_from)}, {hold}, threshold {score_text(t.score)}{area}"
+    return f"NG from {score_text(t.ng_from)}, {hold_words(t)}, threshold {score_text(t.score)}{area_words(t)}"
 
 
 def consequence_rows(cmp: Comparison) -> list[tuple[str, ...]]:
@@ -205,7 +204,7 @@ class NumberField(QWidget):
             key.setAutoRepeatDelay(REPEAT_DELAY_MS)
             key.setAutoRepeatInterval(REPEAT_INTERVAL_MS)
         self.field = QLineEdit()
-        self.field.setProperty("keyboard", "numeric")  # the on-screen keyboard's number keys (hmi.ui.keyboard)
+        self.field.setProperty(KEYBOARD, "numeric")  # the on-screen keyboard's number keys (hmi.ui.keyboard)
         sized(self.field, ctx.touch, wide=2.0)
         self.field.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.field.editingFinished.connect(self.edited.emit)

@@ -36,17 +36,21 @@ def test_a_station_keeps_judging_with_its_hold_list_and_its_records_queue_full(l
     writer, plc = st.downstream.writer, st.downstream.simulated_plc
     store_may_write = threading.Event()
     store_may_write.set()
+    store_parked = threading.Event()
     write = writer.loop_once
 
     def held_back_store() -> None:  # the store thread stops taking records while the event is clear
         if store_may_write.wait(0.05):
             write()
+        else:
+            store_parked.set()  # past any write it was in when the event was cleared
 
     writer.loop_once = held_back_store
     st.start()
     try:
         wait_for(lambda: st.holds.overflowed >= 30, "30 held parts beyond the full HOLD list")
         store_may_write.clear()
+        wait_for(store_parked.is_set, "the store thread to stop taking records")
         wait_for(lambda: st.outlet.unrecorded > 0, "the records queue to fill")
         full_at = st.outlet.counts().total
         wait_for(lambda: st.outlet.counts().total >= full_at + 100, "100 parts judged with the records queue full")

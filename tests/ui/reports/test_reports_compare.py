@@ -67,6 +67,7 @@ def test_export_goes_to_the_target_chosen_on_the_screen(qtbot, reports_screen, t
     targets = ReportsConfig(export_targets=[ExportTargetConfig(name="Quality share", path=str(share)),
                                             ExportTargetConfig(name="Lab share", path=str(gone))], removable_media=[])
     screen, ctx = reports_screen(settings={"reports": targets})
+    qtbot.waitUntil(lambda: len(screen.target_buttons) == 3, timeout=5000)  # listed on the report thread
     assert list(screen.target_buttons) == ["Station disk", "Quality share", "Lab share"]
     assert screen.target_buttons["Station disk"].isChecked()
     _pick(qtbot, screen, "2026-03-03", "Night")
@@ -78,6 +79,7 @@ def test_export_goes_to_the_target_chosen_on_the_screen(qtbot, reports_screen, t
 
     _tap(qtbot, screen.target_buttons["Lab share"])
     _tap(qtbot, screen.export_csv)
+    qtbot.waitUntil(lambda: "Lab share" in ctx.channel.history[-1].what, timeout=5000)  # found on the report thread
     message = ctx.channel.history[-1]
     assert message.what == f"Lab share cannot be reached at {gone}" and "mounted" in message.todo
     assert not gone.exists()
