@@ -12,8 +12,7 @@ import logging
 import time
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtWidgets import (QApplication, QFrame, QHBoxLayout, QMainWindow, QPushButton, QScrollArea,
-                               QStackedWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QApplication, QHBoxLayout, QMainWindow, QPushButton, QStackedWidget, QVBoxLayout, QWidget
 
 from hmi.core.errors import PermissionDenied, StationError
 from hmi.core.part import Part
@@ -25,6 +24,7 @@ from hmi.ui.banner import MessageBanner
 from hmi.ui.health import line_fault, station_health, station_state
 from hmi.ui.keyboard import ScreenKeyboard
 from hmi.ui.messages import MessageChannel
+from hmi.ui.page import ScreenPage
 from hmi.ui.port import StationPort
 from hmi.ui.context import ScreenContext
 from hmi.ui.screens.alarms import AlarmsScreen
@@ -110,7 +110,7 @@ class StationWindow(QMainWindow):
         self.stack = QStackedWidget()
         # Each screen on a page that scrolls only where the panel is too small for it at its DPI: every control
         # stays reachable instead of cut off (unscrolled_minimum() says the size at which nothing scrolls).
-        self.pages: dict[str, QScrollArea] = {}
+        self.pages: dict[str, ScreenPage] = {}
         for name in SCREENS:
             self.stack.addWidget(self._page(name))
         # Settings changed outside the station: shown at start while any waits, and instead of Setup until accepted.
@@ -275,12 +275,8 @@ class StationWindow(QMainWindow):
         self._deciding &= set(current)
         self._known_holds = current
 
-    def _page(self, name: str) -> QScrollArea:
-        page = QScrollArea()
-        page.setObjectName("screenPage")
-        page.setFrameShape(QFrame.Shape.NoFrame)
-        page.setWidgetResizable(True)  # the screen fills the page, and scrolls only below its minimum size
-        page.setWidget(self.screens[name])
+    def _page(self, name: str) -> ScreenPage:
+        page = ScreenPage(self.screens[name])
         self.pages[name] = page
         return page
 
