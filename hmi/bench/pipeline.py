@@ -18,11 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
+from hmi.bench.line_model import install, taught_model
 from hmi.core.errors import ImageError
 from hmi.core.part import Part
 
 HIRES_FRAME_COUNT = 12
 HIRES_DEFECT_EVERY = 4  # every 4th high-resolution frame carries a defect, the types in turn
+LINE_TEACH_IMAGES = 40  # good parts the line model is taught on (rendering a 5 MP part takes about 2.5 s)
 _HIRES_SEED = 2448
 _SIZE_LIMITS = (64, 16384)
 
@@ -103,20 +105,26 @@ def parse_frame_size(text: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
+def bench_cache() -> Path:
+    """The user's cache folder the bench keeps its rendered frames and taught models in."""
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("inspection-station", "hmi"))
+
+
 def hires_demo_frames(width: int, height: int, count: int = HIRES_FRAME_COUNT,
-                      cache_root: Path | None = None) -> Path:
-    """Folder of `count` demo parts rendered at width x height (Mono8 PNG), written once into the user's cache.
+                      cache_root: Path | None = None, good_only: bool = False) -> Path:
+    """Folder of `count` demo parts rendered at width x height (Mono8 PNG), written once into the user's cache;
+    every HIRES_DEFECT_EVERY-th carries a defect, or none with `good_only` (other parts, for teaching).
 
     Each part is rendered square at the longer side and cropped to the frame's centre, so the part
     keeps its proportions and the camera's full resolution (no upscaled pixels).
     """
-    import platformdirs
-
     from hmi.demo.dataset import part_seeds, write_png
     from hmi.demo.product import DEFECT_TYPES, render_part
 
-    root = Path(cache_root or platformdirs.user_cache_dir("inspection-station", "hmi"))
-    out = root / "bench-frames" / f"{width}x{height}-{count}"
+    root = cache_root or bench_cache()
+    out = root / "bench-frames" / f"{width}x{height}-{count}{'-good' if good_only else ''}"
     if out.is_dir() and len(list(out.glob("frame_*.png"))) == count:
         return out
     tmp = out.with_name(out.name + ".partial")
@@ -128,9 +136,9 @@ def hires_demo_frames(width: int, height: int, count: int = HIRES_FRAME_COUNT,
                          "free disk space or check the permissions of the user's cache folder") from None
     side = max(width, height)
     y0, x0 = (side - height) // 2, (side - width) // 2
-    for i, seed in enumerate(part_seeds(_HIRES_SEED, count)):
+    for i, seed in enumerate(part_seeds(_HIRES_SEED + (1 if good_only else 0), count)):
         defect = None
-        if i % HIRES_DEFECT_EVERY == HIRES_DEFECT_EVERY - 1:
+        if not good_only and i % HIRES_DEFECT_EVERY == HIRES_DEFECT_EVERY - 1:
             defect = DEFECT_TYPES[(i // HIRES_DEFECT_EVERY) % len(DEFECT_TYPES)]
         image = render_part(seed, defect, side).image
         write_png(tmp / f"frame_{i:03d}.png", np.ascontiguousarray(image[y0:y0 + height, x0:x0 + width]))
@@ -205,31 +213,59 @@ def _plc_latencies(db: Path) -> np.ndarray:
 
 
 def run_bench(data_dir: Path, overrides: list[str], frames: int = 300, with_outputs: bool = True,
-              rounds: int = 3, frame_size: tuple[int, int] | None = None) -> BenchResult:
+              rounds: int = 3, frame_size: tuple[int, int] | None = None,
+              teach_size: int | None = None) -> BenchResult:
     """Model alone, the judging pipeline, and the pipeline with records and PLC, on the same frames.
 
     With `frame_size` the frames are demo parts rendered at that size (`hires_demo_frames`), replayed by
     the emulated camera and judged with inference.tile on; otherwise the shipped 384 px demo frames.
+    They are judged by the shipped demo model at its own scale, or with `teach_size` (needs `frame_size`) by
+    a model taught on good parts rendered at `frame_size` at that teach size, as a line with that camera
+    would teach (hmi.bench.line_model), in a data folder of the bench's own.
 
     The runs alternate (model, core, full, model, core, full, ..., model) and each figure is the mean of its
     runs, so a machine whose speed drifts (other load, clocks) favours none of them. The PLC runs
     in its own process, as a real PLC is its own machine; records go to a fresh file each run.
     """
-    import os
-    import subprocess
-    import sys
     import tempfile
 
     from hmi.config.loader import load_station
     from hmi.demo.dataset import demo_frames_dir
-    from hmi.inference.inspector import read_image
-    from hmi.station import Station, build_station
 
     frames_dir = demo_frames_dir()
     settings = ["station.mode=production", "camera.trigger=software", "camera.rate_hz=0"]
     if frame_size is not None:
         frames_dir = hires_demo_frames(*frame_size)
         settings += [f"camera.replay_path={frames_dir}", "inference.tile=true"]
+    line_model: Path | None = None
+    if teach_size is not None:
+        if frame_size is None:
+            raise ValueError("a teach size needs a frame size")
+        line_model = taught_model(hires_demo_frames(*frame_size, count=LINE_TEACH_IMAGES, good_only=True),
+                                  teach_size, bench_cache())
+        data_dir = Path(tempfile.mkdtemp(prefix="hmi-bench-line-"))  # never a recipe in the station's own folder
+        load_station(data_dir)
+        settings.append(f"station.recipe={install(data_dir, line_model)}")
+    try:
+        return _run_bench(data_dir, settings, overrides, frames, with_outputs, rounds, frame_size, frames_dir,
+                          line_model)
+    finally:
+        if line_model is not None:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _run_bench(data_dir: Path, settings: list[str], overrides: list[str], frames: int, with_outputs: bool,
+               rounds: int, frame_size: tuple[int, int] | None, frames_dir: Path,
+               line_model: Path | None) -> BenchResult:
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    from hmi.config.loader import load_station
+    from hmi.inference.inspector import read_image
+    from hmi.station import Station, build_station
+
     cfg = load_station(data_dir, settings + overrides)
 
     def core() -> Station:
@@ -278,6 +314,8 @@ def run_bench(data_dir: Path, overrides: list[str], frames: int = 300, with_outp
                     out_dir = Path(tmp)
                     out_cfg = load_station(out_dir, ["plc.mode=s7", "plc.host=127.0.0.1", f"plc.port={port}",
                                                      *settings])
+                    if line_model is not None:
+                        install(out_dir, line_model)
                     full = build_station(out_cfg, out_dir, max_parts=frames)
                     tp, lat, _ = _run_pipeline(full, frames)
                     full_runs.append((tp, lat, _plc_latencies(out_dir / "hmi.db")))
@@ -314,5 +352,7 @@ def run_bench(data_dir: Path, overrides: list[str], frames: int = 300, with_outp
         model_p50_ms=float(np.percentile(model_ms, 50)), model_p99_ms=float(np.percentile(model_ms, 99)),
         ratio=pipe_tp / model_tp, not_inspected=sum(n for _, _, n in core_runs),
         machine=f"{cpu_name()}, {os.cpu_count()} cores, {platform.machine()}, backend {backend}",
-        extra=extra, machine_detail=machine_figures(backend),
+        extra=extra | ({"model": f"{line_model.name}: taught on {LINE_TEACH_IMAGES} good parts rendered at "
+                                 f"{w}x{h}, as a line with this camera teaches"} if line_model is not None else {}),
+        machine_detail=machine_figures(backend),
     )

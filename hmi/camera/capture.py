@@ -16,12 +16,15 @@ from hmi.core.errors import CameraError, CameraLost, StoreError
 from hmi.core.part import UNNUMBERED, CameraSettings, Decision, Part, utc_now
 from hmi.core.setup import SetupInForce
 from hmi.core.verdict import Verdict
-from hmi.pipeline.metrics import StageMetrics
+from hmi.pipeline.metrics import RecentDurations, StageMetrics
 from hmi.pipeline.outlet import VerdictOutlet
 from hmi.pipeline.queues import BoundedQueue, NewestSlot
 from hmi.pipeline.worker import Worker
 
 log = logging.getLogger(__name__)
+
+# Frames are triggered to land as the model frees up, allowing for a grab as slow as this quantile of recent ones.
+GRAB_QUANTILE = 0.9
 
 
 
@@ -63,7 +66,7 @@ class CaptureWorker(Worker):
         self.reconnect_s = reconnect_s
         self.max_parts = max_parts
         self.model_free_at = model_free_at
-        self._grab_s = 0.0  # moving average of trigger-to-frame time
+        self._grab_times = RecentDurations()  # trigger-to-frame times
         self.parts = 0
         self.unnumbered = 0  # parts the records could not number (the store did not answer in time)
         self.ignored_while_disabled = 0  # frames let go while the PLC had inspection disabled
@@ -141,8 +144,9 @@ class CaptureWorker(Worker):
             return
         if self.credits is not None and not self.period and self.model_free_at is not None:
             # As fast as the station is ready: time the exposure so the frame lands as the model frees up,
-            # rather than waiting in the queue (latency) or after the model idles (throughput).
-            delay = self.model_free_at() - self._grab_s - time.monotonic()
+            # rather than waiting in the queue (latency) or after the model idles (throughput); a slow grab
+            # (high quantile) is allowed for, as the model's early finish is (hmi.inference.worker).
+            delay = self.model_free_at() - self._grab_times.quantile(GRAB_QUANTILE) - time.monotonic()
             if delay > 0 and self.wait(delay):
                 self._release()
                 return
@@ -157,8 +161,7 @@ class CaptureWorker(Worker):
             self._reject_unjudged(str(exc))
             return
         if grab is not None and grab.error is None:
-            took = time.monotonic() - t0
-            self._grab_s = took if self._grab_s == 0.0 else 0.9 * self._grab_s + 0.1 * took
+            self._grab_times.add(time.monotonic() - t0)
         if grab is None:
             if self.trigger is TriggerMode.SOFTWARE:
                 self._reject_unjudged(f"camera gave no frame within {self.grab_timeout_s * 1000:.0f} ms of the trigger")

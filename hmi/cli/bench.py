@@ -17,6 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--core-only", action="store_true", help="skip the run with records and PLC")
     bench.add_argument("--frame-size", type=_frame_size, default=None, metavar="WxH",
                        help="render demo parts at this size (e.g. 2448x2048) and judge them as overlapping tiles")
+    bench.add_argument("--teach-size", type=int, default=None, metavar="PIXELS",
+                       help="with --frame-size: judge with a model taught on good parts rendered at that size, at this "
+                            "teach size, as a line with that camera teaches (default: the shipped demo model)")
     bench = command(sub, "report-bench", cmd_report_bench, help="generate a week of records at 10 parts/s and measure reports "
                                                 "and the line's throughput beside them")
     bench.add_argument("--days", type=float, default=7.0, help="days of records to generate (default 7)")
@@ -38,8 +41,12 @@ def cmd_bench(args: argparse.Namespace, folder: Path) -> int:
     """Full pipeline vs model alone on the same frames; prints and writes the figures."""
     from hmi.bench.pipeline import run_bench
 
+    if args.teach_size is not None and args.frame_size is None:
+        print("hmi bench: --teach-size needs --frame-size (the camera's frames the model is taught on); "
+              "add for example --frame-size 2448x2048")
+        return 2
     result = run_bench(folder, overrides(args), frames=args.frames, with_outputs=not args.core_only,
-                       rounds=args.rounds, frame_size=args.frame_size)
+                       rounds=args.rounds, frame_size=args.frame_size, teach_size=args.teach_size)
     text = result.to_text()
     print(text)
     if args.json:

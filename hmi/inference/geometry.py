@@ -127,13 +127,13 @@ def plan(geometry: Geometry, frame_shape: tuple[int, int]) -> TilePlan:
 
 def prepare(frame: np.ndarray, geometry: Geometry, tile_plan: TilePlan) -> np.ndarray:
     """The frame as RGB uint8 at the model's scale, padded by reflection to the plan's aligned size."""
-    if frame.ndim == 2:
-        frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
-    elif frame.shape[2] == 4:
+    if frame.ndim == 3 and frame.shape[2] == 4:
         frame = np.ascontiguousarray(frame[:, :, :3])
     sh, sw = tile_plan.scaled
-    if (sh, sw) != frame.shape[:2]:
+    if (sh, sw) != frame.shape[:2]:  # before the grey frame becomes RGB: a third of the pixels to scale
         frame = cv2.resize(frame, (sw, sh), interpolation=cv2.INTER_AREA)
+    if frame.ndim == 2:
+        frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
     ph, pw = tile_plan.padded
     if (ph, pw) != (sh, sw):
         border = cv2.BORDER_REFLECT_101 if min(sh, sw) > 1 else cv2.BORDER_REPLICATE

@@ -75,13 +75,23 @@ def map_to_frame(anomaly_map: np.ndarray, frame_shape: tuple[int, int]) -> np.nd
 
 def find_regions(frame_map: np.ndarray, threshold: float, mask: np.ndarray | None = None,
                  min_area_px: int = 1, max_regions: int = 32, label: str = "anomaly") -> tuple[DefectRegion, ...]:
-    """Connected areas of the frame-sized map at or above `threshold` (inside the ROI), largest first."""
-    hot = (frame_map >= threshold).astype(np.uint8)
+    """Connected areas of the frame-sized map at or above `threshold` (inside the ROI), largest first.
+
+    The components are labelled only inside the box around the hot pixels: the same regions as over the whole
+    frame, without a full-frame labelling pass (9 ms a 5 MP frame on 2 cores, most frames hot nowhere or in
+    one small place).
+    """
+    hot = frame_map >= threshold
     if mask is not None:
-        hot &= (mask > 0).astype(np.uint8)
-    if not hot.any():
+        hot &= mask > 0
+    rows = np.flatnonzero(hot.any(axis=1))
+    if not rows.size:
         return ()
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(hot, connectivity=8)
+    y0, y1 = int(rows[0]), int(rows[-1]) + 1
+    cols = np.flatnonzero(hot[y0:y1].any(axis=0))
+    x0, x1 = int(cols[0]), int(cols[-1]) + 1
+    box = hot[y0:y1, x0:x1].view(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(box, connectivity=8)
     order = sorted(range(1, n), key=lambda i: stats[i, cv2.CC_STAT_AREA], reverse=True)
     regions: list[DefectRegion] = []
     for i in order[:max_regions]:
@@ -89,6 +99,7 @@ def find_regions(frame_map: np.ndarray, threshold: float, mask: np.ndarray | Non
         if area < min_area_px:
             break
         component = (labels[y:y + h, x:x + w] == i)
+        x, y = x + x0, y + y0
         peak = float(frame_map[y:y + h, x:x + w][component].max())
         contours, _ = cv2.findContours(component.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         outline = max(contours, key=cv2.contourArea) if contours else np.zeros((0, 1, 2), np.int32)

@@ -62,3 +62,22 @@ class StageMetrics:
         if lat is not None and lat.size:
             p50, p99 = (float(v) * 1000.0 for v in np.percentile(lat, [50, 99]))
         return StageSnapshot(self.name, count, drops, fps, p50, p99)
+
+
+class RecentDurations:
+    """The last `window` durations of one step (seconds), for timing the next trigger; safe from any thread."""
+
+    def __init__(self, window: int = 32) -> None:
+        self._lock = threading.Lock()
+        self._values: deque[float] = deque(maxlen=window)
+
+    def add(self, seconds: float) -> None:
+        """Note one step's duration."""
+        with self._lock:
+            self._values.append(seconds)
+
+    def quantile(self, q: float) -> float:
+        """The `q` quantile (0..1) of the recent durations; 0.0 before the first."""
+        with self._lock:
+            values = list(self._values)
+        return float(np.quantile(values, q)) if values else 0.0

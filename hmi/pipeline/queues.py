@@ -99,6 +99,11 @@ class NewestSlot(Generic[T]):
             self._ready.clear()
             return item
 
+    def __len__(self) -> int:
+        """1 while an item waits, else 0."""
+        with self._lock:
+            return 0 if self._item is None else 1
+
     @property
     def overwritten(self) -> int:
         """Items replaced before anyone took them (drops in setup mode)."""
