@@ -196,6 +196,62 @@ def _stitch(image: np.ndarray, tile_plan: TilePlan, geometry: Geometry, model: T
     return out
 
 
+@dataclass(frozen=True)
+class PreparedFrame:
+    """A frame brought to the model's scale and padded, with the tiles to run: what `run_prepared` needs."""
+
+    image: np.ndarray       # the prepared (cropped) frame, RGB uint8
+    plan: TilePlan          # the tiles over `image`
+    keep: list[bool] | None  # which tiles run (None: all)
+    cells: tuple[int, int]  # the scaled frame's cells: the output's size
+    padded_cells: tuple[int, int]
+    offset: tuple[int, int] | None  # the crop's first cell in the frame's cell grid (None: no crop)
+    empty: bool = False     # no cell of the frame lies in the inspection area: nothing runs
+
+
+def prepare_tiled(frame: np.ndarray, geometry: Geometry, plans: dict[tuple, TilePlan] | None = None,
+                  area: np.ndarray | None = None) -> PreparedFrame:
+    """The model-free first half of `run_tiled`: scale, pad and (with `area`) crop the frame, choose the tiles."""
+    shape = frame.shape[:2]
+    tile_plan = _cached_plan(plans, shape, geometry, shape)
+    image = prepare(frame, geometry, tile_plan)
+    ch, cw = tile_plan.cells
+    padded_cells = (tile_plan.padded[0] // CELL, tile_plan.padded[1] // CELL)
+    if area is None:
+        return PreparedFrame(image, tile_plan, None, (ch, cw), padded_cells, None)
+    if area.shape != (ch, cw):
+        raise ModelError(f"the inspection area covers {area.shape[1]}x{area.shape[0]} cells, the frame {cw}x{ch}",
+                         "report this: the area is made from the recipe's ROI for every frame size")
+    box = area_box(area, geometry.overlap // 2, tile_plan.padded)
+    if box is None:  # nothing of the frame lies in the area: no cell is judged
+        return PreparedFrame(image, tile_plan, None, (ch, cw), padded_cells, None, empty=True)
+    y0, y1, x0, x1 = box
+    inner = replace(geometry, scale=1.0)
+    sub_plan = _cached_plan(plans, (shape, y0, y1, x0, x1), inner, (y1 - y0, x1 - x0))
+    cells = np.zeros(padded_cells, bool)
+    cells[:ch, :cw] = area
+    cells = cells[y0 // CELL:y1 // CELL, x0 // CELL:x1 // CELL]
+    keep = [bool(cells[ya // CELL:yb // CELL, xa // CELL:xb // CELL].any())
+            for (ya, yb), (xa, xb) in sub_plan.spans]
+    return PreparedFrame(np.ascontiguousarray(image[y0:y1, x0:x1]), sub_plan, keep, (ch, cw), padded_cells,
+                         (y0 // CELL, x0 // CELL), empty=not any(keep))
+
+
+def run_prepared(prepared: PreparedFrame, geometry: Geometry, model: TileFunction) -> np.ndarray:
+    """The model half of `run_tiled`: run the prepared frame's tiles and stitch their output into the frame's cells."""
+    ch, cw = prepared.cells
+    if prepared.empty:
+        return np.zeros((ch, cw), np.float32)
+    out = _stitch(prepared.image, prepared.plan, geometry, model, prepared.keep)
+    assert out is not None  # a prepared frame with no tile to run is `empty`
+    if prepared.offset is None:
+        return out[:ch, :cw]
+    full = np.zeros((*prepared.padded_cells, *out.shape[2:]), out.dtype)
+    cy, cx = prepared.offset
+    full[cy:cy + out.shape[0], cx:cx + out.shape[1]] = out
+    return full[:ch, :cw]
+
+
 def run_tiled(frame: np.ndarray, geometry: Geometry, model: TileFunction,
               plans: dict[tuple, TilePlan] | None = None, area: np.ndarray | None = None) -> np.ndarray:
     """Run `model` (uint8 [n, th, tw, 3] -> [n, th/8, tw/8, ...]) over the frame's tiles and stitch its output.
@@ -203,36 +259,10 @@ def run_tiled(frame: np.ndarray, geometry: Geometry, model: TileFunction,
     Returns the stitched output cropped to the scaled frame: [ceil(h/8), ceil(w/8), ...] cells. With `area`
     (bool [ceil(h/8), ceil(w/8)]: the cells of the recipe's inspection area at model scale) the scaled frame
     is first cropped to the area with half an overlap of context around it, tiles wholly outside the area
-    are not run, and every cell they or the crop leave out is 0 (not judged).
+    are not run, and every cell they or the crop leave out is 0 (not judged). The two halves,
+    `prepare_tiled` and `run_prepared`, may run on different threads (the inference stages).
     """
-    shape = frame.shape[:2]
-    tile_plan = _cached_plan(plans, shape, geometry, shape)
-    image = prepare(frame, geometry, tile_plan)
-    ch, cw = tile_plan.cells
-    if area is None:
-        out = _stitch(image, tile_plan, geometry, model)
-        assert out is not None
-        return out[:ch, :cw]
-    if area.shape != (ch, cw):
-        raise ModelError(f"the inspection area covers {area.shape[1]}x{area.shape[0]} cells, the frame {cw}x{ch}",
-                         "report this: the area is made from the recipe's ROI for every frame size")
-    box = area_box(area, geometry.overlap // 2, tile_plan.padded)
-    if box is None:  # nothing of the frame lies in the area: no cell is judged
-        return np.zeros((ch, cw), np.float32)
-    y0, y1, x0, x1 = box
-    inner = replace(geometry, scale=1.0)
-    sub_plan = _cached_plan(plans, (shape, y0, y1, x0, x1), inner, (y1 - y0, x1 - x0))
-    cells = np.zeros((tile_plan.padded[0] // CELL, tile_plan.padded[1] // CELL), bool)
-    cells[:ch, :cw] = area
-    cells = cells[y0 // CELL:y1 // CELL, x0 // CELL:x1 // CELL]
-    keep = [bool(cells[ya // CELL:yb // CELL, xa // CELL:xb // CELL].any())
-            for (ya, yb), (xa, xb) in sub_plan.spans]
-    sub = _stitch(np.ascontiguousarray(image[y0:y1, x0:x1]), sub_plan, geometry, model, keep)
-    if sub is None:  # nothing of the frame lies in the area: no cell is judged
-        return np.zeros((ch, cw), np.float32)
-    out = np.zeros((tile_plan.padded[0] // CELL, tile_plan.padded[1] // CELL, *sub.shape[2:]), sub.dtype)
-    out[y0 // CELL:y1 // CELL, x0 // CELL:x1 // CELL] = sub
-    return out[:ch, :cw]
+    return run_prepared(prepare_tiled(frame, geometry, plans, area), geometry, model)
 
 
 def area_cells(mask: np.ndarray, geometry: Geometry) -> np.ndarray:
@@ -279,8 +309,16 @@ class TiledSession:
     def __call__(self, frame: np.ndarray, area: np.ndarray | None = None) -> np.ndarray:
         """The stitched output for one frame, [ceil(h/8), ceil(w/8), ...] cells at model scale; only the
         inspection `area` judged when given (run_tiled)."""
+        return self.run(self.prepare(frame, area))
+
+    def prepare(self, frame: np.ndarray, area: np.ndarray | None = None) -> PreparedFrame:
+        """The frame scaled, padded and cut to the tiles to run (no model call: any thread)."""
+        return prepare_tiled(frame, self.geometry, self._plans, area)
+
+    def run(self, prepared: PreparedFrame) -> np.ndarray:
+        """The model over a prepared frame's tiles, stitched (the model's own thread)."""
         self.frames_run += 1
-        return run_tiled(frame, self.geometry, self._run, self._plans, area)
+        return run_prepared(prepared, self.geometry, self._run)
 
     def reset_counts(self) -> None:
         """Start counting frames, tiles and model runs afresh (the bench leaves out its warm-up)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 from hmi.core.alarm_catalogue import MODEL
@@ -14,11 +15,11 @@ from hmi.core.part import Decision, Part, utc_now
 from hmi.core.setup import SetupInForce
 from hmi.core.verdict import Verdict
 from hmi.decision.policy import ThresholdSet, decide, defect_confidence
-from hmi.inference.inspector import Inspector
+from hmi.inference.inspector import Inspector, Judging
 from hmi.pipeline.metrics import RecentDurations, StageMetrics
 from hmi.pipeline.outlet import VerdictOutlet
 from hmi.pipeline.queues import BoundedQueue, NewestSlot
-from hmi.pipeline.worker import Worker
+from hmi.pipeline.worker import JobWorker, Worker
 
 log = logging.getLogger(__name__)
 
@@ -74,12 +75,30 @@ class ActiveSetup:
             self._setup = setup
 
 
+@dataclass
+class _Work:
+    """One part on its way through the inference stages, with what each stage found."""
+
+    part: Part
+    setup: JudgingSetup
+    judging: Judging | None = None  # None: decided without the model (verdict and reason below)
+    verdict: Verdict | None = None
+    reason: str = ""
+    failure: str = ""  # a model failure, for the model alarm
+
+
 class InspectionWorker(Worker):
     """Takes parts from the frame queue, runs the model, decides, and publishes every part.
 
     A part that waited past its deadline, or whose inspection failed, is NOT_INSPECTED with the
     reason; consecutive model failures raise the model alarm. Nothing on this thread waits for a
     later stage: the outlet and its listeners count and handle a full queue or list at once.
+
+    Judging runs in three stages so that consecutive parts overlap on the cores: this thread takes a part
+    and prepares its frame (`Inspector.begin`: scale, pad, tiles) while the model runs the previous part on
+    the model thread, and the verdicts thread finishes each part after its model run (map, regions,
+    decision, publish, credit back). Each stage takes the parts one by one in capture order, so they leave
+    in that order; at most one part is prepared ahead of the model, within the in-flight credits.
     """
 
     role = "inference"
@@ -95,18 +114,27 @@ class InspectionWorker(Worker):
         self.metrics = metrics
         self.deadline_s = deadline_s
         self.credits = credits
-        self._failures = 0
+        self._failures = 0  # touched by the verdicts thread only (by this one once the stages ended)
         self._busy_since: float | None = None
-        self.judge_times = RecentDurations()  # how long recent parts took to judge
+        self.judge_times = RecentDurations()  # how long the model took on recent parts
+        self._model = JobWorker("inference-model")
+        self._verdicts = JobWorker("inference-verdicts")
+        self._in_model: Future | None = None
+        self._waiting = False  # a prepared part waits for the model
+        self._fault: BaseException | None = None  # what broke a stage thread; ends this worker
 
     def expected_free_at(self) -> float:
-        """Monotonic time by which the model should be free for one more part: after the part being judged and
-        those already queued, each taken at a low quantile of recent judging times (now when idle and none waits)."""
+        """Monotonic time by which the model should be free for one more part: after the part it runs and those
+        waiting for it, each taken at a low quantile of recent model times (now when idle and none waits).
+
+        A frame landing then usually finds the model still busy for a few milliseconds (the quantiles of the
+        model's and the camera's times leave that margin), enough to prepare it while the model ends."""
         since = self._busy_since
         now = time.monotonic()
         judge = self.judge_times.quantile(FREE_QUANTILE)
         free = max(now, since + judge) if since is not None else now
-        return free + len(self.frames) * judge
+        waiting = len(self.frames) + (1 if self._waiting else 0)
+        return free + waiting * judge
 
     def setup(self) -> None:
         """Raise the model alarm at once when the station starts without a usable model."""
@@ -115,64 +143,132 @@ class InspectionWorker(Worker):
             self.alarms.raise_(MODEL, problem=s.problem or "no model loaded")
 
     def loop_once(self) -> None:
-        """Judge one part (or return after a short wait when none is queued)."""
+        """Take one part and prepare it while the model runs the previous one, then hand it to the model."""
+        if self._fault is not None:
+            raise self._fault
         part = self.frames.take(0.1)
         if part is None:
             self.outlet.drain()  # records refused earlier go to the store while the line is idle
             return
-        t0 = self._busy_since = time.monotonic()
-        try:
-            self.outlet.publish(self.judge(part))
-        finally:
-            self.judge_times.add(time.monotonic() - t0)
-            self._busy_since = None
-            if self.credits is not None:
-                self.credits.release()
+        work = self._begin(part)
+        if self._in_model is not None:
+            self._waiting = True
+            try:
+                self._in_model.result()  # the model is free again (its job never raises: _model_then_verdict)
+            finally:
+                self._waiting = False
+        self._in_model = self._model.submit(lambda: self._model_then_verdict(work))
 
     def teardown(self) -> None:
-        """Judge what is still queued at shutdown, then hand the records' overflow on, so no part goes unrecorded."""
+        """Finish the parts in the stages, judge what is still queued, then hand the records' overflow on, so no
+        part goes unrecorded."""
+        self._model.shutdown()  # its jobs hand their parts to the verdicts thread before it ends
+        self._verdicts.shutdown()
         while (part := self.frames.take_nowait()) is not None:
-            self.outlet.publish(self.judge(part))
-            if self.credits is not None:
-                self.credits.release()
+            self._publish(self.judge(part))
         self.outlet.flush(FLUSH_S)
 
     def judge(self, part: Part) -> Part:
         """The part with its inspection (when it ran) and decision under the setup in force, which it carries on."""
+        work = self._begin(part)
+        self._model_run(work)
+        return self._decided(work)
+
+    # --- the stages ---------------------------------------------------------------------------
+    def _begin(self, part: Part) -> _Work:
+        """This thread: the setup in force, the deadline so far, and the frame prepared for the model."""
         setup = self.active.get()
-        part = part.judged_with(setup.carried)
+        work = _Work(part.judged_with(setup.carried), setup)
         waited = time.monotonic() - part.captured_mono
-        verdict: Verdict
-        confidence: float | None = None
         if setup.inspector is None:
-            verdict, reason = Verdict.NOT_INSPECTED, setup.problem or "no model loaded"
+            work.verdict, work.reason = Verdict.NOT_INSPECTED, setup.problem or "no model loaded"
         elif waited > self.deadline_s:
             self.metrics.drop()
-            verdict, reason = Verdict.NOT_INSPECTED, f"waited {waited * 1000:.0f} ms, past the {self.deadline_s * 1000:.0f} ms deadline"
+            work.verdict, work.reason = (Verdict.NOT_INSPECTED,
+                                         f"waited {waited * 1000:.0f} ms, past the {self.deadline_s * 1000:.0f} ms deadline")
         else:
-            t0 = time.monotonic()
-            try:
-                inspection = setup.inspector.inspect(part.image)
-            except StationError as exc:
-                self._failed(str(exc))
-                verdict, reason = Verdict.NOT_INSPECTED, str(exc)
-            except Exception as exc:  # noqa: BLE001 - any model failure is a NOT_INSPECTED part, plus an alarm
-                log.exception("inspection of part %s failed", part.seq)
-                self._failed(f"model failed on part {part.seq}: {type(exc).__name__}: {exc}")
-                verdict, reason = Verdict.NOT_INSPECTED, f"model error: {type(exc).__name__}"
-            else:
-                self._succeeded()
-                part = part.inspected(inspection)
-                verdict, reason = decide(inspection, setup.thresholds)
-                if verdict is not Verdict.NOT_INSPECTED:
-                    confidence = defect_confidence(inspection.score, setup.thresholds)
-                self.metrics.record(time.monotonic() - t0)
-                total = time.monotonic() - part.captured_mono
-                if total > self.deadline_s:
-                    verdict, reason = Verdict.NOT_INSPECTED, f"judged after {total * 1000:.0f} ms, past the deadline"
-                    confidence = None
+            self._attempt(work, lambda: setattr(work, "judging", setup.inspector.begin(part.image)))
+        return work
+
+    def _model_run(self, work: _Work) -> None:
+        """The model thread: the model's run on a prepared frame."""
+        if work.judging is None or work.verdict is not None:
+            return
+        inspector = work.setup.inspector
+        assert inspector is not None
+        t0 = self._busy_since = time.monotonic()
+        try:
+            self._attempt(work, lambda: inspector.run(work.judging))
+        finally:
+            self.judge_times.add(time.monotonic() - t0)
+            self._busy_since = None
+
+    def _decided(self, work: _Work) -> Part:
+        """The verdicts thread: the inspection finished (map, regions), the decision, the deadline rule."""
+        part, setup = work.part, work.setup
+        inspection = None
+        if work.judging is not None and work.verdict is None:
+            assert setup.inspector is not None
+            inspection = self._attempt(work, lambda: setup.inspector.finish(work.judging))
+        if work.failure:
+            self._failed(work.failure)
+        confidence: float | None = None
+        if inspection is None:
+            verdict, reason = work.verdict or Verdict.NOT_INSPECTED, work.reason
+        else:
+            self._succeeded()
+            part = part.inspected(inspection)
+            verdict, reason = decide(inspection, setup.thresholds)
+            if verdict is not Verdict.NOT_INSPECTED:
+                confidence = defect_confidence(inspection.score, setup.thresholds)
+            self.metrics.record(inspection.infer_ms / 1000.0)
+            total = time.monotonic() - part.captured_mono
+            if total > self.deadline_s:
+                verdict, reason = Verdict.NOT_INSPECTED, f"judged after {total * 1000:.0f} ms, past the deadline"
+                confidence = None
         return part.decided(Decision(verdict, reason, setup.thresholds.version, utc_now(), time.monotonic(),
                                      confidence))
+
+    def _model_then_verdict(self, work: _Work) -> None:
+        """The model thread's job for one part: run it, then queue it for the verdicts thread (in order)."""
+        try:
+            self._model_run(work)
+            self._verdicts.submit(lambda: self._verdict_job(work))
+        except BaseException as exc:  # noqa: BLE001 - ends the inference worker (loop_once raises it)
+            self._fault = exc
+            self._give_credit()
+
+    def _verdict_job(self, work: _Work) -> None:
+        """The verdicts thread's job for one part: decide and publish it, and give its credit back."""
+        try:
+            self.outlet.publish(self._decided(work))
+        except BaseException as exc:  # noqa: BLE001 - ends the inference worker (loop_once raises it)
+            self._fault = exc
+        finally:
+            self._give_credit()
+
+    def _attempt(self, work: _Work, step):
+        """Run one step of the inspection; a failure makes the part NOT_INSPECTED with the reason."""
+        try:
+            return step()
+        except StationError as exc:
+            work.failure = str(exc)
+            work.verdict, work.reason = Verdict.NOT_INSPECTED, str(exc)
+        except Exception as exc:  # noqa: BLE001 - any model failure is a NOT_INSPECTED part, plus an alarm
+            log.exception("inspection of part %s failed", work.part.seq)
+            work.failure = f"model failed on part {work.part.seq}: {type(exc).__name__}: {exc}"
+            work.verdict, work.reason = Verdict.NOT_INSPECTED, f"model error: {type(exc).__name__}"
+        return None
+
+    def _publish(self, part: Part) -> None:
+        try:
+            self.outlet.publish(part)
+        finally:
+            self._give_credit()
+
+    def _give_credit(self) -> None:
+        if self.credits is not None:
+            self.credits.release()
 
     def _failed(self, text: str) -> None:
         self._failures += 1

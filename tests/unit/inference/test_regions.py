@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from hmi.inference.geometry import Geometry, plan, prepare
+from hmi.inference.geometry import Geometry, map_to_frame, plan, prepare
+from hmi.inference.inspector import cool
 from hmi.inference.processing import find_regions
 
 
@@ -70,3 +71,20 @@ def test_a_grey_frame_is_scaled_before_it_becomes_rgb_with_the_same_pixels():
     assert got.shape == (*tile_plan.padded, 3)
     sh, sw = tile_plan.scaled
     assert np.array_equal(got[:sh, :sw], reference)
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.25, 0.37])
+def test_a_map_called_cool_has_no_pixel_at_the_threshold_at_frame_size(scale):
+    rng = np.random.default_rng(int(scale * 100))
+    geometry = Geometry(scale=scale, tile=512, overlap=32)
+    for _ in range(40):
+        h, w = (int(v) for v in rng.integers(100, 2100, 2))
+        sh, sw = geometry.scaled_shape((h, w))
+        cells = rng.gamma(2.0, 3.0, (-(-sh // 8), -(-sw // 8))).astype(np.float32)
+        frame_map = map_to_frame(cells, geometry, (h, w))
+        peak = float(cells.max())
+        assert float(frame_map.max()) <= peak * (1 + 1e-6)  # bilinear upsampling never passes the cells' peak
+        for threshold in (peak * (1 + 2e-5), peak + 0.01, peak * 2):
+            assert cool(cells, threshold)
+            assert find_regions(frame_map, threshold) == ()
+        assert not cool(cells, peak)  # the peak cell itself reaches it: the frame-sized map is made and searched
