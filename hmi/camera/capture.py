@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 # Frames are triggered to land as the model frees up, allowing for a grab as slow as this quantile of recent ones.
 GRAB_QUANTILE = 0.9
+RECHECK_S = 0.02  # how often a planned trigger asks the model's free time again
 
 
 
@@ -146,8 +147,11 @@ class CaptureWorker(Worker):
             # As fast as the station is ready: time the exposure so the frame lands as the model frees up,
             # rather than waiting in the queue (latency) or after the model idles (throughput); a slow grab
             # (high quantile) is allowed for, as the model's early finish is (hmi.inference.worker).
+            # Planned again after RECHECK_S at most (camera commands served between): a part judged sooner than
+            # planned frees the model sooner, and the first part's judging time is known only once it ends.
             delay = self.model_free_at() - self._grab_times.quantile(GRAB_QUANTILE) - time.monotonic()
-            if delay > 0 and self.wait(delay):
+            if delay > 0:
+                self.wait(min(delay, RECHECK_S))
                 self._release()
                 return
         t0 = time.monotonic()

@@ -85,6 +85,12 @@ class BackendInfo:
         """Short name like 'cpu', 'cuda', 'tensorrt-fp16'."""
         return self.provider
 
+    @property
+    def spares_cores(self) -> bool:
+        """True when the model leaves CPU cores free while it runs: a GPU runs it, or it runs on fewer threads
+        than the machine has cores (the inference stages then overlap consecutive parts)."""
+        return self.provider != "cpu" or self.threads < (os.cpu_count() or 1)
+
 
 class Session:
     """A loaded ONNX model ready to run; one per inference thread."""

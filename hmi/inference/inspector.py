@@ -93,6 +93,11 @@ class Inspector:
         return self._tiled
 
     @property
+    def spares_cores(self) -> bool:
+        """True when the model leaves CPU cores free while it runs (hmi.inference.backend.BackendInfo)."""
+        return self.session.info.spares_cores
+
+    @property
     def backend(self) -> str:
         """Execution provider actually in use ('cpu', 'cuda', 'tensorrt-fp16')."""
         return self.session.info.label

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from concurrent.futures import Future
@@ -94,11 +95,15 @@ class InspectionWorker(Worker):
     reason; consecutive model failures raise the model alarm. Nothing on this thread waits for a
     later stage: the outlet and its listeners count and handle a full queue or list at once.
 
-    Judging runs in three stages so that consecutive parts overlap on the cores: this thread takes a part
-    and prepares its frame (`Inspector.begin`: scale, pad, tiles) while the model runs the previous part on
-    the model thread, and the verdicts thread finishes each part after its model run (map, regions,
-    decision, publish, credit back). Each stage takes the parts one by one in capture order, so they leave
-    in that order; at most one part is prepared ahead of the model, within the in-flight credits.
+    A model that spares CPU cores while it runs (on a GPU, or on fewer threads than the machine has cores)
+    judges in three stages, so that consecutive parts overlap: this thread takes a part and prepares its
+    frame (`Inspector.begin`: scale, pad, tiles) while the model runs the previous part on the model thread,
+    and the verdicts thread finishes each part after its model run (map, regions, decision, publish, credit
+    back). Each stage takes the parts one by one in capture order, so they leave in that order; at most one
+    part is prepared ahead of the model, within the in-flight credits. A model whose threads take every core
+    judges each part whole on this thread: on 2 CPU cores the stages ran 0-8 % more parts a second, but the
+    work beside the model slowed its threads and raised capture-to-verdict p99 from 49-66 to 68-80 ms
+    (docs/performance.md).
     """
 
     role = "inference"
@@ -120,6 +125,7 @@ class InspectionWorker(Worker):
         self._model = JobWorker("inference-model")
         self._verdicts = JobWorker("inference-verdicts")
         self._in_model: Future | None = None
+        self._last_verdict: Future | None = None
         self._waiting = False  # a prepared part waits for the model
         self._fault: BaseException | None = None  # what broke a stage thread; ends this worker
 
@@ -131,9 +137,11 @@ class InspectionWorker(Worker):
         model's and the camera's times leave that margin), enough to prepare it while the model ends."""
         since = self._busy_since
         now = time.monotonic()
+        waiting = len(self.frames) + (1 if self._waiting else 0)
+        if not self.judge_times and (since is not None or waiting):
+            return math.inf  # the first part: how long judging takes is known once it ends
         judge = self.judge_times.quantile(FREE_QUANTILE)
         free = max(now, since + judge) if since is not None else now
-        waiting = len(self.frames) + (1 if self._waiting else 0)
         return free + waiting * judge
 
     def setup(self) -> None:
@@ -143,21 +151,27 @@ class InspectionWorker(Worker):
             self.alarms.raise_(MODEL, problem=s.problem or "no model loaded")
 
     def loop_once(self) -> None:
-        """Take one part and prepare it while the model runs the previous one, then hand it to the model."""
+        """Judge one part: whole on this thread, or (a model that spares cores) prepared here while the model runs
+        the previous part, then handed to the model."""
         if self._fault is not None:
             raise self._fault
         part = self.frames.take(0.1)
         if part is None:
             self.outlet.drain()  # records refused earlier go to the store while the line is idle
             return
-        work = self._begin(part)
-        if self._in_model is not None:
-            self._waiting = True
-            try:
-                self._in_model.result()  # the model is free again (its job never raises: _model_then_verdict)
-            finally:
-                self._waiting = False
-        self._in_model = self._model.submit(lambda: self._model_then_verdict(work))
+        setup = self.active.get()
+        if setup.inspector is not None and setup.inspector.spares_cores:
+            self._staged(self._begin(part, setup))
+            return
+        self._settle_stages()  # parts judged in stages before this one leave first
+        t0 = self._busy_since = time.monotonic()
+        try:
+            work = self._begin(part, setup)
+            self._model_run(work, timed=False)
+            self._publish(self._decided(work))
+        finally:
+            self.judge_times.add(time.monotonic() - t0)
+            self._busy_since = None
 
     def teardown(self) -> None:
         """Finish the parts in the stages, judge what is still queued, then hand the records' overflow on, so no
@@ -168,6 +182,25 @@ class InspectionWorker(Worker):
             self._publish(self.judge(part))
         self.outlet.flush(FLUSH_S)
 
+    def _staged(self, work: _Work) -> None:
+        """Hand a prepared part to the model thread once the model is done with the part before it."""
+        if self._in_model is not None:
+            self._waiting = True
+            try:
+                self._in_model.result()  # the model is free again (its job never raises: _model_then_verdict)
+            finally:
+                self._waiting = False
+        self._in_model = self._model.submit(lambda: self._model_then_verdict(work))
+
+    def _settle_stages(self) -> None:
+        """Wait until the parts handed to the model and verdicts threads are published."""
+        if self._in_model is not None:
+            self._in_model.result()
+            self._in_model = None
+        if self._last_verdict is not None:
+            self._last_verdict.result()
+            self._last_verdict = None
+
     def judge(self, part: Part) -> Part:
         """The part with its inspection (when it ran) and decision under the setup in force, which it carries on."""
         work = self._begin(part)
@@ -175,9 +208,9 @@ class InspectionWorker(Worker):
         return self._decided(work)
 
     # --- the stages ---------------------------------------------------------------------------
-    def _begin(self, part: Part) -> _Work:
-        """This thread: the setup in force, the deadline so far, and the frame prepared for the model."""
-        setup = self.active.get()
+    def _begin(self, part: Part, setup: JudgingSetup | None = None) -> _Work:
+        """This thread: the setup in force (read once per part), the deadline so far, the frame prepared."""
+        setup = setup or self.active.get()
         work = _Work(part.judged_with(setup.carried), setup)
         waited = time.monotonic() - part.captured_mono
         if setup.inspector is None:
@@ -190,12 +223,15 @@ class InspectionWorker(Worker):
             self._attempt(work, lambda: setattr(work, "judging", setup.inspector.begin(part.image)))
         return work
 
-    def _model_run(self, work: _Work) -> None:
-        """The model thread: the model's run on a prepared frame."""
+    def _model_run(self, work: _Work, timed: bool = True) -> None:
+        """The model's run on a prepared frame (`timed`: as the model's time for the trigger, hmi.camera.capture)."""
         if work.judging is None or work.verdict is not None:
             return
         inspector = work.setup.inspector
         assert inspector is not None
+        if not timed:
+            self._attempt(work, lambda: inspector.run(work.judging))
+            return
         t0 = self._busy_since = time.monotonic()
         try:
             self._attempt(work, lambda: inspector.run(work.judging))
@@ -233,7 +269,7 @@ class InspectionWorker(Worker):
         """The model thread's job for one part: run it, then queue it for the verdicts thread (in order)."""
         try:
             self._model_run(work)
-            self._verdicts.submit(lambda: self._verdict_job(work))
+            self._last_verdict = self._verdicts.submit(lambda: self._verdict_job(work))
         except BaseException as exc:  # noqa: BLE001 - ends the inference worker (loop_once raises it)
             self._fault = exc
             self._give_credit()

@@ -76,6 +76,10 @@ class RecentDurations:
         with self._lock:
             self._values.append(seconds)
 
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._values)
+
     def quantile(self, q: float) -> float:
         """The `q` quantile (0..1) of the recent durations; 0.0 before the first."""
         with self._lock:

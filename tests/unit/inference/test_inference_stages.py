@@ -1,7 +1,9 @@
-"""The inference stages overlap consecutive parts: the next frame is prepared while the model runs, parts leave in order."""
+"""The inference stages overlap consecutive parts when the model spares cores (a GPU runs it): the next frame is
+prepared while the model runs, parts leave in order; a model on every CPU core judges each part whole."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -13,6 +15,7 @@ from hmi.core.errors import ModelError
 from hmi.core.part import CameraSettings, Part, utc_now
 from hmi.core.verdict import Verdict
 from hmi.decision.policy import ThresholdSet
+from hmi.inference.backend import BackendInfo
 from hmi.inference.inspector import Inspector, Judging
 from hmi.inference.package import ModelPackage
 from hmi.inference.worker import ActiveSetup, InspectionWorker, JudgingSetup
@@ -26,11 +29,13 @@ PARTS = 12
 
 
 class WatchedInspector:
-    """A real inspector whose steps note which thread ran them, and whose model run on `hold_seq`'s frame waits
-    until the next frame has been prepared (a worker judging one part at a time would never get there)."""
+    """A real inspector whose steps note which thread ran them, and whose model run on part 1's frame waits until
+    the next frame has been prepared (a worker judging one part at a time would never get there). With
+    `spares_cores` it stands in for a model run on a GPU, which leaves the CPU cores free (none here)."""
 
-    def __init__(self, inspector: Inspector, fail_finish_on: set[int] = frozenset()) -> None:
+    def __init__(self, inspector: Inspector, fail_finish_on: set[int] = frozenset(), spares_cores: bool = True) -> None:
         self.inspector = inspector
+        self.spares_cores = spares_cores
         self.region_threshold = inspector.region_threshold
         self.backend = inspector.backend
         self.begun: list[int] = []
@@ -53,7 +58,7 @@ class WatchedInspector:
     def run(self, judging: Judging) -> None:
         """The model run; the first part's waits for the second part's preparation."""
         self.threads["run"].add(threading.current_thread().name)
-        if judging.seq == 1:  # type: ignore[attr-defined]
+        if judging.seq == 1 and self.spares_cores:  # type: ignore[attr-defined]
             self.waited_for_next = self.next_prepared.wait(30)
         self.inspector.run(judging)
 
@@ -147,3 +152,29 @@ def test_parts_still_queued_at_shutdown_are_judged_and_published_in_order(tiny_m
     assert [p.seq for p in published] == list(range(1, PARTS + 1))
     assert all(p.verdict is not Verdict.NOT_INSPECTED for p in published)
     assert sum(credits.acquire(blocking=False) for _ in range(PARTS + 1)) == PARTS  # every part gave its credit back
+
+
+def test_a_model_on_every_cpu_core_judges_each_part_whole_on_the_inference_thread(tiny_model):
+    worker, frames, outlet, watched, _, published = _station(tiny_model, spares_cores=False)
+    _offer(frames, range(1, PARTS + 1))
+    worker.start()
+    try:
+        wait_for(lambda: len(published) == PARTS or worker.error is not None, f"{PARTS} parts published")
+    finally:
+        worker.stop()
+        assert worker.join(10)
+    assert worker.error is None, worker.error_text()
+    assert [p.seq for p in published] == list(range(1, PARTS + 1))
+    assert watched.threads == {"begin": {"inference"}, "run": {"inference"}, "finish": {"inference"}}
+
+
+def test_a_cpu_model_spares_cores_only_on_fewer_threads_than_the_machine_has(tiny_model):
+    package = ModelPackage.load(tiny_model)
+    assert not Inspector(package, provider="cpu").spares_cores  # threads 0: every core
+    assert Inspector(package, provider="cpu", threads=1).spares_cores == ((os.cpu_count() or 1) > 1)
+
+
+def test_a_model_on_the_gpu_spares_the_cpu_cores():
+    cores = os.cpu_count() or 1
+    assert BackendInfo("tensorrt-fp16", cores).spares_cores and BackendInfo("cuda", cores).spares_cores
+    assert not BackendInfo("cpu", cores).spares_cores

@@ -50,3 +50,15 @@ def test_the_model_is_free_after_the_queued_parts_at_the_quick_end_of_recent_jud
     before = time.monotonic()
     free = worker.expected_free_at()
     assert before + 2 * quick <= free <= time.monotonic() + 2 * quick  # the two queued parts come first
+
+
+def test_while_the_first_part_is_judged_the_model_is_not_yet_expected_free():
+    frames: BoundedQueue[Part] = BoundedQueue("frames", 4)
+    worker = _worker(frames)
+    worker._busy_since = time.monotonic()  # judging its first part: no judging time known yet
+    assert worker.expected_free_at() == float("inf")  # the capture asks again rather than trigger a part to wait
+    worker._busy_since = None
+    frames.offer(_part(1))  # or still waiting for the model
+    assert worker.expected_free_at() == float("inf")
+    worker.judge_times.add(0.5)
+    assert worker.expected_free_at() <= time.monotonic() + 0.5
