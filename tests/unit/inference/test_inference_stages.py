@@ -97,9 +97,8 @@ def _offer(frames: BoundedQueue[Part], seqs) -> None:
                                  image=_frame(seq)))
 
 
-def test_the_next_frame_is_prepared_while_the_model_runs_and_parts_leave_in_capture_order(tiny_model):
-    worker, frames, outlet, watched, _, published = _station(tiny_model)
-    reference = Inspector(ModelPackage.load(tiny_model), provider="cpu", threads=1)
+def _judge_all(worker: InspectionWorker, frames: BoundedQueue[Part], published: list[Part]) -> None:
+    """Queue PARTS parts, run the worker until all are published, stop it; they left in capture order."""
     _offer(frames, range(1, PARTS + 1))
     worker.start()
     try:
@@ -108,8 +107,14 @@ def test_the_next_frame_is_prepared_while_the_model_runs_and_parts_leave_in_capt
         worker.stop()
         assert worker.join(10)
     assert worker.error is None, worker.error_text()
-    assert watched.waited_for_next  # part 1's model run saw part 2 prepared: the stages overlapped
     assert [p.seq for p in published] == list(range(1, PARTS + 1))
+
+
+def test_the_next_frame_is_prepared_while_the_model_runs_and_parts_leave_in_capture_order(tiny_model):
+    worker, frames, outlet, watched, _, published = _station(tiny_model)
+    reference = Inspector(ModelPackage.load(tiny_model), provider="cpu", threads=1)
+    _judge_all(worker, frames, published)
+    assert watched.waited_for_next  # part 1's model run saw part 2 prepared: the stages overlapped
     # three threads, one step each: preparing, the model, the verdicts
     assert watched.threads == {"begin": {"inference"}, "run": {"inference-model"}, "finish": {"inference-verdicts"}}
     for part in published:  # judged as the inspector judges the frame on its own
@@ -156,15 +161,7 @@ def test_parts_still_queued_at_shutdown_are_judged_and_published_in_order(tiny_m
 
 def test_a_model_on_every_cpu_core_judges_each_part_whole_on_the_inference_thread(tiny_model):
     worker, frames, outlet, watched, _, published = _station(tiny_model, spares_cores=False)
-    _offer(frames, range(1, PARTS + 1))
-    worker.start()
-    try:
-        wait_for(lambda: len(published) == PARTS or worker.error is not None, f"{PARTS} parts published")
-    finally:
-        worker.stop()
-        assert worker.join(10)
-    assert worker.error is None, worker.error_text()
-    assert [p.seq for p in published] == list(range(1, PARTS + 1))
+    _judge_all(worker, frames, published)
     assert watched.threads == {"begin": {"inference"}, "run": {"inference"}, "finish": {"inference"}}
 
 
