@@ -320,6 +320,10 @@ class TiledSession:
         self.frames_run += 1
         return run_prepared(prepared, self.geometry, self._run)
 
+    def has_planned(self, frame_shape: tuple[int, int]) -> bool:
+        """True once a frame of this (height, width) has been cut into tiles (warm-up included)."""
+        return frame_shape in self._plans
+
     def reset_counts(self) -> None:
         """Start counting frames, tiles and model runs afresh (the bench leaves out its warm-up)."""
         self.frames_run = self.tiles_run = self.model_runs = 0

@@ -19,7 +19,13 @@ class LowPriority(QObject):
     def __init__(self, parent: QObject, station) -> None:
         super().__init__(parent)
         self._station = station
+        self._waiting = 0  # submitted, outcome not yet handed back (UI thread only)
         self._finished.connect(self._deliver)
+
+    @property
+    def busy(self) -> bool:
+        """True while work submitted here has not yet handed back its outcome."""
+        return self._waiting > 0
 
     def submit(self, work, done, failed) -> None:
         """Queue `work` on the report thread; `done(result)` or `failed(exc)` is called on the UI thread."""
@@ -28,6 +34,7 @@ class LowPriority(QObject):
         except RuntimeError:  # the station stopped, and its report thread with it
             failed(StationError("reports cannot be built: the station has stopped", "start the station again"))
             return
+        self._waiting += 1
         future.add_done_callback(lambda f: self._emit(f, done, failed))
 
     def _emit(self, future, done, failed) -> None:
@@ -36,8 +43,8 @@ class LowPriority(QObject):
         except RuntimeError:  # the screen was closed while the report was being built: nobody to tell
             pass
 
-    @staticmethod
-    def _deliver(future, done, failed) -> None:
+    def _deliver(self, future, done, failed) -> None:
+        self._waiting -= 1
         if future.cancelled():
             failed(StationError("the report was not built: the station stopped first", "start the station again"))
             return
