@@ -170,13 +170,13 @@ class Inspector:
         return self.finish(judging)
 
     # The three steps of `inspect`, which the inference stages run on three threads so that consecutive parts
-    # overlap (hmi.inference.stages): `begin` and `finish` never call the model, `run` only calls it.
+    # overlap (hmi.inference.worker): `begin` and `finish` never call the model, `run` only calls it.
     def begin(self, frame: np.ndarray) -> Judging:
         """Check the frame and (models judged in tiles) bring it to the model's scale and cut its tiles."""
         t0 = time.perf_counter()
         frame = check_frame(frame)
         h, w = frame.shape[:2]
-        judging = Judging(frame, (h, w), self._mask_for((h, w)))
+        judging = Judging(frame, self._mask_for((h, w)))
         if self._tiled is not None:  # cropped to the ROI, tiles outside it skipped
             judging.prepared = self._tiled.prepare(frame, self._area_for((h, w)))
         judging.busy_s += time.perf_counter() - t0
@@ -230,7 +230,6 @@ class Judging:
     """One frame on its way through an inspector's steps: begun, run by the model, finished."""
 
     frame: np.ndarray
-    shape: tuple[int, int]
     mask: np.ndarray | None
     prepared: PreparedFrame | None = None
     score: float = 0.0
@@ -238,11 +237,17 @@ class Judging:
     inspection: Inspection | None = None  # judged whole by an adapter
     busy_s: float = 0.0  # time spent in the steps, not waiting between them
 
+    @property
+    def shape(self) -> tuple[int, int]:
+        """The frame's (height, width)."""
+        return self.frame.shape[:2]
+
 
 def cool(amap: np.ndarray, threshold: float) -> bool:
     """True when no pixel of the map brought to frame size can reach `threshold`: bilinear upsampling weighs
     the cells convexly and never exceeds their peak (the margin covers float rounding), so a part hot nowhere
-    skips the frame-sized map and the region search (about 3 ms a 5 MP frame on 2 cores)."""
+    skips the frame-sized map and the region search (at 5 MP on 2 cores: 3.5 -> 2.3 ms a part outside the
+    model, tools/bench_inspect_split.py)."""
     peak = float(np.max(amap)) if amap.size else -np.inf
     return peak < threshold - 1e-5 * max(1.0, abs(threshold))
 

@@ -92,8 +92,8 @@ class InspectionWorker(Worker):
     """Takes parts from the frame queue, runs the model, decides, and publishes every part.
 
     A part that waited past its deadline, or whose inspection failed, is NOT_INSPECTED with the
-    reason; consecutive model failures raise the model alarm. Nothing on this thread waits for a
-    later stage: the outlet and its listeners count and handle a full queue or list at once.
+    reason; consecutive model failures raise the model alarm. Nothing here waits for the outlet: it and
+    its listeners count and handle a full queue or list at once (only the model stage holds a part back).
 
     A model that spares CPU cores while it runs (on a GPU, or on fewer threads than the machine has cores)
     judges in three stages, so that consecutive parts overlap: this thread takes a part and prepares its
@@ -119,9 +119,9 @@ class InspectionWorker(Worker):
         self.metrics = metrics
         self.deadline_s = deadline_s
         self.credits = credits
-        self._failures = 0  # touched by the verdicts thread only (by this one once the stages ended)
+        self._failures = 0  # touched by whichever thread decides parts: one at a time (_settle_stages)
         self._busy_since: float | None = None
-        self.judge_times = RecentDurations()  # how long the model took on recent parts
+        self.judge_times = RecentDurations()  # how long recent parts held the model (whole judging, or its run in stages)
         self._model = JobWorker("inference-model")
         self._verdicts = JobWorker("inference-verdicts")
         self._in_model: Future | None = None
@@ -167,7 +167,7 @@ class InspectionWorker(Worker):
         t0 = self._busy_since = time.monotonic()
         try:
             work = self._begin(part, setup)
-            self._model_run(work, timed=False)
+            self._model_run(work)
             self._publish(self._decided(work))
         finally:
             self.judge_times.add(time.monotonic() - t0)
@@ -223,21 +223,13 @@ class InspectionWorker(Worker):
             self._attempt(work, lambda: setattr(work, "judging", setup.inspector.begin(part.image)))
         return work
 
-    def _model_run(self, work: _Work, timed: bool = True) -> None:
-        """The model's run on a prepared frame (`timed`: as the model's time for the trigger, hmi.camera.capture)."""
+    def _model_run(self, work: _Work) -> None:
+        """The model's run on a prepared frame."""
         if work.judging is None or work.verdict is not None:
             return
         inspector = work.setup.inspector
         assert inspector is not None
-        if not timed:
-            self._attempt(work, lambda: inspector.run(work.judging))
-            return
-        t0 = self._busy_since = time.monotonic()
-        try:
-            self._attempt(work, lambda: inspector.run(work.judging))
-        finally:
-            self.judge_times.add(time.monotonic() - t0)
-            self._busy_since = None
+        self._attempt(work, lambda: inspector.run(work.judging))
 
     def _decided(self, work: _Work) -> Part:
         """The verdicts thread: the inspection finished (map, regions), the decision, the deadline rule."""
@@ -268,7 +260,12 @@ class InspectionWorker(Worker):
     def _model_then_verdict(self, work: _Work) -> None:
         """The model thread's job for one part: run it, then queue it for the verdicts thread (in order)."""
         try:
-            self._model_run(work)
+            t0 = self._busy_since = time.monotonic()
+            try:
+                self._model_run(work)
+            finally:  # the model's time, for the trigger (hmi.camera.capture)
+                self.judge_times.add(time.monotonic() - t0)
+                self._busy_since = None
             self._last_verdict = self._verdicts.submit(lambda: self._verdict_job(work))
         except BaseException as exc:  # noqa: BLE001 - ends the inference worker (loop_once raises it)
             self._fault = exc

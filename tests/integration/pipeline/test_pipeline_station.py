@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import threading
+
 import pytest
 
 from hmi.camera.pylon import PylonCamera
@@ -139,3 +142,21 @@ def test_station_refuses_a_model_whose_hash_differs_from_the_recipe(line):
     save_recipe(data, r.model_copy(update={"model": r.model.model_copy(update={"sha256": "b" * 64})}))
     with pytest.raises(ModelError, match="recipe expects"):
         _station(data, frames)
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="a model on one thread spares a core only on 2 cores or more")
+@pytest.mark.parametrize(("threads", "publisher"), [(1, "inference-verdicts"), (0, "inference")])
+def test_a_model_sparing_cores_is_judged_in_stages_and_one_on_every_core_whole(line, threads, publisher):
+    data, frames = line
+    st = _station(data, frames, f"inference.threads={threads}", max_parts=24)
+    published: list[tuple[int, str]] = []
+    st.outlet.subscribe(lambda part: published.append((part.seq, threading.current_thread().name)))
+    st.start()
+    try:
+        assert st.wait_done(timeout_s=60)
+    finally:
+        st.stop()
+    # every part, in capture order, judged and published by the verdicts stage (1 thread) or the inference thread
+    assert [seq for seq, _ in published] == list(range(1, 25))
+    assert {name for _, name in published} == {publisher}
+    assert st.outlet.counts().not_inspected == 0 and st.outlet.counts().ng == 6
