@@ -92,7 +92,7 @@ def machine_figures(backend: str) -> dict:
 
     return {"cpu": cpu_name(), "cores": os.cpu_count() or 0, "arch": platform.machine(),
             "os": f"{platform.system()} {platform.release()}", "backend": backend,
-            "gpu": gpu_identity() if backend != "cpu" else "", "onnxruntime": runtime_version()}
+            "gpu": gpu_identity() if not backend.startswith("cpu") else "", "onnxruntime": runtime_version()}
 
 
 def parse_frame_size(text: str) -> tuple[int, int]:

@@ -62,6 +62,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--work", type=Path, default=None, help="where the taught model is kept (default: a temporary folder)")
     ev.add_argument("--teach-size", type=int, default=256, help="teach size passed to the station's teach")
     ev.add_argument("--augment", action="store_true", help="teach with turned and mirrored views")
+    ev.add_argument("--bank-search", choices=("clusters", "whole"), default="clusters",
+                    help="the CPU's memory-bank search in teach and inspection (as [inference] bank_search)")
     ev.add_argument("--csv", type=Path, default=None, help="instead: a CSV written by 'hmi inspect' ...")
     ev.add_argument("--truth", type=Path, default=None, help="... and its ground_truth.csv (file,label)")
 
@@ -317,6 +319,7 @@ def cmd_evaluate(args: argparse.Namespace, folder: Path) -> int:
     with tempfile.TemporaryDirectory(prefix="hmi-evaluate-") as tmp:
         work = args.work or Path(tmp)
         result = evaluate_dataset(args.dataset, work, teach_size=args.teach_size, augment=args.augment,
+                                  bank_search=args.bank_search,
                                   progress=lambda text: print(f"  {text}", file=sys.stderr))
     print(result.text())
     if args.json:

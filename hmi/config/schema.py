@@ -50,6 +50,10 @@ class InferenceConfig(Section):
         "auto", description="auto = TensorRT, then CUDA, then CPU, whichever is available")
     threads: int = Field(0, ge=0, le=64, description="CPU threads for the model; 0 = all cores")
     engine_cache: str = Field("", description="TensorRT engine cache folder; empty = DATA_DIR/engines")
+    bank_search: Literal["clusters", "whole"] = Field(
+        "clusters", description="how a model taught on the station finds each patch's nearest memory-bank feature on "
+                                "the CPU: clusters = the bank's nearest clusters only (faster; docs/performance.md), "
+                                "whole = the whole bank; GPUs always search the whole bank")
     warmup_runs: int = Field(3, ge=0, le=100, description="runs on a blank frame after loading")
     tile: bool = Field(False, description="judge frames much larger than the model input as overlapping tiles "
                                           "(models without a taught geometry; taught models always judge at "

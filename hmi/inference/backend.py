@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 
 from hmi.core.errors import ModelError
+from hmi.inference.bank_search import FEATURES, WEIGHTED, ClusteredBank, SplitGraph, split_scoring_graph
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +81,12 @@ class BackendInfo:
 
     provider: str
     threads: int
+    bank_search: str = "whole"  # "clusters" where numpy searches the memory bank by clusters (bank_search.py)
 
     @property
     def label(self) -> str:
-        """Short name like 'cpu', 'cuda', 'tensorrt-fp16'."""
-        return self.provider
+        """Short name like 'cpu', 'cpu-clusters', 'cuda', 'tensorrt-fp16'."""
+        return self.provider if self.bank_search == "whole" else f"{self.provider}-{self.bank_search}"
 
     @property
     def spares_cores(self) -> bool:
@@ -97,9 +100,13 @@ class Session:
 
     def __init__(self, onnx_path: Path, provider: str = "auto", threads: int = 0,
                  engine_cache: Path | None = None, model_sha256: str = "",
-                 trt_shapes: tuple[str, str, str] | None = None) -> None:
+                 trt_shapes: tuple[str, str, str] | None = None, bank_search: str = "clusters") -> None:
         """`trt_shapes`: TensorRT's (min, opt, max) input shapes for a graph with free dimensions, e.g.
-        ('image:1x48x48x3', 'image:4x512x512x3', 'image:4x512x512x3'), so one engine serves every tile size."""
+        ('image:1x48x48x3', 'image:4x512x512x3', 'image:4x512x512x3'), so one engine serves every tile size.
+        `bank_search`: "clusters" lets a model taught on the station search its memory bank by clusters when
+        it runs on the CPU (bank_search.py); "whole" always runs the graph's search over the whole bank."""
+        if bank_search not in ("clusters", "whole"):
+            raise ModelError(f"unknown memory-bank search '{bank_search}'", "use one of: clusters, whole")
         providers = choose_providers(provider, available_providers())
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -123,19 +130,32 @@ class Session:
                 provider_args.append((p, trt))
             else:
                 provider_args.append(p)
-        try:
-            self._sess = ort.InferenceSession(str(onnx_path), sess_options=opts, providers=provider_args)
-        except Exception as exc:  # noqa: BLE001 - ORT raises several unrelated types for a bad file
-            raise ModelError(f"ONNX Runtime cannot load {onnx_path.name}: {str(exc).splitlines()[0][:200]}",
-                             "the file is not a valid ONNX model for this station; rebuild or re-import it") from None
+        self.file_name = onnx_path.name
+        self._sess = self._load(str(onnx_path), opts, provider_args)
         active = self._sess.get_providers()[0]
         label = _SHORT.get(active, active)
         if active == "TensorrtExecutionProvider":
             label = "tensorrt-fp16"
-        self.info = BackendInfo(label, n)
         self.input_names = [i.name for i in self._sess.get_inputs()]
         self.output_names = [o.name for o in self._sess.get_outputs()]
-        self.file_name = onnx_path.name
+        self._front: ort.InferenceSession | None = None
+        self._back: ort.InferenceSession | None = None
+        split = _split(onnx_path) if bank_search == "clusters" and label == "cpu" else None
+        if split is not None:
+            # The whole graph stays loaded: it states the model's inputs and outputs, as every provider runs it.
+            self._front = self._load(split.front.SerializeToString(), opts, ["CPUExecutionProvider"])
+            self._back = self._load(split.back.SerializeToString(), opts, ["CPUExecutionProvider"])
+            self._bank = ClusteredBank(split.bank, split.weights, threads=n)
+            self._front_names = [o.name for o in self._front.get_outputs()]
+            self._back_inputs = [i.name for i in self._back.get_inputs() if i.name in self.input_names]
+        self.info = BackendInfo(label, n, "clusters" if split is not None else "whole")
+
+    def _load(self, model: str | bytes, opts: ort.SessionOptions, providers: list[Any]) -> ort.InferenceSession:
+        try:
+            return ort.InferenceSession(model, sess_options=opts, providers=providers)
+        except Exception as exc:  # noqa: BLE001 - ORT raises several unrelated types for a bad file
+            raise ModelError(f"ONNX Runtime cannot load {self.file_name}: {str(exc).splitlines()[0][:200]}",
+                             "the file is not a valid ONNX model for this station; rebuild or re-import it") from None
 
     def inputs(self) -> list[tuple[str, list[Any], str]]:
         """(name, shape, type) of each graph input."""
@@ -153,7 +173,10 @@ class Session:
         """Run the graph; returns output name -> array."""
         names = outputs or self.output_names
         try:
-            values = self._sess.run(names, dict(feeds))
+            if self._front is None or self._back is None:
+                values = self._sess.run(names, dict(feeds))
+            else:
+                values = self._run_split(names, feeds)
         except Exception as exc:  # noqa: BLE001 - ORT raises several unrelated types; none may reach people raw
             given = ", ".join(f"{k} {'×'.join(map(str, v.shape))} {v.dtype}" for k, v in feeds.items())
             detail = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
@@ -161,3 +184,21 @@ class Session:
                              "the model package does not fit its ONNX file or this frame; re-import it with "
                              "'hmi model import' or teach it again with 'hmi teach'") from None
         return dict(zip(names, values))
+
+    def _run_split(self, names: list[str], feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        assert self._front is not None and self._back is not None
+        carried = dict(zip(self._front_names, self._front.run(None, dict(feeds))))
+        features = carried.pop(FEATURES)
+        distances = self._bank.weighted_distances(features.reshape(-1, features.shape[-1]))
+        carried[WEIGHTED] = distances.reshape(features.shape[:-1])
+        carried |= {name: feeds[name] for name in self._back_inputs if name in feeds}
+        return self._back.run(names, carried)
+
+
+def _split(onnx_path: Path) -> SplitGraph | None:
+    """The taught model's graph cut around its bank search, or None (not such a model, or unreadable here)."""
+    try:
+        return split_scoring_graph(onnx.load(str(onnx_path)))
+    except Exception:  # noqa: BLE001 - whatever onnx cannot read, ONNX Runtime has read: it runs whole
+        log.warning("%s: the memory-bank search is run whole (the graph could not be split)", onnx_path.name)
+        return None

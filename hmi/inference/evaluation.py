@@ -180,7 +180,7 @@ def _small(array: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def evaluate_dataset(dataset_dir: Path, work_dir: Path, *, teach_size: int = 256, augment: bool = False,
-                     provider: str = "cpu", threads: int = 0,
+                     provider: str = "cpu", threads: int = 0, bank_search: str = "clusters",
                      progress: Callable[[str], None] | None = None) -> DatasetEvaluation:
     """Teach on `train/good` with the station's teach, judge `test/*` with the station's inspection."""
     import time
@@ -205,12 +205,12 @@ def evaluate_dataset(dataset_dir: Path, work_dir: Path, *, teach_size: int = 256
     say(f"teaching on {len(train)} good images of {dataset_dir.name}")
     t0 = time.perf_counter()
     report = teach(train, model_dir, name=dataset_dir.name, input_size=teach_size, augment=augment,
-                   provider=provider, threads=threads)
+                   provider=provider, threads=threads, bank_search=bank_search)
     teach_s = time.perf_counter() - t0
     package = ModelPackage.load(model_dir)
     t = package.manifest.thresholds
     thresholds = ThresholdSet(0, t.score, t.hold_below, t.hold_above, t.min_defect_area_px)
-    inspector = Inspector(package, provider=provider, threads=threads)
+    inspector = Inspector(package, provider=provider, threads=threads, bank_search=bank_search)
     inspector.warm_up(1)
     mask_dir = dataset_dir / "test" / "mask"
     scores: dict[str, list[float]] = {"good": [], "defect": []}

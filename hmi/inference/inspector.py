@@ -34,7 +34,7 @@ class Inspector:
     """
 
     def __init__(self, package: ModelPackage, *, provider: str = "auto", threads: int = 0,
-                 engine_cache: Path | None = None,
+                 bank_search: str = "clusters", engine_cache: Path | None = None,
                  roi_rectangles: list[tuple[int, int, int, int]] | None = None,
                  roi_polygons: list[list[tuple[int, int]]] | None = None,
                  min_region_px: int = 4, tile: bool = False, tile_overlap: int | None = None) -> None:
@@ -49,8 +49,8 @@ class Inspector:
             raise ModelError(f"model '{m.name}' manifest does not name its score and anomaly_map outputs",
                              "rebuild the package with 'hmi teach'")
         self.package = package
-        self.session = Session(package.onnx_path, provider=provider, threads=threads,
-                               engine_cache=engine_cache, model_sha256=package.sha256, trt_shapes=_trt_shapes(m))
+        self.session = Session(package.onnx_path, provider=provider, threads=threads, engine_cache=engine_cache,
+                               model_sha256=package.sha256, trt_shapes=_trt_shapes(m), bank_search=bank_search)
         # Before the first frame: a manifest that does not describe its ONNX file is refused in plain words.
         check_fits(m, self.session.inputs(), self.session.outputs(), batched=m.geometry is not None)
         self._adapter = None

@@ -269,13 +269,15 @@ def bank_size_for(patches: int, coreset_ratio: float) -> int:
 def teach(good_images: Sequence[Path], out_dir: Path, *, name: str, input_size: int = 256,
           coreset_ratio: float = 0.01, holdout: float = 0.2, seed: int = 0,
           progress: Progress | None = None, cancel: threading.Event | None = None,
-          provider: str = "cpu", threads: int = 0, augment: bool = False, tile: int = DEFAULT_TILE,
+          provider: str = "cpu", threads: int = 0, bank_search: str = "clusters", augment: bool = False,
+          tile: int = DEFAULT_TILE,
           false_reject: float = DEFAULT_FALSE_REJECT, hold_share: float = DEFAULT_HOLD_SHARE,
           max_pixels: int = MAX_IMAGE_PIXELS) -> TeachReport:
     """Build an anomaly model package in `out_dir` from good-part images; see the module docstring.
 
     `input_size` is the teach size: the images' median shorter side is scaled to it (never enlarged), and
-    the line's frames are scaled by the same factor. `augment` adds turned and mirrored views of every taught
+    the line's frames are scaled by the same factor. Held-out parts are scored with the memory-bank search
+    `bank_search` (backend.Session), as the line scores its parts. `augment` adds turned and mirrored views of every taught
     image to the memory bank, for parts that arrive in any orientation. `false_reject` and `hold_share` are
     the targets of the default thresholds (teach_thresholds.calibrate): the share of good parts rejected and
     held for review at most. `max_pixels` is the pixel limit of image files (`[camera] max_image_megapixels`).
@@ -314,7 +316,7 @@ def teach(good_images: Sequence[Path], out_dir: Path, *, name: str, input_size: 
     try:
         report = _build(images, folds, staging, out_dir, name=name, teach_size=input_size,
                         geometry=geometry, coreset_ratio=coreset_ratio, seed=seed, tracker=tracker,
-                        provider=provider, threads=threads, started=started, augment=augment,
+                        provider=provider, threads=threads, bank_search=bank_search, started=started, augment=augment,
                         targets=(false_reject, hold_share))
         tracker.check()
         os.rename(staging, out_dir)
@@ -332,7 +334,7 @@ def teach(good_images: Sequence[Path], out_dir: Path, *, name: str, input_size: 
 
 def _build(images: PartImages, folds: list[np.ndarray], staging: Path, out_dir: Path, *,
            name: str, teach_size: int, geometry: Geometry, coreset_ratio: float, seed: int, tracker: _Tracker,
-           provider: str, threads: int, started: float, augment: bool,
+           provider: str, threads: int, bank_search: str, started: float, augment: bool,
            targets: tuple[float, float]) -> TeachReport:
     """Features, bank, scoring graph, calibration and manifest, all written into `staging`."""
     backbone_file = sg.backbone_path()
@@ -362,7 +364,7 @@ def _build(images: PartImages, folds: list[np.ndarray], staging: Path, out_dir: 
         onnx.save(sg.tiled_scoring_graph(backbone, bank_k, sg.density_weights(bank_k),
                                          coarse=sg.CoarseBank(bank16_k, sg.density_weights(bank16_k), 0.0),
                                          parts=True), str(check_file))
-        scorer = TiledSession(Session(check_file, provider=provider, threads=threads), geometry,
+        scorer = TiledSession(Session(check_file, provider=provider, threads=threads, bank_search=bank_search), geometry,
                               sg.IMAGE_INPUT, sg.PARTS_OUTPUT)
         held_maps += _part_maps(scorer, [images.images[i] for i in fold], tracker, (mid, last))
         del scorer

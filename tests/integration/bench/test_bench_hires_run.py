@@ -66,13 +66,13 @@ def test_bench_hires_tiles_are_batched_and_the_map_stitched_over_the_frame(tmp_p
 @pytest.mark.slow
 def test_bench_hires_run_reports_every_figure(tmp_path, user_cache):
     result = run_bench(tmp_path / "data", ["inference.threads=1"], frames=5, rounds=1, frame_size=(640, 512))
-    assert (result.frames, result.frame_size, result.backend) == (5, "640x512", "cpu")
+    assert (result.frames, result.frame_size, result.backend) == (5, "640x512", "cpu-clusters")
     assert result.extra["tiling"] == "scale 1.000: 2 tiles of 352x512 (overlap 64 px) in 1 model runs of up to 4"
     assert result.extra["tiling_counted"].startswith("2.0 tiles and 1.0 model runs a frame (2.0 tiles a run)")
     assert result.extra["plc_written_parts"] == "5 of 5"
     assert int(result.extra["deadline_ms"].split()[0]) >= 2000
     assert result.not_inspected == 0
-    assert result.machine_detail["backend"] == "cpu" and result.machine_detail["cores"] >= 1
+    assert result.machine_detail["backend"] == "cpu-clusters" and result.machine_detail["cores"] >= 1
     for value in (result.throughput_pipeline, result.throughput_model_only, result.ratio, result.latency_p50_ms,
                   result.latency_p99_ms, result.model_p50_ms, result.model_p99_ms):
         assert math.isfinite(value) and value > 0

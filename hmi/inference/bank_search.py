@@ -1,0 +1,245 @@
+"""The nearest memory-bank feature found by clusters: the CPU's search for the anomaly models taught here.
+
+The scoring graph (scoring_graph.tiled_scoring_graph) finds each patch's nearest bank feature with one
+matrix product over the whole bank and an ArgMin over its [patches x bank] result. On a CPU that is about
+half of a part's judging time. The bank is fixed once a model is taught, so at load time it is grouped
+into clusters (k-means); a patch is then compared with the cluster centres and with the members of its
+`PROBES` nearest clusters only, about a tenth of the bank.
+
+This is the inverted-file search of the nearest-neighbour libraries. It can miss the true nearest feature
+when that one lies in a cluster not probed; the feature found then is a near one, and the patch's distance
+reads a little high (or, where the feature found has a smaller density weight, a little low). How often and by how much is measured on the development sets
+(docs/performance.md); the accuracy tables there are taken with this search.
+
+`split_scoring_graph` cuts a taught model's graph around its search: `front` (image to patch features, and
+everything else the rest needs) and `back` (the patches' weighted distances to the map and score). Both run
+in ONNX Runtime, and numpy does the search between them (backend.Session). A graph that is not exactly the
+taught search pattern is not split, and runs whole.
+"""
+
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+from threadpoolctl import ThreadpoolController
+
+FEATURES = "nn/features"     # [N, patches, C] patch features, searched
+WEIGHTED = "nn/weighted"     # [N, patches] each patch's distance to its nearest bank feature times its weight
+BANK = "nn/bank"             # [C + 1, M]: -2 x bank transposed, then the row of squared bank norms
+WEIGHTS = "nn/weights"       # [M] density weight of each bank feature
+# The nodes between FEATURES and WEIGHTED in a taught graph (scoring_graph._nearest_bank_map), by op type.
+SEARCH_OPS = sorted(["Pad", "MatMul", "ArgMin", "GatherElements", "Squeeze", "Squeeze", "ReduceSumSquare",
+                     "Add", "Relu", "Sqrt", "Gather", "Mul"])
+MIN_CLUSTERED = 2048         # a smaller bank is searched whole, in the graph: clusters would save little
+PROBES = 4                   # clusters searched per patch
+KMEANS_ROUNDS = 12
+RECHECK_SHARE = 0.05         # the patches found farthest from the bank, searched again over the whole bank
+SPLIT_PATCHES = 1024         # patches a thread searches at the least
+_blas: ThreadpoolController | None = None
+
+
+@dataclass(frozen=True)
+class SplitGraph:
+    """A taught model's graph cut around its nearest-bank search."""
+
+    front: onnx.ModelProto   # the graph's inputs -> FEATURES and `carried`
+    back: onnx.ModelProto    # WEIGHTED and `carried` -> the graph's outputs
+    carried: tuple[str, ...]  # tensors the front hands to the back
+    bank: np.ndarray         # float32 [M, C]
+    weights: np.ndarray      # float32 [M]
+
+
+def _consumers(nodes: list[onnx.NodeProto]) -> dict[str, list[int]]:
+    users: dict[str, list[int]] = {}
+    for i, node in enumerate(nodes):
+        for name in node.input:
+            users.setdefault(name, []).append(i)
+    return users
+
+
+def _downstream(nodes: list[onnx.NodeProto], users: dict[str, list[int]], start: str) -> set[int]:
+    seen: set[int] = set()
+    todo = list(users.get(start, []))
+    while todo:
+        i = todo.pop()
+        if i not in seen:
+            seen.add(i)
+            for out in nodes[i].output:
+                todo.extend(users.get(out, []))
+    return seen
+
+
+def _upstream(nodes: list[onnx.NodeProto], producer: dict[str, int], end: str) -> set[int]:
+    seen: set[int] = set()
+    todo = [producer[end]] if end in producer else []
+    while todo:
+        i = todo.pop()
+        if i not in seen:
+            seen.add(i)
+            todo.extend(producer[name] for name in nodes[i].input if name in producer)
+    return seen
+
+
+def split_scoring_graph(model: onnx.ModelProto) -> SplitGraph | None:
+    """The graph cut around its nearest-bank search, or None when it has no search of the taught pattern or
+    its bank is smaller than MIN_CLUSTERED features."""
+    graph = model.graph
+    nodes = list(graph.node)
+    inits = {i.name: i for i in graph.initializer}
+    producer = {out: i for i, node in enumerate(nodes) for out in node.output}
+    if FEATURES not in producer or WEIGHTED not in producer or BANK not in inits or WEIGHTS not in inits:
+        return None
+    users = _consumers(nodes)
+    search = _downstream(nodes, users, FEATURES) & _upstream(nodes, producer, WEIGHTED)
+    if sorted(nodes[i].op_type for i in search) != SEARCH_OPS:
+        return None
+    back = _downstream(nodes, users, WEIGHTED)
+    front = set(range(len(nodes))) - search - back
+    made_by = {out: part for part, ids in (("search", search), ("back", back)) for i in ids for out in nodes[i].output}
+    if any(made_by.get(name) for i in front for name in nodes[i].input):
+        return None  # the front would need the search's result
+    if any(name not in inits and name != FEATURES and made_by.get(name) != "search"
+           for i in search for name in nodes[i].input if name):
+        return None  # the search reads something other than the features and its constants
+    graph_inputs = {i.name for i in graph.input}
+    carried = sorted({name for i in back for name in nodes[i].input
+                      if name and name not in inits and made_by.get(name) is None and name not in graph_inputs})
+    back_inputs = sorted({name for i in back for name in nodes[i].input if name in graph_inputs})
+    bank_aug = numpy_helper.to_array(inits[BANK]).astype(np.float32)
+    weights = numpy_helper.to_array(inits[WEIGHTS]).astype(np.float32)
+    if bank_aug.ndim != 2 or weights.shape != (bank_aug.shape[1],) or bank_aug.shape[1] < MIN_CLUSTERED:
+        return None
+    types = _tensor_types(model)
+    if any(name not in types for name in [FEATURES, WEIGHTED, *carried]):
+        return None
+
+    def part(ids: set[int], inputs: list[onnx.ValueInfoProto], outputs: list[onnx.ValueInfoProto],
+             name: str) -> onnx.ModelProto:
+        chosen = [nodes[i] for i in sorted(ids)]
+        needed = {n for node in chosen for n in node.input}
+        sub = helper.make_graph(chosen, f"{graph.name}-{name}", inputs, outputs,
+                                [inits[n] for n in inits if n in needed])
+        out = helper.make_model(sub, opset_imports=list(model.opset_import), producer_name="inspection-station")
+        out.ir_version = model.ir_version
+        for prop in model.metadata_props:
+            out.metadata_props.add(key=prop.key, value=prop.value)
+        return out
+
+    value = {name: helper.make_tensor_value_info(name, types[name], None) for name in [FEATURES, WEIGHTED, *carried]}
+    front_model = part(front, list(graph.input), [value[FEATURES]] + [value[n] for n in carried], "front")
+    back_model = part(back, [value[WEIGHTED]] + [value[n] for n in carried]
+                      + [i for i in graph.input if i.name in back_inputs], list(graph.output), "back")
+    bank = np.ascontiguousarray(-0.5 * bank_aug[:-1].T)
+    return SplitGraph(front_model, back_model, tuple(carried), bank, weights)
+
+
+def _tensor_types(model: onnx.ModelProto) -> dict[str, int]:
+    """Element type of every tensor in the graph that shape inference can name."""
+    inferred = onnx.shape_inference.infer_shapes(model)
+    infos = [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]
+    return {v.name: v.type.tensor_type.elem_type for v in infos if v.type.tensor_type.elem_type}
+
+
+def _kmeans(bank: np.ndarray, clusters: int) -> np.ndarray:
+    """Cluster index of every bank feature: k-means seeded by farthest-point picks from the first feature."""
+    sq = np.einsum("ij,ij->i", bank, bank)
+    picks = [0]
+    far = sq - 2.0 * bank @ bank[0] + sq[0]
+    for _ in range(clusters - 1):
+        picks.append(int(far.argmax()))
+        far = np.minimum(far, sq - 2.0 * bank @ bank[picks[-1]] + sq[picks[-1]])
+    centres = bank[picks].astype(np.float64)
+    members = np.zeros(len(bank), np.int64)
+    for _ in range(KMEANS_ROUNDS):
+        members = (np.einsum("ij,ij->i", centres, centres)[None] - 2.0 * bank @ centres.T).argmin(1)
+        counts = np.bincount(members, minlength=clusters)
+        sums = np.zeros_like(centres)
+        np.add.at(sums, members, bank)
+        filled = counts > 0
+        centres[filled] = sums[filled] / counts[filled, None]
+    return members
+
+
+class ClusteredBank:
+    """A memory bank grouped into clusters, searched cluster by cluster (see the module docstring)."""
+
+    def __init__(self, bank: np.ndarray, weights: np.ndarray, probes: int | None = None, threads: int = 1) -> None:
+        """Group `bank` (float32 [M, C]) into about sqrt(M)/2 clusters; `weights` [M] multiply the distances.
+
+        Many patches at once are searched in up to `threads` parts side by side (numpy lets go of the GIL)."""
+        self._pool = ThreadPoolExecutor(threads - 1, thread_name_prefix="bank-search") if threads > 1 else None
+        self._threads = threads
+        self.bank = np.ascontiguousarray(bank, np.float32)
+        self.weights = np.asarray(weights, np.float32)
+        m = len(self.bank)
+        self.clusters = max(1, min(m, round(math.sqrt(m) / 2))) if m >= MIN_CLUSTERED else 1
+        self.probes = min(PROBES if probes is None else probes, self.clusters)
+        members = _kmeans(self.bank, self.clusters) if self.clusters > 1 else np.zeros(m, np.int64)
+        self._members = [ids for c in range(self.clusters) if len(ids := np.flatnonzero(members == c))]
+        self.clusters = len(self._members)
+        self.probes = min(self.probes, self.clusters)
+        norms = np.einsum("ij,ij->i", self.bank, self.bank)
+        self._tables = [(np.ascontiguousarray(-2.0 * self.bank[ids].T), norms[ids]) for ids in self._members]
+        centres = np.stack([self.bank[ids].mean(0) for ids in self._members]).astype(np.float32)
+        self._whole = (np.ascontiguousarray(-2.0 * self.bank.T), norms)
+        self._centres = np.ascontiguousarray(-2.0 * centres.T)
+        self._centre_norms = np.einsum("ij,ij->i", centres, centres)
+
+    def weighted_distances(self, features: np.ndarray) -> np.ndarray:
+        """float32 [n, C] patch features -> [n]: each one's distance to the nearest feature found, times its weight."""
+        global _blas
+        if _blas is None:
+            _blas = ThreadpoolController()
+        # numpy's BLAS on one thread: its idle workers spin after a call and took the cores from ONNX Runtime's
+        # next backbone run (52 -> 82-99 ms for four 464 px tiles, measured).
+        f = np.ascontiguousarray(features, np.float32)
+        parts = min(self._threads, len(f) // SPLIT_PATCHES)
+        with _blas.limit(limits=1, user_api="blas"):
+            if self._pool is None or parts < 2:
+                return self._search(f)
+            chunks = np.array_split(f, parts)
+            others = [self._pool.submit(self._search, chunk) for chunk in chunks[1:]]
+            first = self._search(chunks[0])
+            return np.concatenate([first, *(o.result() for o in others)])
+
+    def _search(self, f: np.ndarray) -> np.ndarray:
+        n = len(f)
+        if self.clusters == 1:
+            probe = np.zeros((n, 1), np.int64)
+        else:
+            to_centres = f @ self._centres + self._centre_norms
+            probe = np.argpartition(to_centres, self.probes - 1, axis=1)[:, :self.probes]
+        flat = probe.reshape(-1)
+        patch = np.repeat(np.arange(n), probe.shape[1])
+        order = np.argsort(flat, kind="stable")
+        bounds = np.searchsorted(flat[order], np.arange(self.clusters + 1))
+        best = np.full(n, np.inf, np.float32)
+        nearest = np.zeros(n, np.int64)
+        for c in range(self.clusters):
+            rows = patch[order[bounds[c]:bounds[c + 1]]]
+            if len(rows) == 0:
+                continue
+            table, norms = self._tables[c]
+            cross = f[rows] @ table + norms
+            pick = cross.argmin(1)
+            found = cross[np.arange(len(rows)), pick]
+            better = found < best[rows]
+            best[rows[better]] = found[better]
+            nearest[rows[better]] = self._members[c][pick[better]]
+        norms = np.einsum("ij,ij->i", f, f)
+        found = np.sqrt(np.maximum(best + norms, 0.0)) * self.weights[nearest]
+        if self.clusters > 1:
+            # The patches that decide the score and the defect regions are those found farthest: they, and the
+            # anomalous patches whose nearest clusters say least, are searched again over the whole bank.
+            k = min(n, max(1, math.ceil(RECHECK_SHARE * n)))
+            far = np.argpartition(found, n - k)[n - k:]
+            cross = f[far] @ self._whole[0] + self._whole[1]
+            pick = cross.argmin(1)
+            found[far] = np.sqrt(np.maximum(cross[np.arange(k), pick] + norms[far], 0.0)) * self.weights[pick]
+        return found.astype(np.float32)
+
