@@ -3,13 +3,16 @@
 The scoring graph (scoring_graph.tiled_scoring_graph) finds each patch's nearest bank feature with one
 matrix product over the whole bank and an ArgMin over its [patches x bank] result. On a CPU that is about
 half of a part's judging time. The bank is fixed once a model is taught, so at load time it is grouped
-into clusters (k-means); a patch is then compared with the cluster centres and with the members of its
-`PROBES` nearest clusters only, about a tenth of the bank.
+into clusters (k-means). A patch is then compared with the cluster centres and with the members of its
+`PROBES` nearest clusters only: about an eighth of the bank.
 
 This is the inverted-file search of the nearest-neighbour libraries. It can miss the true nearest feature
-when that one lies in a cluster not probed; the feature found then is a near one, and the patch's distance
-reads a little high (or, where the feature found has a smaller density weight, a little low). How often and by how much is measured on the development sets
-(docs/performance.md); the accuracy tables there are taken with this search.
+when that one lies in a cluster not probed. The feature found is then a near one, and the patch's distance
+reads a little high (or, where that feature has a smaller density weight, a little low). So the patches
+found farthest from the bank, a `RECHECK_SHARE` of them, are searched again over the whole bank. They decide
+the score and the defect regions, and they include the flaws, whose nearest cluster says least. How close
+this comes to the whole search, and what it costs, was measured on the development sets (docs/performance.md).
+Teach's held-out parts are scored the same way, so the default thresholds fit the scores the line computes.
 
 `split_scoring_graph` cuts a taught model's graph around its search: `front` (image to patch features, and
 everything else the rest needs) and `back` (the patches' weighted distances to the map and score). Both run
@@ -172,7 +175,6 @@ class ClusteredBank:
         """Group `bank` (float32 [M, C]) into about sqrt(M)/2 clusters; `weights` [M] multiply the distances.
 
         Many patches at once are searched in up to `threads` parts side by side (numpy lets go of the GIL)."""
-        self._pool = ThreadPoolExecutor(threads - 1, thread_name_prefix="bank-search") if threads > 1 else None
         self._threads = threads
         self.bank = np.ascontiguousarray(bank, np.float32)
         self.weights = np.asarray(weights, np.float32)
@@ -200,12 +202,14 @@ class ClusteredBank:
         f = np.ascontiguousarray(features, np.float32)
         parts = min(self._threads, len(f) // SPLIT_PATCHES)
         with _blas.limit(limits=1, user_api="blas"):
-            if self._pool is None or parts < 2:
+            if parts < 2:
                 return self._search(f)
             chunks = np.array_split(f, parts)
-            others = [self._pool.submit(self._search, chunk) for chunk in chunks[1:]]
-            first = self._search(chunks[0])
-            return np.concatenate([first, *(o.result() for o in others)])
+            # Threads of this call only, joined before it returns: nothing of the search outlives a run.
+            with ThreadPoolExecutor(parts - 1, thread_name_prefix="bank-search") as pool:
+                others = [pool.submit(self._search, chunk) for chunk in chunks[1:]]
+                first = self._search(chunks[0])
+                return np.concatenate([first, *(o.result() for o in others)])
 
     def _search(self, f: np.ndarray) -> np.ndarray:
         n = len(f)

@@ -123,7 +123,9 @@ class StatusZone(QFrame):
         """Refresh every tile from one status reading."""
         self.state.set(*state)
         self.recipe.set(Level.OK, recipe)
-        self.backend.set(Level.OK if backend != "none" else Level.FAULT, backend.upper())
+        # The device alone (CPU, CUDA, TENSORRT): the whole backend, such as cpu-clusters or tensorrt-fp16, is
+        # on the part screen and in every record; at 1280 px it crowded out the alarm zone.
+        self.backend.set(Level.OK if backend != "none" else Level.FAULT, backend.split("-")[0].upper())
         for h in health:
             self.health[h.name].set(h.level, h.text)
         shown, text = alarm_summary(alarms)
