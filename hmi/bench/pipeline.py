@@ -88,11 +88,12 @@ def machine_figures(backend: str) -> dict:
     """What every figure is recorded with: CPU model, cores, architecture, OS, backend, ONNX Runtime version."""
     import os
 
+    from hmi.core.part import backend_device
     from hmi.inference.backend import gpu_identity, runtime_version
 
     return {"cpu": cpu_name(), "cores": os.cpu_count() or 0, "arch": platform.machine(),
             "os": f"{platform.system()} {platform.release()}", "backend": backend,
-            "gpu": gpu_identity() if not backend.startswith("cpu") else "", "onnxruntime": runtime_version()}
+            "gpu": gpu_identity() if backend_device(backend) != "cpu" else "", "onnxruntime": runtime_version()}
 
 
 def parse_frame_size(text: str) -> tuple[int, int]:

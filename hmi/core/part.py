@@ -47,6 +47,11 @@ class DefectRegion:
     confidence: float | None = None
 
 
+def backend_device(backend: str) -> str:
+    """The device of an inspection's backend name: 'cpu-clusters' -> 'cpu', 'tensorrt-fp16' -> 'tensorrt'."""
+    return backend.split("-", 1)[0]
+
+
 @dataclass(frozen=True)
 class Inspection:
     """What the model said about a part: image score, anomaly map and regions."""

@@ -138,16 +138,12 @@ class Session:
             label = "tensorrt-fp16"
         self.input_names = [i.name for i in self._sess.get_inputs()]
         self.output_names = [o.name for o in self._sess.get_outputs()]
-        self._front: ort.InferenceSession | None = None
-        self._back: ort.InferenceSession | None = None
         split = _split(onnx_path) if bank_search == "clusters" and label == "cpu" else None
-        if split is not None:
-            # The whole graph stays loaded: it states the model's inputs and outputs, as every provider runs it.
-            self._front = self._load(split.front.SerializeToString(), opts, ["CPUExecutionProvider"])
-            self._back = self._load(split.back.SerializeToString(), opts, ["CPUExecutionProvider"])
-            self._bank = ClusteredBank(split.bank, split.weights, threads=n)
-            self._front_names = [o.name for o in self._front.get_outputs()]
-            self._back_inputs = [i.name for i in self._back.get_inputs() if i.name in self.input_names]
+        # The whole graph stays loaded: it states the model's inputs and outputs, as every provider runs it.
+        self._searched = None if split is None else _SearchedRun(
+            self._load(split.front.SerializeToString(), opts, ["CPUExecutionProvider"]),
+            self._load(split.back.SerializeToString(), opts, ["CPUExecutionProvider"]),
+            ClusteredBank(split.bank, split.weights, threads=n))
         self.info = BackendInfo(label, n, "clusters" if split is not None else "whole")
 
     def _load(self, model: str | bytes, opts: ort.SessionOptions, providers: list[Any]) -> ort.InferenceSession:
@@ -173,10 +169,10 @@ class Session:
         """Run the graph; returns output name -> array."""
         names = outputs or self.output_names
         try:
-            if self._front is None or self._back is None:
+            if self._searched is None:
                 values = self._sess.run(names, dict(feeds))
             else:
-                values = self._run_split(names, feeds)
+                values = self._searched.run(names, feeds)
         except Exception as exc:  # noqa: BLE001 - ORT raises several unrelated types; none may reach people raw
             given = ", ".join(f"{k} {'×'.join(map(str, v.shape))} {v.dtype}" for k, v in feeds.items())
             detail = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
@@ -185,14 +181,23 @@ class Session:
                              "'hmi model import' or teach it again with 'hmi teach'") from None
         return dict(zip(names, values))
 
-    def _run_split(self, names: list[str], feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
-        assert self._front is not None and self._back is not None
-        carried = dict(zip(self._front_names, self._front.run(None, dict(feeds))))
+
+class _SearchedRun:
+    """A taught graph run in its two halves on the CPU, with numpy's bank search by clusters between them."""
+
+    def __init__(self, front: ort.InferenceSession, back: ort.InferenceSession, bank: ClusteredBank) -> None:
+        self.front, self.back, self.bank = front, back, bank
+        self.front_outputs = [o.name for o in front.get_outputs()]
+        self.back_inputs = {i.name for i in back.get_inputs()}
+
+    def run(self, names: list[str], feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        """The graph's `names` outputs for `feeds`, as the whole graph gives them (searched by clusters)."""
+        carried = dict(zip(self.front_outputs, self.front.run(None, dict(feeds))))
         features = carried.pop(FEATURES)
-        distances = self._bank.weighted_distances(features.reshape(-1, features.shape[-1]))
+        distances = self.bank.weighted_distances(features.reshape(-1, features.shape[-1]))
         carried[WEIGHTED] = distances.reshape(features.shape[:-1])
-        carried |= {name: feeds[name] for name in self._back_inputs if name in feeds}
-        return self._back.run(names, carried)
+        carried |= {name: value for name, value in feeds.items() if name in self.back_inputs}
+        return self.back.run(names, carried)
 
 
 def _split(onnx_path: Path) -> SplitGraph | None:

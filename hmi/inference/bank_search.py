@@ -22,6 +22,7 @@ taught search pattern is not split, and runs whole.
 
 from __future__ import annotations
 
+import functools
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 from threadpoolctl import ThreadpoolController
+
+from hmi.inference.scoring_graph import needed_nodes
 
 FEATURES = "nn/features"     # [N, patches, C] patch features, searched
 WEIGHTED = "nn/weighted"     # [N, patches] each patch's distance to its nearest bank feature times its weight
@@ -43,16 +46,20 @@ PROBES = 4                   # clusters searched per patch
 KMEANS_ROUNDS = 12
 RECHECK_SHARE = 0.05         # the patches found farthest from the bank, searched again over the whole bank
 SPLIT_PATCHES = 1024         # patches a thread searches at the least
-_blas: ThreadpoolController | None = None
+
+
+@functools.cache
+def _blas() -> ThreadpoolController:
+    """numpy's BLAS and the other thread pools loaded in this process (looked up once)."""
+    return ThreadpoolController()
 
 
 @dataclass(frozen=True)
 class SplitGraph:
     """A taught model's graph cut around its nearest-bank search."""
 
-    front: onnx.ModelProto   # the graph's inputs -> FEATURES and `carried`
-    back: onnx.ModelProto    # WEIGHTED and `carried` -> the graph's outputs
-    carried: tuple[str, ...]  # tensors the front hands to the back
+    front: onnx.ModelProto   # the graph's inputs -> FEATURES and the tensors the back needs besides WEIGHTED
+    back: onnx.ModelProto    # WEIGHTED and those tensors (and any graph input it reads) -> the graph's outputs
     bank: np.ndarray         # float32 [M, C]
     weights: np.ndarray      # float32 [M]
 
@@ -77,28 +84,21 @@ def _downstream(nodes: list[onnx.NodeProto], users: dict[str, list[int]], start:
     return seen
 
 
-def _upstream(nodes: list[onnx.NodeProto], producer: dict[str, int], end: str) -> set[int]:
-    seen: set[int] = set()
-    todo = [producer[end]] if end in producer else []
-    while todo:
-        i = todo.pop()
-        if i not in seen:
-            seen.add(i)
-            todo.extend(producer[name] for name in nodes[i].input if name in producer)
-    return seen
-
-
 def split_scoring_graph(model: onnx.ModelProto) -> SplitGraph | None:
     """The graph cut around its nearest-bank search, or None when it has no search of the taught pattern or
     its bank is smaller than MIN_CLUSTERED features."""
     graph = model.graph
     nodes = list(graph.node)
     inits = {i.name: i for i in graph.initializer}
-    producer = {out: i for i, node in enumerate(nodes) for out in node.output}
-    if FEATURES not in producer or WEIGHTED not in producer or BANK not in inits or WEIGHTS not in inits:
+    if BANK not in inits or WEIGHTS not in inits:
+        return None
+    bank_aug = numpy_helper.to_array(inits[BANK]).astype(np.float32)
+    weights = numpy_helper.to_array(inits[WEIGHTS]).astype(np.float32)
+    if bank_aug.ndim != 2 or weights.shape != (bank_aug.shape[1],) or bank_aug.shape[1] < MIN_CLUSTERED:
         return None
     users = _consumers(nodes)
-    search = _downstream(nodes, users, FEATURES) & _upstream(nodes, producer, WEIGHTED)
+    feeding_weighted = {node.output[0] for node in needed_nodes(model, (WEIGHTED,))}
+    search = {i for i in _downstream(nodes, users, FEATURES) if nodes[i].output[0] in feeding_weighted}
     if sorted(nodes[i].op_type for i in search) != SEARCH_OPS:
         return None
     back = _downstream(nodes, users, WEIGHTED)
@@ -113,10 +113,6 @@ def split_scoring_graph(model: onnx.ModelProto) -> SplitGraph | None:
     carried = sorted({name for i in back for name in nodes[i].input
                       if name and name not in inits and made_by.get(name) is None and name not in graph_inputs})
     back_inputs = sorted({name for i in back for name in nodes[i].input if name in graph_inputs})
-    bank_aug = numpy_helper.to_array(inits[BANK]).astype(np.float32)
-    weights = numpy_helper.to_array(inits[WEIGHTS]).astype(np.float32)
-    if bank_aug.ndim != 2 or weights.shape != (bank_aug.shape[1],) or bank_aug.shape[1] < MIN_CLUSTERED:
-        return None
     types = _tensor_types(model)
     if any(name not in types for name in [FEATURES, WEIGHTED, *carried]):
         return None
@@ -138,7 +134,7 @@ def split_scoring_graph(model: onnx.ModelProto) -> SplitGraph | None:
     back_model = part(back, [value[WEIGHTED]] + [value[n] for n in carried]
                       + [i for i in graph.input if i.name in back_inputs], list(graph.output), "back")
     bank = np.ascontiguousarray(-0.5 * bank_aug[:-1].T)
-    return SplitGraph(front_model, back_model, tuple(carried), bank, weights)
+    return SplitGraph(front_model, back_model, bank, weights)
 
 
 def _tensor_types(model: onnx.ModelProto) -> dict[str, int]:
@@ -179,12 +175,11 @@ class ClusteredBank:
         self.bank = np.ascontiguousarray(bank, np.float32)
         self.weights = np.asarray(weights, np.float32)
         m = len(self.bank)
-        self.clusters = max(1, min(m, round(math.sqrt(m) / 2))) if m >= MIN_CLUSTERED else 1
-        self.probes = min(PROBES if probes is None else probes, self.clusters)
-        members = _kmeans(self.bank, self.clusters) if self.clusters > 1 else np.zeros(m, np.int64)
-        self._members = [ids for c in range(self.clusters) if len(ids := np.flatnonzero(members == c))]
+        wanted = max(1, min(m, round(math.sqrt(m) / 2))) if m >= MIN_CLUSTERED else 1
+        members = _kmeans(self.bank, wanted) if wanted > 1 else np.zeros(m, np.int64)
+        self._members = [ids for c in range(wanted) if len(ids := np.flatnonzero(members == c))]  # none empty
         self.clusters = len(self._members)
-        self.probes = min(self.probes, self.clusters)
+        self.probes = min(PROBES if probes is None else probes, self.clusters)
         norms = np.einsum("ij,ij->i", self.bank, self.bank)
         self._tables = [(np.ascontiguousarray(-2.0 * self.bank[ids].T), norms[ids]) for ids in self._members]
         centres = np.stack([self.bank[ids].mean(0) for ids in self._members]).astype(np.float32)
@@ -194,14 +189,11 @@ class ClusteredBank:
 
     def weighted_distances(self, features: np.ndarray) -> np.ndarray:
         """float32 [n, C] patch features -> [n]: each one's distance to the nearest feature found, times its weight."""
-        global _blas
-        if _blas is None:
-            _blas = ThreadpoolController()
         # numpy's BLAS on one thread: its idle workers spin after a call and took the cores from ONNX Runtime's
         # next backbone run (52 -> 82-99 ms for four 464 px tiles, measured).
         f = np.ascontiguousarray(features, np.float32)
         parts = min(self._threads, len(f) // SPLIT_PATCHES)
-        with _blas.limit(limits=1, user_api="blas"):
+        with _blas().limit(limits=1, user_api="blas"):
             if parts < 2:
                 return self._search(f)
             chunks = np.array_split(f, parts)
@@ -213,11 +205,8 @@ class ClusteredBank:
 
     def _search(self, f: np.ndarray) -> np.ndarray:
         n = len(f)
-        if self.clusters == 1:
-            probe = np.zeros((n, 1), np.int64)
-        else:
-            to_centres = f @ self._centres + self._centre_norms
-            probe = np.argpartition(to_centres, self.probes - 1, axis=1)[:, :self.probes]
+        to_centres = f @ self._centres + self._centre_norms
+        probe = np.argpartition(to_centres, self.probes - 1, axis=1)[:, :self.probes]
         flat = probe.reshape(-1)
         patch = np.repeat(np.arange(n), probe.shape[1])
         order = np.argsort(flat, kind="stable")
@@ -237,7 +226,7 @@ class ClusteredBank:
             nearest[rows[better]] = self._members[c][pick[better]]
         norms = np.einsum("ij,ij->i", f, f)
         found = np.sqrt(np.maximum(best + norms, 0.0)) * self.weights[nearest]
-        if self.clusters > 1:
+        if self.probes < self.clusters:  # clusters were left out: the farthest patches are searched again
             # The patches that decide the score and the defect regions are those found farthest: they, and the
             # anomalous patches whose nearest clusters say least, are searched again over the whole bank.
             k = min(n, max(1, math.ceil(RECHECK_SHARE * n)))

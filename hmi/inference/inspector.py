@@ -99,7 +99,7 @@ class Inspector:
 
     @property
     def backend(self) -> str:
-        """Execution provider actually in use ('cpu', 'cuda', 'tensorrt-fp16')."""
+        """Execution provider actually in use, and the CPU's bank search ('cpu', 'cpu-clusters', 'cuda', 'tensorrt-fp16')."""
         return self.session.info.label
 
     def _mask_for(self, shape: tuple[int, int]) -> np.ndarray | None:

@@ -78,7 +78,8 @@ def package_inspector(cfg: StationConfig, data_dir: Path, recipe: Recipe, packag
     """`package` run as the station runs models: the recipe's inspection area, provider, tiling, engine cache."""
     cache = Path(cfg.inference.engine_cache) if cfg.inference.engine_cache else data_dir / "engines"
     inspector = Inspector(package, provider=cfg.inference.provider, threads=cfg.inference.threads,
-                          bank_search=cfg.inference.bank_search, engine_cache=cache, roi_rectangles=[tuple(r) for r in recipe.roi.rectangles],
+                          bank_search=cfg.inference.bank_search, engine_cache=cache,
+                          roi_rectangles=[tuple(r) for r in recipe.roi.rectangles],
                           roi_polygons=[[tuple(p) for p in poly] for poly in recipe.roi.polygons],
                           tile=cfg.inference.tile)
     if warm_up:

@@ -125,9 +125,9 @@ def _channels(backbone: onnx.ModelProto, names: tuple[str, ...] = BACKBONE_OUTPU
     return channels
 
 
-def _needed_nodes(backbone: onnx.ModelProto, outputs: tuple[str, ...]) -> list[onnx.NodeProto]:
-    """The backbone's nodes that the given outputs depend on, in graph order (the rest is not copied)."""
-    producer = {o: node for node in backbone.graph.node for o in node.output}
+def needed_nodes(model: onnx.ModelProto, outputs: tuple[str, ...]) -> list[onnx.NodeProto]:
+    """The graph's nodes that the given outputs depend on, in graph order."""
+    producer = {o: node for node in model.graph.node for o in node.output}
     wanted: set[int] = set()
     stack = [producer[o] for o in outputs if o in producer]
     while stack:
@@ -136,7 +136,7 @@ def _needed_nodes(backbone: onnx.ModelProto, outputs: tuple[str, ...]) -> list[o
             continue
         wanted.add(id(node))
         stack.extend(producer[i] for i in node.input if i in producer)
-    return [node for node in backbone.graph.node if id(node) in wanted]
+    return [node for node in model.graph.node if id(node) in wanted]
 
 
 def _merge_backbone(g: _Graph, backbone: onnx.ModelProto, x: str,
@@ -154,7 +154,7 @@ def _merge_backbone(g: _Graph, backbone: onnx.ModelProto, x: str,
             return name  # an omitted optional input stays omitted
         return x if name == source else _PREFIX + name
 
-    nodes = _needed_nodes(backbone, outputs)
+    nodes = needed_nodes(backbone, outputs)
     used = {i for node in nodes for i in node.input}
     for init in backbone.graph.initializer:
         if init.name not in used:

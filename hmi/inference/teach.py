@@ -277,8 +277,8 @@ def teach(good_images: Sequence[Path], out_dir: Path, *, name: str, input_size: 
 
     `input_size` is the teach size: the images' median shorter side is scaled to it (never enlarged), and
     the line's frames are scaled by the same factor. Held-out parts are scored with the memory-bank search
-    `bank_search` (backend.Session), as the line scores its parts. `augment` adds turned and mirrored views of every taught
-    image to the memory bank, for parts that arrive in any orientation. `false_reject` and `hold_share` are
+    `bank_search` (backend.Session), as the line scores its parts. `augment` adds turned and mirrored views of
+    every taught image to the memory bank, for parts that arrive in any orientation. `false_reject` and `hold_share` are
     the targets of the default thresholds (teach_thresholds.calibrate): the share of good parts rejected and
     held for review at most. `max_pixels` is the pixel limit of image files (`[camera] max_image_megapixels`).
 
@@ -316,8 +316,8 @@ def teach(good_images: Sequence[Path], out_dir: Path, *, name: str, input_size: 
     try:
         report = _build(images, folds, staging, out_dir, name=name, teach_size=input_size,
                         geometry=geometry, coreset_ratio=coreset_ratio, seed=seed, tracker=tracker,
-                        provider=provider, threads=threads, bank_search=bank_search, started=started, augment=augment,
-                        targets=(false_reject, hold_share))
+                        provider=provider, threads=threads, bank_search=bank_search, started=started,
+                        augment=augment, targets=(false_reject, hold_share))
         tracker.check()
         os.rename(staging, out_dir)
     except OSError as exc:
@@ -364,10 +364,10 @@ def _build(images: PartImages, folds: list[np.ndarray], staging: Path, out_dir: 
         onnx.save(sg.tiled_scoring_graph(backbone, bank_k, sg.density_weights(bank_k),
                                          coarse=sg.CoarseBank(bank16_k, sg.density_weights(bank16_k), 0.0),
                                          parts=True), str(check_file))
-        scorer = TiledSession(Session(check_file, provider=provider, threads=threads, bank_search=bank_search), geometry,
-                              sg.IMAGE_INPUT, sg.PARTS_OUTPUT)
+        check = Session(check_file, provider=provider, threads=threads, bank_search=bank_search)
+        scorer = TiledSession(check, geometry, sg.IMAGE_INPUT, sg.PARTS_OUTPUT)
         held_maps += _part_maps(scorer, [images.images[i] for i in fold], tracker, (mid, last))
-        del scorer
+        del scorer, check
         check_file.unlink()
     factor = coarse_factor(np.array([m[..., 0].max() for m in held_maps]),
                            np.array([m[..., 1].max() for m in held_maps]))

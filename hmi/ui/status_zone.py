@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLay
 
 from hmi.core.alarm_catalogue import Tile as AlarmTile
 from hmi.core.alarms import Alarm, Priority
+from hmi.core.part import backend_device
 from hmi.ui import theme
 from hmi.ui.health import Health, Level, visible
 from hmi.ui.symbols import priority_pixmap, priority_words
@@ -125,7 +126,7 @@ class StatusZone(QFrame):
         self.recipe.set(Level.OK, recipe)
         # The device alone (CPU, CUDA, TENSORRT): the whole backend, such as cpu-clusters or tensorrt-fp16, is
         # on the part screen and in every record; at 1280 px it crowded out the alarm zone.
-        self.backend.set(Level.OK if backend != "none" else Level.FAULT, backend.split("-")[0].upper())
+        self.backend.set(Level.OK if backend != "none" else Level.FAULT, backend_device(backend).upper())
         for h in health:
             self.health[h.name].set(h.level, h.text)
         shown, text = alarm_summary(alarms)
