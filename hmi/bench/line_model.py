@@ -19,16 +19,17 @@ from hmi.inference.package import ModelPackage
 RECIPE = "bench-line"
 
 
-def model_name(frames: Path, teach_size: int) -> str:
-    """The cached model's name: the frames it was taught on and the teach size."""
-    return f"bench-{frames.name}-t{teach_size}"
+def model_name(frames: Path, teach_size: int, backbone: str = "float") -> str:
+    """The cached model's name: the frames it was taught on, the teach size and an INT8 backbone."""
+    return f"bench-{frames.name}-t{teach_size}" + ("-int8" if backbone == "int8" else "")
 
 
-def taught_model(good_frames: Path, teach_size: int, cache_root: Path) -> Path:
-    """The model taught on `good_frames` at `teach_size`, taught once and kept under `cache_root`."""
+def taught_model(good_frames: Path, teach_size: int, cache_root: Path, backbone: str = "float") -> Path:
+    """The model taught on `good_frames` at `teach_size` with a `backbone` ("float" or "int8"), taught once and
+    kept under `cache_root`."""
     from hmi.inference.teach import teach
 
-    out = cache_root / "bench-models" / model_name(good_frames, teach_size)
+    out = cache_root / "bench-models" / model_name(good_frames, teach_size, backbone)
     if out.is_dir():
         try:
             ModelPackage.load(out)
@@ -36,7 +37,7 @@ def taught_model(good_frames: Path, teach_size: int, cache_root: Path) -> Path:
         except ModelError:  # taught by another station version, or damaged: teach it again
             shutil.rmtree(out, ignore_errors=True)
     out.parent.mkdir(parents=True, exist_ok=True)
-    report = teach(sorted(good_frames.glob("*.png")), out, name=out.name, input_size=teach_size)
+    report = teach(sorted(good_frames.glob("*.png")), out, name=out.name, input_size=teach_size, backbone=backbone)
     print(report.summary().splitlines()[0], flush=True)
     return out
 

@@ -25,6 +25,7 @@ from hmi.core.part import Part
 HIRES_FRAME_COUNT = 12
 HIRES_DEFECT_EVERY = 4  # every 4th high-resolution frame carries a defect, the types in turn
 LINE_TEACH_IMAGES = 40  # good parts the line model is taught on (rendering a 5 MP part takes about 2.5 s)
+DEMO_TEACH_IMAGES, DEMO_TEACH_SEED, DEMO_TEACH_SIZE = 200, 1, 384  # as tools/build_demo_model.sh teaches the demo
 _HIRES_SEED = 2448
 _SIZE_LIMITS = (64, 16384)
 
@@ -148,19 +149,35 @@ def hires_demo_frames(width: int, height: int, count: int = HIRES_FRAME_COUNT,
     return out
 
 
+def demo_teach_frames(cache_root: Path | None = None) -> Path:
+    """Folder of the good demo parts the shipped demo model was taught on (as tools/build_demo_model.sh writes
+    them with hmi.demo.dataset.write_dataset), written once into the user's cache."""
+    from hmi.demo.dataset import part_seeds, write_png
+    from hmi.demo.product import render_part
+
+    root = cache_root or bench_cache()
+    out = root / "bench-frames" / f"demo-{DEMO_TEACH_SIZE}-{DEMO_TEACH_IMAGES}-good-s{DEMO_TEACH_SEED}"
+    if len(list(out.glob("*.png"))) != DEMO_TEACH_IMAGES:
+        out.mkdir(parents=True, exist_ok=True)
+        for i, seed in enumerate(part_seeds(DEMO_TEACH_SEED, DEMO_TEACH_IMAGES)):
+            write_png(out / f"{i:05d}.png", render_part(seed, None, DEMO_TEACH_SIZE).image)
+    return out
+
+
 def _tiling_figures(inspector, frame_shape: tuple[int, int]) -> dict:
-    """How the model-only runs judged a frame: tiles, model runs and tiles per run, as counted."""
+    """The backbone's precision, and how the model-only runs judged a frame: tiles, model runs and tiles per run."""
+    precision = {"backbone": str(inspector.package.manifest.extra.get("backbone_precision", "float"))}
     tiled = inspector.tiled
     if tiled is not None:
         frames = max(tiled.frames_run, 1)
-        return {"tiling": tiled.describe(frame_shape),
+        return precision | {"tiling": tiled.describe(frame_shape),
                 "tiling_counted": (f"{tiled.tiles_run / frames:.1f} tiles and {tiled.model_runs / frames:.1f} model "
                                    f"runs a frame ({tiled.tiles_run / max(tiled.model_runs, 1):.1f} tiles a run)")}
     tiler = inspector.tiler
     if tiler is None or not tiler.wants(frame_shape):
-        return {"tiling": "off (each frame resized to the model input)"}
+        return precision | {"tiling": "off (each frame resized to the model input)"}
     frames = max(tiler.frames_run, 1)
-    return {
+    return precision | {
         "tiling": tiler.describe(frame_shape),
         "tiling_counted": (f"{tiler.tiles_run / frames:.1f} tiles and {tiler.model_runs / frames:.1f} model runs "
                            f"a frame ({tiler.tiles_run / max(tiler.model_runs, 1):.1f} tiles a run)"),
@@ -215,14 +232,15 @@ def _plc_latencies(db: Path) -> np.ndarray:
 
 def run_bench(data_dir: Path, overrides: list[str], frames: int = 300, with_outputs: bool = True,
               rounds: int = 3, frame_size: tuple[int, int] | None = None,
-              teach_size: int | None = None) -> BenchResult:
+              teach_size: int | None = None, backbone: str = "float") -> BenchResult:
     """Model alone, the judging pipeline, and the pipeline with records and PLC, on the same frames.
 
     With `frame_size` the frames are demo parts rendered at that size (`hires_demo_frames`), replayed by
     the emulated camera and judged with inference.tile on; otherwise the shipped 384 px demo frames.
     They are judged by the shipped demo model at its own scale, or with `teach_size` (needs `frame_size`) by
     a model taught on good parts rendered at `frame_size` at that teach size, as a line with that camera
-    would teach (hmi.bench.line_model), in a data folder of the bench's own.
+    would teach (hmi.bench.line_model), in a data folder of the bench's own. With `backbone` "int8" that model,
+    or without `teach_size` the demo model taught again as the shipped one was, has an INT8 backbone.
 
     The runs alternate (model, core, full, model, core, full, ..., model) and each figure is the mean of its
     runs, so a machine whose speed drifts (other load, clocks) favours none of them. The PLC runs
@@ -239,17 +257,24 @@ def run_bench(data_dir: Path, overrides: list[str], frames: int = 300, with_outp
         frames_dir = hires_demo_frames(*frame_size)
         settings += [f"camera.replay_path={frames_dir}", "inference.tile=true"]
     line_model: Path | None = None
+    about = ""
     if teach_size is not None:
         if frame_size is None:
             raise ValueError("a teach size needs a frame size")
         line_model = taught_model(hires_demo_frames(*frame_size, count=LINE_TEACH_IMAGES, good_only=True),
-                                  teach_size, bench_cache())
+                                  teach_size, bench_cache(), backbone)
+        about = f"taught on {LINE_TEACH_IMAGES} good parts rendered at {frame_size[0]}x{frame_size[1]}, as a line " \
+                "with this camera teaches"
+    elif backbone != "float":
+        line_model = taught_model(demo_teach_frames(), DEMO_TEACH_SIZE, bench_cache(), backbone)
+        about = f"the demo model taught again on its {DEMO_TEACH_IMAGES} good parts, as tools/build_demo_model.sh does"
+    if line_model is not None:
         data_dir = Path(tempfile.mkdtemp(prefix="hmi-bench-line-"))  # never a recipe in the station's own folder
         load_station(data_dir)
         settings.append(f"station.recipe={install(data_dir, line_model)}")
     try:
         return _run_bench(data_dir, settings, overrides, frames, with_outputs, rounds, frame_size, frames_dir,
-                          line_model)
+                          line_model, about)
     finally:
         if line_model is not None:
             shutil.rmtree(data_dir, ignore_errors=True)
@@ -257,7 +282,7 @@ def run_bench(data_dir: Path, overrides: list[str], frames: int = 300, with_outp
 
 def _run_bench(data_dir: Path, settings: list[str], overrides: list[str], frames: int, with_outputs: bool,
                rounds: int, frame_size: tuple[int, int] | None, frames_dir: Path,
-               line_model: Path | None) -> BenchResult:
+               line_model: Path | None, about: str) -> BenchResult:
     import os
     import subprocess
     import sys
@@ -353,7 +378,6 @@ def _run_bench(data_dir: Path, settings: list[str], overrides: list[str], frames
         model_p50_ms=float(np.percentile(model_ms, 50)), model_p99_ms=float(np.percentile(model_ms, 99)),
         ratio=pipe_tp / model_tp, not_inspected=sum(n for _, _, n in core_runs),
         machine=f"{cpu_name()}, {os.cpu_count()} cores, {platform.machine()}, backend {backend}",
-        extra=extra | ({"model": f"{line_model.name}: taught on {LINE_TEACH_IMAGES} good parts rendered at "
-                                 f"{w}x{h}, as a line with this camera teaches"} if line_model is not None else {}),
+        extra=extra | ({"model": f"{line_model.name}: {about}"} if line_model is not None else {}),
         machine_detail=machine_figures(backend),
     )

@@ -44,6 +44,7 @@ class TeachOrder:
     nice: int = 10                 # the nice value the child runs at (not an increment)
     false_reject: float = 0.01     # share of good parts the default threshold may reject
     hold_share: float = 0.05       # share of good parts the HOLD band may send to review
+    backbone: str = "float"        # the backbone's precision (the recipe's teach.backbone)
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,7 @@ def teach_in_child(order: TeachOrder, stop: StopSignal, out: Sender) -> None:
         out.send(TeachMessage(PROGRESS, fraction=0.0, text="Reading images"))
         report = teach(list(order.images), order.model_dir, name=order.name, input_size=order.input_size,
                        progress=_Progress(out), cancel=_Stop(stop), threads=order.threads,
-                       false_reject=order.false_reject, hold_share=order.hold_share)
+                       false_reject=order.false_reject, hold_share=order.hold_share, backbone=order.backbone)
     except TeachCancelled as exc:
         _send(out, TeachMessage(CANCELLED, what=exc.what, todo=exc.todo))
     except StationError as exc:

@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 
 from hmi.changes.teach_process import CANCELLED, DONE, FAILED, PROGRESS, TeachMessage, TeachOrder, teach_in_child
-from hmi.config.schema import JudgingTargets
+from hmi.config.schema import JudgingTargets, RecipeTeach
 from hmi.core.errors import ConfigError, ImageError, ModelError, StationError, StoreError
 from hmi.inference.loading import model_roots
 from hmi.inference.teach import MIN_IMAGES, TeachCancelled, TeachReport
@@ -123,10 +123,12 @@ class TeachJob(Worker):
     def __init__(self, data_dir: Path, name: str, *, parts: int = 0, folder: Path | None = None,
                  newest: NewestParts | None = None, input_size: int = 256, threads: int = TEACH_THREADS,
                  nice: int = TEACH_NICE, part_timeout_s: float = PART_TIMEOUT_S, poll_s: float = 0.01,
-                 cancel_grace_s: float = CANCEL_GRACE_S, targets: JudgingTargets | None = None) -> None:
+                 cancel_grace_s: float = CANCEL_GRACE_S, targets: JudgingTargets | None = None,
+                 teach: RecipeTeach | None = None) -> None:
         super().__init__()
         self.data_dir = Path(data_dir)
         self.targets = targets or JudgingTargets()
+        self.teach = teach or RecipeTeach()
         self.name = name.strip()
         self.parts = parts
         self.folder = Path(folder) if folder else None
@@ -224,7 +226,7 @@ class TeachJob(Worker):
         receive, send = spawn.Pipe(duplex=False)
         order = TeachOrder(tuple(images), self.model_dir, self.name, self.input_size, self.threads,
                            nice=_station_nice() + self.nice, false_reject=self.targets.false_reject,
-                           hold_share=self.targets.hold_share)
+                           hold_share=self.targets.hold_share, backbone=self.teach.backbone)
         child = spawn.Process(target=teach_in_child, args=(order, stop, send), name=f"teach-{self.name}",
                               daemon=True)
         try:
@@ -390,17 +392,18 @@ class Teaching:
         self.job: TeachJob | None = None
 
     def start(self, name: str, *, parts: int = 0, folder: str = "", input_size: int = 256,
-              targets: JudgingTargets | None = None) -> TeachJob:
+              targets: JudgingTargets | None = None, teach: RecipeTeach | None = None) -> TeachJob:
         """Start teaching model `name` from the next `parts` parts on the line, or from the images in `folder`.
 
-        `targets` (the recipe's) set the default thresholds: good parts rejected and held at most.
+        `targets` (the recipe's) set the default thresholds: good parts rejected and held at most; `teach` (the
+        recipe's) how the model is taught.
         """
         if self.job is not None and not self.job.finished:
             raise StationError(f"model {self.job.name} is being taught already",
                                "wait until it is done, or cancel it first")
         self.job = TeachJob(self.data_dir, name, parts=parts, folder=Path(folder) if folder.strip() else None,
                             newest=self.newest, input_size=input_size, threads=self.threads,
-                            nice=self.nice, targets=targets).start()
+                            nice=self.nice, targets=targets, teach=teach).start()
         return self.job
 
     def stop(self, timeout: float = 10.0) -> None:

@@ -20,6 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--teach-size", type=int, default=None, metavar="PIXELS",
                        help="with --frame-size: judge with a model taught on good parts rendered at that size, at this "
                             "teach size, as a line with that camera teaches (default: the shipped demo model)")
+    bench.add_argument("--backbone", choices=("float", "int8"), default="float",
+                       help="int8: judge with that model, or the demo model, taught with an INT8 backbone "
+                            "(hmi teach --backbone int8; taught once and kept in the user's cache)")
     bench = command(sub, "report-bench", cmd_report_bench, help="generate a week of records at 10 parts/s and measure reports "
                                                 "and the line's throughput beside them")
     bench.add_argument("--days", type=float, default=7.0, help="days of records to generate (default 7)")
@@ -46,7 +49,8 @@ def cmd_bench(args: argparse.Namespace, folder: Path) -> int:
               "add for example --frame-size 2448x2048")
         return 2
     result = run_bench(folder, overrides(args), frames=args.frames, with_outputs=not args.core_only,
-                       rounds=args.rounds, frame_size=args.frame_size, teach_size=args.teach_size)
+                       rounds=args.rounds, frame_size=args.frame_size, teach_size=args.teach_size,
+                       backbone=args.backbone)
     text = result.to_text()
     print(text)
     if args.json:

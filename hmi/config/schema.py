@@ -55,6 +55,8 @@ class InferenceConfig(Section):
                                 "the CPU: clusters = the bank's nearest clusters only (faster; docs/performance.md), "
                                 "whole = the whole bank; GPUs always search the whole bank")
     warmup_runs: int = Field(3, ge=0, le=100, description="runs on a blank frame after loading")
+    batch: int = Field(0, ge=0, le=4, description="tiles per model run for models judged in tiles; 0 = measured "
+                                                   "after loading: the fastest of 1, 2 and 4 on this machine")
     tile: bool = Field(False, description="judge frames much larger than the model input as overlapping tiles "
                                           "(models without a taught geometry; taught models always judge at "
                                           "their taught scale in tiles)")
@@ -373,6 +375,14 @@ class JudgingTargets(Section):
     escape_cost: float = Field(20.0, gt=0, description="cost of passing one defective part, on the same scale")
 
 
+class RecipeTeach(Section):
+    """How the station teaches this product's models."""
+
+    backbone: Literal["float", "int8"] = Field(
+        "float", description="the backbone's precision: int8 judges about twice as fast on a CPU station; choose it "
+                             "only after 'hmi evaluate --backbone int8' on this product's images")
+
+
 class HoldPolicy(Section):
     """What happens to a HOLD part nobody reviews in time."""
 
@@ -393,6 +403,7 @@ class Recipe(Section):
     defect_types: list[str] = Field(default_factory=lambda: ["scratch", "dent", "crack", "contamination", "missing material"])
     hold: HoldPolicy = Field(default_factory=HoldPolicy)
     targets: JudgingTargets = Field(default_factory=JudgingTargets)
+    teach: RecipeTeach = Field(default_factory=RecipeTeach)
     lighting: LightingReference = Field(default_factory=LightingReference)
     plc_recipe_number: int = Field(0, ge=0, le=255)
     reject_rate_limit: float = Field(0.2, ge=0, le=1, description="alarm when the share of rejects over the last 100 parts exceeds this")

@@ -194,8 +194,7 @@ class _SearchedRun:
         """The graph's `names` outputs for `feeds`, as the whole graph gives them (searched by clusters)."""
         carried = dict(zip(self.front_outputs, self.front.run(None, dict(feeds))))
         features = carried.pop(FEATURES)
-        distances = self.bank.weighted_distances(features.reshape(-1, features.shape[-1]))
-        carried[WEIGHTED] = distances.reshape(features.shape[:-1])
+        carried[WEIGHTED] = self.bank.weighted_distances(features)
         carried |= {name: value for name, value in feeds.items() if name in self.back_inputs}
         return self.back.run(names, carried)
 

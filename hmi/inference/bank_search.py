@@ -8,9 +8,11 @@ into clusters (k-means). A patch is then compared with the cluster centres and w
 
 This is the inverted-file search of the nearest-neighbour libraries. It can miss the true nearest feature
 when that one lies in a cluster not probed. The feature found is then a near one, and the patch's distance
-reads a little high (or, where that feature has a smaller density weight, a little low). So the patches
-found farthest from the bank, a `RECHECK_SHARE` of them, are searched again over the whole bank. They decide
-the score and the defect regions, and they include the flaws, whose nearest cluster says least. How close
+reads a little high (or, where that feature has a smaller density weight, a little low). So each image's
+patches found farthest from the bank, a `RECHECK_SHARE` of them, are searched again over the whole bank. They
+decide the score and the defect regions, and they include the flaws, whose nearest cluster says least. Each
+patch is searched on its own, so an image gets the same figures however its tiles are batched or the
+patches shared out between threads. How close
 this comes to the whole search, and what it costs, was measured on the development sets (docs/performance.md).
 Teach's held-out parts are scored the same way, so the default thresholds fit the scores the line computes.
 
@@ -44,7 +46,7 @@ SEARCH_OPS = sorted(["Pad", "MatMul", "ArgMin", "GatherElements", "Squeeze", "Sq
 MIN_CLUSTERED = 2048         # a smaller bank is searched whole, in the graph: clusters would save little
 PROBES = 4                   # clusters searched per patch
 KMEANS_ROUNDS = 12
-RECHECK_SHARE = 0.05         # the patches found farthest from the bank, searched again over the whole bank
+RECHECK_SHARE = 0.05         # of each image: its patches found farthest from the bank, searched again over it all
 SPLIT_PATCHES = 1024         # patches a thread searches at the least
 
 
@@ -188,22 +190,44 @@ class ClusteredBank:
         self._centre_norms = np.einsum("ij,ij->i", centres, centres)
 
     def weighted_distances(self, features: np.ndarray) -> np.ndarray:
-        """float32 [n, C] patch features -> [n]: each one's distance to the nearest feature found, times its weight."""
+        """float32 [images, patches, C] (or one image's [patches, C]) patch features -> [images, patches] (or
+        [patches]): each one's distance to the nearest feature found, times its weight.
+
+        Every figure is the same however the patches are batched or shared out between threads: each patch is
+        searched on its own, and the patches searched again are the farthest of each image."""
+        f = np.ascontiguousarray(features, np.float32)
+        flat = f.reshape(-1, f.shape[-1])
+        per_image = f.shape[-2] if f.ndim > 1 else 1
         # numpy's BLAS on one thread: its idle workers spin after a call and took the cores from ONNX Runtime's
         # next backbone run (52 -> 82-99 ms for four 464 px tiles, measured).
-        f = np.ascontiguousarray(features, np.float32)
-        parts = min(self._threads, len(f) // SPLIT_PATCHES)
         with _blas().limit(limits=1, user_api="blas"):
-            if parts < 2:
-                return self._search(f)
-            chunks = np.array_split(f, parts)
-            # Threads of this call only, joined before it returns: nothing of the search outlives a run.
-            with ThreadPoolExecutor(parts - 1, thread_name_prefix="bank-search") as pool:
-                others = [pool.submit(self._search, chunk) for chunk in chunks[1:]]
-                first = self._search(chunks[0])
-                return np.concatenate([first, *(o.result() for o in others)])
+            norms = np.einsum("ij,ij->i", flat, flat)
+            found = self._shared(self._by_clusters, flat, norms)
+            if self.probes < self.clusters:  # clusters were left out: the farthest patches are searched again
+                # The patches that decide the score and the defect regions are those found farthest: they, and the
+                # anomalous patches whose nearest clusters say least, are searched again over the whole bank.
+                k = min(per_image, max(1, math.ceil(RECHECK_SHARE * per_image)))
+                rows = found.reshape(-1, per_image)
+                far = np.argpartition(rows, per_image - k, axis=1)[:, per_image - k:]
+                far = (far + per_image * np.arange(len(rows))[:, None]).reshape(-1)
+                found[far] = self._shared(self._over_the_bank, flat[far], norms[far])
+        return found.reshape(f.shape[:-1])
 
-    def _search(self, f: np.ndarray) -> np.ndarray:
+    def _shared(self, search, f: np.ndarray, norms: np.ndarray) -> np.ndarray:
+        """`search` over the patches `f`, in up to `threads` parts side by side, in their order."""
+        parts = min(self._threads, len(f) // SPLIT_PATCHES)
+        if parts < 2:
+            return search(f, norms)
+        bounds = np.linspace(0, len(f), parts + 1).round().astype(int)
+        chunks = [(f[a:b], norms[a:b]) for a, b in zip(bounds, bounds[1:])]
+        # Threads of this call only, joined before it returns: nothing of the search outlives a run.
+        with ThreadPoolExecutor(parts - 1, thread_name_prefix="bank-search") as pool:
+            others = [pool.submit(search, *chunk) for chunk in chunks[1:]]
+            first = search(*chunks[0])
+            return np.concatenate([first, *(o.result() for o in others)])
+
+    def _by_clusters(self, f: np.ndarray, norms: np.ndarray) -> np.ndarray:
+        """Each patch's weighted distance to the nearest member of its `probes` nearest clusters."""
         n = len(f)
         to_centres = f @ self._centres + self._centre_norms
         probe = np.argpartition(to_centres, self.probes - 1, axis=1)[:, :self.probes]
@@ -217,22 +241,17 @@ class ClusteredBank:
             rows = patch[order[bounds[c]:bounds[c + 1]]]
             if len(rows) == 0:
                 continue
-            table, norms = self._tables[c]
-            cross = f[rows] @ table + norms
+            table, member_norms = self._tables[c]
+            cross = f[rows] @ table + member_norms
             pick = cross.argmin(1)
             found = cross[np.arange(len(rows)), pick]
             better = found < best[rows]
             best[rows[better]] = found[better]
             nearest[rows[better]] = self._members[c][pick[better]]
-        norms = np.einsum("ij,ij->i", f, f)
-        found = np.sqrt(np.maximum(best + norms, 0.0)) * self.weights[nearest]
-        if self.probes < self.clusters:  # clusters were left out: the farthest patches are searched again
-            # The patches that decide the score and the defect regions are those found farthest: they, and the
-            # anomalous patches whose nearest clusters say least, are searched again over the whole bank.
-            k = min(n, max(1, math.ceil(RECHECK_SHARE * n)))
-            far = np.argpartition(found, n - k)[n - k:]
-            cross = f[far] @ self._whole[0] + self._whole[1]
-            pick = cross.argmin(1)
-            found[far] = np.sqrt(np.maximum(cross[np.arange(k), pick] + norms[far], 0.0)) * self.weights[pick]
-        return found.astype(np.float32)
+        return (np.sqrt(np.maximum(best + norms, 0.0)) * self.weights[nearest]).astype(np.float32)
 
+    def _over_the_bank(self, f: np.ndarray, norms: np.ndarray) -> np.ndarray:
+        """Each patch's weighted distance to its nearest feature of the whole bank."""
+        cross = f @ self._whole[0] + self._whole[1]
+        pick = cross.argmin(1)
+        return (np.sqrt(np.maximum(cross[np.arange(len(f)), pick] + norms, 0.0)) * self.weights[pick]).astype(np.float32)

@@ -180,7 +180,7 @@ def _small(array: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def evaluate_dataset(dataset_dir: Path, work_dir: Path, *, teach_size: int = 256, augment: bool = False,
-                     provider: str = "cpu", threads: int = 0, bank_search: str = "clusters",
+                     provider: str = "cpu", threads: int = 0, bank_search: str = "clusters", backbone: str = "float",
                      progress: Callable[[str], None] | None = None) -> DatasetEvaluation:
     """Teach on `train/good` with the station's teach, judge `test/*` with the station's inspection."""
     import time
@@ -205,7 +205,7 @@ def evaluate_dataset(dataset_dir: Path, work_dir: Path, *, teach_size: int = 256
     say(f"teaching on {len(train)} good images of {dataset_dir.name}")
     t0 = time.perf_counter()
     report = teach(train, model_dir, name=dataset_dir.name, input_size=teach_size, augment=augment,
-                   provider=provider, threads=threads, bank_search=bank_search)
+                   provider=provider, threads=threads, bank_search=bank_search, backbone=backbone)
     teach_s = time.perf_counter() - t0
     package = ModelPackage.load(model_dir)
     t = package.manifest.thresholds

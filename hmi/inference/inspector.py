@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,12 +23,15 @@ from hmi.inference.processing import check_frame, find_regions, map_to_frame, ro
 if TYPE_CHECKING:
     from hmi.inference.tiling import TiledAnomalyRunner
 
+log = logging.getLogger(__name__)
+
 
 class Inspector:
     """A loaded model with its ROI: `inspect(frame)` gives score, map (anomaly kinds) and regions.
 
     Kinds other than "anomaly" run through their adapter (hmi.inference.adapters); with `tile`, anomaly
-    models judge large frames as overlapping model-size tiles (hmi.inference.tiling).
+    models judge large frames as overlapping model-size tiles (hmi.inference.tiling). A taught model's tiles
+    go through the model `batch` at a time: None = the model's own (4), 0 = measured at warm-up.
 
     Owned by the inference thread. Normalisation lives inside the ONNX graph, so Python only
     resizes and masks, and the CLI, the station and the teach validation score identically.
@@ -37,7 +41,8 @@ class Inspector:
                  bank_search: str = "clusters", engine_cache: Path | None = None,
                  roi_rectangles: list[tuple[int, int, int, int]] | None = None,
                  roi_polygons: list[list[tuple[int, int]]] | None = None,
-                 min_region_px: int = 4, tile: bool = False, tile_overlap: int | None = None) -> None:
+                 min_region_px: int = 4, tile: bool = False, tile_overlap: int | None = None,
+                 batch: int | None = None) -> None:
         m = package.manifest
         if m.kind != "anomaly":
             from hmi.inference.adapters import ADAPTERS
@@ -56,6 +61,7 @@ class Inspector:
         self._adapter = None
         self._tiler = None
         self._tiled: TiledSession | None = None
+        self._tune_batch = batch == 0  # 0: the tiles a run are measured at warm-up; None: the model's own
         if m.kind != "anomaly":
             from hmi.inference.adapters import adapter_for
 
@@ -67,8 +73,10 @@ class Inspector:
                                  "the manifest does not match the ONNX file; rebuild the package")
             if m.geometry is not None:
                 g = m.geometry
-                self._tiled = TiledSession(self.session, Geometry(scale=g.scale, tile=g.tile, overlap=g.overlap),
-                                           m.input.name, m.outputs["anomaly_map"])
+                geometry = Geometry(scale=g.scale, tile=g.tile, overlap=g.overlap)
+                if batch:
+                    geometry = replace(geometry, batch=batch)
+                self._tiled = TiledSession(self.session, geometry, m.input.name, m.outputs["anomaly_map"])
             elif tile or str(m.extra.get("tile", "")).lower() in ("on", "yes", "true"):
                 from hmi.inference.tiling import TiledAnomalyRunner
 
@@ -131,6 +139,9 @@ class Inspector:
             blank = np.full((spec.height, spec.width), 128, np.uint8)
         for _ in range(runs):
             self.inspect(blank)
+        if self._tune_batch and self._tiled is not None and runs > 0:
+            batch = self._tiled.tune_batch()
+            log.info("model %s: %d tiles a model run (the fastest on this machine)", self.package.manifest.name, batch)
 
     def run_model(self, frame: np.ndarray) -> tuple[float, np.ndarray]:
         """Raw (score, anomaly map at model resolution) for one frame, without ROI or regions."""

@@ -81,7 +81,7 @@ def package_inspector(cfg: StationConfig, data_dir: Path, recipe: Recipe, packag
                           bank_search=cfg.inference.bank_search, engine_cache=cache,
                           roi_rectangles=[tuple(r) for r in recipe.roi.rectangles],
                           roi_polygons=[[tuple(p) for p in poly] for poly in recipe.roi.polygons],
-                          tile=cfg.inference.tile)
+                          tile=cfg.inference.tile, batch=cfg.inference.batch)
     if warm_up:
         inspector.warm_up(cfg.inference.warmup_runs)
     return inspector

@@ -33,6 +33,7 @@ from hmi.inference.backend import Session
 from hmi.inference.geometry import Geometry, TiledSession, scale_for
 from hmi.inference.package import (GeometrySpec, InputSpec, Manifest, ModelPackage, TrainingInfo, file_sha256,
                                    write_manifest)
+from hmi.inference.quantize import PRECISIONS, calibration_tiles, quantize_backbone
 from hmi.inference.teach_coreset import greedy_coreset
 from hmi.inference.teach_images import PartImages, read_part_images
 from hmi.inference.teach_thresholds import (DEFAULT_FALSE_REJECT, DEFAULT_HOLD_SHARE, calibrate, heldout_needed,
@@ -91,6 +92,7 @@ class TeachReport:
     coarse_bank_size: int = 0
     false_reject: float = DEFAULT_FALSE_REJECT
     hold_share: float = DEFAULT_HOLD_SHARE
+    backbone: str = "float"
 
     def summary(self) -> str:
         """Plain-words account of the run, as the CLI prints it."""
@@ -100,7 +102,8 @@ class TeachReport:
             f"Taught model '{self.model_dir.name}' from {self.images_used} good images in {self.seconds:.1f} s: "
             f"{held} to set the threshold; the memory bank then took all of them.",
             f"Memory bank: {self.bank_size} patch features"
-            + (f" and {self.coarse_bank_size} stride-16 features." if self.coarse_bank_size else "."),
+            + (f" and {self.coarse_bank_size} stride-16 features" if self.coarse_bank_size else "")
+            + (", from the INT8 backbone calibrated on these images." if self.backbone == "int8" else "."),
             f"Default threshold {self.threshold:.3f} (to reject at most {100 * self.false_reject:g} % of good parts); "
             f"parts scoring {self.threshold - self.hold_below:.3f} to {self.threshold + self.hold_above:.3f} are "
             f"held for review (at most {100 * self.hold_share:g} % of good parts).",
@@ -270,14 +273,15 @@ def teach(good_images: Sequence[Path], out_dir: Path, *, name: str, input_size: 
           coreset_ratio: float = 0.01, holdout: float = 0.2, seed: int = 0,
           progress: Progress | None = None, cancel: threading.Event | None = None,
           provider: str = "cpu", threads: int = 0, bank_search: str = "clusters", augment: bool = False,
-          tile: int = DEFAULT_TILE,
+          tile: int = DEFAULT_TILE, backbone: str = "float",
           false_reject: float = DEFAULT_FALSE_REJECT, hold_share: float = DEFAULT_HOLD_SHARE,
           max_pixels: int = MAX_IMAGE_PIXELS) -> TeachReport:
     """Build an anomaly model package in `out_dir` from good-part images; see the module docstring.
 
     `input_size` is the teach size: the images' median shorter side is scaled to it (never enlarged), and
-    the line's frames are scaled by the same factor. Held-out parts are scored with the memory-bank search
-    `bank_search` (backend.Session), as the line scores its parts. `augment` adds turned and mirrored views of
+    the line's frames are scaled by the same factor. `backbone` is the backbone's precision: "float", or "int8"
+    quantised and calibrated on these images (hmi.inference.quantize). Held-out parts are scored with the
+    memory-bank search `bank_search` (backend.Session), as the line scores its parts. `augment` adds turned and mirrored views of
     every taught image to the memory bank, for parts that arrive in any orientation. `false_reject` and `hold_share` are
     the targets of the default thresholds (teach_thresholds.calibrate): the share of good parts rejected and
     held for review at most. `max_pixels` is the pixel limit of image files (`[camera] max_image_megapixels`).
@@ -290,6 +294,8 @@ def teach(good_images: Sequence[Path], out_dir: Path, *, name: str, input_size: 
     started = time.perf_counter()
     out_dir = Path(out_dir)
     _check_arguments(name, out_dir, input_size, coreset_ratio, holdout)
+    if backbone not in PRECISIONS:
+        raise ModelError(f"unknown backbone precision {backbone!r}", f"use one of {', '.join(PRECISIONS)}")
     _check_targets(false_reject, hold_share)
     tracker = _Tracker(progress, cancel)
     tracker.report("read", "Reading images", 0.0)
@@ -317,7 +323,7 @@ def teach(good_images: Sequence[Path], out_dir: Path, *, name: str, input_size: 
         report = _build(images, folds, staging, out_dir, name=name, teach_size=input_size,
                         geometry=geometry, coreset_ratio=coreset_ratio, seed=seed, tracker=tracker,
                         provider=provider, threads=threads, bank_search=bank_search, started=started,
-                        augment=augment, targets=(false_reject, hold_share))
+                        augment=augment, targets=(false_reject, hold_share), precision=backbone)
         tracker.check()
         os.rename(staging, out_dir)
     except OSError as exc:
@@ -335,10 +341,13 @@ def teach(good_images: Sequence[Path], out_dir: Path, *, name: str, input_size: 
 def _build(images: PartImages, folds: list[np.ndarray], staging: Path, out_dir: Path, *,
            name: str, teach_size: int, geometry: Geometry, coreset_ratio: float, seed: int, tracker: _Tracker,
            provider: str, threads: int, bank_search: str, started: float, augment: bool,
-           targets: tuple[float, float]) -> TeachReport:
+           targets: tuple[float, float], precision: str) -> TeachReport:
     """Features, bank, scoring graph, calibration and manifest, all written into `staging`."""
     backbone_file = sg.backbone_path()
     backbone = sg.load_backbone(backbone_file)
+    if precision == "int8":
+        tracker.report("features", "Calibrating the INT8 backbone", 0.0)
+        backbone = quantize_backbone(backbone, calibration_tiles(images.images, geometry))
     features_file = staging / "features.onnx"
     fgraph, _ = sg.feature_map_graph(backbone)
     onnx.save(fgraph, str(features_file))
@@ -409,6 +418,7 @@ def _build(images: PartImages, folds: list[np.ndarray], staging: Path, out_dir: 
                "blur_sigma": float(sg.TILED_BLUR_SIGMA), "score": "max of the density-weighted anomaly_map",
                "coarse_bank_size": float(len(bank16)), "coarse_factor": round(factor, 6),
                "coreset_ratio": float(coreset_ratio), "seed": float(seed), "augment": "on" if augment else "off",
+               "backbone_precision": precision,
                "patches_taught": float(patches),
                "heldout_mean": round(cal.mean, 6), "heldout_spread": round(cal.spread, 6),
                "false_reject_target": targets[0], "hold_share_target": targets[1],
@@ -422,4 +432,4 @@ def _build(images: PartImages, folds: list[np.ndarray], staging: Path, out_dir: 
         hold_above=cal.thresholds.hold_above,
         seconds=seconds, model_dir=out_dir, sha256=sha, region_threshold=cal.region_threshold,
         heldout_scores=[float(s) for s in held_scores], more_images_needed=more,
-        false_reject=targets[0], hold_share=targets[1])
+        false_reject=targets[0], hold_share=targets[1], backbone=precision)

@@ -361,7 +361,8 @@ class TeachScreen(QWidget):
             self.job = self.teaching.start(self.name.text().strip(), parts=int(self.parts.text() or 0) if line else 0,
                                            folder="" if line else (self.folder.text().strip() or " "),
                                            input_size=self.input_size(),
-                                           targets=self.ctx.station.recipe.targets)
+                                           targets=self.ctx.station.recipe.targets,
+                                           teach=self.ctx.station.recipe.teach)
         except StationError as exc:
             self.ctx.channel.error(exc)
             return

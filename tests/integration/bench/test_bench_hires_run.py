@@ -65,8 +65,11 @@ def test_bench_hires_tiles_are_batched_and_the_map_stitched_over_the_frame(tmp_p
 
 @pytest.mark.slow
 def test_bench_hires_run_reports_every_figure(tmp_path, user_cache):
-    result = run_bench(tmp_path / "data", ["inference.threads=1"], frames=5, rounds=1, frame_size=(640, 512))
+    # a fixed batch: measured at start, the tiles a run would follow this machine's load
+    result = run_bench(tmp_path / "data", ["inference.threads=1", "inference.batch=4"], frames=5, rounds=1,
+                       frame_size=(640, 512))
     assert (result.frames, result.frame_size, result.backend) == (5, "640x512", "cpu-clusters")
+    assert result.extra["backbone"] == "float"
     assert result.extra["tiling"] == "scale 1.000: 2 tiles of 352x512 (overlap 64 px) in 1 model runs of up to 4"
     assert result.extra["tiling_counted"].startswith("2.0 tiles and 1.0 model runs a frame (2.0 tiles a run)")
     assert result.extra["plc_written_parts"] == "5 of 5"
@@ -99,8 +102,8 @@ def test_bench_figures_carry_the_machine(tmp_path):
 @pytest.mark.slow
 def test_bench_line_model_is_taught_on_the_cameras_frames_in_a_folder_of_its_own(tmp_path, user_cache):
     station_dir = tmp_path / "data"
-    result = run_bench(station_dir, ["inference.threads=1"], frames=5, rounds=1, frame_size=(640, 512),
-                       teach_size=256, with_outputs=False)
+    result = run_bench(station_dir, ["inference.threads=1", "inference.batch=4"], frames=5, rounds=1,
+                       frame_size=(640, 512), teach_size=256, with_outputs=False)
     # Taught on 640x512 frames at teach size 256: the line judges them at half scale, in one tile.
     assert result.extra["tiling"] == "scale 0.500: 1 tiles of 320x256 (overlap 32 px) in 1 model runs of up to 4"
     assert result.extra["model"].startswith("bench-640x512-40-good-t256: taught on 40 good parts rendered at 640x512")
@@ -123,3 +126,29 @@ def test_bench_teach_size_without_a_frame_size_is_refused_in_plain_words(tmp_pat
 
     assert main(["bench", "--data-dir", str(tmp_path / "data"), "--teach-size", "512"]) == 2
     assert "--teach-size needs --frame-size" in capsys.readouterr().out
+
+
+def test_the_demo_models_teach_frames_are_the_ones_build_demo_model_teaches_on(tmp_path, monkeypatch):
+    from hmi.bench import pipeline
+    from hmi.demo.dataset import write_dataset
+
+    monkeypatch.setattr(pipeline, "DEMO_TEACH_IMAGES", 6)
+    folder = pipeline.demo_teach_frames(tmp_path / "cache")
+    written = write_dataset(tmp_path / "train", good=6, defective=0, seed=pipeline.DEMO_TEACH_SEED) / "good"
+    ours, theirs = sorted(folder.glob("*.png")), sorted(written.glob("*.png"))
+    assert [p.name for p in ours] == [p.name for p in theirs] and len(ours) == 6
+    assert all(a.read_bytes() == b.read_bytes() for a, b in zip(ours, theirs))
+
+
+@pytest.mark.slow
+def test_bench_with_an_int8_backbone_judges_with_the_demo_model_taught_again(tmp_path, user_cache, monkeypatch):
+    from hmi.bench import pipeline
+
+    monkeypatch.setattr(pipeline, "DEMO_TEACH_IMAGES", 30)  # the shipped model took 200: fewer keep the test short
+    result = run_bench(tmp_path / "data", ["inference.threads=1", "inference.batch=4"], frames=5, rounds=1,
+                       with_outputs=False, backbone="int8")
+    assert result.extra["backbone"] == "int8" and result.not_inspected == 0
+    assert result.extra["model"].startswith("bench-demo-384-30-good-s1-t384-int8: the demo model taught again")
+    models = user_cache / "inspection-station" / "bench-models"
+    assert [p.name for p in models.iterdir()] == ["bench-demo-384-30-good-s1-t384-int8"]
+    assert not list((tmp_path / "data").glob("recipes/bench-line*"))  # never a recipe in the station's own folder

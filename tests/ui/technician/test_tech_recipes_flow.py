@@ -39,6 +39,8 @@ def test_edit_copy_create_and_change_over_from_the_screen(qtbot, tech_station, s
     assert (screen.target_reject.text(), screen.target_hold.text(), screen.escape_cost.text()) == ("1", "5", "20")
     screen.target_reject.setText("0.5")    # the default thresholds' targets that teaching takes from the recipe
     screen.escape_cost.setText("50")
+    assert screen.backbone_float.isChecked() and not screen.backbone_int8.isChecked()
+    tap(qtbot, screen.backbone_int8)  # the product's models are taught with the INT8 backbone from now on
     tap(qtbot, screen.save_button)
     assert "reason" in screen.feedback.text()
     screen.reason.setText("supplier change")
@@ -47,6 +49,7 @@ def test_edit_copy_create_and_change_over_from_the_screen(qtbot, tech_station, s
     edited = changes.load("tech-b")
     assert edited.description == "second product, new supplier" and edited.hold.timeout_s == 120
     assert (edited.targets.false_reject, edited.targets.hold_share, edited.targets.escape_cost) == (0.005, 0.05, 50.0)
+    assert edited.teach.backbone == "int8"
     qtbot.waitUntil(lambda: len(audit_entries(station, AuditAction.RECIPE_CHANGE.value)) == 1, timeout=5000)
     entry = audit_entries(station, AuditAction.RECIPE_CHANGE.value)[0]
     assert (entry["user"], entry["subject"], entry["reason"]) == ("theo", "recipe tech-b", "supplier change")
@@ -63,6 +66,7 @@ def test_edit_copy_create_and_change_over_from_the_screen(qtbot, tech_station, s
     copy = changes.load("tech-c")
     assert copy.description == "copy of tech-b" and copy.plc_recipe_number == 0
     assert copy.thresholds.version == 1 and copy.exposure_us == 6500 and copy.hold.timeout_s == 120
+    assert copy.teach.backbone == "int8" and screen.backbone_int8.isChecked()
     qtbot.waitUntil(lambda: "tech-c" in screen.recipe_buttons, timeout=5000)
 
     # New: named, a model picked; it takes the model's taught thresholds.

@@ -146,3 +146,15 @@ def test_unreadable_images_come_back_in_plain_words(tmp_path):
     assert "at least" in job.error.todo
     assert "Traceback" not in job.progress().text and job.progress().text == str(job.error)
     assert _left_in(tmp_path / "data" / "models") == []
+
+
+def test_the_recipes_int8_backbone_reaches_the_child_and_the_model(tmp_path, folder):
+    from hmi.config.schema import RecipeTeach
+    from hmi.inference.package import ModelPackage
+
+    job = TeachJob(tmp_path / "data", "int8", folder=folder, input_size=INPUT,
+                   teach=RecipeTeach(backbone="int8")).start()
+    assert job.join(120)
+    assert job.progress().stage is TeachStage.DONE, job.error
+    assert ModelPackage.load(job.model_dir).manifest.extra["backbone_precision"] == "int8"
+    assert "from the INT8 backbone calibrated on these images" in job.report.summary()

@@ -85,6 +85,23 @@ def test_patches_searched_on_two_threads_come_back_in_their_order() -> None:
     np.testing.assert_allclose(one, two, rtol=1e-5, atol=1e-4)  # the products' rounding depends on their sizes
 
 
+def test_an_image_is_searched_the_same_alone_or_in_a_batch_on_any_threads() -> None:
+    rng = np.random.default_rng(5)
+    bank, weights = _clumped_bank(rng, 4096)
+    images = np.stack([_patches_near(rng, bank, 1500) for _ in range(3)])
+    images[1, :40] += rng.normal(0.0, 3.0, (40, bank.shape[1])).astype(np.float32)  # flaws in the second image
+    alone = np.stack([ClusteredBank(bank, weights).weighted_distances(image) for image in images])
+    for threads in (1, 2):
+        batched = ClusteredBank(bank, weights, threads=threads).weighted_distances(images)
+        assert batched.shape == (3, 1500)
+        np.testing.assert_allclose(batched, alone, rtol=1e-5, atol=1e-4)
+    # Each image's own farthest patches were searched over the whole bank, the flawed image's and the others'.
+    k = int(np.ceil(bank_search.RECHECK_SHARE * 1500))
+    for image, found in zip(images, alone):
+        farthest = np.argsort(found)[-k:]
+        np.testing.assert_allclose(found[farthest], _whole_search(bank, weights, image[farthest]), rtol=1e-4, atol=1e-4)
+
+
 def _demo_frames() -> np.ndarray:
     return np.stack([np.repeat(render_part(seed, defect).image[..., None], 3, 2)
                      for seed, defect in ((5, None), (6, "dent"))])

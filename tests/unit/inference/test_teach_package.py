@@ -150,7 +150,8 @@ def test_existing_model_folder_is_not_overwritten(tmp_path: Path) -> None:
                                            ({"holdout": 1.0}, "held-back share"),
                                            ({"false_reject": 0.0}, "false-reject target"),
                                            ({"hold_share": 0.6}, "hold share"),
-                                           ({"name": " "}, "no name")])
+                                           ({"name": " "}, "no name"),
+                                           ({"backbone": "int4"}, "backbone precision")])
 def test_bad_settings_are_refused_before_any_work(tmp_path: Path, kwargs: dict, words: str) -> None:
     args = {"name": "disc", "input_size": SIZE} | kwargs
     with pytest.raises(ModelError, match=words):
