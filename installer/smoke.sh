@@ -40,6 +40,15 @@ run db backup "$tmp/backup.db" --data-dir "$data" || fail "db backup"
 check="$(sql "$tmp/backup.db" "PRAGMA integrity_check")"
 [ "$check" = ok ] || fail "backup integrity: $check"
 
+# Teaching frozen, with the INT8 backbone: ONNX Runtime's quantisation tools are in the bundle.
+frames="$(find "$DIST" -type d -path '*resources/demo/frames' | head -n 1)"
+[ -n "$frames" ] || fail "no demo frames in the bundle"
+run teach --good "$frames" --out "$tmp/taught-int8" --input-size 384 --backbone int8 --data-dir "$data" \
+  > "$tmp/teach.out" 2>&1 || { cat "$tmp/teach.out" >&2; fail "teach --backbone int8"; }
+grep -q "from the INT8 backbone calibrated on these images" "$tmp/teach.out" || {
+  cat "$tmp/teach.out" >&2; fail "teach did not use the INT8 backbone"; }
+echo "smoke: $(grep -m 1 "^Taught model" "$tmp/teach.out" | cut -c1-90) (INT8 backbone)"
+
 # The touchscreen on Qt's offscreen platform: proves the Qt plugins and pyqtgraph work frozen.
 (cd "$DIST" && env -i HOME="$tmp" PATH=/usr/bin:/bin PYLON_CAMEMU=1 QT_QPA_PLATFORM=offscreen \
   "$EXE" run --quit-after 4 --screenshot "$tmp/shots" --data-dir "$data" > "$tmp/ui.out" 2>&1) || {

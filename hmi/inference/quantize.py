@@ -33,7 +33,6 @@ from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, 
 from hmi.core.errors import ModelError
 from hmi.inference.geometry import Geometry, plan, prepare
 
-PRECISIONS = ("float", "int8")
 CALIBRATION_TILES = 32       # tiles whose activation ranges set the INT8 scales
 CALIBRATION_BATCH = 4        # tiles whose intermediate outputs the calibration holds at a time
 # Kept in float: the stem and the first block. On the demo part's tiles, quantising them too doubled the

@@ -33,7 +33,6 @@ from hmi.inference.backend import Session
 from hmi.inference.geometry import Geometry, TiledSession, scale_for
 from hmi.inference.package import (GeometrySpec, InputSpec, Manifest, ModelPackage, TrainingInfo, file_sha256,
                                    write_manifest)
-from hmi.inference.quantize import PRECISIONS, calibration_tiles, quantize_backbone
 from hmi.inference.teach_coreset import greedy_coreset
 from hmi.inference.teach_images import PartImages, read_part_images
 from hmi.inference.teach_thresholds import (DEFAULT_FALSE_REJECT, DEFAULT_HOLD_SHARE, calibrate, heldout_needed,
@@ -52,6 +51,7 @@ MAX_BANK = 8192
 # with the number of images, not with images x bank size.
 MAX_CORESET_INPUT = 200_000
 DEFAULT_TILE = 512
+BACKBONES = ("float", "int8")  # the backbone precisions teach offers (hmi.inference.quantize makes INT8)
 # Tile overlap: the least that judges a flaw on a tile border as one inside a tile and leaves good parts'
 # scores as they were (measured at 0, 16, 32, 48, 64 pixels: none raised good scores next to tile edges;
 # docs/performance.md). 32 keeps every judged cell two cells from an inner tile edge.
@@ -294,8 +294,8 @@ def teach(good_images: Sequence[Path], out_dir: Path, *, name: str, input_size: 
     started = time.perf_counter()
     out_dir = Path(out_dir)
     _check_arguments(name, out_dir, input_size, coreset_ratio, holdout)
-    if backbone not in PRECISIONS:
-        raise ModelError(f"unknown backbone precision {backbone!r}", f"use one of {', '.join(PRECISIONS)}")
+    if backbone not in BACKBONES:
+        raise ModelError(f"unknown backbone precision {backbone!r}", f"use one of {', '.join(BACKBONES)}")
     _check_targets(false_reject, hold_share)
     tracker = _Tracker(progress, cancel)
     tracker.report("read", "Reading images", 0.0)
@@ -345,7 +345,9 @@ def _build(images: PartImages, folds: list[np.ndarray], staging: Path, out_dir: 
     """Features, bank, scoring graph, calibration and manifest, all written into `staging`."""
     backbone_file = sg.backbone_path()
     backbone = sg.load_backbone(backbone_file)
-    if precision == "int8":
+    if precision == "int8":  # ONNX Runtime's quantisation tools, loaded only to teach with them
+        from hmi.inference.quantize import calibration_tiles, quantize_backbone
+
         tracker.report("features", "Calibrating the INT8 backbone", 0.0)
         backbone = quantize_backbone(backbone, calibration_tiles(images.images, geometry))
     features_file = staging / "features.onnx"

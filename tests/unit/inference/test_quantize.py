@@ -112,3 +112,16 @@ def test_teach_and_evaluate_take_the_int8_backbone_from_the_command_line(tmp_pat
     assert json.loads((tmp_path / "figures.json").read_text())["auroc"] == 1.0  # the gashes stand out
     evaluated = ModelPackage.load(tmp_path / "work" / "model-set")
     assert evaluated.manifest.extra["backbone_precision"] == "int8"
+
+
+def test_the_station_and_teach_load_without_the_quantisation_tools() -> None:
+    """Only teaching with the INT8 backbone loads ONNX Runtime's quantisation tools (they need files a frozen
+    bundle must be told of: installer/hmi.spec), so a station that never teaches INT8 never depends on them."""
+    import subprocess
+    import sys
+
+    code = ("import sys, hmi.inference.teach, hmi.inference.loading, hmi.changes.teaching, hmi.ui.screens.teach; "
+            "print('onnxruntime.quantization' in sys.modules)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "False"
