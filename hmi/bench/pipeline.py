@@ -165,19 +165,18 @@ def demo_teach_frames(cache_root: Path | None = None) -> Path:
 
 
 def _tiling_figures(inspector, frame_shape: tuple[int, int]) -> dict:
-    """The backbone's precision, and how the model-only runs judged a frame: tiles, model runs and tiles per run."""
-    precision = {"backbone": str(inspector.package.manifest.extra.get("backbone_precision", "float"))}
+    """How the model-only runs judged a frame: tiles, model runs and tiles per run, as counted."""
     tiled = inspector.tiled
     if tiled is not None:
         frames = max(tiled.frames_run, 1)
-        return precision | {"tiling": tiled.describe(frame_shape),
+        return {"tiling": tiled.describe(frame_shape),
                 "tiling_counted": (f"{tiled.tiles_run / frames:.1f} tiles and {tiled.model_runs / frames:.1f} model "
                                    f"runs a frame ({tiled.tiles_run / max(tiled.model_runs, 1):.1f} tiles a run)")}
     tiler = inspector.tiler
     if tiler is None or not tiler.wants(frame_shape):
-        return precision | {"tiling": "off (each frame resized to the model input)"}
+        return {"tiling": "off (each frame resized to the model input)"}
     frames = max(tiler.frames_run, 1)
-    return precision | {
+    return {
         "tiling": tiler.describe(frame_shape),
         "tiling_counted": (f"{tiler.tiles_run / frames:.1f} tiles and {tiler.model_runs / frames:.1f} model runs "
                            f"a frame ({tiler.tiles_run / max(tiler.model_runs, 1):.1f} tiles a run)"),
@@ -263,8 +262,8 @@ def run_bench(data_dir: Path, overrides: list[str], frames: int = 300, with_outp
             raise ValueError("a teach size needs a frame size")
         line_model = taught_model(hires_demo_frames(*frame_size, count=LINE_TEACH_IMAGES, good_only=True),
                                   teach_size, bench_cache(), backbone)
-        about = f"taught on {LINE_TEACH_IMAGES} good parts rendered at {frame_size[0]}x{frame_size[1]}, as a line " \
-                "with this camera teaches"
+        about = (f"taught on {LINE_TEACH_IMAGES} good parts rendered at {frame_size[0]}x{frame_size[1]}, as a line "
+                 "with this camera teaches")
     elif backbone != "float":
         line_model = taught_model(demo_teach_frames(), DEMO_TEACH_SIZE, bench_cache(), backbone)
         about = f"the demo model taught again on its {DEMO_TEACH_IMAGES} good parts, as tools/build_demo_model.sh does"
@@ -320,6 +319,7 @@ def _run_bench(data_dir: Path, settings: list[str], overrides: list[str], frames
         inspector.tiled.reset_counts()
     model_runs = [_model_only(inspector, images, frames)]
     tiling = _tiling_figures(inspector, images[0].shape[:2])
+    precision = str(inspector.package.manifest.extra.get("backbone_precision", "float"))
     core_runs: list[tuple[float, np.ndarray, int]] = []
     full_runs: list[tuple[float, np.ndarray, np.ndarray]] = []
     plc = None
@@ -357,7 +357,7 @@ def _run_bench(data_dir: Path, settings: list[str], overrides: list[str], frames
     lat = np.concatenate([lt for _, lt, _ in core_runs])
     extra |= {"runs": f"{rounds} runs of each pipeline and {len(model_runs)} of the model alone, interleaved; means",
                    "per_run_model_only": " ".join(_rate(tp) for tp, _ in model_runs),
-                   "per_run_pipeline": " ".join(_rate(tp) for tp, _, _ in core_runs), **tiling}
+                   "per_run_pipeline": " ".join(_rate(tp) for tp, _, _ in core_runs), "backbone": precision, **tiling}
     if full_runs:
         full_tp = float(np.mean([tp for tp, _, _ in full_runs]))
         plc_lat = np.concatenate([p for _, _, p in full_runs])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -56,7 +56,8 @@ class InferenceConfig(Section):
                                 "whole = the whole bank; GPUs always search the whole bank")
     warmup_runs: int = Field(3, ge=0, le=100, description="runs on a blank frame after loading")
     batch: int = Field(0, ge=0, le=4, description="tiles per model run for models judged in tiles; 0 = measured "
-                                                   "after loading: the fastest of 1, 2 and 4 on this machine")
+                                                   "after the warm-up runs: the fastest of 1, 2 and 4 on this "
+                                                   "machine (4 when warmup_runs = 0)")
     tile: bool = Field(False, description="judge frames much larger than the model input as overlapping tiles "
                                           "(models without a taught geometry; taught models always judge at "
                                           "their taught scale in tiles)")
@@ -375,10 +376,14 @@ class JudgingTargets(Section):
     escape_cost: float = Field(20.0, gt=0, description="cost of passing one defective part, on the same scale")
 
 
+Backbone = Literal["float", "int8"]
+BACKBONES: tuple[str, ...] = get_args(Backbone)  # the backbone precisions teach offers
+
+
 class RecipeTeach(Section):
     """How the station teaches this product's models."""
 
-    backbone: Literal["float", "int8"] = Field(
+    backbone: Backbone = Field(
         "float", description="the backbone's precision: int8 judges about twice as fast on a CPU station; choose it "
                              "only after 'hmi evaluate --backbone int8' on this product's images")
 

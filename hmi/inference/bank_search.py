@@ -197,7 +197,7 @@ class ClusteredBank:
         searched on its own, and the patches searched again are the farthest of each image."""
         f = np.ascontiguousarray(features, np.float32)
         flat = f.reshape(-1, f.shape[-1])
-        per_image = f.shape[-2] if f.ndim > 1 else 1
+        per_image = f.shape[-2]
         # numpy's BLAS on one thread: its idle workers spin after a call and took the cores from ONNX Runtime's
         # next backbone run (52 -> 82-99 ms for four 464 px tiles, measured).
         with _blas().limit(limits=1, user_api="blas"):

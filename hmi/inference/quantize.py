@@ -32,6 +32,7 @@ from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, 
 
 from hmi.core.errors import ModelError
 from hmi.inference.geometry import Geometry, plan, prepare
+from hmi.inference.scoring_graph import INPUT_SCALE, INPUT_SHIFT
 
 CALIBRATION_TILES = 32       # tiles whose activation ranges set the INT8 scales
 CALIBRATION_BATCH = 4        # tiles whose intermediate outputs the calibration holds at a time
@@ -40,7 +41,8 @@ CALIBRATION_BATCH = 4        # tiles whose intermediate outputs the calibration 
 FLOAT_NODES = ("stem", "block0.")
 
 
-def calibration_tiles(images: list[np.ndarray], geometry: Geometry, count: int = CALIBRATION_TILES) -> list[np.ndarray]:
+def calibration_tiles(images: list[np.ndarray], geometry: Geometry,
+                      count: int = CALIBRATION_TILES) -> list[np.ndarray]:
     """Up to `count` model-size tiles (RGB uint8) of `images` at the model's scale, spread over images and places."""
     if not images:
         return []
@@ -77,7 +79,8 @@ class _Tiles(CalibrationDataReader):
             return None
         tile = self._tiles[self._next]
         self._next += 1
-        return {self._name: tile.transpose(2, 0, 1)[None].astype(np.float32) / np.float32(127.5) - np.float32(1.0)}
+        x = tile.transpose(2, 0, 1)[None].astype(np.float32)
+        return {self._name: x * np.float32(INPUT_SCALE) + np.float32(INPUT_SHIFT)}  # as the scoring graph's input
 
 
 def quantize_backbone(backbone: onnx.ModelProto, tiles: list[np.ndarray]) -> onnx.ModelProto:
@@ -95,8 +98,9 @@ def quantize_backbone(backbone: onnx.ModelProto, tiles: list[np.ndarray]) -> onn
         try:
             with _quiet_advice():
                 # A copy: the quantiser moves the weights of the model it is given out to side files.
-                quantize_static(copy.deepcopy(backbone), out, _Tiles(input_name, tiles), quant_format=QuantFormat.QDQ,
-                                nodes_to_quantize=quantised, per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                quantize_static(copy.deepcopy(backbone), out, _Tiles(input_name, tiles),
+                                quant_format=QuantFormat.QDQ, nodes_to_quantize=quantised, per_channel=True,
+                                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                                 calibrate_method=CalibrationMethod.MinMax,
                                 extra_options={"CalibStridedMinMax": stride,
                                                "WeightSymmetric": True, "ActivationSymmetric": False})

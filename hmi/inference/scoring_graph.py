@@ -40,6 +40,7 @@ FINE_OUTPUTS = ("feat_s4", "feat_s8")         # what the tiled models use for fi
 COARSE_OUTPUT = "feat_s16"                    # and for the wider view
 PARTS_OUTPUT = "map_parts"                    # teach's check graphs: fine and coarse maps apart
 IMAGE_INPUT = "image"
+INPUT_SCALE, INPUT_SHIFT = 1.0 / 127.5, -1.0  # uint8 pixel -> the backbone's input: x * scale + shift, in [-1, 1]
 FEATURES_OUTPUT = "features"
 MAP_OUTPUT = "anomaly_map"
 SCORE_OUTPUT = "score"
@@ -179,8 +180,8 @@ def _normalised_input(g: _Graph) -> str:
     """uint8 NHWC image -> float NCHW normalised as (x/255 - 0.5) / 0.5, as the backbone's weights expect."""
     x = g.op("Transpose", [IMAGE_INPUT], "pre/nchw", perm=[0, 3, 1, 2])
     x = g.op("Cast", [x], "pre/float", to=TensorProto.FLOAT)
-    x = g.op("Mul", [x, g.const("pre/scale", np.array(1.0 / 127.5, np.float32))], "pre/scaled")
-    return g.op("Add", [x, g.const("pre/shift", np.array(-1.0, np.float32))], "pre/normalised")
+    x = g.op("Mul", [x, g.const("pre/scale", np.array(INPUT_SCALE, np.float32))], "pre/scaled")
+    return g.op("Add", [x, g.const("pre/shift", np.array(INPUT_SHIFT, np.float32))], "pre/normalised")
 
 
 _POOL3 = {"kernel_shape": [3, 3], "strides": [1, 1], "pads": [1, 1, 1, 1], "count_include_pad": 0}

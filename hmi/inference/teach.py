@@ -26,6 +26,7 @@ from typing import Callable, Sequence
 import numpy as np
 import onnx
 
+from hmi.config.schema import BACKBONES
 from hmi.core.errors import ModelError, StationError
 from hmi.core.image_files import MAX_IMAGE_PIXELS
 from hmi.inference import scoring_graph as sg
@@ -51,7 +52,6 @@ MAX_BANK = 8192
 # with the number of images, not with images x bank size.
 MAX_CORESET_INPUT = 200_000
 DEFAULT_TILE = 512
-BACKBONES = ("float", "int8")  # the backbone precisions teach offers (hmi.inference.quantize makes INT8)
 # Tile overlap: the least that judges a flaw on a tile border as one inside a tile and leaves good parts'
 # scores as they were (measured at 0, 16, 32, 48, 64 pixels: none raised good scores next to tile edges;
 # docs/performance.md). 32 keeps every judged cell two cells from an inner tile edge.
