@@ -18,14 +18,16 @@ Teach's held-out parts are scored the same way, so the default thresholds fit th
 
 `split_scoring_graph` cuts a taught model's graph around its search: `front` (image to patch features, and
 everything else the rest needs) and `back` (the patches' weighted distances to the map and score). Both run
-in ONNX Runtime, and numpy does the search between them (backend.Session). A graph that is not exactly the
-taught search pattern is not split, and runs whole.
+in ONNX Runtime, and numpy does the search between them (backend.Session), its matrix products by ONNX
+Runtime's CPU kernels (backend.CpuMatMul). A graph that is not exactly the taught search pattern is not
+split, and runs whole.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -48,6 +50,8 @@ PROBES = 4                   # clusters searched per patch
 KMEANS_ROUNDS = 12
 RECHECK_SHARE = 0.05         # of each image: its patches found farthest from the bank, searched again over it all
 SPLIT_PATCHES = 1024         # patches a thread searches at the least
+
+MatMul = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 @functools.cache
@@ -169,10 +173,13 @@ def _kmeans(bank: np.ndarray, clusters: int) -> np.ndarray:
 class ClusteredBank:
     """A memory bank grouped into clusters, searched cluster by cluster (see the module docstring)."""
 
-    def __init__(self, bank: np.ndarray, weights: np.ndarray, probes: int | None = None, threads: int = 1) -> None:
+    def __init__(self, bank: np.ndarray, weights: np.ndarray, probes: int | None = None, threads: int = 1,
+                 matmul: MatMul = np.matmul) -> None:
         """Group `bank` (float32 [M, C]) into about sqrt(M)/2 clusters; `weights` [M] multiply the distances.
 
-        Many patches at once are searched in up to `threads` parts side by side (numpy lets go of the GIL)."""
+        Many patches at once are searched in up to `threads` parts side by side (numpy lets go of the GIL).
+        `matmul` multiplies two float32 matrices on the calling thread alone (numpy's by default; the backend
+        gives ONNX Runtime's, about twice as fast for these shapes)."""
         self._threads = threads
         self.bank = np.ascontiguousarray(bank, np.float32)
         self.weights = np.asarray(weights, np.float32)
@@ -182,12 +189,12 @@ class ClusteredBank:
         self._members = [ids for c in range(wanted) if len(ids := np.flatnonzero(members == c))]  # none empty
         self.clusters = len(self._members)
         self.probes = min(PROBES if probes is None else probes, self.clusters)
-        norms = np.einsum("ij,ij->i", self.bank, self.bank)
-        self._tables = [(np.ascontiguousarray(-2.0 * self.bank[ids].T), norms[ids]) for ids in self._members]
-        centres = np.stack([self.bank[ids].mean(0) for ids in self._members]).astype(np.float32)
-        self._whole = (np.ascontiguousarray(-2.0 * self.bank.T), norms)
-        self._centres = np.ascontiguousarray(-2.0 * centres.T)
-        self._centre_norms = np.einsum("ij,ij->i", centres, centres)
+        self._matmul = matmul
+        # Each table is [C + 1, members]: -2 x the features transposed over their squared norms, so one product
+        # with a patch's features and a 1 gives |b|^2 - 2ab, the squared distance less the patch's own |a|^2.
+        self._tables = [_table(self.bank[ids]) for ids in self._members]
+        self._whole = _table(self.bank)
+        self._centres = _table(np.stack([self.bank[ids].mean(0) for ids in self._members]).astype(np.float32))
 
     def weighted_distances(self, features: np.ndarray) -> np.ndarray:
         """float32 [images, patches, C] (or one image's [patches, C]) patch features -> [images, patches] (or
@@ -202,6 +209,7 @@ class ClusteredBank:
         # next backbone run (52 -> 82-99 ms for four 464 px tiles, measured).
         with _blas().limit(limits=1, user_api="blas"):
             norms = np.einsum("ij,ij->i", flat, flat)
+            flat = np.concatenate([flat, np.ones((len(flat), 1), np.float32)], axis=1)
             found = self._shared(self._by_clusters, flat, norms)
             if self.probes < self.clusters:  # clusters were left out: the farthest patches are searched again
                 # The patches that decide the score and the defect regions are those found farthest: they, and the
@@ -227,31 +235,42 @@ class ClusteredBank:
             return np.concatenate([first, *(o.result() for o in others)])
 
     def _by_clusters(self, f: np.ndarray, norms: np.ndarray) -> np.ndarray:
-        """Each patch's weighted distance to the nearest member of its `probes` nearest clusters."""
+        """Each patch's weighted distance to the nearest member of its `probes` nearest clusters (`f`: features
+        and a column of ones)."""
         n = len(f)
-        to_centres = f @ self._centres + self._centre_norms
-        probe = np.argpartition(to_centres, self.probes - 1, axis=1)[:, :self.probes]
-        flat = probe.reshape(-1)
-        patch = np.repeat(np.arange(n), probe.shape[1])
-        order = np.argsort(flat, kind="stable")
+        probe = np.argpartition(self._matmul(f, self._centres), self.probes - 1, axis=1)[:, :self.probes]
+        flat = probe.reshape(-1).astype(np.uint16 if self.clusters <= 1 << 16 else np.int64)
+        order = np.argsort(flat, kind="stable")  # a radix sort for 16-bit keys
         bounds = np.searchsorted(flat[order], np.arange(self.clusters + 1))
+        patch_of = order // self.probes
         best = np.full(n, np.inf, np.float32)
         nearest = np.zeros(n, np.int64)
         for c in range(self.clusters):
-            rows = patch[order[bounds[c]:bounds[c + 1]]]
+            rows = patch_of[bounds[c]:bounds[c + 1]]
             if len(rows) == 0:
                 continue
-            table, member_norms = self._tables[c]
-            cross = f[rows] @ table + member_norms
-            pick = cross.argmin(1)
-            found = cross[np.arange(len(rows)), pick]
+            pick, found = _nearest_column(self._matmul(np.take(f, rows, axis=0), self._tables[c]))
             better = found < best[rows]
             best[rows[better]] = found[better]
             nearest[rows[better]] = self._members[c][pick[better]]
-        return (np.sqrt(np.maximum(best + norms, 0.0)) * self.weights[nearest]).astype(np.float32)
+        return self._weighted(best, nearest, norms)
 
     def _over_the_bank(self, f: np.ndarray, norms: np.ndarray) -> np.ndarray:
-        """Each patch's weighted distance to its nearest feature of the whole bank."""
-        cross = f @ self._whole[0] + self._whole[1]
-        pick = cross.argmin(1)
-        return (np.sqrt(np.maximum(cross[np.arange(len(f)), pick] + norms, 0.0)) * self.weights[pick]).astype(np.float32)
+        """Each patch's weighted distance to its nearest feature of the whole bank (`f` as for _by_clusters)."""
+        pick, found = _nearest_column(self._matmul(f, self._whole))
+        return self._weighted(found, pick, norms)
+
+    def _weighted(self, found: np.ndarray, nearest: np.ndarray, norms: np.ndarray) -> np.ndarray:
+        return (np.sqrt(np.maximum(found + norms, 0.0)) * self.weights[nearest]).astype(np.float32)
+
+
+def _table(features: np.ndarray) -> np.ndarray:
+    """float32 [C + 1, K] for features [K, C]: -2 x them transposed, over the row of their squared norms."""
+    norms = np.einsum("ij,ij->i", features, features)
+    return np.ascontiguousarray(np.concatenate([-2.0 * features.T, norms[None]]), np.float32)
+
+
+def _nearest_column(cross: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's smallest entry: its column and its value."""
+    pick = cross.argmin(1)
+    return pick, np.take_along_axis(cross, pick[:, None], 1)[:, 0]

@@ -14,7 +14,7 @@ from hmi.core.errors import ConfigError, ModelError
 from hmi.demo.product import render_part
 from hmi.inference import bank_search
 from hmi.inference import scoring_graph as sg
-from hmi.inference.backend import Session
+from hmi.inference.backend import CpuMatMul, Session
 from hmi.inference.bank_search import MIN_CLUSTERED, ClusteredBank, split_scoring_graph
 from hmi.inference.loading import package_inspector
 from hmi.inference.package import ModelPackage
@@ -100,6 +100,19 @@ def test_an_image_is_searched_the_same_alone_or_in_a_batch_on_any_threads() -> N
     for image, found in zip(images, alone):
         farthest = np.argsort(found)[-k:]
         np.testing.assert_allclose(found[farthest], _whole_search(bank, weights, image[farthest]), rtol=1e-4, atol=1e-4)
+
+
+def test_onnx_runtimes_product_searches_as_numpys_does_on_two_threads() -> None:
+    rng = np.random.default_rng(6)
+    bank, weights = _clumped_bank(rng, 4096)
+    patches = _patches_near(rng, bank, 5000)
+    patches[:80] += rng.normal(0.0, 3.0, (80, bank.shape[1])).astype(np.float32)
+    a = rng.normal(size=(300, 17)).astype(np.float32)
+    b = rng.normal(size=(17, 140)).astype(np.float32)
+    np.testing.assert_allclose(CpuMatMul()(a, b), a @ b, rtol=1e-5, atol=1e-4)
+    by_numpy = ClusteredBank(bank, weights).weighted_distances(patches)
+    by_runtime = ClusteredBank(bank, weights, threads=2, matmul=CpuMatMul()).weighted_distances(patches)
+    np.testing.assert_allclose(by_runtime, by_numpy, rtol=1e-5, atol=1e-4)
 
 
 def _demo_frames() -> np.ndarray:
