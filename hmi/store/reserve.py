@@ -1,11 +1,15 @@
-"""Room for the records when the disk fills: free pages kept inside hmi.db, and a start reserve file beside it.
+"""Room for the records when the disk fills: a reserve held inside hmi.db, and a start reserve file beside it.
 
 The disk counts as full for the records below `FULL_BELOW` bytes free, or when the database file cannot grow.
-Then every part is rejected NOT_INSPECTED, and its record goes into free pages kept inside the database file
-(`store.records_reserve_mb`): SQLite reuses free pages before it grows the file, and nothing else on the disk
-can take them. A small file beside the database, `records.reserve`, is given up when SQLite cannot even open
-its write-ahead log (a start on a full disk) and made again when the disk has room. The store thread is the
-only one that runs `RecordsRoom`; docs/database.md, "When the disk is full", says it for people.
+Then every part is rejected NOT_INSPECTED, and its record goes into the reserve kept inside the database file
+(`store.records_reserve_mb`). While the disk has room the reserve is held as zero-filled rows of the table
+`records_reserve`: free pages alone would not keep it, since SQLite hands them to the next records written
+before it grows the file, so parts judged as usual would use the reserve up before a write ever failed.
+When the disk fills the table is dropped: its pages become free pages, which SQLite reuses before it grows
+the file and nothing else on the disk can take. A small file beside the database, `records.reserve`, is given
+up when SQLite cannot even open its write-ahead log (a start on a full disk) and made again when the disk has
+room. The store thread is the only one that runs `RecordsRoom`; docs/database.md, "When the disk is full",
+says it for people.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ START_RESERVE_BYTES = 8 * MB
 ON_RESERVE_CHECKPOINT = 64   # pages: on the reserve the write-ahead log starts over this often, so it never grows
 NORMAL_CHECKPOINT = 1000     # SQLite's own default
 _SQLITE_FULL = 13
+_HELD = "records_reserve"    # the table holding the reserve while the disk has room
 
 
 def free_bytes(folder: Path) -> int | None:
@@ -74,6 +79,18 @@ class RecordsOpened:
             log.warning("records: the disk is full (%d kB free): the start reserve was given up so the records can "
                         "open", free // 1024)
         self._conn = open_database(database_path(self.folder))
+        if free is not None and free < FULL_BELOW:
+            # The log's pages may lie past the end of the file (a station killed with room on the disk): copied in
+            # now, while the start reserve's room is there, the log can start over instead of growing.
+            settle_log(self._conn)
+            # Before anything is written (the settings' seals): the held reserve becomes the records' free pages.
+            try:
+                given = release_reserve(self._conn)
+            except sqlite3.Error as exc:  # the store thread tries again when its first write is refused
+                log.warning("records: the reserve could not be given to the records at the start: %s", exc)
+            else:
+                if given:
+                    log.warning("records: the disk is full: the reserve (%d kB) was given to the records", given // 1024)
         return self
 
     def take(self) -> sqlite3.Connection | None:
@@ -95,19 +112,61 @@ def checkpoint(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
-def grow_reserve(conn: sqlite3.Connection, nbytes: int) -> None:
-    """Add about `nbytes` of free pages to the database file: written, committed, then copied into the file."""
+def settle_log(conn: sqlite3.Connection) -> bool:
+    """`checkpoint`, where the disk lets it: False when it was refused (it is tried again later)."""
+    try:
+        checkpoint(conn)
+    except sqlite3.Error:
+        return False
+    return True
+
+
+def grow_reserve(conn: sqlite3.Connection, nbytes: int, *, hold: bool = True) -> None:
+    """Hold `nbytes` more of the reserve (a zero-filled row), committed, then copied into the file.
+
+    `hold=False` writes the row and deletes it in the same transaction: only a check that the database takes
+    that much more, which leaves the pages free.
+    """
     with transaction(conn):
-        conn.execute("CREATE TABLE IF NOT EXISTS records_reserve (room BLOB)")
-        conn.execute("INSERT INTO records_reserve (room) VALUES (zeroblob(?))", (int(nbytes),))
-        conn.execute("DROP TABLE records_reserve")
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {_HELD} (room BLOB)")
+        conn.execute(f"INSERT INTO {_HELD} (room) VALUES (zeroblob(?))", (int(nbytes),))
+        if not hold:
+            conn.execute(f"DELETE FROM {_HELD} WHERE rowid = last_insert_rowid()")
     checkpoint(conn)
 
 
-def reserve_bytes(conn: sqlite3.Connection) -> int:
-    """Free pages inside the database file, in bytes: the room the records have without growing the file."""
+def held_bytes(conn: sqlite3.Connection) -> int:
+    """Bytes of the reserve held back from the records (given to them only when the disk is full)."""
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (_HELD,)).fetchone() is None:
+        return 0
+    return int(conn.execute(f"SELECT coalesce(sum(length(room)), 0) FROM {_HELD}").fetchone()[0])
+
+
+def release_reserve(conn: sqlite3.Connection) -> int:
+    """Give the held reserve to the records: its pages become free pages. Returns the bytes given (0: none held)."""
+    held = held_bytes(conn)
+    if held:
+        # SQLite here is built to zero every page it frees (secure_delete): the release would write the whole
+        # reserve into the log again, on a disk that has no room for it. The reserve holds only zeros.
+        secure = int(conn.execute("PRAGMA secure_delete").fetchone()[0])
+        conn.execute("PRAGMA secure_delete = 0")
+        try:
+            with transaction(conn):
+                conn.execute(f"DROP TABLE {_HELD}")
+        finally:
+            conn.execute(f"PRAGMA secure_delete = {secure}")
+    return held
+
+
+def free_page_bytes(conn: sqlite3.Connection) -> int:
+    """Free pages inside the database file, in bytes: what the next records take before the file grows."""
     pages = conn.execute("PRAGMA freelist_count").fetchone()[0]
     return int(pages) * int(conn.execute("PRAGMA page_size").fetchone()[0])
+
+
+def reserve_bytes(conn: sqlite3.Connection) -> int:
+    """The room the records have without growing the file, in bytes: the reserve held and the free pages."""
+    return held_bytes(conn) + free_page_bytes(conn)
 
 
 class StartReserve:
@@ -154,10 +213,12 @@ class StartReserve:
 class RecordsRoom:
     """Whether the records have room, for the store thread: judge as usual, or reject every part into the reserve.
 
-    `watch` (every `check_s`) reads the free space, keeps `store.records_reserve_mb` of free pages inside the
-    database while the disk has room (one `STEP` at a time, only when the store is idle), and switches:
-    to the reserve below `FULL_BELOW` free or when the file cannot grow (DISK_FULL alarm); back once more
-    than `RESUME_ABOVE` is free and the file grew again. `make_room` is told of a write that failed.
+    `watch` (every `check_s`) reads the free space, holds `store.records_reserve_mb` inside the database
+    while the disk has room (one `STEP` at a time, only when the store is idle), and switches: to the
+    reserve below `FULL_BELOW` free or when the file cannot grow (DISK_FULL alarm; the held reserve becomes
+    free pages for the records); back once more than `RESUME_ABOVE` is free and the file grew again.
+    `make_room` is told of a write that failed: the records never take the held reserve before that, so
+    however busy the line, a write refused for want of room finds the whole reserve there for its retry.
     """
 
     def __init__(self, db_path: Path, config: StoreConfig, alarms: AlarmBoard, *, check_s: float = 1.0) -> None:
@@ -168,7 +229,8 @@ class RecordsRoom:
         self.start_reserve = StartReserve(self.folder / START_RESERVE_FILE)
         self.on_reserve = False
         self.free: int | None = None
-        self.reserve = 0  # bytes of free pages inside the database at the last look
+        self.reserve = 0  # bytes the records have without growing the file (held + free pages) at the last look
+        self.held = 0     # bytes of the reserve held back from the records at the last look
         self._next_check = 0.0
 
     @property
@@ -190,9 +252,9 @@ class RecordsRoom:
         free = self.free = free_bytes(self.folder)
         room = free is None or free >= RESUME_ABOVE
         if conn is not None:
-            self.reserve = reserve_bytes(conn)
+            self._measure(conn)
         if self.on_reserve:
-            if room and idle and conn is not None and self._grow(conn, STEP):
+            if room and idle and conn is not None and self._grow_back(conn):
                 self._leave(conn)
             else:
                 self._raise()
@@ -202,8 +264,8 @@ class RecordsRoom:
             return
         if not (room and idle and conn is not None):
             return
-        if self.reserve < self.target:
-            if self._grow(conn, min(STEP, self.target - self.reserve)) is False:
+        if self.held < self.target:
+            if self._grow(conn, min(STEP, self.target - self.held)) is False:
                 self.enter(conn, "the database file cannot grow")
         elif free is None or free >= RESUME_ABOVE + self.start_reserve.size:
             self.start_reserve.make(None)
@@ -213,17 +275,18 @@ class RecordsRoom:
         if not is_space_error(exc, free_bytes(self.folder)):
             return False
         made = False
-        if not self.on_reserve:
-            self.enter(conn, str(exc))
-            made = True
         if self.start_reserve.release():
             log.warning("records: the start reserve was given up to the records")
             made = True
+            if conn is not None:
+                settle_log(conn)  # at once, before anything else on the disk takes that room
+        if not self.on_reserve:
+            self.enter(conn, str(exc))
+            made = True
+        elif conn is not None and self._release(conn):  # held again since (or not given at) the switch
+            made = True
         if conn is not None:
-            try:
-                checkpoint(conn)  # the log can start over instead of growing
-            except sqlite3.Error:
-                pass
+            settle_log(conn)  # the log can start over instead of growing
         return made
 
     def enter(self, conn: sqlite3.Connection | None, why: str) -> None:
@@ -234,11 +297,13 @@ class RecordsRoom:
         log.error("records: the disk is full (%s): parts are rejected as NOT INSPECTED and recorded in the reserve",
                   why)
         if conn is not None:
+            settle_log(conn)  # first, so that the reserve's release starts the log over instead of growing it
+            self._release(conn)
             try:
                 conn.execute(f"PRAGMA wal_autocheckpoint = {ON_RESERVE_CHECKPOINT}")
-                checkpoint(conn)
             except sqlite3.Error:
                 pass
+            settle_log(conn)
         self._raise()
 
     def _leave(self, conn: sqlite3.Connection) -> None:
@@ -248,16 +313,37 @@ class RecordsRoom:
                  "?" if self.free is None else self.free // MB)
         self.alarms.clear(DISK_FULL)
 
-    def _grow(self, conn: sqlite3.Connection, nbytes: int) -> bool | None:
+    def _measure(self, conn: sqlite3.Connection) -> None:
+        self.held = held_bytes(conn)
+        self.reserve = self.held + free_page_bytes(conn)
+
+    def _release(self, conn: sqlite3.Connection) -> bool:
+        """Give the held reserve to the records; True when there was some to give."""
+        try:
+            given = release_reserve(conn)
+        except sqlite3.Error as exc:  # tried again when the next write is refused
+            log.warning("records: the reserve could not be given to the records: %s", exc)
+            return False
+        self._measure(conn)
+        return given > 0
+
+    def _grow_back(self, conn: sqlite3.Connection) -> bool:
+        """On the reserve, with room on the disk: hold one more `STEP` of it again; True when the database took it."""
+        missing = self.target - self.held
+        if missing > 0:
+            return self._grow(conn, min(STEP, missing)) is True
+        return self._grow(conn, STEP, hold=False) is True  # nothing to hold back (0 MB): only a check of the room
+
+    def _grow(self, conn: sqlite3.Connection, nbytes: int, *, hold: bool = True) -> bool | None:
         """Grow the reserve: True when done, False when the disk (or the file) has no room, None on another error."""
         try:
-            grow_reserve(conn, nbytes)
+            grow_reserve(conn, nbytes, hold=hold)
         except sqlite3.Error as exc:
             if is_space_error(exc, free_bytes(self.folder)):
                 return False
             log.warning("records: the reserve could not grow: %s", exc)
             return None
-        self.reserve = reserve_bytes(conn)
+        self._measure(conn)
         return True
 
     def _raise(self) -> None:

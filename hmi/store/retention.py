@@ -27,6 +27,7 @@ from hmi.core.alarm_catalogue import RETENTION
 from hmi.core.alarms import AlarmBoard
 from hmi.core.part import utc_now
 from hmi.store.database import iso_utc, transaction
+from hmi.store.reserve import held_bytes
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +40,10 @@ _KEPT = ("verdict <> 'HOLD' AND seq NOT IN (SELECT seq FROM downstream_defects)"
 
 
 def records_bytes(conn: sqlite3.Connection) -> int:
-    """Bytes the records take inside the database file (its free pages, the reserve, not counted)."""
+    """Bytes the records take inside the database file (its free pages and the reserve held there not counted)."""
     pages, free, size = (conn.execute(f"PRAGMA {p}").fetchone()[0] for p in ("page_count", "freelist_count",
                                                                               "page_size"))
-    return (int(pages) - int(free)) * int(size)
+    return max(0, (int(pages) - int(free)) * int(size) - held_bytes(conn))
 
 
 class Retention:

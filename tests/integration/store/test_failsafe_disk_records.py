@@ -183,3 +183,17 @@ def test_started_on_a_full_disk_with_its_reserve_every_part_gets_a_durable_row(l
     assert again.faults == [] and not again.alarms.is_active(STORE_WRITE)  # the line runs, rejecting every part
     again.writer.full.clear()
     wait_for(lambda: not again.alarms.is_active(DISK_FULL), "judging to resume", timeout_s=30)
+
+
+@pytest.mark.expected_errors(*FULL_ERRORS)
+def test_the_whole_reserve_is_held_and_a_busy_line_cannot_use_it_up_before_the_disk_is_found_full(line, decided_part):
+    ln = line(reserve_mb=3)  # more than one step: the reserve is made a step at a time
+    wait_for(lambda: ln.writer.room.reserve >= 3 * MB, "the whole reserve inside the database")
+    judged = ln.offer(decided_part, 500)
+    wait_for(lambda: {p.seq for p in ln.sent + ln.take_sent()} >= set(judged), "the parts judged with room")
+    assert _rows(ln, "SELECT sum(length(room)) FROM records_reserve") == [(3 * MB,)]  # the parts took none of it
+    ln.writer.full.set()  # the file cannot grow: the reserve is all the records have left
+    busy = ln.offer(decided_part, 3000)  # batch after batch: the store never idle, never a look at the disk between
+    wait_for(lambda: {p.seq for p in ln.sent + ln.take_sent()} >= set(busy), "every part's result")
+    assert Verdict.NOT_INSPECTED in {p.verdict for p in ln.sent if p.seq in busy}  # rejected from the refused write on
+    assert ln.faults == [] and not ln.alarms.is_active(STORE_WRITE)  # the reserve took them: the line runs
