@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hmi.cli.options import command, overrides
+from hmi.cli.options import backbone_option, command, overrides
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,9 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--teach-size", type=int, default=None, metavar="PIXELS",
                        help="with --frame-size: judge with a model taught on good parts rendered at that size, at this "
                             "teach size, as a line with that camera teaches (default: the shipped demo model)")
-    bench.add_argument("--backbone", choices=("float", "int8"), default="float",
-                       help="int8: judge with that model, or the demo model, taught with an INT8 backbone "
-                            "(hmi teach --backbone int8; taught once and kept in the user's cache)")
+    backbone_option(bench, "int8: judge with that model, or the demo model, taught with an INT8 backbone "
+                           "(hmi teach --backbone int8; taught once and kept in the user's cache)")
     bench = command(sub, "report-bench", cmd_report_bench, help="generate a week of records at 10 parts/s and measure reports "
                                                 "and the line's throughput beside them")
     bench.add_argument("--days", type=float, default=7.0, help="days of records to generate (default 7)")

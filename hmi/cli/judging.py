@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hmi.cli.options import command, overrides
+from hmi.cli.options import backbone_option, command, overrides
 from hmi.core.errors import StationError
 
 if TYPE_CHECKING:
@@ -52,10 +52,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="share of good parts the default threshold may reject (default: the recipe's, 0.01)")
     teach.add_argument("--hold-share", type=float, default=None, metavar="SHARE",
                        help="share of good parts the HOLD band may send to review (default: the recipe's, 0.05)")
-    teach.add_argument("--backbone", choices=("float", "int8"), default="float",
-                       help="the backbone's precision: float, or int8 (quantised on these images: the backbone about "
-                            "twice as fast on a CPU; check the product's accuracy first with hmi evaluate --backbone int8)")
-    teach.add_argument("--recipe", default=None, help="take the targets from this recipe (default: none, 1 %% / 5 %%)")
+    backbone_option(teach, "the backbone's precision: float, or int8 (quantised on these images: the backbone about "
+                           "twice as fast on a CPU; check the product's accuracy first with hmi evaluate --backbone "
+                           "int8) (default: the recipe's [teach] backbone with --recipe, else float)", default=None)
+    teach.add_argument("--recipe", default=None,
+                       help="take the targets and the backbone from this recipe (default: none, 1 %% / 5 %%, float)")
 
     ev = command(sub, "evaluate", cmd_evaluate, help="teach and judge a data set folder (train/good, test/good, test/defect): "
                                          "AUROC, recall, rates at the default thresholds; or score an inspect CSV")
@@ -67,8 +68,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--augment", action="store_true", help="teach with turned and mirrored views")
     ev.add_argument("--bank-search", choices=("clusters", "whole"), default="clusters",
                     help="the CPU's memory-bank search in teach and inspection (as [inference] bank_search)")
-    ev.add_argument("--backbone", choices=("float", "int8"), default="float",
-                    help="the taught backbone's precision (as hmi teach --backbone)")
+    backbone_option(ev, "the taught backbone's precision (as hmi teach --backbone)")
     ev.add_argument("--csv", type=Path, default=None, help="instead: a CSV written by 'hmi inspect' ...")
     ev.add_argument("--truth", type=Path, default=None, help="... and its ground_truth.csv (file,label)")
 
@@ -263,12 +263,11 @@ def _save_map(target: Path, frame_map: object) -> None:
                            "choose a writable folder with free space for --maps") from None
 
 
-def _teach_targets(args: argparse.Namespace, folder: Path) -> JudgingTargets:
-    """The default thresholds' targets: the named recipe's, then any given on the command line."""
-    from hmi.config.loader import load_recipe
+def _teach_targets(args: argparse.Namespace, recipe: Recipe | None) -> JudgingTargets:
+    """The default thresholds' targets: the recipe's, then any given on the command line."""
     from hmi.config.schema import JudgingTargets
 
-    targets = load_recipe(folder, args.recipe).targets if args.recipe else JudgingTargets()
+    targets = recipe.targets if recipe is not None else JudgingTargets()
     given = {k: v for k, v in (("false_reject", args.false_reject), ("hold_share", args.hold_share)) if v is not None}
     try:
         return JudgingTargets.model_validate({**targets.model_dump(), **given})
@@ -281,7 +280,7 @@ def _teach_targets(args: argparse.Namespace, folder: Path) -> JudgingTargets:
 
 def cmd_teach(args: argparse.Namespace, folder: Path) -> int:
     """Teach an anomaly model from good images, with a progress line."""
-    from hmi.config.loader import load_station
+    from hmi.config.loader import load_recipe, load_station
     from hmi.core.image_files import max_pixels
     from hmi.inference.teach import teach
 
@@ -300,11 +299,13 @@ def cmd_teach(args: argparse.Namespace, folder: Path) -> int:
             last[0], last[1] = now, stage
             print(f"  {stage}: {fraction * 100:5.1f}%", end="\r" if tty else "\n", file=sys.stderr, flush=True)
 
-    targets = _teach_targets(args, folder)
+    recipe = load_recipe(folder, args.recipe) if args.recipe else None
+    targets = _teach_targets(args, recipe)
+    backbone = args.backbone or (recipe.teach.backbone if recipe is not None else "float")
     report = teach(paths, args.out, name=args.name or args.out.name, input_size=args.input_size,
                    coreset_ratio=args.coreset, progress=progress, augment=args.augment,
                    false_reject=targets.false_reject, hold_share=targets.hold_share, max_pixels=limit,
-                   backbone=args.backbone)
+                   backbone=backbone)
     if tty:
         print(file=sys.stderr)
     print(report.summary())

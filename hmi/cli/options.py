@@ -32,6 +32,13 @@ def command(sub: argparse._SubParsersAction, name: str, handler: Handler | None,
     return p
 
 
+def backbone_option(p: argparse.ArgumentParser, help: str, default: str | None = "float") -> None:
+    """Add --backbone: the taught backbone's precision, one of those teach offers."""
+    from hmi.config.schema import BACKBONES
+
+    p.add_argument("--backbone", choices=BACKBONES, default=default, help=help)
+
+
 def data_dir(args: argparse.Namespace) -> Path:
     """The data folder the command works in: --data-dir, else the platform's default."""
     return (getattr(args, "data_dir", None) or default_data_dir()).expanduser().resolve()

@@ -84,7 +84,7 @@ def test_teach_builds_the_bank_with_the_backbone_it_ships(tmp_path: Path, precis
     assert bad.score > report.threshold > good.score
 
 
-def test_teach_and_evaluate_take_the_int8_backbone_from_the_command_line(tmp_path: Path) -> None:
+def test_teach_and_evaluate_take_the_int8_backbone_from_the_command_line_and_the_recipe(tmp_path: Path) -> None:
     import json
     import subprocess
     import sys
@@ -106,6 +106,19 @@ def test_teach_and_evaluate_take_the_int8_backbone_from_the_command_line(tmp_pat
     assert run.returncode == 0, run.stderr
     assert "from the INT8 backbone calibrated on these images" in run.stdout
     assert ModelPackage.load(tmp_path / "taught").manifest.extra["backbone_precision"] == "int8"
+    # A recipe's [teach] backbone is taken with --recipe, unless --backbone says otherwise.
+    from hmi.config.loader import load_recipe, load_station, save_recipe
+
+    load_station(tmp_path / "data")
+    demo = load_recipe(tmp_path / "data", "demo")
+    save_recipe(tmp_path / "data", demo.model_copy(update={"name": "discs",
+                                                            "teach": demo.teach.model_copy(update={"backbone": "int8"})}))
+    for given, taught in ((), "int8"), (("--backbone", "float"), "float"):
+        out = tmp_path / f"from-recipe-{taught}"
+        run = hmi("teach", "--good", str(tmp_path / "set" / "train" / "good"), "--out", str(out),
+                  "--input-size", str(SIZE), "--recipe", "discs", *given)
+        assert run.returncode == 0, run.stderr
+        assert ModelPackage.load(out).manifest.extra["backbone_precision"] == taught
     run = hmi("evaluate", str(tmp_path / "set"), "--teach-size", str(SIZE), "--backbone", "int8",
               "--work", str(tmp_path / "work"), "--json", str(tmp_path / "figures.json"))
     assert run.returncode == 0, run.stderr
