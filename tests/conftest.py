@@ -26,6 +26,15 @@ def pytest_configure(config):
     hygiene.install()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def user_cache_of_the_suite(tmp_path_factory):
+    """The user's cache folder (the emulator's BMP copies, the bench's frames and models) in the suite's own
+    temporary folder: the tests leave nothing in the cache of the person who runs them."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("user-cache")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def leaves_no_trace(request):
     """Fail a test that logs a Qt warning or an unexpected error, or leaves threads, windows or timers behind."""
