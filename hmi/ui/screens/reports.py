@@ -255,10 +255,13 @@ class ScoreChart(QWidget):
         super().__init__()
         col = QVBoxLayout(self)
         col.setContentsMargins(0, 0, 0, 0)
-        self.good = _plot(font_px, "good parts")
-        self.bad = _plot(font_px, "rejected", "score")
-        col.addWidget(self.good)
-        col.addWidget(self.bad)
+        self.good = _plot(font_px, "good")
+        self.bad = _plot(font_px, "rejected")  # the title says the axis holds scores
+        # Both on the same bins: only the lower one writes the scores, so the two plots get about the same height.
+        self.good.getPlotItem().getAxis("bottom").setStyle(showValues=False)
+        self.good.getPlotItem().getAxis("bottom").setHeight(4)
+        col.addWidget(self.good, 4)
+        col.addWidget(self.bad, 5)
 
     def show_report(self, report: ShiftReport) -> None:
         """Draw the first model's distributions of `report` (the one that judged most parts)."""
