@@ -407,7 +407,7 @@ class ReportsScreen(QWidget):
         self.figures.setVerticalSpacing(2)
         fig_col.addLayout(self.figures)
         self.health = label("", wrap=True)
-        self.operators = read_only_table(["Person", "Reviews", "Over-\nrides", "to OK", "to NG"], fonts.small)
+        self.operators = read_only_table(["Person", "Re-\nviews", "Over-\nrides", "to OK", "to NG"], fonts.small)
         fig_col.addWidget(label("Overrides per person", "title", wrap=True))
         # Tables scroll: a few rows' height is enough to keep the screen inside 1280 x 800.
         self.operators.setMinimumHeight(2 * touch.px)
