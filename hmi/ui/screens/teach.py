@@ -155,6 +155,8 @@ class ScoreHistogram(pg.PlotWidget):
         self.band.setRegion((threshold - hold_below, threshold + hold_above))
         self.line.setValue(threshold)
         self.caption.setText(f"threshold {threshold:.3f}")
+        # On the side of the line with room: the threshold usually lies right of every held-out good score.
+        self.caption.setAnchor((1, 0) if threshold > (low + high) / 2 else (0, 0))
         self.caption.setPos(threshold, max(1, int(counts.max())) * 1.1)
         self.setXRange(low - pad, high + pad, padding=0)
         self.setYRange(0, max(1, int(counts.max())) * 1.2, padding=0)
