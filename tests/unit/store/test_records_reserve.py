@@ -85,3 +85,13 @@ def test_a_start_on_a_full_disk_first_copies_the_log_of_a_killed_station_into_th
         with closing(conn):
             assert copied.stat().st_size >= size  # copied in: the log can start over
             assert held_bytes(conn) == 0 and free_page_bytes(conn) >= MB
+
+
+def test_the_records_size_that_retention_keeps_under_its_limit_leaves_the_held_reserve_out(tmp_path) -> None:
+    from hmi.store.retention import records_bytes
+
+    with closing(open_database(database_path(tmp_path))) as conn:
+        before = records_bytes(conn)
+        grow_reserve(conn, 2 * MB)
+        # A few pages more (the table that holds it, its overflow chain's pointers), not the 2 MB.
+        assert records_bytes(conn) - before < 64 * 1024
