@@ -104,6 +104,9 @@ def read_only_table(columns: list[str], font_px: int = 0) -> QTableWidget:
     table.setWordWrap(True)
     table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
     table.horizontalHeader().setSectionsClickable(False)
+    # Rows are sized to their wrapped text when filled, before the layout gives the columns their widths:
+    # sized again whenever a column's width changes, so no text is cut off at the bottom of its row.
+    table.horizontalHeader().sectionResized.connect(lambda *_: table.resizeRowsToContents())
     return table
 
 

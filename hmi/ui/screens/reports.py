@@ -24,8 +24,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QFontMetrics
-from PySide6.QtWidgets import (QButtonGroup, QGridLayout, QHBoxLayout, QPushButton, QStackedWidget, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QButtonGroup, QGridLayout, QHBoxLayout, QHeaderView, QPushButton, QStackedWidget,
+                               QVBoxLayout, QWidget)
 
 from hmi.services.reports.compare import COLUMNS, compare_reports, older_newer
 from hmi.services.reports.connection import open_reports
@@ -430,6 +430,8 @@ class ReportsScreen(QWidget):
         self.stops_title = label("Alarms and stops", "title")
         right.addWidget(self.stops_title)
         self.stops = read_only_table(["When", "What", "Minutes"], fonts.small)
+        for column in (0, 2):  # times and minutes as wide as they need; the alarm's words take the rest
+            self.stops.horizontalHeader().setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         self.stops.setMinimumHeight(2 * touch.px)
         right.addWidget(self.stops, 2)
         self.compare_table = read_only_table(list(COLUMNS), fonts.small)
