@@ -91,9 +91,18 @@ class ElidedButton(QPushButton):
                                for line in self.full_text.split("\n")))
 
 
+class ReadOnlyTable(QTableWidget):
+    """A table whose rows are as tall as their wrapped text at the width the layout gives it (read_only_table)."""
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        """Rows were sized to their text when filled, perhaps at another width: sized again at this one."""
+        super().resizeEvent(event)
+        self.resizeRowsToContents()
+
+
 def read_only_table(columns: list[str], font_px: int = 0) -> QTableWidget:
     """A table to read, not to touch: no selection, no editing, no focus (so it is no touch target)."""
-    table = QTableWidget(0, len(columns))
+    table = ReadOnlyTable(0, len(columns))
     if font_px:
         table.setStyleSheet(f"QTableWidget, QHeaderView::section {{ font-size: {font_px}px; }}")
     table.setHorizontalHeaderLabels(columns)
@@ -104,9 +113,6 @@ def read_only_table(columns: list[str], font_px: int = 0) -> QTableWidget:
     table.setWordWrap(True)
     table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
     table.horizontalHeader().setSectionsClickable(False)
-    # Rows are sized to their wrapped text when filled, before the layout gives the columns their widths:
-    # sized again whenever a column's width changes, so no text is cut off at the bottom of its row.
-    table.horizontalHeader().sectionResized.connect(lambda *_: table.resizeRowsToContents())
     return table
 
 
