@@ -63,9 +63,11 @@ class RecordsOpened:
     """The records' write connection, opened once while the station is built and handed to its store thread.
 
     Opening refuses a foreign or newer database, untouched. On a full disk the start reserve is given up
-    first, so that SQLite can make its log and index. One connection from that check to the store thread's
-    end: the log is never deleted and made again while the station is built (space a full disk may not give
-    back), and one connection alone writes it, as the database's identity of its log needs (wal_identity).
+    first, so that SQLite can make its log and index; then the log is copied into the file and the reserve
+    held inside it is given to the records, before anything is written. One connection from that check to the
+    store thread's end: the log is never deleted and made again while the station is built (space a full disk
+    may not give back), and one connection alone writes it, as the database's identity of its log needs
+    (wal_identity).
     """
 
     def __init__(self, data_dir: Path) -> None:
