@@ -166,11 +166,6 @@ def free_page_bytes(conn: sqlite3.Connection) -> int:
     return int(pages) * int(conn.execute("PRAGMA page_size").fetchone()[0])
 
 
-def reserve_bytes(conn: sqlite3.Connection) -> int:
-    """The room the records have without growing the file, in bytes: the reserve held and the free pages."""
-    return held_bytes(conn) + free_page_bytes(conn)
-
-
 class StartReserve:
     """A file holding disk space for the records' next start on a full disk (`records.reserve`, owner-only)."""
 
