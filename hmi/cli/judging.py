@@ -281,6 +281,7 @@ def _teach_targets(args: argparse.Namespace, recipe: Recipe | None) -> JudgingTa
 def cmd_teach(args: argparse.Namespace, folder: Path) -> int:
     """Teach an anomaly model from good images, with a progress line."""
     from hmi.config.loader import load_recipe, load_station
+    from hmi.config.schema import RecipeTeach
     from hmi.core.image_files import max_pixels
     from hmi.inference.teach import teach
 
@@ -301,7 +302,7 @@ def cmd_teach(args: argparse.Namespace, folder: Path) -> int:
 
     recipe = load_recipe(folder, args.recipe) if args.recipe else None
     targets = _teach_targets(args, recipe)
-    backbone = args.backbone or (recipe.teach.backbone if recipe is not None else "float")
+    backbone = args.backbone or (recipe.teach if recipe is not None else RecipeTeach()).backbone
     report = teach(paths, args.out, name=args.name or args.out.name, input_size=args.input_size,
                    coreset_ratio=args.coreset, progress=progress, augment=args.augment,
                    false_reject=targets.false_reject, hold_share=targets.hold_share, max_pixels=limit,
