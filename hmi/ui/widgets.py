@@ -92,17 +92,37 @@ class ElidedButton(QPushButton):
 
 
 class ReadOnlyTable(QTableWidget):
-    """A table whose rows are as tall as their wrapped text at the width the layout gives it (read_only_table)."""
+    """A table whose rows are as tall as their wrapped text at the width the layout gives it (read_only_table).
+
+    A `dense` table's rows are only as tall as their text and a small margin: Qt would make each row at least
+    as tall as the hidden row-number header's section, about two lines of small text.
+    """
+
+    def __init__(self, rows: int, columns: int, dense: bool = False) -> None:
+        super().__init__(rows, columns)
+        self.dense = dense
 
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         """Rows were sized to their text when filled, perhaps at another width: sized again at this one."""
         super().resizeEvent(event)
         self.resizeRowsToContents()
 
+    def resizeRowsToContents(self) -> None:  # noqa: N802 (Qt's name)
+        """Each row as tall as its wrapped text (a dense table's: and no taller)."""
+        if not self.dense:
+            super().resizeRowsToContents()
+            return
+        margin = max(4, self.fontMetrics().height() * 2 // 5)
+        for row in range(self.rowCount()):
+            self.setRowHeight(row, self.sizeHintForRow(row) + margin)
 
-def read_only_table(columns: list[str], font_px: int = 0) -> QTableWidget:
-    """A table to read, not to touch: no selection, no editing, no focus (so it is no touch target)."""
-    table = ReadOnlyTable(0, len(columns))
+
+def read_only_table(columns: list[str], font_px: int = 0, *, dense: bool = False) -> QTableWidget:
+    """A table to read, not to touch: no selection, no editing, no focus (so it is no touch target).
+
+    `dense`: rows no taller than their text, for tables that share a panel with charts (the shift report).
+    """
+    table = ReadOnlyTable(0, len(columns), dense)
     if font_px:
         table.setStyleSheet(f"QTableWidget, QHeaderView::section {{ font-size: {font_px}px; }}")
     table.setHorizontalHeaderLabels(columns)
