@@ -73,7 +73,7 @@ QLineEdit {{ background: #EFEFEF; border: 2px solid {BORDER}; min-height: {touch
 QTableWidget {{ background: #E6E6E6; gridline-color: {BORDER}; border: 1px solid {BORDER}; }}
 QHeaderView::section {{ background: {PANEL_DARK}; border: 1px solid {BORDER}; padding: 4px; font-weight: 600; }}
 QScrollArea {{ border: none; }}
-QWidget#formBody, QScrollArea#form QWidget#qt_scrollarea_viewport {{ background: {PANEL}; }}
+QWidget#formBody, QWidget#controlRow, QScrollArea#form QWidget#qt_scrollarea_viewport {{ background: {PANEL}; }}
 QScrollArea#screenPage, QScrollArea#screenPage > QWidget#qt_scrollarea_viewport {{ background: transparent; }}
 QScrollBar:vertical {{ width: {touch_px}px; background: {PANEL}; }}
 QScrollBar:horizontal {{ height: {touch_px}px; background: {PANEL}; }}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, QSize, Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QFrame, QHBoxLayout, QHeaderView, QLabel, QLayout,
                                QPushButton, QScrollArea, QSizePolicy, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
@@ -50,6 +50,15 @@ def scrolling(content: QLayout) -> QScrollArea:
     return scroll
 
 
+def control_row() -> tuple[QWidget, QHBoxLayout]:
+    """A row of controls as one widget (to be moved as a whole), painted like the panel it sits in; and its layout."""
+    row = QWidget()
+    row.setObjectName("controlRow")  # painted like the panel (theme)
+    layout = QHBoxLayout(row)
+    layout.setContentsMargins(0, 0, 0, 0)
+    return row, layout
+
+
 def frame_pixmap(image: np.ndarray) -> QPixmap:
     """A uint8 Mono8 or RGB frame as a pixmap (copied, so the array may go)."""
     img = display_frame(image)
@@ -59,6 +68,67 @@ def frame_pixmap(image: np.ndarray) -> QPixmap:
     else:
         q = QImage(img.data, w, h, img.strides[0], QImage.Format.Format_RGB888)
     return QPixmap.fromImage(q.copy())
+
+
+class FoldingRow(QWidget):
+    """Two groups of controls on one row where the width allows (the second at its right end), else the second
+    on a row of its own beneath: a small panel keeps a row of height for its content, a narrow one loses nothing.
+
+    Its minimum width is the wider group's, so the joined row never holds a screen wider than it must be.
+    """
+
+    def __init__(self, first: QWidget, second: QWidget, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.first, self.second = first, second
+        self._top = QHBoxLayout()
+        self._top.addWidget(first)
+        self._top.addStretch(1)
+        self._below = QHBoxLayout()
+        col = QVBoxLayout(self)
+        col.setContentsMargins(0, 0, 0, 0)
+        col.addLayout(self._top)
+        col.addLayout(self._below)
+        self.joined = True
+        self._fold(join=False)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
+        """Both groups side by side, or one above the other when folded."""
+        return self._size(self.first.sizeHint(), self.second.sizeHint(), side_by_side=self.joined)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
+        """As narrow as the wider group (never the two side by side), as tall as the rows in use now."""
+        least = self._size(self.first.minimumSizeHint(), self.second.minimumSizeHint(), side_by_side=False)
+        if self.joined:
+            least.setHeight(max(self.first.minimumSizeHint().height(), self.second.minimumSizeHint().height()))
+        return least
+
+    def _size(self, a: QSize, b: QSize, *, side_by_side: bool) -> QSize:
+        if side_by_side:  # a gap either side of the stretch between them
+            return QSize(a.width() + 2 * max(0, self._top.spacing()) + b.width(), max(a.height(), b.height()))
+        return QSize(max(a.width(), b.width()), a.height() + max(0, self.layout().spacing()) + b.height())
+
+    def event(self, event) -> bool:
+        """A group's size changed (a button shown, hidden or added): join or fold again."""
+        if event.type() == QEvent.Type.LayoutRequest:
+            self._fold(self._fits())
+        return super().event(event)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        """Join or fold for the new width."""
+        super().resizeEvent(event)
+        self._fold(self._fits())
+
+    def _fits(self) -> bool:
+        return self._size(self.first.sizeHint(), self.second.sizeHint(), side_by_side=True).width() <= self.width()
+
+    def _fold(self, join: bool) -> None:
+        if join == self.joined:
+            return
+        self.joined = join
+        (self._below if join else self._top).removeWidget(self.second)
+        (self._top if join else self._below).addWidget(self.second)
+        self.layout().invalidate()
+        self.updateGeometry()
 
 
 class ElidedButton(QPushButton):
