@@ -6,7 +6,7 @@ import math
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QFont
+from PySide6.QtGui import QFont, QFontMetrics
 
 from hmi.ui import theme
 
@@ -67,3 +67,36 @@ def style_chart(w: pg.PlotWidget, font_px: int, left: str = "", bottom: str = ""
     if bottom:
         item.setLabel("bottom", bottom, **label_style)
     return item
+
+
+def fit_words(text: str, metrics: QFontMetrics, room: float, lines: int = 2) -> str:
+    """`text` in at most `lines` lines no wider than `room` pixels (a label under a narrow bar).
+
+    Words share a line while they fit; a word wider than `room` is broken with a hyphen; what does not fit
+    into `lines` lines ends the last one, elided.
+    """
+    def wide(words: str) -> float:
+        return metrics.horizontalAdvance(words)
+
+    out: list[str] = []
+    for word in text.split():
+        if wide(word) > room:  # into the fewest pieces of about equal length that fit ("contami-", "nation")
+            pieces = next((n for n in range(2, len(word) + 1)
+                           if all(wide(part + "-") <= room for part in _split(word, n))), len(word))
+            *heads, word = _split(word, pieces)
+            out.extend(head + "-" for head in heads)
+        if out and not out[-1].endswith("-") and wide(f"{out[-1]} {word}") <= room:
+            out[-1] = f"{out[-1]} {word}"
+        else:
+            out.append(word)
+    if len(out) > lines:
+        rest = " ".join(out[lines - 1:]).replace("- ", "")
+        out = [*out[:lines - 1], metrics.elidedText(rest, Qt.TextElideMode.ElideRight, max(1, int(room)))]
+    return "\n".join(out)
+
+
+def _split(word: str, n: int) -> list[str]:
+    """`word` in `n` pieces of about equal length, the longer ones first."""
+    size, extra = divmod(len(word), n)
+    cuts = [i * size + min(i, extra) for i in range(n + 1)]
+    return [word[a:b] for a, b in zip(cuts, cuts[1:])]

@@ -38,7 +38,7 @@ from hmi.services.reports.targets import (STATION_DISK, ExportTarget, TargetNotR
                                           station_target)
 from hmi.store.users import Permission
 from hmi.ui import theme
-from hmi.ui.charts import style_chart
+from hmi.ui.charts import fit_words, style_chart
 from hmi.ui.context import ScreenContext
 from hmi.ui.low_priority import LowPriority
 from hmi.ui.messages import Level, UserMessage
@@ -218,7 +218,13 @@ class HourlyChart(QWidget):
 
 
 class ParetoChart(QWidget):
-    """Rejects by kind, largest first; red bars (rejects are abnormal) with the numbers written on them."""
+    """Rejects by kind, largest first; red bars (rejects are abnormal) with the numbers written on them.
+
+    Each bar's name and numbers fit the bar's share of the width (broken into lines, a long word hyphenated), so
+    none reaches into its neighbour's or past the chart's edge on a small panel.
+    """
+
+    GAP_PX = 6  # between the labels of neighbouring bars
 
     def __init__(self, font_px: int) -> None:
         super().__init__()
@@ -228,24 +234,46 @@ class ParetoChart(QWidget):
         self.plot.getPlotItem().getAxis("bottom").setHeight(3 * font_px + 12)  # two-line defect names
         col.addWidget(self.plot)
         self.font_px = font_px
+        tick_font = QFont()
+        tick_font.setPixelSize(font_px)
+        self.tick_metrics = QFontMetrics(tick_font)
+        self.items: list = []
+        self.values: list[pg.TextItem] = []
+        self.plot.getPlotItem().getViewBox().sigResized.connect(self._fit_labels)
 
     def show_report(self, report) -> None:
         """Draw the Pareto of `report` (the top 5 kinds), each bar labelled with its defect's name."""
         self.plot.clear()
-        items = report.pareto[:5]
+        self.items = items = list(report.pareto[:5])
         x = np.arange(len(items))
         self.plot.addItem(pg.BarGraphItem(x=x, height=[p.parts for p in items], width=0.7,
                                           brush=theme.REJECT_RED, pen=pg.mkPen(theme.TEXT)))
+        self.values = []
         for i, p in enumerate(items):
-            text = pg.TextItem(f"{p.parts:,} · {100 * p.cumulative:.0f} %", color=theme.TEXT, anchor=(0.5, 1.0))
+            text = pg.TextItem("", color=theme.TEXT, anchor=(0.5, 1.0))
             text.setPos(i, p.parts)
             self.plot.addItem(text)
-        # The defect's name under its bar, a word a line so long names fit narrow bars.
-        self.plot.getPlotItem().getAxis("bottom").setTicks(
-            [[(i, p.defect.replace(" ", "\n")) for i, p in enumerate(items)]])
+            self.values.append(text)
         top = max((p.parts for p in items), default=1)
         self.plot.setYRange(0, top * 1.6, padding=0)
         self.plot.setXRange(-0.6, max(0, len(items) - 1) + 0.6, padding=0)
+        self._fit_labels()
+
+    def slot_px(self) -> float:
+        """The width in pixels each bar has for its labels (one unit of the x axis)."""
+        view = self.plot.getPlotItem().getViewBox()
+        left, right = view.viewRange()[0]
+        return view.width() / (right - left) if right > left else view.width()
+
+    def _fit_labels(self) -> None:
+        """The defect's name under its bar and the numbers on it, each within the bar's share of the width."""
+        room = max(1.0, self.slot_px() - self.GAP_PX)
+        self.plot.getPlotItem().getAxis("bottom").setTicks(
+            [[(i, fit_words(p.defect, self.tick_metrics, room)) for i, p in enumerate(self.items)]])
+        for text, p in zip(self.values, self.items, strict=True):
+            numbers = f"{p.parts:,} · {100 * p.cumulative:.0f} %"
+            metrics = QFontMetrics(text.textItem.font())
+            text.setText(numbers if metrics.horizontalAdvance(numbers) <= room else numbers.replace(" · ", "\n"))
 
 
 class ScoreChart(QWidget):

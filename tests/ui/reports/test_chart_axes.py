@@ -41,3 +41,21 @@ def test_value_labels_stand_two_text_lines_apart_and_one_always_gives_the_scale(
     assert all(b - a >= 2 * FONT_PX - 1 for a, b in zip(ys, ys[1:])), labels
     if len(labels) == 1:  # only room for one: the top one, not a lone 0
         assert float(labels[0][0].replace(",", "")) > 0, labels
+
+
+@pytest.mark.parametrize("room", [50, 61, 75, 120, 300])
+def test_a_bar_name_fits_its_bar_in_two_lines_a_long_word_hyphenated(qtbot, room) -> None:
+    from PySide6.QtGui import QFont, QFontMetrics
+
+    from hmi.ui.charts import fit_words
+
+    font = QFont()
+    font.setPixelSize(FONT_PX)
+    metrics = QFontMetrics(font)
+    for name in ("contamination", "not inspected", "foreign body on the surface"):
+        fitted = fit_words(name, metrics, room)
+        lines = fitted.split("\n")
+        assert len(lines) <= 2 and all(metrics.horizontalAdvance(line) <= room for line in lines), fitted
+        if "…" not in fitted:  # whole: the name, broken only between words or with a hyphen
+            assert fitted.replace("-\n", "").replace("\n", " ") == name
+    assert fit_words("contamination", metrics, 75) == "contami-\nnation"  # halves, not a long head and a stub
