@@ -33,7 +33,8 @@ from hmi.services.reports.export import write_csv
 from hmi.services.reports.models import ModelBaselines
 from hmi.services.reports.pdf import write_pdf
 from hmi.services.reports.shifts import ShiftCalendar
-from hmi.services.reports.summary import ShiftReport, build_report, key_figures, known_models, resolve_model_shift
+from hmi.services.reports.summary import (ModelHealth, ShiftReport, build_report, key_figures, known_models,
+                                         resolve_model_shift)
 from hmi.services.reports.targets import (STATION_DISK, ExportTarget, TargetNotReady, export_targets, settle,
                                           station_target)
 from hmi.store.users import Permission
@@ -45,7 +46,7 @@ from hmi.ui.messages import Level, UserMessage
 from hmi.ui.screens.plant_reports import PlantReportView, load_plant_shift, plant_line
 from hmi.ui.theme import Fonts
 from hmi.ui.touch import button
-from hmi.ui.widgets import fill_table, label, panel, read_only_table
+from hmi.ui.widgets import FoldingRow, control_row, fill_table, label, panel, read_only_table
 
 log = logging.getLogger(__name__)
 
@@ -109,11 +110,7 @@ def prepare_view(loaded: LoadedReports) -> ReportView:
     """The texts, table rows and chart series of `loaded`; raises before anything is shown if one cannot be made."""
     r, other = loaded.main, loaded.other
     built = r.window.local(r.built_at).strftime("%H:%M:%S")
-    health = []
-    for m in r.models:
-        words = m.drift.words if m.drift is not None else "No drift baseline yet."
-        rate = "—" if math.isnan(m.false_reject_rate) else f"{100 * m.false_reject_rate:.1f} %"
-        health.append(f"{m.model_name} {m.model_sha256[:8]}: {words} NG overruled to OK: {rate}.")
+    health = [health_line(m) for m in r.models]
     operators = [(o.user, f"{o.reviews:,}", f"{o.overrides:,}", f"{o.to_ok:,}", f"{o.to_ng:,}") for o in r.operators]
     stops = [(f"{r.window.local(s.start):%H:%M}–{r.window.local(s.end):%H:%M}",
               "Stop: " + (", ".join(s.alarms) or "no alarm recorded"), f"{s.seconds / 60:.1f}") for s in r.stops]
@@ -131,6 +128,20 @@ def prepare_view(loaded: LoadedReports) -> ReportView:
                       key_figures(r), "\n".join(health) or "No part was judged by a model in this shift.",
                       operators or [("nobody", "0", "0", "0", "0")], hourly_series(r, other),
                       stops or [("—", "No alarm and no stop in this shift.", "")], compare, compare_title)
+
+
+DRIFT_WORDS = {"too few parts": "Too few parts to judge drift"}  # the others: the state capitalised
+
+
+def health_line(m: ModelHealth) -> str:
+    """One model's health in a short line for the screen: its drift state and NG overruled to OK.
+
+    The PSI, KS distance and median shift behind the state are in the PDF report (DriftCheck.words).
+    """
+    drift = ("No drift baseline yet" if m.drift is None
+             else DRIFT_WORDS.get(m.drift.state, m.drift.state.capitalize()))
+    rate = "—" if math.isnan(m.false_reject_rate) else f"{100 * m.false_reject_rate:.1f} %"
+    return f"{m.model_name} {m.model_sha256[:8]}: {drift}. NG overruled to OK: {rate}."
 
 
 def _plot(font_px: int, left: str, bottom: str = "") -> pg.PlotWidget:
@@ -373,7 +384,7 @@ class ReportsScreen(QWidget):
         row1.addWidget(self.day_next)
         for b in self.shift_buttons.values():
             row1.addWidget(b)
-        row2 = QHBoxLayout()
+        choices, row2 = control_row()
         # The scope switch and the line choice exist only where a plant database is configured.
         self.scope_buttons: dict[str, QPushButton] = {}
         self.line_buttons: dict[str, QPushButton] = {}
@@ -402,7 +413,6 @@ class ReportsScreen(QWidget):
         row2.addWidget(self.compare_label)
         for b in self.compare_buttons.values():
             row2.addWidget(b)
-        row2.addStretch(1)
         # Where exports go: the station's disk, a configured share or a USB drive plugged in now.
         self.targets: list[ExportTarget] = []
         self.target = STATION_DISK
@@ -410,15 +420,16 @@ class ReportsScreen(QWidget):
         self.target_group = QButtonGroup(self)
         self.target_group.setExclusive(True)
         self.target_row = QHBoxLayout()
-        row3 = QHBoxLayout()
+        exports, row3 = control_row()
         row3.addWidget(label("Export to:", "title"))
         row3.addLayout(self.target_row)
         row3.addStretch(1)
         row3.addWidget(self.export_csv)
         row3.addWidget(self.export_pdf)
         pick_col.addLayout(row1)
-        pick_col.addLayout(row2)
-        pick_col.addLayout(row3)
+        # The exports share the side-by-side row where it has room (a row more for the tables below).
+        self.choice_rows = FoldingRow(choices, exports)
+        pick_col.addWidget(self.choice_rows)
         self._offer_targets([station_target(Path(ctx.station.data_dir))])
         self.refresh_targets()
 
@@ -432,10 +443,11 @@ class ReportsScreen(QWidget):
         fig_col.addWidget(self.status)
         self.figures = QGridLayout()
         self.figures.setHorizontalSpacing(6)
-        self.figures.setVerticalSpacing(2)
+        self.figures.setVerticalSpacing(0)  # a line of text a figure: room for the table beneath
         fig_col.addLayout(self.figures)
         self.health = label("", wrap=True)
-        self.operators = read_only_table(["Person", "Re-\nviews", "Over-\nrides", "to OK", "to NG"], fonts.small)
+        self.operators = read_only_table(["Person", "Re-\nviews", "Over-\nrides", "to OK", "to NG"], fonts.small,
+                                         dense=True)
         fig_col.addWidget(label("Overrides per person", "title", wrap=True))
         # Tables scroll: a few rows' height is enough to keep the screen inside 1280 x 800.
         self.operators.setMinimumHeight(2 * touch.px)
@@ -452,17 +464,19 @@ class ReportsScreen(QWidget):
         charts.addWidget(self.pareto, 2)
         right_panel, right = panel()
         right.addWidget(label("Scores: good and rejected", "title", wrap=True))
-        right.addWidget(self.scores, 3)
+        right.addWidget(self.scores, 2)
         right.addWidget(label("Model health", "title"))
         right.addWidget(self.health)
         self.stops_title = label("Alarms and stops", "title")
         right.addWidget(self.stops_title)
-        self.stops = read_only_table(["When", "What", "Minutes"], fonts.small)
+        self.stops = read_only_table(["When", "What", "Minutes"], fonts.small, dense=True)
         for column in (0, 2):  # times and minutes as wide as they need; the alarm's words take the rest
             self.stops.horizontalHeader().setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         self.stops.setMinimumHeight(2 * touch.px)
-        right.addWidget(self.stops, 2)
-        self.compare_table = read_only_table(list(COLUMNS), fonts.small)
+        right.addWidget(self.stops, 3)  # the tables take the room the charts do not need
+        self.compare_table = read_only_table(list(COLUMNS), fonts.small, dense=True)
+        for column in range(1, len(COLUMNS)):  # the figures as wide as they and their headers need; names wrap
+            self.compare_table.horizontalHeader().setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         self.compare_table.setMinimumHeight(2 * touch.px)
         self.compare_title = label("Side by side", "dim", wrap=True)
         right.addWidget(self.compare_title)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -34,8 +35,9 @@ def records_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def reports_screen(qtbot, records_dir):
-    """`make(logged_in, settings)`: a ReportsScreen at 1280 x 800 on the generated records, with its context;
-    `settings` replaces whole sections of the station file (shifts, reports)."""
+    """`make(logged_in, settings, overrides, size)`: a ReportsScreen at `size` (1280 x 800) on the generated records,
+    with its context; `settings` replaces whole sections of the station file (shifts, reports), `overrides` sets
+    single keys ("ui.panel_dpi=141")."""
     from hmi.ui.context import ScreenContext
     from hmi.ui.messages import MessageChannel
     from hmi.ui.screens.reports import ReportsScreen
@@ -46,8 +48,9 @@ def reports_screen(qtbot, records_dir):
 
     made = []
 
-    def make(logged_in: bool = True, settings: dict | None = None) -> tuple[ReportsScreen, ScreenContext]:
-        cfg = load_station(records_dir)
+    def make(logged_in: bool = True, settings: dict | None = None, overrides: Sequence[str] = (),
+             size: tuple[int, int] = (1280, 800)) -> tuple[ReportsScreen, ScreenContext]:
+        cfg = load_station(records_dir, list(overrides))
         for section, value in (settings or {}).items():  # e.g. {"shifts": ShiftsConfig(...)}
             setattr(cfg, section, value)
         channel = MessageChannel()
@@ -59,7 +62,7 @@ def reports_screen(qtbot, records_dir):
             session.log_in(users.authenticate("quinn", "246802"))
         station = ReportsStation(cfg, records_dir)
         ctx = ScreenContext(TouchSize.of(cfg.ui), station, tasks, channel, session)
-        screen = present(qtbot, ReportsScreen(ctx))
+        screen = present(qtbot, ReportsScreen(ctx), size)
         made.append((tasks, users, station))
         return screen, ctx
 
