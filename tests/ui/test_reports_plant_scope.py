@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import QPushButton
 
 from hmi.config.loader import load_station
@@ -95,6 +96,17 @@ def _figure(screen, name: str) -> str:
     return screen.plant.figure_labels[name][1].text()
 
 
+def _cut_off(screen) -> list[str]:
+    """The words of the shown choice buttons too narrow for them in bold (as when chosen), inside padding and border."""
+    cut = []
+    for b in screen.findChildren(QPushButton):
+        bold = QFont(b.font())
+        bold.setBold(True)
+        if b.isVisibleTo(screen) and b.isCheckable() and b.width() < QFontMetrics(bold).horizontalAdvance(b.text()) + 30:
+            cut.append(b.text())
+    return cut
+
+
 def _stations_shown(screen) -> dict[str, str]:
     table = screen.plant.stations
     return {table.item(r, 0).text(): table.item(r, 2).text() for r in range(table.rowCount())}
@@ -111,6 +123,8 @@ def test_plant_scope_shows_every_station_then_this_line_and_exports(qtbot, repor
     seed_previous_shift(plant_db, ctx.station.cfg)
     assert set(screen.scope_buttons) == {"station", "plant"} and screen.scope_buttons["station"].isChecked()
     assert not screen.line_buttons["line"].isVisibleTo(screen)
+    screen.on_show()
+    assert _cut_off(screen) == []
 
     _tap(qtbot, screen.scope_buttons["plant"])
     qtbot.waitUntil(lambda: screen.plant_loaded is not None, timeout=20000)
@@ -128,6 +142,7 @@ def test_plant_scope_shows_every_station_then_this_line_and_exports(qtbot, repor
 
     _tap(qtbot, screen.line_buttons["line"])
     qtbot.waitUntil(lambda: screen.plant_loaded is not None and screen.plant_loaded.line == "L1", timeout=20000)
+    assert _cut_off(screen) == []  # the chosen scope and line in bold, whole
     assert _figure(screen, "Parts") == "50" and _stations_shown(screen) == {"L1-S1": "30", "L1-S2": "20"}
 
     _tap(qtbot, screen.export_csv)

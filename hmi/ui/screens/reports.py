@@ -512,7 +512,7 @@ class ReportsScreen(QWidget):
     def _fit_choices(self) -> None:
         """Widen the choice buttons to their words in bold (a checked button's), so none is cut off when chosen."""
         for b in (self.current_btn, self.previous_btn, *self.shift_buttons.values(), *self.target_buttons.values(),
-                  *self.compare_buttons.values()):
+                  *self.compare_buttons.values(), *self.scope_buttons.values(), *self.line_buttons.values()):
             b.ensurePolished()
             bold = QFont(b.font())
             bold.setBold(True)
