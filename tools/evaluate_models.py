@@ -84,7 +84,8 @@ def table(rows: list[dict]) -> str:
             f"{pct(r['defect_ok_pct'])}"
             f"{mark(r['defect_ok_pct'], 10.0, r['floor_defect_ok_pct'])} / {pct(r['defect_hold_pct'])} | "
             f"{pct(r['floor_defect_ok_pct'])} | {more} | {r['teach_s']:.1f} | "
-            f"{r['judge_ms_p50']:.1f} / {r['judge_ms_p99']:.1f} | {r['geometry']} |")
+            f"{r['judge_ms_p50']:.1f} / {r['judge_ms_p99']:.1f} | {r['geometry']}"
+            f"{', INT8 backbone' if r.get('backbone') == 'int8' else ''} |")
     return "\n".join(lines)
 
 
@@ -127,6 +128,8 @@ def main() -> int:
     ap.add_argument("--work", type=Path, default=None)
     ap.add_argument("--from-json", type=Path, default=None, metavar="DIR",
                     help="no evaluation: write the table from the JSON figures a --work run left in DIR")
+    ap.add_argument("--backbone", choices=("float", "int8"), default="float",
+                    help="teach every set with this backbone (int8: kept only where teach finds it holds the accuracy)")
     args = ap.parse_args()
     if args.from_json is not None:
         rows = sorted((json.loads(p.read_text(encoding="utf-8")) for p in args.from_json.glob("*.json")),
@@ -142,18 +145,20 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="hmi-accuracy-") as tmp:
             work = args.work or Path(tmp)
             work.mkdir(parents=True, exist_ok=True)
-            rows = [evaluate(ds, work, []) for ds in sets]
-            rows.append(evaluate(demo_set(work), work, ["--teach-size", "384"]))
+            backbone = ["--backbone", args.backbone]
+            rows = [evaluate(ds, work, backbone) for ds in sets]
+            rows.append(evaluate(demo_set(work), work, ["--teach-size", "384", *backbone]))
         stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     real = [r for r in rows if r["dataset"] != "demo"]
     mean = sum(r["auroc"] for r in real) / len(real)
     lowest = min(real, key=lambda r: r["auroc"])
     summary = (f"Mean image AUROC over the {len(real)} real-image sets: {mean:.4f}; lowest: {lowest['dataset']} "
                f"{lowest['auroc']:.4f}.\n\n{targets_summary(rows)}")
+    asked = f" --backbone {args.backbone}" if args.backbone != "float" else ""
     text = f"""# Accuracy on real parts
 
 Written by `tools/evaluate_models.py` ({stamp}; {cpu_name()}, {os.cpu_count()} logical cores, ONNX Runtime CPU).
-Each row is one run of `hmi evaluate DATASET_DIR`: the station's own teach (`hmi teach` defaults) on
+Each row is one run of `hmi evaluate DATASET_DIR{asked}`: the station's own teach (`hmi teach` defaults) on
 `train/good`, then the station's own inspection of `test/good` and `test/defect`. The sets are the real-image
 development sets in `../shared/datasets` (never shipped) and the demo product.
 

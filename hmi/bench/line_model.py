@@ -39,6 +39,8 @@ def taught_model(good_frames: Path, teach_size: int, cache_root: Path, backbone:
     out.parent.mkdir(parents=True, exist_ok=True)
     report = teach(sorted(good_frames.glob("*.png")), out, name=out.name, input_size=teach_size, backbone=backbone)
     print(report.summary().splitlines()[0], flush=True)
+    if report.int8_check is not None:  # INT8 asked for: whether teach kept it, and why not
+        print(report.int8_check.text(), flush=True)
     return out
 
 

@@ -53,8 +53,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     teach.add_argument("--hold-share", type=float, default=None, metavar="SHARE",
                        help="share of good parts the HOLD band may send to review (default: the recipe's, 0.05)")
     backbone_option(teach, "the backbone's precision: float, or int8 (quantised on these images: the backbone about "
-                           "twice as fast on a CPU; check the product's accuracy first with hmi evaluate --backbone "
-                           "int8) (default: the recipe's [teach] backbone with --recipe, else float)", default=None)
+                           "twice as fast on a CPU; kept only where the held-out good parts show that it holds the "
+                           "accuracy, else float is taught and the report says why) (default: the recipe's [teach] "
+                           "backbone with --recipe, else float)", default=None)
     teach.add_argument("--recipe", default=None,
                        help="take the targets and the backbone from this recipe (default: none, 1 %% / 5 %%, float)")
 

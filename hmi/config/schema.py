@@ -385,8 +385,9 @@ class RecipeTeach(Section):
     """How the station teaches this product's models."""
 
     backbone: Backbone = Field(
-        "float", description="the backbone's precision: int8 judges about twice as fast on a CPU station; choose it "
-                             "only after 'hmi evaluate --backbone int8' on this product's images")
+        "float", description="the backbone's precision: int8 judges about twice as fast on a CPU station; teach keeps "
+                             "it only where the held-out good parts show that it holds the accuracy, else teaches "
+                             "float and says why")
 
 
 class HoldPolicy(Section):

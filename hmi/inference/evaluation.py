@@ -125,13 +125,17 @@ class DatasetEvaluation:
     heldout_scores: tuple[float, ...] = ()   # teach's held-out good scores, from which the defaults came
     good_scores: tuple[float, ...] = ()
     defect_scores: tuple[float, ...] = ()
+    backbone: str = "float"                  # the precision taught: "int8" only where teach kept it (teach_int8)
+    backbone_note: str = ""                  # teach's INT8 check, when INT8 was asked for (kept, or why not)
 
     def text(self) -> str:
         """Plain-words summary, one figure a line."""
         pix = "n/a (no masks)" if self.pixel_auroc is None else f"{self.pixel_auroc:.4f}"
         return "\n".join([
-            f"{self.dataset}: taught on {self.taught_images} good images in {self.teach_s:.1f} s ({self.geometry}); "
-            f"judged {self.good} good and {self.defective} defective",
+            f"{self.dataset}: taught on {self.taught_images} good images in {self.teach_s:.1f} s ({self.geometry}"
+            f"{', INT8 backbone' if self.backbone == 'int8' else ''}); judged {self.good} good and {self.defective} "
+            "defective",
+            *([f"  {self.backbone_note}"] if self.backbone_note else []),
             f"  image AUROC {self.auroc:.4f}; pixel AUROC {pix}",
             f"  defects caught at 1 % / 5 % of good parts rejected: {100 * self.recall_at_1pct:.1f} % / "
             f"{100 * self.recall_at_5pct:.1f} %",
@@ -260,4 +264,6 @@ def evaluate_dataset(dataset_dir: Path, work_dir: Path, *, teach_size: int = 256
         threshold=thresholds.ng_from, hold_low=thresholds.hold_low, taught_images=report.images_used,
         geometry=geometry, floor_defect_ok_pct=100.0 * escapes_floor(g, b, 0.01, 0.05),
         more_images_needed=report.more_images_needed, heldout_scores=tuple(round(s, 6) for s in report.heldout_scores),
-        good_scores=tuple(round(float(s), 6) for s in g), defect_scores=tuple(round(float(s), 6) for s in b))
+        good_scores=tuple(round(float(s), 6) for s in g), defect_scores=tuple(round(float(s), 6) for s in b),
+        backbone=report.backbone,
+        backbone_note="" if report.int8_check is None else report.int8_check.text())

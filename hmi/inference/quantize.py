@@ -12,8 +12,9 @@ quantised backbone's features, so the line compares like with like. QDQ is the f
 INT8; other runtimes run it as dequantise, float operator, quantise.
 
 It is not the default. On the development sets it kept the mean image AUROC within 0.005 of the float
-backbone's, but not every product's figures at the default thresholds (docs/performance.md). A product
-taught with it is checked first with `hmi evaluate --backbone int8` on its own images.
+backbone's, but not every product's figures at the default thresholds (docs/performance.md). So teach keeps
+it only where the product's held-out good parts show that it holds the accuracy (hmi.inference.teach_int8),
+and otherwise teaches the float model and says why.
 """
 
 from __future__ import annotations

@@ -36,6 +36,7 @@ from hmi.inference.package import (GeometrySpec, InputSpec, Manifest, ModelPacka
                                    write_manifest)
 from hmi.inference.teach_coreset import greedy_coreset
 from hmi.inference.teach_images import PartImages, read_part_images
+from hmi.inference.teach_int8 import Int8Check, compare
 from hmi.inference.teach_thresholds import (DEFAULT_FALSE_REJECT, DEFAULT_HOLD_SHARE, calibrate, heldout_needed,
                                             more_images_text)
 
@@ -93,6 +94,7 @@ class TeachReport:
     false_reject: float = DEFAULT_FALSE_REJECT
     hold_share: float = DEFAULT_HOLD_SHARE
     backbone: str = "float"
+    int8_check: Int8Check | None = None  # the held-out comparison, when INT8 was asked for
 
     def summary(self) -> str:
         """Plain-words account of the run, as the CLI prints it."""
@@ -104,6 +106,7 @@ class TeachReport:
             f"Memory bank: {self.bank_size} patch features"
             + (f" and {self.coarse_bank_size} stride-16 features" if self.coarse_bank_size else "")
             + (", from the INT8 backbone calibrated on these images." if self.backbone == "int8" else "."),
+            *self._int8_lines(),
             f"Default threshold {self.threshold:.3f} (to reject at most {100 * self.false_reject:g} % of good parts); "
             f"parts scoring {self.threshold - self.hold_below:.3f} to {self.threshold + self.hold_above:.3f} are "
             f"held for review (at most {100 * self.hold_share:g} % of good parts).",
@@ -118,6 +121,9 @@ class TeachReport:
             lines.extend(f"  {path.name}: {reason}" for path, reason in self.skipped)
         lines.append(f"Saved to {self.model_dir} (model SHA-256 {self.sha256}).")
         return "\n".join(lines)
+
+    def _int8_lines(self) -> list[str]:
+        return [] if self.int8_check is None else [self.int8_check.text()]
 
 
 class _Tracker:
@@ -140,6 +146,11 @@ class _Tracker:
 
     def finish(self, stage: str) -> None:
         self._done += _STAGES[stage]
+
+    def rewind(self, stage: str) -> None:
+        """Go back to the start of `stage` (the stages after it run again)."""
+        names = list(_STAGES)
+        self._done = sum(_STAGES[name] for name in names[:names.index(stage)])
 
 
 def _check_targets(false_reject: float, hold_share: float) -> None:
@@ -201,14 +212,15 @@ class _Patches:
 
 
 def _features(features: TiledSession, images: list[np.ndarray], augment: bool, fine_channels: int,
-              tracker: _Tracker) -> tuple[_Patches, _Patches]:
+              tracker: _Tracker, span: tuple[float, float] = (0.0, 1.0)) -> tuple[_Patches, _Patches]:
     """Fine and coarse (stride-16) patch features of all images, and of their turned views with `augment`."""
+    lo, hi = span
     fine: list[np.ndarray] = []
     coarse: list[np.ndarray] = []
     owner: list[np.ndarray] = []
     owner16: list[np.ndarray] = []
     for i, image in enumerate(images):
-        tracker.report("features", f"Extracting features {i}/{len(images)}", i / len(images))
+        tracker.report("features", f"Extracting features {i}/{len(images)}", lo + (hi - lo) * i / len(images))
         for view in (augmented(image) if augment else [image]):
             f = features(view)
             fine.append(f[..., :fine_channels].reshape(-1, fine_channels))
@@ -230,17 +242,21 @@ def coarse_factor(fine_peaks: np.ndarray, coarse_peaks: np.ndarray, weight: floa
 
 
 def _memory_bank(feats: np.ndarray, coreset_ratio: float, seed: int, tracker: _Tracker, stage: str,
-                 text: str, span: tuple[float, float] = (0.0, 1.0)) -> tuple[np.ndarray, int]:
-    """Greedy-coreset memory bank of `feats` (a seeded sample of MAX_CORESET_INPUT offered at most)."""
+                 text: str, span: tuple[float, float] = (0.0, 1.0)) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy-coreset memory bank of `feats` (a seeded sample of MAX_CORESET_INPUT offered at most), and the
+    rows of `feats` it took."""
     patches = len(feats)
     size = bank_size_for(patches, coreset_ratio)
+    offered = np.arange(patches)
     if patches > MAX_CORESET_INPUT:
-        feats = feats[np.sort(np.random.default_rng(seed).choice(patches, MAX_CORESET_INPUT, replace=False))]
+        offered = np.sort(np.random.default_rng(seed).choice(patches, MAX_CORESET_INPUT, replace=False))
     text = f"{text}: {size} features from {patches}"
     lo, hi = span
     tracker.report(stage, text, lo)
-    picks = greedy_coreset(feats, size, seed=seed, tick=lambda f: tracker.report(stage, text, lo + (hi - lo) * f))
-    return np.ascontiguousarray(feats[picks]), patches
+    picks = greedy_coreset(feats if len(offered) == patches else feats[offered], size, seed=seed,
+                           tick=lambda f: tracker.report(stage, text, lo + (hi - lo) * f))
+    rows = offered[picks]
+    return np.ascontiguousarray(feats[rows]), rows
 
 
 def _part_maps(scorer: TiledSession, images: list[np.ndarray], tracker: _Tracker,
@@ -338,57 +354,116 @@ def teach(good_images: Sequence[Path], out_dir: Path, *, name: str, input_size: 
     return report
 
 
-def _build(images: PartImages, folds: list[np.ndarray], staging: Path, out_dir: Path, *,
-           name: str, teach_size: int, geometry: Geometry, coreset_ratio: float, seed: int, tracker: _Tracker,
-           provider: str, threads: int, bank_search: str, started: float, augment: bool,
-           targets: tuple[float, float], precision: str) -> TeachReport:
-    """Features, bank, scoring graph, calibration and manifest, all written into `staging`."""
-    backbone_file = sg.backbone_path()
-    backbone = sg.load_backbone(backbone_file)
-    if precision == "int8":  # ONNX Runtime's quantisation tools, loaded only to teach with them
-        from hmi.inference.quantize import calibration_tiles, quantize_backbone
+@dataclass
+class _Taught:
+    """The taught images' patch features by one backbone."""
 
-        tracker.report("features", "Calibrating the INT8 backbone", 0.0)
-        backbone = quantize_backbone(backbone, calibration_tiles(images.images, geometry))
+    backbone: onnx.ModelProto
+    fine: _Patches
+    coarse: _Patches
+
+
+def _extract(backbone: onnx.ModelProto, images: PartImages, staging: Path, geometry: Geometry, provider: str,
+             threads: int, augment: bool, tracker: _Tracker, span: tuple[float, float]) -> _Taught:
+    """Every taught image's patch features by `backbone`, tiled as the line will run it."""
     features_file = staging / "features.onnx"
     fgraph, _ = sg.feature_map_graph(backbone)
     onnx.save(fgraph, str(features_file))
     extractor = TiledSession(Session(features_file, provider=provider, threads=threads), geometry,
                              sg.IMAGE_INPUT, sg.FEATURES_OUTPUT)
-    fine, coarse = _features(extractor, images.images, augment, sg.fine_channels(backbone), tracker)
+    fine, coarse = _features(extractor, images.images, augment, sg.fine_channels(backbone), tracker, span)
     del extractor
     features_file.unlink()
-    tracker.finish("features")
+    return _Taught(backbone, fine, coarse)
+
+
+def _heldout_maps(taught: _Taught, bank: np.ndarray, bank16: np.ndarray, images: list[np.ndarray],
+                  staging: Path, geometry: Geometry, provider: str, threads: int, bank_search: str,
+                  tracker: _Tracker, span: tuple[float, float]) -> list[np.ndarray]:
+    """Fine and coarse maps of held-out `images` judged by `taught`'s backbone with these banks."""
+    check_file = staging / "check.onnx"
+    onnx.save(sg.tiled_scoring_graph(taught.backbone, bank, sg.density_weights(bank),
+                                     coarse=sg.CoarseBank(bank16, sg.density_weights(bank16), 0.0), parts=True),
+              str(check_file))
+    check = Session(check_file, provider=provider, threads=threads, bank_search=bank_search)
+    maps = _part_maps(TiledSession(check, geometry, sg.IMAGE_INPUT, sg.PARTS_OUTPUT), images, tracker, span)
+    del check
+    check_file.unlink()
+    return maps
+
+
+def _scores(held_maps: list[np.ndarray]) -> tuple[float, np.ndarray]:
+    """The coarse map's factor and the held-out parts' scores, from their fine and coarse maps."""
+    factor = coarse_factor(np.array([m[..., 0].max() for m in held_maps]),
+                           np.array([m[..., 1].max() for m in held_maps]))
+    scores = np.array([(m[..., 0] + factor * m[..., 1]).max() for m in held_maps], np.float64)
+    if not np.all(np.isfinite(scores)):
+        raise ModelError("the new model gave invalid scores on good parts", "teach again; if it repeats, report it")
+    return factor, scores
+
+
+def _build(images: PartImages, folds: list[np.ndarray], staging: Path, out_dir: Path, *,
+           name: str, teach_size: int, geometry: Geometry, coreset_ratio: float, seed: int, tracker: _Tracker,
+           provider: str, threads: int, bank_search: str, started: float, augment: bool,
+           targets: tuple[float, float], precision: str, float_taught: _Taught | None = None,
+           int8_check: Int8Check | None = None) -> TeachReport:
+    """Features, bank, scoring graph, calibration and manifest, all written into `staging`.
+
+    With `precision` "int8" the float features are extracted too, and the held-out parts scored by both
+    (teach_int8); where INT8 does not keep the accuracy, the float model is built from them instead."""
+    backbone_file = sg.backbone_path()
+    extracting = float_taught is None
+    half = 0.5 if precision == "int8" else 1.0
+    if float_taught is None:
+        float_taught = _extract(sg.load_backbone(backbone_file), images, staging, geometry, provider, threads,
+                                augment, tracker, (0.0, half))
+    taught, twin = float_taught, None
+    if precision == "int8":  # ONNX Runtime's quantisation tools, loaded only to teach with them
+        from hmi.inference.quantize import calibration_tiles, quantize_backbone
+
+        tracker.report("features", "Calibrating the INT8 backbone", half)
+        int8 = quantize_backbone(float_taught.backbone, calibration_tiles(images.images, geometry))
+        taught = _extract(int8, images, staging, geometry, provider, threads, augment, tracker, (half, 1.0))
+        twin = float_taught
+    if extracting:
+        tracker.finish("features")
 
     # Held-out parts are scored by banks built without them, as new parts will be; the model then keeps
     # the banks of all parts, so no good image is wasted (its good scores can only be lower).
     held_idx = np.concatenate(folds)
     held_maps: list[np.ndarray] = []
+    twin_maps: list[np.ndarray] = []
     for k, fold in enumerate(folds):
         first, mid, last = k / len(folds), (k + 0.8) / len(folds), (k + 1) / len(folds)
         text = f"Choosing checking banks {k + 1} of {len(folds)}"
-        bank_k, _ = _memory_bank(fine.without(fold), coreset_ratio, seed, tracker, "check", text,
-                                 (first, (3 * first + mid) / 4))
-        bank16_k, _ = _memory_bank(coarse.without(fold), coreset_ratio, seed, tracker, "check", text,
-                                   ((3 * first + mid) / 4, mid))
-        check_file = staging / "check.onnx"
-        onnx.save(sg.tiled_scoring_graph(backbone, bank_k, sg.density_weights(bank_k),
-                                         coarse=sg.CoarseBank(bank16_k, sg.density_weights(bank16_k), 0.0),
-                                         parts=True), str(check_file))
-        check = Session(check_file, provider=provider, threads=threads, bank_search=bank_search)
-        scorer = TiledSession(check, geometry, sg.IMAGE_INPUT, sg.PARTS_OUTPUT)
-        held_maps += _part_maps(scorer, [images.images[i] for i in fold], tracker, (mid, last))
-        del scorer, check
-        check_file.unlink()
-    factor = coarse_factor(np.array([m[..., 0].max() for m in held_maps]),
-                           np.array([m[..., 1].max() for m in held_maps]))
-    held_scores = np.array([(m[..., 0] + factor * m[..., 1]).max() for m in held_maps], np.float64)
-    if not np.all(np.isfinite(held_scores)):
-        raise ModelError("the new model gave invalid scores on good parts", "teach again; if it repeats, report it")
+        bank_k, rows = _memory_bank(taught.fine.without(fold), coreset_ratio, seed, tracker, "check", text,
+                                    (first, (3 * first + mid) / 4))
+        bank16_k, rows16 = _memory_bank(taught.coarse.without(fold), coreset_ratio, seed, tracker, "check", text,
+                                        ((3 * first + mid) / 4, mid))
+        held = [images.images[i] for i in fold]
+        scoring = (staging, geometry, provider, threads, bank_search, tracker)
+        if twin is None:
+            held_maps += _heldout_maps(taught, bank_k, bank16_k, held, *scoring, (mid, last))
+        else:  # the float twin's banks hold the float features of the patches INT8 chose
+            held_maps += _heldout_maps(taught, bank_k, bank16_k, held, *scoring, (mid, (mid + last) / 2))
+            twin_maps += _heldout_maps(twin, twin.fine.without(fold)[rows], twin.coarse.without(fold)[rows16],
+                                       held, *scoring, ((mid + last) / 2, last))
+    factor, held_scores = _scores(held_maps)
+    if twin is not None:
+        int8_check = compare(held_scores, _scores(twin_maps)[1], heldout_needed(targets[0]))
+        if not int8_check.kept:
+            tracker.rewind("check")
+            tracker.report("check", "INT8 does not keep this product's accuracy: teaching with the float backbone", 0.0)
+            return _build(images, folds, staging, out_dir, name=name, teach_size=teach_size, geometry=geometry,
+                          coreset_ratio=coreset_ratio, seed=seed, tracker=tracker, provider=provider,
+                          threads=threads, bank_search=bank_search, started=started, augment=augment,
+                          targets=targets, precision="float", float_taught=twin, int8_check=int8_check)
     cal = calibrate(held_scores, *targets)
     more = _more_images_needed(len(images.paths), len(held_idx), targets[0])
     tracker.finish("check")
 
+    fine, coarse, backbone = taught.fine, taught.coarse, taught.backbone
+    del taught, twin, float_taught
     patches = len(fine.feats)
     bank, _ = _memory_bank(fine.feats, coreset_ratio, seed, tracker, "build", "Choosing the memory bank", (0.0, 0.8))
     bank16, _ = _memory_bank(coarse.feats, coreset_ratio, seed, tracker, "build", "Choosing the stride-16 bank",
@@ -424,7 +499,7 @@ def _build(images: PartImages, folds: list[np.ndarray], staging: Path, out_dir: 
                "patches_taught": float(patches),
                "heldout_mean": round(cal.mean, 6), "heldout_spread": round(cal.spread, 6),
                "false_reject_target": targets[0], "hold_share_target": targets[1],
-               "more_images_needed": float(more)})
+               "more_images_needed": float(more), **(int8_check.as_extra() if int8_check else {})})
     write_manifest(staging, manifest)
     ModelPackage.load(staging, expect_sha256=sha)  # the package must pass the same check the station makes
     tracker.finish("save")
@@ -434,4 +509,4 @@ def _build(images: PartImages, folds: list[np.ndarray], staging: Path, out_dir: 
         hold_above=cal.thresholds.hold_above,
         seconds=seconds, model_dir=out_dir, sha256=sha, region_threshold=cal.region_threshold,
         heldout_scores=[float(s) for s in held_scores], more_images_needed=more,
-        false_reject=targets[0], hold_share=targets[1], backbone=precision)
+        false_reject=targets[0], hold_share=targets[1], backbone=precision, int8_check=int8_check)

@@ -149,8 +149,9 @@ class RecipesScreen(QWidget):
         self.backbone_group = QButtonGroup(self)
         for b in (self.backbone_float, self.backbone_int8):
             self.backbone_group.addButton(b)
-        self.backbone_note = label("INT8 judges about twice as fast on a CPU; check the product's accuracy with "
-                                   "'hmi evaluate --backbone int8' first", "dim", wrap=True)
+        self.backbone_note = label("INT8 judges about twice as fast on a CPU. Teach keeps it only where the held-out "
+                                   "good parts show it holds the accuracy, and otherwise teaches float and says why",
+                                   "dim", wrap=True)
         self.thresholds = label("", wrap=True)
         self.lighting = label("", wrap=True)
         self.roi = label("", wrap=True)

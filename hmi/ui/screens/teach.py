@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (QButtonGroup, QHBoxLayout, QLineEdit, QProgressBa
 from hmi.core.errors import StationError
 from hmi.decision.policy import score_text
 from hmi.inference.package import ModelPackage
+from hmi.inference.teach_int8 import Int8Check
 from hmi.inference.teach_thresholds import more_images_text
 from hmi.store.users import Permission
 from hmi.ui import theme
@@ -78,6 +79,8 @@ class Validation:
     seconds: float = 0.0
     skipped: list[str] = field(default_factory=list)
     more_needed: int = 0   # good images to add for a reliable threshold (0: enough were held back)
+    backbone: str = "float"  # the backbone's precision the model judges with
+    int8_check: Int8Check | None = None  # teach's check, where INT8 was asked for
 
     @classmethod
     def of_report(cls, report: Any) -> "Validation":
@@ -85,7 +88,7 @@ class Validation:
         return cls(Path(report.model_dir).name, report.sha256, list(report.heldout_scores), report.threshold,
                    report.hold_below, report.hold_above, report.images_used, report.heldout, report.bank_size,
                    report.seconds, [f"{Path(p).name}: {why}" for p, why in report.skipped],
-                   int(report.more_images_needed))
+                   int(report.more_images_needed), report.backbone, report.int8_check)
 
     @classmethod
     def of_package(cls, folder: Path) -> "Validation":
@@ -94,7 +97,8 @@ class Validation:
         m, t = package.manifest, package.manifest.thresholds
         return cls(folder.name, package.sha256, list(m.training.heldout_scores), t.score, t.hold_below,
                    t.hold_above, m.training.images, m.training.heldout_images, m.training.bank_size,
-                   m.training.seconds, more_needed=int(float(m.extra.get("more_images_needed", 0) or 0)))
+                   m.training.seconds, more_needed=int(float(m.extra.get("more_images_needed", 0) or 0)),
+                   backbone=str(m.extra.get("backbone_precision", "float")), int8_check=Int8Check.from_extra(m.extra))
 
     def figures(self) -> str:
         """The figures beside the chart, in plain words."""
@@ -105,7 +109,10 @@ class Validation:
         if self.images:
             lines.append(f"Taught on {self.images} good images, {self.heldout} held back to check it"
                          + (f"; memory bank {self.bank_size} features" if self.bank_size else "")
+                         + ("; INT8 backbone" if self.backbone == "int8" else "")
                          + (f"; {self.seconds:.1f} s" if self.seconds else ""))
+        if self.int8_check is not None:
+            lines.append(self.int8_check.text())
         if self.scores:
             s = np.asarray(self.scores)
             over = int(np.sum(s >= self.threshold - self.hold_below))

@@ -68,20 +68,62 @@ def test_no_tile_to_calibrate_on_is_refused_in_plain_words() -> None:
         quantize_backbone(sg.load_backbone(), [])
 
 
+# Enough good parts to hold back as many as a reliable threshold needs (45 at the 1 % target): fewer, and
+# teach cannot show that INT8 keeps the accuracy, so it teaches float (test below).
+VERIFIABLE = range(48)
+
+
 @pytest.mark.parametrize("precision", ["int8", "float"])
 def test_teach_builds_the_bank_with_the_backbone_it_ships(tmp_path: Path, precision: str) -> None:
-    paths = write_parts(tmp_path / "good", range(12))
-    report = teach(paths, tmp_path / "models" / "disc", name="disc", input_size=SIZE, seed=1, backbone=precision)
+    paths = write_parts(tmp_path / "good", VERIFIABLE)
+    fractions: list[float] = []
+    report = teach(paths, tmp_path / "models" / "disc", name="disc", input_size=SIZE, seed=1, backbone=precision,
+                   progress=lambda text, fraction: fractions.append(fraction))
+    assert fractions == sorted(fractions)  # the float features and the INT8 ones share the features stage
     package = ModelPackage.load(report.model_dir, expect_sha256=report.sha256)
     assert package.manifest.extra["backbone_precision"] == precision
     ops = {n.op_type for n in onnx.load(str(report.model_dir / "model.onnx")).graph.node}
     assert ("QuantizeLinear" in ops) == (precision == "int8")
+    if precision == "int8":
+        check = report.int8_check
+        assert check is not None and check.kept and check.heldout == len(VERIFIABLE)
+        assert package.manifest.extra["int8_check_kept"] == 1.0
+        assert "INT8 keeps the accuracy on the 48 held-out good parts" in report.summary()
+    else:
+        assert report.int8_check is None and "int8_check_kept" not in package.manifest.extra
     from hmi.inference.inspector import Inspector
 
     inspector = Inspector(package)
     good = inspector.inspect(part_image(100))
     bad = inspector.inspect(part_image(100, defect=True))
     assert bad.score > report.threshold > good.score
+
+
+def test_int8_asked_for_with_too_few_parts_to_check_it_teaches_the_float_model_and_says_why(tmp_path: Path) -> None:
+    paths = write_parts(tmp_path / "good", range(12))
+    fractions: list[float] = []
+    texts: list[str] = []
+
+    def progress(text: str, fraction: float) -> None:
+        texts.append(text)
+        fractions.append(fraction)
+
+    report = teach(paths, tmp_path / "models" / "disc", name="disc", input_size=SIZE, seed=1, backbone="int8",
+                   progress=progress)
+    float_report = teach(paths, tmp_path / "models" / "plain", name="plain", input_size=SIZE, seed=1)
+    assert report.backbone == "float" and report.int8_check is not None and not report.int8_check.kept
+    package = ModelPackage.load(report.model_dir, expect_sha256=report.sha256)
+    assert package.manifest.extra["backbone_precision"] == "float"
+    assert package.manifest.extra["int8_check_kept"] == 0.0
+    assert "QuantizeLinear" not in {n.op_type for n in onnx.load(str(report.model_dir / "model.onnx")).graph.node}
+    # The same model a float teach builds: the same bank, the same default thresholds.
+    assert report.threshold == float_report.threshold
+    assert report.heldout_scores == float_report.heldout_scores
+    assert ("INT8 was asked for but taught with the float backbone: only 12 good parts could be held back, and "
+            "showing that INT8 keeps the accuracy needs 45") in report.summary()
+    refused = texts.index("INT8 does not keep this product's accuracy: teaching with the float backbone")
+    assert fractions[refused] < fractions[refused - 1]  # the checking stage runs again, for the float model
+    assert fractions[refused:] == sorted(fractions[refused:]) and fractions[-1] == 1.0
 
 
 def test_teach_and_evaluate_take_the_int8_backbone_from_the_command_line_and_the_recipe(tmp_path: Path) -> None:
@@ -91,7 +133,7 @@ def test_teach_and_evaluate_take_the_int8_backbone_from_the_command_line_and_the
 
     import cv2
 
-    for folder, seeds, defect in (("train/good", range(12), False), ("test/good", range(50, 54), False),
+    for folder, seeds, defect in (("train/good", VERIFIABLE, False), ("test/good", range(50, 54), False),
                                   ("test/defect", range(60, 64), True)):
         (tmp_path / "set" / folder).mkdir(parents=True)
         for seed in seeds:
