@@ -49,7 +49,10 @@ MIN_CLUSTERED = 2048         # a smaller bank is searched whole, in the graph: c
 PROBES = 4                   # clusters searched per patch
 KMEANS_ROUNDS = 12
 RECHECK_SHARE = 0.05         # of each image: its patches found farthest from the bank, searched again over it all
-SPLIT_PATCHES = 1024         # patches a thread searches at the least
+# Patches a thread searches at the least. The search is many small numpy calls, and two threads share the GIL
+# between them: the demo part's 2,304 patches took 2.3 ms on one thread and 2.9 ms in two halves; 9,216 took
+# 8.5 against 7.6 ms, and 13,824 13.7 against 9.3 ms (docs/performance.md).
+SPLIT_PATCHES = 4608
 
 MatMul = Callable[[np.ndarray, np.ndarray], np.ndarray]
 

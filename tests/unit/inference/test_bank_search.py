@@ -76,6 +76,27 @@ def test_the_patches_found_farthest_are_those_of_the_whole_bank_search() -> None
     assert set(np.argsort(whole)[-60:]) <= set(farthest)  # the flaws among them, each at its true distance
 
 
+@pytest.fixture
+def small_halves(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Share out runs of a few thousand patches between threads, as the search does with larger ones."""
+    monkeypatch.setattr(bank_search, "SPLIT_PATCHES", 1024)
+
+
+def test_a_run_is_shared_out_only_where_each_thread_gets_enough_patches() -> None:
+    rng = np.random.default_rng(7)
+    bank, weights = _clumped_bank(rng, 3000)
+    searched = ClusteredBank(bank, weights, threads=2)
+    halves: list[int] = []
+    by_clusters = searched._by_clusters
+    searched._by_clusters = lambda f, norms: halves.append(len(f)) or by_clusters(f, norms)
+    searched.weighted_distances(_patches_near(rng, bank, 2 * bank_search.SPLIT_PATCHES - 1))
+    assert halves == [2 * bank_search.SPLIT_PATCHES - 1]  # on the calling thread: two would share the GIL
+    halves.clear()
+    searched.weighted_distances(_patches_near(rng, bank, 2 * bank_search.SPLIT_PATCHES))
+    assert sorted(halves) == [bank_search.SPLIT_PATCHES] * 2
+
+
+@pytest.mark.usefixtures("small_halves")
 def test_patches_searched_on_two_threads_come_back_in_their_order() -> None:
     rng = np.random.default_rng(4)
     bank, weights = _clumped_bank(rng, 3000)
@@ -85,6 +106,7 @@ def test_patches_searched_on_two_threads_come_back_in_their_order() -> None:
     np.testing.assert_allclose(one, two, rtol=1e-5, atol=1e-4)  # the products' rounding depends on their sizes
 
 
+@pytest.mark.usefixtures("small_halves")
 def test_an_image_is_searched_the_same_alone_or_in_a_batch_on_any_threads() -> None:
     rng = np.random.default_rng(5)
     bank, weights = _clumped_bank(rng, 4096)
@@ -102,6 +124,7 @@ def test_an_image_is_searched_the_same_alone_or_in_a_batch_on_any_threads() -> N
         np.testing.assert_allclose(found[farthest], _whole_search(bank, weights, image[farthest]), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.usefixtures("small_halves")
 def test_onnx_runtimes_product_searches_as_numpys_does_on_two_threads() -> None:
     rng = np.random.default_rng(6)
     bank, weights = _clumped_bank(rng, 4096)
