@@ -48,6 +48,7 @@ class ModelInfo:
     threshold: float
     shipped: bool
     problem: str = ""
+    backbone: str = "float"  # the backbone's precision ("int8" for a model taught and kept in INT8)
 
 
 def _reason(reason: str) -> str:
@@ -140,7 +141,7 @@ class SetupChanges:
         return ModelInfo(m.name if m.name == folder.name else folder.name, folder, m.kind, package.sha256,
                          (f"scale {m.geometry.scale:.2g}" if m.geometry is not None
                           else f"{m.input.width}x{m.input.height}"), m.training.date, m.training.images,
-                         m.thresholds.score, shipped)
+                         m.thresholds.score, shipped, backbone=str(m.extra.get("backbone_precision", "float")))
 
     # --- signatures --------------------------------------------------------------------------
     def sign(self, user: User, secret: str, permission: Permission, meaning: str) -> User:

@@ -176,7 +176,7 @@ def model_row_text(info: Any, in_force: str, limit: float | None = None) -> str:
     if info.problem:
         return f"{info.name}{mark}\nCANNOT BE USED: {info.problem}"
     taught = f"{info.taught_on[:10]}, {info.images} images" if info.taught_on else "imported"
-    shipped = " (shipped)" if info.shipped else ""
+    shipped = (" (shipped)" if info.shipped else "") + (" · INT8" if info.backbone == "int8" else "")
     judged = (f"NG from {score_text(limit)} in force" if mark and limit is not None
               else f"taught threshold {score_text(info.threshold)}")
     return f"{info.name}{mark}\n{info.kind} {info.input_size}{shipped}\n{taught}, {judged}"

@@ -29,3 +29,15 @@ def test_int8_refused_at_teach_shows_why_the_model_is_float() -> None:
 
 def test_a_float_model_taught_without_asking_for_int8_says_nothing_of_it() -> None:
     assert "INT8" not in validation().figures()
+
+
+def test_the_model_list_marks_a_model_that_judges_with_int8(tmp_path) -> None:
+    from hmi.changes.setup import ModelInfo
+    from hmi.ui.screens.teach import model_row_text
+
+    def info(backbone: str) -> ModelInfo:
+        return ModelInfo("disc", tmp_path, "anomaly", "ab" * 32, "scale 1", "2026-12-07T04:00:00+00:00", 60, 23.1,
+                         False, backbone=backbone)
+
+    assert model_row_text(info("int8"), "demo").splitlines()[1] == "anomaly scale 1 · INT8"
+    assert model_row_text(info("float"), "demo").splitlines()[1] == "anomaly scale 1"
