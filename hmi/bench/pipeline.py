@@ -24,7 +24,9 @@ from hmi.core.part import Part
 
 HIRES_FRAME_COUNT = 12
 HIRES_DEFECT_EVERY = 4  # every 4th high-resolution frame carries a defect, the types in turn
-LINE_TEACH_IMAGES = 40  # good parts the line model is taught on (rendering a 5 MP part takes about 2.5 s)
+# Good parts the line model is taught on (rendering a 5 MP part takes about 2.5 s): enough to hold back the 45
+# that show an INT8 backbone keeps the accuracy (hmi.inference.teach_int8), so --backbone int8 measures INT8.
+LINE_TEACH_IMAGES = 48
 DEMO_TEACH_IMAGES, DEMO_TEACH_SEED, DEMO_TEACH_SIZE = 200, 1, 384  # as tools/build_demo_model.sh teaches the demo
 _HIRES_SEED = 2448
 _SIZE_LIMITS = (64, 16384)

@@ -106,19 +106,19 @@ def test_bench_line_model_is_taught_on_the_cameras_frames_in_a_folder_of_its_own
                        frame_size=(640, 512), teach_size=256, with_outputs=False)
     # Taught on 640x512 frames at teach size 256: the line judges them at half scale, in one tile.
     assert result.extra["tiling"] == "scale 0.500: 1 tiles of 320x256 (overlap 32 px) in 1 model runs of up to 4"
-    assert result.extra["model"].startswith("bench-640x512-40-good-t256: taught on 40 good parts rendered at 640x512")
+    assert result.extra["model"].startswith("bench-640x512-48-good-t256: taught on 48 good parts rendered at 640x512")
     assert result.not_inspected == 0 and result.throughput_pipeline > 0
     models = user_cache / "inspection-station" / "bench-models"
-    assert [p.name for p in models.iterdir()] == ["bench-640x512-40-good-t256"]
-    good = sorted((user_cache / "inspection-station" / "bench-frames" / "640x512-40-good").glob("*.png"))
-    assert len(good) == 40
+    assert [p.name for p in models.iterdir()] == ["bench-640x512-48-good-t256"]
+    good = sorted((user_cache / "inspection-station" / "bench-frames" / "640x512-48-good").glob("*.png"))
+    assert len(good) == 48
     # The station's own folder gets no recipe or model from the bench.
     assert not (station_dir / "recipes" / "bench-line.toml").exists()
     assert not (station_dir / "models").exists()
-    stamp = (models / "bench-640x512-40-good-t256" / "model.onnx").stat().st_mtime_ns
+    stamp = (models / "bench-640x512-48-good-t256" / "model.onnx").stat().st_mtime_ns
     run_bench(station_dir, ["inference.threads=1"], frames=2, rounds=1, frame_size=(640, 512), teach_size=256,
               with_outputs=False)
-    assert (models / "bench-640x512-40-good-t256" / "model.onnx").stat().st_mtime_ns == stamp  # taught once
+    assert (models / "bench-640x512-48-good-t256" / "model.onnx").stat().st_mtime_ns == stamp  # taught once
 
 
 def test_bench_teach_size_without_a_frame_size_is_refused_in_plain_words(tmp_path, capsys):
