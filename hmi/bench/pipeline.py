@@ -321,7 +321,7 @@ def _run_bench(data_dir: Path, settings: list[str], overrides: list[str], frames
         inspector.tiled.reset_counts()
     model_runs = [_model_only(inspector, images, frames)]
     tiling = _tiling_figures(inspector, images[0].shape[:2])
-    precision = str(inspector.package.manifest.extra.get("backbone_precision", "float"))
+    precision = inspector.package.manifest.backbone_precision
     core_runs: list[tuple[float, np.ndarray, int]] = []
     full_runs: list[tuple[float, np.ndarray, np.ndarray]] = []
     plc = None

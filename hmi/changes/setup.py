@@ -141,7 +141,7 @@ class SetupChanges:
         return ModelInfo(m.name if m.name == folder.name else folder.name, folder, m.kind, package.sha256,
                          (f"scale {m.geometry.scale:.2g}" if m.geometry is not None
                           else f"{m.input.width}x{m.input.height}"), m.training.date, m.training.images,
-                         m.thresholds.score, shipped, backbone=str(m.extra.get("backbone_precision", "float")))
+                         m.thresholds.score, shipped, backbone=m.backbone_precision)
 
     # --- signatures --------------------------------------------------------------------------
     def sign(self, user: User, secret: str, permission: Permission, meaning: str) -> User:

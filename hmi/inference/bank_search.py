@@ -180,7 +180,8 @@ class ClusteredBank:
                  matmul: MatMul = np.matmul) -> None:
         """Group `bank` (float32 [M, C]) into about sqrt(M)/2 clusters; `weights` [M] multiply the distances.
 
-        Many patches at once are searched in up to `threads` parts side by side (numpy lets go of the GIL).
+        Runs of many patches (SPLIT_PATCHES a thread at the least) are searched in up to `threads` parts side by
+        side: numpy lets go of the GIL in its larger calls.
         `matmul` multiplies two float32 matrices on the calling thread alone (numpy's by default; the backend
         gives ONNX Runtime's, about twice as fast for these shapes)."""
         self._threads = threads

@@ -12,17 +12,20 @@ import numpy as np
 from hmi.core.errors import StationError
 
 
+def mid_ranks(x: np.ndarray) -> np.ndarray:
+    """1-based ranks of the values of `x`, tied values sharing the mean of the ranks they span."""
+    _, inverse, counts = np.unique(np.asarray(x, np.float64).ravel(), return_inverse=True, return_counts=True)
+    ends = np.cumsum(counts)
+    return (ends - (counts - 1) / 2.0)[inverse]
+
+
 def auroc(scores_good: np.ndarray, scores_bad: np.ndarray) -> float:
     """Area under the ROC curve: the chance a defective part scores above a good one (ties count half)."""
     g = np.asarray(scores_good, np.float64).ravel()
     b = np.asarray(scores_bad, np.float64).ravel()
     if g.size == 0 or b.size == 0:
         raise ValueError("AUROC needs good and defective parts")
-    values, inverse, counts = np.unique(np.concatenate([g, b]), return_inverse=True, return_counts=True)
-    # Average rank of each distinct value (1-based): ties share the mean of the ranks they span.
-    ends = np.cumsum(counts)
-    mean_rank = ends - (counts - 1) / 2.0
-    rank_sum_bad = mean_rank[inverse[g.size:]].sum()
+    rank_sum_bad = mid_ranks(np.concatenate([g, b]))[g.size:].sum()
     return float((rank_sum_bad - b.size * (b.size + 1) / 2.0) / (g.size * b.size))
 
 

@@ -112,6 +112,11 @@ class Manifest(_Strict):
     geometry: GeometrySpec | None = None
     extra: dict[str, float | str | list[float]] = Field(default_factory=dict)
 
+    @property
+    def backbone_precision(self) -> str:
+        """The taught backbone's precision: "int8" where teach kept an INT8 backbone, else "float"."""
+        return str(self.extra.get("backbone_precision", "float"))
+
 
 def score_range(manifest: Manifest) -> tuple[float, float]:
     """(lowest, highest) score the model gives: the manifest's `score_range`, else its kind's; highest may be inf."""

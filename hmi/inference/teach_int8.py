@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hmi.inference.evaluation import mid_ranks
 from hmi.inference.teach_thresholds import gumbel_fit
 
 MAX_SPREAD_RATIO = 1.10   # INT8's relative spread of good scores over float's, at most
@@ -97,17 +98,10 @@ def rank_agreement(a: np.ndarray, b: np.ndarray) -> float:
     """Spearman rank correlation of two equal-length score lists (ties take their mean rank)."""
     if len(a) < 3:
         return float("nan")
-    ra, rb = _ranks(np.asarray(a, np.float64)), _ranks(np.asarray(b, np.float64))
+    ra, rb = mid_ranks(a), mid_ranks(b)
     ra, rb = ra - ra.mean(), rb - rb.mean()
     denominator = float(np.sqrt((ra * ra).sum() * (rb * rb).sum()))
     return float((ra * rb).sum() / denominator) if denominator > 0 else float("nan")
-
-
-def _ranks(x: np.ndarray) -> np.ndarray:
-    """0-based ranks of `x`, tied values sharing their mean rank."""
-    _, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
-    first = np.cumsum(counts) - counts
-    return (first + (counts - 1) / 2.0)[inverse]
 
 
 def compare(int8_scores: np.ndarray, float_scores: np.ndarray, heldout_needed: int) -> Int8Check:

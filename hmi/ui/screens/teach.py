@@ -98,7 +98,7 @@ class Validation:
         return cls(folder.name, package.sha256, list(m.training.heldout_scores), t.score, t.hold_below,
                    t.hold_above, m.training.images, m.training.heldout_images, m.training.bank_size,
                    m.training.seconds, more_needed=int(float(m.extra.get("more_images_needed", 0) or 0)),
-                   backbone=str(m.extra.get("backbone_precision", "float")), int8_check=Int8Check.from_extra(m.extra))
+                   backbone=m.backbone_precision, int8_check=Int8Check.from_extra(m.extra))
 
     def figures(self) -> str:
         """The figures beside the chart, in plain words."""
